@@ -1,0 +1,12 @@
+//! orbiter-train's Rust core.
+//!
+//! Every module except `py` is pure Rust, knows nothing of Python and is tested with
+//! `cargo test`. `py` (behind the `python` feature, which maturin enables) is the thin
+//! PyO3 layer: it borrows numpy arrays, releases the GIL around the kernels, allocates
+//! outputs and maps errors.
+
+pub mod error;
+pub mod lifecycle;
+
+#[cfg(feature = "python")]
+mod py;

@@ -6,9 +6,26 @@ mod lifecycle;
 
 use pyo3::prelude::*;
 
+use crate::error::CoreResult;
+
+/// Panics on purpose inside the panic guards, so the tests can prove that a Rust
+/// panic reaches Python as a `TrainerError`, never as a `PanicException`.
+#[pyfunction]
+fn _panic_guard_selftest(py: Python<'_>, detached: bool) -> PyResult<()> {
+    const OPERATION: &str = "_panic_guard_selftest";
+    if detached {
+        errors::run_detached(py, OPERATION, || -> CoreResult<()> {
+            panic!("deliberate panic without the GIL")
+        })
+    } else {
+        errors::guarded(py, OPERATION, || panic!("deliberate panic with the GIL"))
+    }
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(_panic_guard_selftest, m)?)?;
     lifecycle::register(m)?;
     Ok(())
 }

@@ -21,7 +21,7 @@ class Lifecycle:
     def __init__(self) -> None: ...
     @property
     def state(self) -> str:
-        """The current state's value: "created", "validated", "training", "completed" or "failed"."""
+        """The current state's value: "created", "validated", "training", ... ."""
     @property
     def validation_ns(self) -> int:
         """Total nanoseconds of the recorded check runs."""
@@ -44,3 +44,10 @@ class Lifecycle:
         """Record one run of a validation check and how long it took."""
     def checks(self) -> list[tuple[str, bool, int, int]]:
         """Check runs as ``(name, passed, duration ns, ns since creation at its end)``."""
+
+def _panic_guard_selftest(detached: bool) -> None:
+    """Panic on purpose inside the panic guard; always raises ``TrainerError``.
+
+    Exists so the test suite can prove a Rust panic never reaches Python as a
+    ``PanicException``. *detached* panics in a kernel running without the GIL.
+    """

@@ -14,7 +14,7 @@ __all__ = ["TrainerError", "TrainerTypeError", "TrainerValueError"]
 
 
 class TrainerValueError(TrainerError, ValueError):
-    """A value was rejected: out of range, wrong length or shape, not contiguous, NaN, out of order."""
+    """A value was rejected: out of range, wrong length or shape, not contiguous, NaN."""
 
 
 class TrainerTypeError(TrainerError, TypeError):

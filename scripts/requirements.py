@@ -1,0 +1,29 @@
+"""Print orbiter-train's dependencies (plus the named extras) from pyproject.toml, one a line.
+
+Lets a fresh environment take the dependencies from the package index while the package
+itself is installed only from a wheel file: ``pip install $(python scripts/requirements.py dev)``.
+"""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+
+
+def requirements(extras: list[str]) -> list[str]:
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())[
+        "project"
+    ]
+    optional: dict[str, list[str]] = project.get("optional-dependencies", {})
+    unknown = [e for e in extras if e not in optional]
+    if unknown:
+        raise SystemExit(f"unknown extra(s) {unknown}; known: {sorted(optional)}")
+    found: list[str] = list(project.get("dependencies", []))
+    for extra in extras:
+        found += [r for r in optional[extra] if not r.startswith("orbiter-train")]
+    return list(dict.fromkeys(found))
+
+
+if __name__ == "__main__":
+    print("\n".join(requirements(sys.argv[1:])))

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every test, run the way users get the package: build the abi3 manylinux2014 wheel and the
+# sdist, install the wheel into a fresh virtual environment (dependencies from the package
+# index, orbiter-train itself only from dist/), run pytest against that installed wheel, then
+# the Rust unit tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rm -rf dist .venv .venv-build
+python3 -m venv .venv-build
+.venv-build/bin/python -m pip install -q 'maturin[zig]>=1.9.4,<2' 'auditwheel>=6'
+.venv-build/bin/maturin build --release --zig --compatibility manylinux2014 --out dist
+.venv-build/bin/maturin sdist --out dist
+.venv-build/bin/auditwheel show dist/*.whl
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q $(.venv/bin/python scripts/requirements.py dev)
+.venv/bin/python -m pip install --no-index --find-links dist orbiter-train
+# The sdist must build from scratch too: a wheel built from it alone, outside the tree.
+.venv/bin/python -m pip wheel -q --no-deps --wheel-dir .venv-build/from-sdist dist/*.tar.gz
+
+ORBITER_TEST_INSTALLED=1 .venv/bin/python -m pytest
+cargo test

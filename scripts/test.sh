@@ -8,10 +8,14 @@ cd "$(dirname "$0")/.."
 
 rm -rf dist .venv .venv-build
 python3 -m venv .venv-build
-.venv-build/bin/python -m pip install -q 'maturin[zig]>=1.9.4,<2' 'auditwheel>=6'
-.venv-build/bin/maturin build --release --zig --compatibility manylinux2014 --out dist
-.venv-build/bin/maturin sdist --out dist
-.venv-build/bin/auditwheel show dist/*.whl
+# maturin finds zig through the python on PATH, so the build venv goes first on it.
+(
+  export PATH="$PWD/.venv-build/bin:$PATH"
+  python -m pip install -q 'maturin[zig]>=1.9.4,<2' 'auditwheel>=6'
+  maturin build --release --zig --compatibility manylinux2014 --out dist
+  maturin sdist --out dist
+  auditwheel show dist/*.whl
+)
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q $(.venv/bin/python scripts/requirements.py dev)

@@ -1,0 +1,169 @@
+"""The ``orbiter-train`` command line (also ``python -m orbiter.train``).
+
+Commands: ``demo`` (the main job), ``train CONFIG.toml``, ``eval``, ``validate DATA.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from orbiter.train.trainer import TrainerError
+
+logger = logging.getLogger("orbiter.train.cli")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from orbiter.train.torch.demo import DemoSettings, main
+
+    settings = DemoSettings(
+        seed=args.seed,
+        warmup_steps=args.warmup_steps,
+        rl_steps=args.rl_steps,
+        threads=args.threads,
+    )
+    result = main(args.output_dir, settings)
+    return 0 if result.after.accuracy >= result.before.accuracy else 1
+
+
+def _tiny_agent(model_cfg: dict[str, Any], checkpoint: Path | None) -> Any:
+    from orbiter.train.torch import ByteTokenizer, PolicyAgent, TinyCausalLM
+    from orbiter.train.torch.checkpoint import load_checkpoint
+
+    model = TinyCausalLM(**{k: v for k, v in model_cfg.items() if k != "instructions"})
+    if checkpoint is not None:
+        load_checkpoint(checkpoint, {"model": model}, None)
+    return PolicyAgent(model, ByteTokenizer(), instructions=model_cfg.get("instructions", ""))
+
+
+def _load_toml(path: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise TrainerError(f"cannot read config {path}: {err}") from err
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    """Train from a TOML file::
+
+    [trainer]            # TorchTrainConfig fields
+    algorithm = "grpo"
+    output_dir = "runs/x"
+    [data]
+    train = "train.jsonl"
+    test = "test.jsonl"  # optional
+    [reward]
+    name = "math_equal"
+    [model]              # TinyCausalLM sizes (d_model, n_layers, n_heads, ...)
+    d_model = 64
+    """
+    from orbiter.train.torch import TorchTrainer
+
+    cfg = _load_toml(args.config)
+    trainer = TorchTrainer()
+    trainer.check_config(cfg.get("trainer", {}))
+    data = cfg.get("data", {})
+    if "train" not in data:
+        raise TrainerError(f"{args.config}: [data] needs 'train'")
+    model_cfg = dict(cfg.get("model", {}))
+    trainer.check_agent(_tiny_agent(model_cfg, None))
+    trainer.check_dataset(data["train"], data.get("test"))
+    trainer.check_reward(cfg.get("reward", {}).get("name", "math_equal"))
+    trainer.mark_validated()
+    metrics = asyncio.run(trainer.train())
+    print(json.dumps({"loss": metrics.loss, "accuracy": metrics.accuracy, "steps": metrics.steps}))
+    out = trainer.config.output_dir
+    if out:
+        (Path(out) / "model_config.json").write_text(json.dumps(model_cfg))
+    if data.get("test"):
+        evaluation = asyncio.run(trainer.evaluate())
+        print(json.dumps({"eval_accuracy": evaluation.accuracy, "eval_loss": evaluation.loss}))
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from orbiter.train.torch import TorchTrainer
+
+    run = Path(args.run_dir)
+    model_cfg_path = run / "model_config.json"
+    model_cfg = json.loads(model_cfg_path.read_text()) if model_cfg_path.is_file() else {}
+    trainer = TorchTrainer()
+    trainer.check_config({"max_new_tokens": args.max_new_tokens})
+    trainer.check_agent(_tiny_agent(model_cfg, run))
+    trainer.check_reward(args.reward)
+    metrics = asyncio.run(trainer.evaluate(args.data))
+    print(
+        json.dumps(
+            {"accuracy": metrics.accuracy, "loss": metrics.loss, "items": metrics.steps}
+            | {k: v for k, v in metrics.extra.items() if k != "samples"}
+        )
+    )
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from orbiter.train.data import validate_records
+    from orbiter.train.torch.dataset import _read_jsonl
+
+    records = _read_jsonl(Path(args.data), args.data)
+    required = {key: str for key in args.require}
+    report = validate_records(records, required=required)
+    print(report)
+    return 0 if report.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orbiter-train", description="Fine-tune agents with rewards on a Rust core."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="GRPO on the built-in arithmetic task (no download)")
+    demo.add_argument("--output-dir", default="runs/demo")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--warmup-steps", type=int, default=200)
+    demo.add_argument("--rl-steps", type=int, default=300)
+    demo.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    demo.set_defaults(run=_cmd_demo)
+
+    train = sub.add_parser("train", help="train from a TOML config")
+    train.add_argument("config")
+    train.set_defaults(run=_cmd_train)
+
+    evaluate = sub.add_parser("eval", help="greedy evaluation of a trained run on a JSONL file")
+    evaluate.add_argument("run_dir", help="an output_dir with a checkpoint")
+    evaluate.add_argument("data", help="JSONL with input and answer")
+    evaluate.add_argument("--reward", default="math_equal")
+    evaluate.add_argument("--max-new-tokens", type=int, default=32)
+    evaluate.set_defaults(run=_cmd_eval)
+
+    validate = sub.add_parser("validate", help="validate a JSONL dataset in the core")
+    validate.add_argument("data")
+    validate.add_argument("--require", nargs="*", default=["input", "answer"])
+    validate.set_defaults(run=_cmd_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    try:
+        return int(args.run(args))
+    except TrainerError as err:
+        print(f"orbiter-train: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

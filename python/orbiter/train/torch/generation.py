@@ -1,0 +1,149 @@
+"""Batched sampling with a KV cache, and the log-probabilities a policy gives its samples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+
+def _logits_of(output: Any) -> torch.Tensor:
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, tuple):
+        return _logits_of(output[0])
+    logits = getattr(output, "logits", None)
+    if isinstance(logits, torch.Tensor):
+        return logits
+    raise TypeError(f"model output has no logits: {type(output).__name__}")
+
+
+def _is_hf(model: nn.Module) -> bool:
+    return hasattr(model, "config") and hasattr(model, "generation_config")
+
+
+def forward_logits(
+    model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor
+) -> torch.Tensor:
+    """Logits (B, T, V) of any supported causal LM (plain, TinyCausalLM or transformers)."""
+    if _is_hf(model):
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        return _logits_of(
+            model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids)
+        )
+    return _logits_of(model(input_ids, attention_mask))
+
+
+def _step(
+    model: nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    cache: Any,
+) -> tuple[torch.Tensor, Any]:
+    """Logits of the last position, and the cache to pass with the next token."""
+    if getattr(model, "supports_kv_cache", False):
+        logits, cache = model(input_ids, attention_mask, past_key_values=cache, use_cache=True)
+        return logits[:, -1], cache
+    if _is_hf(model):
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        position_ids = position_ids[:, -input_ids.shape[1] :]
+        out = model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=cache,
+            use_cache=True,
+        )
+        return out.logits[:, -1], out.past_key_values
+    return _logits_of(model(input_ids, attention_mask))[:, -1], None
+
+
+def _sample(
+    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
+) -> torch.Tensor:
+    if temperature <= 0.0:
+        return logits.argmax(-1)
+    probs = F.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = probs.sort(-1, descending=True)
+        # Keep the smallest prefix whose mass reaches top_p (the top token always stays).
+        drop = sorted_probs.cumsum(-1) - sorted_probs >= top_p
+        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+        choice = torch.multinomial(sorted_probs, 1, generator=generator)
+        return order.gather(-1, choice).squeeze(-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+@torch.no_grad()
+def generate(
+    model: nn.Module,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    *,
+    max_new_tokens: int,
+    eos_token_id: int,
+    pad_token_id: int,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample up to *max_new_tokens* per left-padded prompt; ``temperature=0`` is greedy.
+
+    Decodes incrementally with a KV cache where the model has one (TinyCausalLM,
+    transformers models) and recomputes the whole prefix otherwise.
+
+    Returns:
+        ``(completion_ids, completion_mask)``, both (B, N): the mask is true up to and
+        including the first eos; later positions hold ``pad_token_id``.
+    """
+    batch = prompt_ids.shape[0]
+    device = prompt_ids.device
+    tokens: list[torch.Tensor] = []
+    alive = torch.ones(batch, dtype=torch.bool, device=device)
+    masks: list[torch.Tensor] = []
+    ids, mask, cache = prompt_ids, prompt_mask.bool(), None
+    step_input = ids
+    for _ in range(max_new_tokens):
+        logits, cache = _step(model, step_input, mask, cache)
+        token = _sample(logits, temperature, top_p, generator)
+        token = torch.where(alive, token, torch.full_like(token, pad_token_id))
+        tokens.append(token)
+        masks.append(alive.clone())
+        alive = alive & (token != eos_token_id)
+        mask = torch.cat([mask, masks[-1][:, None]], dim=1)
+        if cache is None:
+            ids = torch.cat([ids, token[:, None]], dim=1)
+            step_input = ids
+        else:
+            step_input = token[:, None]
+        if not bool(alive.any()):
+            break
+    if not tokens:
+        empty = torch.empty(batch, 0, dtype=prompt_ids.dtype, device=device)
+        return empty, empty.bool()
+    return torch.stack(tokens, 1), torch.stack(masks, 1)
+
+
+def completion_logprobs(
+    model: nn.Module,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    completion_ids: torch.Tensor,
+    completion_mask: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token log-probabilities and entropies (B, N) of the completions.
+
+    ``logp[b, t] = log softmax(logits[b, P + t - 1])[completion_ids[b, t]]`` and
+    ``entropy[b, t] = -sum_v p_v log p_v`` at the same position.
+    """
+    ids = torch.cat([prompt_ids, completion_ids], dim=1)
+    mask = torch.cat([prompt_mask.bool(), completion_mask.bool()], dim=1)
+    logits = forward_logits(model, ids, mask)
+    n_prompt = prompt_ids.shape[1]
+    logits = logits[:, n_prompt - 1 : -1].float()
+    logp_all = F.log_softmax(logits, dim=-1)
+    logp = logp_all.gather(-1, completion_ids[..., None]).squeeze(-1)
+    entropy = -(logp_all.exp() * logp_all).sum(-1)
+    return logp, entropy

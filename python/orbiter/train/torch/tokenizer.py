@@ -1,0 +1,51 @@
+"""A byte-level tokenizer: every UTF-8 byte is a token, plus pad, bos and eos.
+
+Needs no vocabulary file and no download, so the built-in demo and the tests run anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+
+class ByteTokenizer:
+    """Bytes 0..255 are tokens 0..255; ``pad_token_id=256``, ``bos_token_id=257``,
+    ``eos_token_id=258``; ``vocab_size=259``.
+
+    Decoding skips the special tokens and replaces invalid UTF-8 with U+FFFD.
+    """
+
+    pad_token_id = 256
+    bos_token_id = 257
+    eos_token_id = 258
+    vocab_size = 259
+
+    def __len__(self) -> int:
+        return self.vocab_size
+
+    def encode(self, text: str, *, add_bos: bool = False, add_eos: bool = False) -> list[int]:
+        """Token ids of *text*: its UTF-8 bytes, optionally framed by bos / eos."""
+        ids = list(text.encode("utf-8"))
+        if add_bos:
+            ids.insert(0, self.bos_token_id)
+        if add_eos:
+            ids.append(self.eos_token_id)
+        return ids
+
+    def decode(self, ids: Iterable[int], *, stop_at_eos: bool = True) -> str:
+        """Text of *ids*, special tokens dropped; stops at the first eos by default."""
+        out = bytearray()
+        for raw in ids:
+            token = int(raw)
+            if token == self.eos_token_id and stop_at_eos:
+                break
+            if 0 <= token < 256:
+                out.append(token)
+        return out.decode("utf-8", errors="replace")
+
+    def batch_decode(self, rows: Sequence[Iterable[int]]) -> list[str]:
+        """:meth:`decode` for each row."""
+        return [self.decode(row) for row in rows]
+
+    def __repr__(self) -> str:
+        return "ByteTokenizer(vocab_size=259)"

@@ -1,0 +1,48 @@
+"""A two-process DDP run of TorchTrainer, started by tests/test_torch_ddp.py under torchrun."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+
+import torch
+
+from orbiter.train.torch import ByteTokenizer, PolicyAgent, TinyCausalLM, TorchTrainer
+from orbiter.train.torch.task import arithmetic_task
+
+
+def main(output_dir: str) -> None:
+    torch.set_num_threads(1)
+    torch.manual_seed(0)  # identical initial weights on every rank, as DDP expects
+    train, test = arithmetic_task(32, 8, max_operand=9, seed=0)
+    trainer = TorchTrainer()
+    trainer.check_config(
+        {
+            "batch_size": 4,
+            "group_size": 2,
+            "max_new_tokens": 3,
+            "max_steps": 3,
+            "learning_rate": 1e-3,
+            "device": "cpu",
+            "output_dir": output_dir,
+            "checkpoint_every": 0,
+        }
+    )
+    trainer.check_agent(
+        PolicyAgent(TinyCausalLM(d_model=16, n_layers=1, n_heads=2), ByteTokenizer())
+    )
+    trainer.check_dataset(train, test)
+    trainer.check_reward("math_equal")
+    trainer.mark_validated()
+    metrics = asyncio.run(trainer.train())
+    assert trainer._agent is not None
+    checksum = float(sum(p.double().sum() for p in trainer._agent.model.parameters()))
+    rank = os.environ["RANK"]
+    with open(os.path.join(output_dir, f"rank{rank}.json"), "w") as f:
+        json.dump({"steps": metrics.steps, "checksum": checksum, "state": trainer.state}, f)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

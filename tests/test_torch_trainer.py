@@ -1,0 +1,406 @@
+"""TorchTrainer: its checks, a real short training run, resume, failures, evaluation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from orbiter.train import TrainConfig, TrainerError, TrainerState  # noqa: E402
+from orbiter.train.torch import (  # noqa: E402
+    ByteTokenizer,
+    PolicyAgent,
+    TinyCausalLM,
+    TorchTrainConfig,
+    TorchTrainer,
+    arithmetic_task,
+)
+from orbiter.train.torch.checkpoint import CHECKPOINT_DIR  # noqa: E402
+from orbiter.train.torch.generation import completion_logprobs, generate  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def small_model(seed: int = 0) -> TinyCausalLM:
+    torch.manual_seed(seed)
+    return TinyCausalLM(d_model=32, n_layers=1, n_heads=2)
+
+
+def ready_trainer(tmp_path: Path | None = None, **overrides: Any) -> TorchTrainer:
+    train, test = arithmetic_task(64, 16, max_operand=9, seed=0)
+    config = {
+        "algorithm": "grpo",
+        "batch_size": 4,
+        "group_size": 4,
+        "max_new_tokens": 3,
+        "learning_rate": 1e-3,
+        "max_steps": 3,
+        "checkpoint_every": 1,
+        "output_dir": str(tmp_path) if tmp_path else "",
+        "device": "cpu",
+    } | overrides
+    trainer = TorchTrainer()
+    trainer.check_config(config)
+    trainer.check_agent(PolicyAgent(small_model(), ByteTokenizer()))
+    trainer.check_dataset(train, test)
+    trainer.check_reward("math_equal")
+    return trainer
+
+
+# -- check_config ------------------------------------------------------------------------------
+
+
+def test_config_defaults_extend_train_config() -> None:
+    cfg = TorchTrainConfig()
+    assert isinstance(cfg, TrainConfig)
+    assert (cfg.algorithm, cfg.group_size, cfg.device, cfg.seed) == ("grpo", 8, "auto", 0)
+    assert "__slots__" in TorchTrainConfig.__dict__
+
+
+def test_check_config_accepts_dict_train_config_and_torch_config(tmp_path: Path) -> None:
+    trainer = TorchTrainer()
+    trainer.check_config({"epochs": 2, "group_size": 4, "my_flag": True})
+    assert trainer.config.epochs == 2
+    assert trainer.torch_config.group_size == 4
+    assert trainer.config.extra == {"my_flag": True}
+    trainer.check_config(TrainConfig(batch_size=3, output_dir=str(tmp_path / "out")))
+    assert trainer.config.batch_size == 3
+    assert trainer.torch_config.group_size == 4
+    assert (tmp_path / "out").is_dir()
+    trainer.check_config(TorchTrainConfig(algorithm="rloo"))
+    assert trainer.torch_config.algorithm == "rloo"
+
+
+@pytest.mark.parametrize(
+    ("key", "suggestion"),
+    [("learning_rte", "learning_rate"), ("group_sise", "group_size"), ("epoch", "epochs")],
+)
+def test_misspelled_key_gets_did_you_mean(key: str, suggestion: str) -> None:
+    with pytest.raises(TrainerError, match=f"did you mean '{suggestion}'"):
+        TorchTrainer().check_config({key: 1})
+
+
+@pytest.mark.parametrize(
+    ("update", "field"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"learning_rate": float("nan")}, "learning_rate"),
+        ({"learning_rate": float("inf")}, "learning_rate"),
+        ({"group_size": 1}, "group_size"),
+        ({"algorithm": "dpo"}, "algorithm"),
+        ({"temperature": 0.0}, "temperature"),
+        ({"top_p": 0.0}, "top_p"),
+        ({"kl_coef": -1.0}, "kl_coef"),
+        ({"kl_kind": "k4"}, "kl_kind"),
+        ({"gamma": 1.5}, "gamma"),
+        ({"lam": -0.1}, "lam"),
+        ({"grad_accum_steps": 0}, "grad_accum_steps"),
+        ({"device": "tpu"}, "device"),
+        ({"dtype": "float16"}, "dtype"),
+        ({"epochs": 1.5}, "epochs"),
+    ],
+)
+def test_out_of_range_fields_are_named(update: dict[str, Any], field: str) -> None:
+    with pytest.raises(TrainerError, match=rf"config\.{field} ="):
+        TorchTrainer().check_config(update)
+
+
+def test_group_size_one_is_fine_without_groups() -> None:
+    trainer = TorchTrainer()
+    trainer.check_config({"algorithm": "reinforce_pp", "group_size": 1})
+    assert trainer.torch_config.group_size == 1
+
+
+def test_unwritable_output_dir_is_rejected(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(TrainerError, match="output_dir"):
+        TorchTrainer().check_config({"output_dir": str(blocker / "sub")})
+
+
+# -- check_agent -------------------------------------------------------------------------------
+
+
+def test_bare_module_gets_the_byte_tokenizer() -> None:
+    trainer = TorchTrainer()
+    trainer.check_agent(small_model())
+    assert trainer.checks[-1].passed
+
+
+class Frozen(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = torch.nn.Embedding(259, 8).requires_grad_(False)
+
+    def forward(self, ids: Any, mask: Any) -> Any:
+        return self.emb(ids)
+
+
+class TooSmall(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = torch.nn.Embedding(259, 100)
+
+    def forward(self, ids: Any, mask: Any) -> Any:
+        return self.emb(ids)
+
+
+class Broken(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 2)
+
+    def forward(self, ids: Any, mask: Any) -> Any:
+        raise RuntimeError("shape mismatch in layer 3")
+
+
+@pytest.mark.parametrize(
+    ("agent", "message"),
+    [
+        ("not a model", "must be a PolicyAgent"),
+        (Frozen(), "no trainable parameters"),
+        (TooSmall(), r"vocabulary \(100\) is smaller than the tokenizer's \(259\)"),
+        (Broken(), "failed a forward pass"),
+        (PolicyAgent(TinyCausalLM(d_model=16, n_heads=2), tokenizer=object()), "no encode"),
+    ],
+)
+def test_bad_agents_are_refused(agent: Any, message: str) -> None:
+    with pytest.raises(TrainerError, match=message):
+        TorchTrainer().check_agent(agent)
+
+
+def test_transformers_model_is_accepted() -> None:
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.GPT2Config(vocab_size=259, n_embd=32, n_layer=1, n_head=2, n_positions=64)
+    model = transformers.GPT2LMHeadModel(cfg)
+    trainer = TorchTrainer()
+    trainer.check_agent(PolicyAgent(model, ByteTokenizer()))
+    ids = torch.tensor([[257, 49, 43, 49, 61]])
+    out, _ = generate(
+        model,
+        ids,
+        torch.ones_like(ids, dtype=torch.bool),
+        max_new_tokens=3,
+        eos_token_id=258,
+        pad_token_id=256,
+        temperature=0.0,
+    )
+    assert out.shape == (1, 3)
+
+
+# -- check_dataset -----------------------------------------------------------------------------
+
+
+def test_dataset_forms(tmp_path: Path) -> None:
+    trainer = TorchTrainer()
+    trainer.check_agent(small_model())
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"prompt": "1+1=", "expected": "2"}\n\n{"input": "2+2=", "output": 4}\n')
+    trainer.check_dataset(str(path))
+    trainer.check_dataset([{"input": "a", "answer": "b"}], [{"input": "c", "answer": "d"}])
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([], "train_data is empty"),
+        ([{"input": "a"}, {"answer": "b"}], r"train_data\[1\]: missing key 'input'"),
+        ([{"input": 3, "answer": "b"}], r"train_data\[0\]\['input'\]: expected str"),
+        ([{"input": "a", "answer": ["b"]}], r"train_data\[0\]\['answer'\]: expected str"),
+        (["text"], r"train_data\[0\]: expected a dict"),
+        (42, "must be a list of dicts"),
+        ("/no/such/file.jsonl", "no such file"),
+    ],
+)
+def test_bad_datasets_name_the_record(data: Any, message: str) -> None:
+    with pytest.raises(TrainerError, match=message):
+        TorchTrainer().check_dataset(data)
+
+
+def test_invalid_jsonl_line_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"input": "a", "answer": "b"}\n{oops\n')
+    with pytest.raises(TrainerError, match=r"bad\.jsonl:2: invalid JSON"):
+        TorchTrainer().check_dataset(str(path))
+
+
+# -- check_reward ------------------------------------------------------------------------------
+
+
+def test_reward_forms() -> None:
+    trainer = ready_trainer()
+    trainer.check_reward("exact_match_text" if False else "math_equal")
+    trainer.check_reward(lambda output, expected: float(output == expected))
+
+    def batched(outputs: list[str], expected: list[str]) -> np.ndarray:
+        return np.ones(len(outputs), dtype=np.float32)
+
+    batched.batched = True  # type: ignore[attr-defined]
+    trainer.check_reward(batched)
+
+
+@pytest.mark.parametrize(
+    ("reward", "message"),
+    [
+        ("no_such_reward", "unknown reward 'no_such_reward'"),
+        (42, "reward_fn must be"),
+        (lambda x: 1.0, "must take \\(output: str, expected: str\\)"),
+        (lambda o, e: float("nan"), "returned nan"),
+        (lambda o, e: 1 / 0, "failed on a probe"),
+    ],
+)
+def test_bad_rewards_are_refused(reward: Any, message: str) -> None:
+    trainer = ready_trainer()
+    with pytest.raises(TrainerError, match=message):
+        trainer.check_reward(reward)
+
+
+# -- generation --------------------------------------------------------------------------------
+
+
+def test_generation_with_cache_equals_without() -> None:
+    model = small_model().eval()
+
+    class NoCache(torch.nn.Module):
+        def __init__(self, inner: TinyCausalLM) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, ids: Any, mask: Any) -> Any:
+            return self.inner(ids, mask)
+
+    ids = torch.tensor([[256, 256, 257, 49, 43], [257, 50, 43, 51, 61]])
+    mask = ids != 256
+    kwargs = {"max_new_tokens": 6, "eos_token_id": 258, "pad_token_id": 256, "temperature": 0.0}
+    a, am = generate(model, ids, mask, **kwargs)
+    b, bm = generate(NoCache(model), ids, mask, **kwargs)
+    assert torch.equal(a, b) and torch.equal(am, bm)
+    logp, entropy = completion_logprobs(model, ids, mask, a, am)
+    assert logp.shape == a.shape and bool((logp <= 0).all()) and bool((entropy >= 0).all())
+
+
+# -- train -------------------------------------------------------------------------------------
+
+
+async def test_short_real_run_improves_reward() -> None:
+    torch.manual_seed(0)
+    train = [{"input": f"{i}=", "answer": "7"} for i in range(32)]
+    trainer = TorchTrainer()
+    trainer.check_config(
+        {
+            "batch_size": 8,
+            "group_size": 8,
+            "max_new_tokens": 2,
+            "learning_rate": 3e-3,
+            "max_steps": 40,
+            "epochs": 100,
+            "device": "cpu",
+            "temperature": 1.0,
+        }
+    )
+    trainer.check_agent(small_model())
+    trainer.check_dataset(train)
+    trainer.check_reward(lambda output, expected: float(output.startswith(expected)))
+    trainer.mark_validated()
+    metrics = await trainer.train()
+    assert trainer.state is TrainerState.COMPLETED
+    assert metrics.steps == 40
+    first = trainer.last_step_metrics  # the last step's metrics
+    assert first["reward_mean"] > 0.5
+    assert metrics.extra["time_split"].keys() == {"generate", "score", "advantage", "update"}
+
+
+@pytest.mark.parametrize("algorithm", ["grpo", "rloo", "reinforce_pp", "ppo", "sft"])
+async def test_every_algorithm_runs_and_checkpoints(tmp_path: Path, algorithm: str) -> None:
+    trainer = ready_trainer(tmp_path, algorithm=algorithm, kl_coef=0.05)
+    trainer.mark_validated()
+    metrics = await trainer.train()
+    assert metrics.steps == 3
+    assert np.isfinite(metrics.loss)
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    state = json.loads((tmp_path / CHECKPOINT_DIR / "trainer_state.json").read_text())
+    assert state["step"] == 3
+    assert state["config"]["algorithm"] == algorithm
+    evaluation = await trainer.evaluate()
+    assert evaluation.steps == 16 and 0.0 <= evaluation.accuracy <= 1.0
+    assert evaluation.loss > 0
+
+
+async def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Path) -> None:
+    full = ready_trainer(tmp_path / "full", max_steps=6, checkpoint_every=2)
+    full.mark_validated()
+    await full.train()
+
+    first = ready_trainer(tmp_path / "split", max_steps=3, checkpoint_every=2)
+    first.mark_validated()
+    await first.train()  # checkpoints at steps 2 and 3 (the end)
+    second = ready_trainer(tmp_path / "split", max_steps=6, checkpoint_every=2)
+    second.mark_validated()
+    metrics = await second.train()
+    assert metrics.steps == 6
+    assert full._agent is not None and second._agent is not None
+    a = full._agent.model.state_dict()
+    b = second._agent.model.state_dict()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+async def test_reward_failure_leaves_failed_and_checkpoint_intact(tmp_path: Path) -> None:
+    calls = {"n": 0}
+
+    def flaky(output: str, expected: str) -> float:
+        calls["n"] += 1
+        if calls["n"] > 1 + 16 * 2:  # probe, then two steps of 16 completions
+            raise ValueError("reward server down")
+        return 1.0
+
+    trainer = ready_trainer(tmp_path, max_steps=5)
+    trainer.check_reward(flaky)
+    trainer.mark_validated()
+    with pytest.raises(TrainerError, match="training failed at step 2") as info:
+        await trainer.train()
+    assert isinstance(info.value.__cause__, ValueError)
+    assert trainer.state is TrainerState.FAILED
+    state = json.loads((tmp_path / CHECKPOINT_DIR / "trainer_state.json").read_text())
+    assert state["step"] == 2
+
+
+async def test_nan_loss_fails_the_run() -> None:
+    trainer = ready_trainer()
+    assert trainer._agent is not None
+    with torch.no_grad():
+        trainer._agent.model.embed.weight[0, 0] = float("nan")
+    trainer.mark_validated()
+    with pytest.raises(TrainerError):
+        await trainer.train()
+    assert trainer.state is TrainerState.FAILED
+
+
+async def test_cancellation_checkpoints_and_leaves_failed(tmp_path: Path) -> None:
+    trainer = ready_trainer(tmp_path, max_steps=10_000, checkpoint_every=0)
+    trainer.mark_validated()
+    task = asyncio.create_task(trainer.train())
+    while trainer._step < 2:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert trainer.state is TrainerState.FAILED
+    state = json.loads((tmp_path / CHECKPOINT_DIR / "trainer_state.json").read_text())
+    assert state["step"] >= 2
+
+
+async def test_train_before_validation_is_refused() -> None:
+    trainer = ready_trainer()
+    with pytest.raises(TrainerError, match="must be validated"):
+        await trainer.train()
+    assert trainer.state is TrainerState.CREATED

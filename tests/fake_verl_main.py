@@ -10,6 +10,7 @@ prefix) and exits with a chosen status. Behaviour is set by environment variable
     FAKE_VERL_EXIT     exit status (default 0)
     FAKE_VERL_PIDFILE  write this process's pid there
     FAKE_VERL_SLEEP    seconds to sleep before exiting (for cancellation)
+    FAKE_VERL_IGNORE_TERM  when "1", ignore SIGTERM (only SIGKILL stops it)
     FAKE_VERL_SCORE    when "1", score the training file's ground truths with the reward
                        module named by custom_reward_function.path/.name, as verl would
 """
@@ -19,11 +20,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import sys
 import time
 
 
 def main() -> int:
+    if os.environ.get("FAKE_VERL_IGNORE_TERM") == "1":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     overrides = dict(arg.split("=", 1) for arg in sys.argv[1:])
     if path := os.environ.get("FAKE_VERL_ARGS"):
         with open(path, "w", encoding="utf-8") as f:

@@ -214,6 +214,35 @@ def test_check_config_accepts_train_and_verl_configs() -> None:
         trainer.check_config(["epochs"])  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"rollout_n": 0}, r"extra\['rollout_n'\] must be >= 1"),
+        ({"rollout_n": 1}, r"extra\['rollout_n'\] must be >= 2 for grpo"),
+        ({"rollout_n": 2.0}, r"extra\['rollout_n'\] must be an int"),
+        ({"n_gpus_per_node": 0}, r"extra\['n_gpus_per_node'\]"),
+        ({"nnodes": True}, r"extra\['nnodes'\] must be an int"),
+        ({"micro_batch_size_per_gpu": -2}, r"extra\['micro_batch_size_per_gpu'\]"),
+        ({"verl_overrides": ["trainer.save_freq"]}, "key=value"),
+        ({"verl_overrides": 3}, "key=value"),
+        ({"env": ["A=1"]}, r"extra\['env'\]"),
+        ({"verl_entry": ""}, r"extra\['verl_entry'\]"),
+        ({"critic_lr": 0}, r"extra\['critic_lr'\]"),
+    ],
+)
+def test_extra_values_are_checked(extra: dict[str, Any], message: str) -> None:
+    trainer = VeRLTrainer()
+    with pytest.raises(TrainerError, match=message):
+        trainer.check_config(extra)
+    with pytest.raises(TrainerError, match=message):
+        VeRLConfig(extra=extra)
+
+
+def test_reinforce_plus_plus_allows_one_response_per_prompt() -> None:
+    cfg = VeRLConfig(algorithm=VeRLAlgorithm.REINFORCE_PLUS_PLUS, extra={"rollout_n": 1})
+    assert cfg.extra["rollout_n"] == 1
+
+
 def test_extra_keys_are_documented() -> None:
     assert {"rollout_n", "n_gpus_per_node", "nnodes", "verl_overrides", "dry_run"} <= set(
         EXTRA_KEYS
@@ -715,9 +744,13 @@ async def test_missing_entry_point_fails(tmp_path: Path) -> None:
     assert trainer.state is TrainerState.FAILED
 
 
-async def test_cancellation_kills_the_process_and_leaves_failed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ignore_term", [0, 1], ids=["sigterm", "sigkill-after-grace"])
+async def test_cancellation_kills_the_process_and_leaves_failed(
+    tmp_path: Path, ignore_term: int
+) -> None:
     pidfile = tmp_path / "pid"
-    trainer = make_trainer(tmp_path, env=_env(tmp_path, sleep=60, pidfile=pidfile))
+    env = _env(tmp_path, sleep=60, pidfile=pidfile, ignore_term=ignore_term)
+    trainer = make_trainer(tmp_path, env=env, kill_grace_s=0.5)
     task = asyncio.create_task(trainer.train())
     for _ in range(200):
         if pidfile.exists() and pidfile.read_text():

@@ -161,6 +161,7 @@ EXTRA_KEYS: dict[str, str] = {
     "verl_entry": "module (or .py file) run instead of verl.trainer.main_ppo",
     "dry_run": "return the command instead of running it",
     "env": "extra environment variables for the verl process (dict)",
+    "kill_grace_s": "seconds between SIGTERM and SIGKILL when a run is cancelled (default 10)",
 }
 
 
@@ -264,6 +265,40 @@ class VeRLConfig(TrainConfig):
                 raise TrainerTypeError(f"{name} must be a str")
         if not isinstance(self.extra, dict):
             raise TrainerTypeError(f"extra must be a dict, got {type(self.extra).__name__}")
+        self._check_extra()
+
+    def _check_extra(self) -> None:
+        extra = self.extra
+        for key in ("rollout_n", "n_gpus_per_node", "nnodes", "micro_batch_size_per_gpu"):
+            if key in extra:
+                value = extra[key]
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise TrainerTypeError(
+                        f"extra[{key!r}] must be an int, got {type(value).__name__}"
+                    )
+                if value < 1:
+                    raise TrainerValueError(f"extra[{key!r}] must be >= 1, got {value}")
+        if self.algorithm.is_group and extra.get("rollout_n", 5) < 2:
+            raise TrainerValueError(
+                f"extra['rollout_n'] must be >= 2 for {self.algorithm.value} (it compares "
+                f"responses to the same prompt), got {extra['rollout_n']}"
+            )
+        overrides = extra.get("verl_overrides", [])
+        if isinstance(overrides, str):
+            overrides = [overrides]
+        if not isinstance(overrides, list | tuple) or not all(
+            isinstance(o, str) and "=" in o for o in overrides
+        ):
+            raise TrainerTypeError("extra['verl_overrides'] must be a list of 'key=value' strings")
+        if not isinstance(extra.get("env", {}), dict):
+            raise TrainerTypeError("extra['env'] must be a dict of environment variables")
+        for key in ("verl_entry", "rollout_engine", "project_name", "experiment_name"):
+            if key in extra and not (isinstance(extra[key], str) and extra[key]):
+                raise TrainerTypeError(f"extra[{key!r}] must be a non-empty str")
+        if "critic_lr" in extra:
+            value = extra["critic_lr"]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise TrainerValueError(f"extra['critic_lr'] must be a float > 0, got {value!r}")
 
     @property
     def ppo_mini_batch_size(self) -> int:

@@ -214,13 +214,22 @@ def summarize(steps: Sequence[tuple[int, Mapping[str, float]]]) -> dict[str, Any
     }
 
 
-def _kill(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is not None:
-        return
+def _signal(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
+        os.killpg(process.pid, sig)
     with contextlib.suppress(ProcessLookupError):
-        process.kill()
+        process.send_signal(sig)
+
+
+async def _stop(process: asyncio.subprocess.Process, grace_s: float) -> None:
+    """SIGTERM the process group, then SIGKILL it if still running after *grace_s*."""
+    if process.returncode is None:
+        _signal(process, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(process.wait()), grace_s)
+    _signal(process, signal.SIGKILL)
+    with contextlib.suppress(Exception):
+        await asyncio.shield(process.wait())
 
 
 async def run_streaming(
@@ -228,11 +237,13 @@ async def run_streaming(
     log_path: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    kill_grace_s: float = 10.0,
 ) -> RunResult:
     """Run *command*, streaming each output line to ``logging`` and *log_path*.
 
     stdout and stderr are merged. The process runs in its own session; when the awaiting
-    task is cancelled the whole process group is killed and the cancellation propagates.
+    task is cancelled the whole process group gets SIGTERM, then SIGKILL after
+    *kill_grace_s* seconds, and the cancellation propagates.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     process = await asyncio.create_subprocess_exec(
@@ -263,9 +274,7 @@ async def run_streaming(
                     result.steps.append(parsed)
         result.returncode = await process.wait()
     except BaseException:
-        _kill(process)
-        with contextlib.suppress(Exception):
-            await asyncio.shield(process.wait())
+        await _stop(process, kill_grace_s)
         raise
     finally:
         result.tail = list(tail)

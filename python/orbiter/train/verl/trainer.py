@@ -57,7 +57,8 @@ class VeRLTrainer(Trainer):
     training reward), ``steps`` = last step, ``extra`` = the last value of every metric
     plus ``command`` and ``log``. A non-zero exit status leaves the trainer FAILED and
     raises :class:`TrainerError` with the log's last 40 lines; cancelling ``train()``
-    kills the verl process group and leaves it FAILED.
+    stops the verl process group (SIGTERM, then SIGKILL after ``extra["kill_grace_s"]``,
+    default 10 s) and leaves it FAILED.
 
     ``extra`` keys read: see :data:`orbiter.train.verl.config.EXTRA_KEYS`. With
     ``extra["dry_run"] = True`` the files are written and the command is printed and
@@ -233,7 +234,8 @@ class VeRLTrainer(Trainer):
         env = {str(k): str(v) for k, v in dict(cfg.extra.get("env", {})).items()}
         log_path = out / "verl.log"
         logger.info("launching verl: %s", shlex.join(command))
-        result = await run_streaming(command, log_path, env=env, cwd=out)
+        grace = float(cfg.extra.get("kill_grace_s", 10.0))
+        result = await run_streaming(command, log_path, env=env, cwd=out, kill_grace_s=grace)
         if result.returncode != 0:
             tail = "\n".join(result.tail)
             raise TrainerError(

@@ -223,6 +223,7 @@ def test_check_config_accepts_train_and_verl_configs() -> None:
         ({"n_gpus_per_node": 0}, r"extra\['n_gpus_per_node'\]"),
         ({"nnodes": True}, r"extra\['nnodes'\] must be an int"),
         ({"micro_batch_size_per_gpu": -2}, r"extra\['micro_batch_size_per_gpu'\]"),
+        ({"rollout_tp": 0}, r"extra\['rollout_tp'\]"),
         ({"verl_overrides": ["trainer.save_freq"]}, "key=value"),
         ({"verl_overrides": 3}, "key=value"),
         ({"env": ["A=1"]}, r"extra\['env'\]"),
@@ -417,7 +418,7 @@ CASES = [
     {"algorithm": VeRLAlgorithm.GRPO},
     {"algorithm": VeRLAlgorithm.PPO, "tokenizer_name": "org/tok"},
     {"algorithm": VeRLAlgorithm.RLOO, "kl_coeff": 0.0, "n_gpus_per_node": 8, "nnodes": 2},
-    {"algorithm": VeRLAlgorithm.REINFORCE_PLUS_PLUS, "rollout_n": 4},
+    {"algorithm": VeRLAlgorithm.REINFORCE_PLUS_PLUS, "rollout_n": 4, "rollout_tp": 2},
 ]
 
 
@@ -474,6 +475,8 @@ def test_overrides_compose_with_verls_hydra_config(tmp_path: Path, case: dict[st
     assert cfg.data.train_batch_size == 4 and cfg.actor_rollout_ref.actor.ppo_mini_batch_size == 4
     assert cfg.trainer.n_gpus_per_node == case.get("n_gpus_per_node", 1)
     assert cfg.trainer.nnodes == case.get("nnodes", 1)
+    assert cfg.actor_rollout_ref.rollout.name == "vllm"
+    assert cfg.actor_rollout_ref.rollout.tensor_model_parallel_size == case.get("rollout_tp", 1)
     expected_n = case.get("rollout_n", 5 if algorithm.is_group else 1)
     assert cfg.actor_rollout_ref.rollout.n == expected_n
     kl = case.get("kl_coeff", 0.1)

@@ -151,6 +151,7 @@ EXTRA_KEYS: dict[str, str] = {
     "n_gpus_per_node": "GPUs per node (default 1)",
     "nnodes": "nodes in the Ray cluster (default 1)",
     "rollout_engine": "verl rollout engine (default 'vllm')",
+    "rollout_tp": "tensor-parallel size of the rollout engine (default 1)",
     "micro_batch_size_per_gpu": "micro batch per GPU for actor/critic/log-prob (default 1)",
     "critic_lr": "critic learning rate for PPO (default 1e-5)",
     "project_name": "trainer.project_name (default 'orbiter-train')",
@@ -269,7 +270,13 @@ class VeRLConfig(TrainConfig):
 
     def _check_extra(self) -> None:
         extra = self.extra
-        for key in ("rollout_n", "n_gpus_per_node", "nnodes", "micro_batch_size_per_gpu"):
+        for key in (
+            "rollout_n",
+            "n_gpus_per_node",
+            "nnodes",
+            "micro_batch_size_per_gpu",
+            "rollout_tp",
+        ):
             if key in extra:
                 value = extra[key]
                 if isinstance(value, bool) or not isinstance(value, int):

@@ -98,6 +98,7 @@ def build_overrides(
         "actor_rollout_ref.actor.ppo_epochs": config.ppo_epochs,
         "actor_rollout_ref.actor.clip_ratio": float(config.clip_range),
         "actor_rollout_ref.rollout.name": extra.get("rollout_engine", "vllm"),
+        "actor_rollout_ref.rollout.tensor_model_parallel_size": int(extra.get("rollout_tp", 1)),
         "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu": micro,
         "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu": micro,
     }

@@ -229,6 +229,7 @@ def test_check_config_accepts_train_and_verl_configs() -> None:
         ({"env": ["A=1"]}, r"extra\['env'\]"),
         ({"verl_entry": ""}, r"extra\['verl_entry'\]"),
         ({"critic_lr": 0}, r"extra\['critic_lr'\]"),
+        ({"kill_grace_s": -1}, r"extra\['kill_grace_s'\]"),
     ],
 )
 def test_extra_values_are_checked(extra: dict[str, Any], message: str) -> None:
@@ -712,6 +713,7 @@ async def test_train_launches_streams_and_parses_metrics(
     assert received == metrics.extra["command"][2:]
     log = (tmp_path / "out" / "verl.log").read_text().splitlines()
     assert "WARNING: a line on stderr" in log  # stderr is merged
+    assert log[0].startswith("=== orbiter-train: ") and FAKE_MAIN in log[0]
     assert sum("step:" in line for line in log) == 5
     logged = [r.getMessage() for r in caplog.records]
     assert any(m.endswith("INFO noise line 0") for m in logged)
@@ -776,11 +778,16 @@ async def test_cancellation_kills_the_process_and_leaves_failed(
         pytest.fail(f"verl stand-in {pid} still alive after cancellation")
 
 
-async def test_train_requires_validation(tmp_path: Path) -> None:
+async def test_train_requires_validation_and_a_model(tmp_path: Path) -> None:
     trainer = VeRLTrainer()
     with pytest.raises(TrainerError, match="must be validated"):
         await trainer.train()
     assert trainer.state is TrainerState.CREATED
+    trainer.check_dataset(DATA)
+    trainer.mark_validated()
+    with pytest.raises(TrainerError, match="no model to train"):
+        await trainer.train()
+    assert trainer.state is TrainerState.VALIDATED
 
 
 async def test_evaluate_without_generations_runs_val_only(tmp_path: Path) -> None:

@@ -166,6 +166,14 @@ EXTRA_KEYS: dict[str, str] = {
 }
 
 
+def _check_float(extra: dict[str, Any], key: str, default: float, *, positive: bool) -> None:
+    value = extra.get(key, default)
+    ok = not isinstance(value, bool) and isinstance(value, int | float)
+    if not ok or not (value > 0 if positive else value >= 0):
+        bound = "> 0" if positive else ">= 0"
+        raise TrainerValueError(f"extra[{key!r}] must be a float {bound}, got {value!r}")
+
+
 @dataclass(slots=True)
 class VeRLConfig(TrainConfig):
     """verl-specific training configuration.
@@ -302,10 +310,8 @@ class VeRLConfig(TrainConfig):
         for key in ("verl_entry", "rollout_engine", "project_name", "experiment_name"):
             if key in extra and not (isinstance(extra[key], str) and extra[key]):
                 raise TrainerTypeError(f"extra[{key!r}] must be a non-empty str")
-        if "critic_lr" in extra:
-            value = extra["critic_lr"]
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise TrainerValueError(f"extra['critic_lr'] must be a float > 0, got {value!r}")
+        _check_float(extra, "kill_grace_s", 10.0, positive=False)
+        _check_float(extra, "critic_lr", 1e-5, positive=True)
 
     @property
     def ppo_mini_batch_size(self) -> int:

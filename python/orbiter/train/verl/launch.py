@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import re
+import shlex
 import signal
 import sys
 from collections import deque
@@ -261,6 +262,7 @@ async def run_streaming(
     assert process.stdout is not None
     try:
         with log_path.open("a", encoding="utf-8") as log:
+            log.write(f"=== orbiter-train: {shlex.join(command)}\n")
             while True:
                 raw = await process.stdout.readline()
                 if not raw:

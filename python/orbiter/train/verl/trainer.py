@@ -216,7 +216,8 @@ class VeRLTrainer(Trainer):
         if not self._train_records and val_records is None and self._test_records is None:
             raise TrainerValueError("no data: call check_dataset first")
         run_cfg = cfg.updated({"model_name": self.model_name})
-        train_file, val_file, reward = self._write_inputs(val_records)
+        # parquet and file writes off the event loop
+        train_file, val_file, reward = await asyncio.to_thread(self._write_inputs, val_records)
         out = self.output_dir
         overrides = build_overrides(
             run_cfg,
@@ -255,6 +256,8 @@ class VeRLTrainer(Trainer):
             TrainerError: If not validated, or verl fails (with the log's tail).
         """
         self._require_validated()
+        if not self.model_name:
+            raise TrainerValueError("no model to train: call check_agent or set model_name")
         self._state = TrainerState.TRAINING
         try:
             metrics = await self._launch(val_only=False, val_records=None)

@@ -9,7 +9,9 @@ The file defines::
 
     compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs) -> float
     compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos, **kwargs)
-        -> list[float]      # for verl's batch reward manager; one core call per batch
+        -> list[float]      # one core call per batch: used by VeRLTrainer.evaluate, and
+                            # by verl versions with a batch reward manager
+                            # (custom_reward_function.name=compute_score_batch)
 """
 
 from __future__ import annotations
@@ -164,7 +166,7 @@ def _text(value):
 
 
 def compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos=None, **kwargs):
-    """Scores of a batch (verl's batch reward manager)."""
+    """Scores of a batch, one core call (in-process evaluation; verl's batch reward manager)."""
     responses = [_text(s) for s in solution_strs]
     answers = [_text(g) for g in ground_truths]
     if KIND == "core":

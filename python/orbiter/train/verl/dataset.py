@@ -1,0 +1,166 @@
+"""Records in the original package's format → verl's RL parquet schema.
+
+A record is a dict with the prompt under ``input`` (or ``prompt``) and the reference
+answer under ``answer`` (or ``expected``, or ``output``). Each becomes one row of verl's
+RL dataset (``verl.utils.dataset.rl_dataset.RLHFDataset``)::
+
+    data_source   str                  which reward/source the row belongs to
+    prompt        list[{role, content}] chat messages: system (agent instructions, when
+                                        non-empty) then user (the record's prompt)
+    ability       str
+    reward_model  {style: "rule", ground_truth: str}
+    extra_info    {split: str, index: int, question: str}
+
+pyarrow is imported only when parquet is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from orbiter.train.errors import TrainerTypeError, TrainerValueError
+
+__all__ = [
+    "ANSWER_KEYS",
+    "PROMPT_KEYS",
+    "Record",
+    "load_records",
+    "to_rows",
+    "write_parquet",
+]
+
+PROMPT_KEYS = ("input", "prompt")
+ANSWER_KEYS = ("answer", "expected", "output")
+
+Record = dict[str, Any]
+
+
+def _read_jsonl(path: Path, name: str) -> list[Record]:
+    records: list[Record] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise TrainerValueError(f"{name}: cannot read {str(path)!r}: {exc}") from exc
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise TrainerValueError(
+                f"{name}[{len(records)}]: line {lineno} of {str(path)!r} is not JSON: {exc.msg}"
+            ) from None
+    return records
+
+
+def _text(value: Any, name: str, index: int, key: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TrainerTypeError(
+            f"{name}[{index}]: {key!r} must be a str (or a number), got {type(value).__name__}"
+        )
+    return str(value)
+
+
+def answer_key_of(item: Record) -> str | None:
+    """The key holding the reference answer: the first of :data:`ANSWER_KEYS` present."""
+    return next((k for k in ANSWER_KEYS if k in item), None)
+
+
+def load_records(data: Any, name: str = "train_data") -> list[Record]:
+    """Check *data* and return it as a list of normalized records.
+
+    *data* is a non-empty list/tuple of dicts, or a path (``str``/``PathLike``) to a JSONL
+    file of such dicts. Each normalized record has ``prompt`` and ``answer`` (str) and
+    keeps every other key of the original.
+
+    Raises:
+        TrainerError: naming *name*, the record index and the missing or bad key.
+    """
+    if isinstance(data, str | os.PathLike):
+        data = _read_jsonl(Path(data), name)
+    if not isinstance(data, list | tuple):
+        raise TrainerTypeError(
+            f"{name} must be a list of dicts or a JSONL path, got {type(data).__name__}"
+        )
+    if not data:
+        raise TrainerValueError(f"{name} must not be empty")
+    out: list[Record] = []
+    for i, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise TrainerTypeError(f"{name}[{i}] must be a dict, got {type(item).__name__}")
+        prompt_key = next((k for k in PROMPT_KEYS if k in item), None)
+        if prompt_key is None:
+            raise TrainerValueError(f"{name}[{i}]: missing key 'input' (or 'prompt')")
+        record = dict(item)
+        record["_answer_key"] = answer_key_of(item)
+        record["prompt"] = _text(item[prompt_key], name, i, prompt_key)
+        answer_key = record["_answer_key"]
+        if answer_key is None:
+            raise TrainerValueError(f"{name}[{i}]: missing key 'answer' (or 'expected', 'output')")
+        record["answer"] = _text(item[answer_key], name, i, answer_key)
+        for key in ("data_source", "ability"):
+            if key in item and not isinstance(item[key], str):
+                raise TrainerTypeError(f"{name}[{i}]: {key!r} must be a str")
+        out.append(record)
+    return out
+
+
+def to_rows(
+    records: Sequence[Record],
+    split: str,
+    instructions: str = "",
+    data_source: str = "orbiter",
+    ability: str = "agent",
+) -> list[dict[str, Any]]:
+    """verl RL rows for normalized *records* (see the module docstring for the schema)."""
+    rows: list[dict[str, Any]] = []
+    for index, record in enumerate(records):
+        messages = []
+        if instructions:
+            messages.append({"role": "system", "content": instructions})
+        messages.append({"role": "user", "content": record["prompt"]})
+        rows.append(
+            {
+                "data_source": record.get("data_source", data_source),
+                "prompt": messages,
+                "ability": record.get("ability", ability),
+                "reward_model": {"style": "rule", "ground_truth": record["answer"]},
+                "extra_info": {"split": split, "index": index, "question": record["prompt"]},
+            }
+        )
+    return rows
+
+
+def write_parquet(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    """Write *rows* to a parquet file at *path* (parents created) with an explicit schema."""
+    try:
+        import pyarrow as pa  # noqa: PLC0415
+        import pyarrow.parquet as pq  # noqa: PLC0415
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise TrainerTypeError(
+            "writing verl datasets needs pyarrow: pip install 'orbiter-train[verl]'"
+        ) from exc
+    message = pa.struct([("role", pa.string()), ("content", pa.string())])
+    schema = pa.schema(
+        [
+            ("data_source", pa.string()),
+            ("prompt", pa.list_(message)),
+            ("ability", pa.string()),
+            ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
+            (
+                "extra_info",
+                pa.struct(
+                    [("split", pa.string()), ("index", pa.int64()), ("question", pa.string())]
+                ),
+            ),
+        ]
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(list(rows), schema=schema), path)
+    return path

@@ -1,0 +1,343 @@
+"""VeRLTrainer: hand RL fine-tuning to verl (Ray) with the original package's API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shlex
+import statistics
+from pathlib import Path
+from typing import Any
+
+from orbiter.train.errors import TrainerTypeError, TrainerValueError
+from orbiter.train.trainer import TrainConfig, Trainer, TrainerError, TrainerState, TrainMetrics
+from orbiter.train.verl.config import VeRLConfig
+from orbiter.train.verl.dataset import (
+    Record,
+    load_records,
+    to_rows,
+    write_parquet,
+)
+from orbiter.train.verl.launch import (
+    DEFAULT_ENTRY,
+    build_command,
+    build_overrides,
+    run_streaming,
+    summarize,
+)
+from orbiter.train.verl.reward import (
+    RewardPlan,
+    load_reward_module,
+    plan_reward,
+    write_reward_module,
+)
+
+__all__ = ["VeRLTrainer"]
+
+logger = logging.getLogger("orbiter.train.verl")
+
+DEFAULT_OUTPUT_DIR = "orbiter-verl-output"
+
+
+class VeRLTrainer(Trainer):
+    """Trainer that runs RL fine-tuning as a verl job (``verl.trainer.main_ppo`` on Ray).
+
+    Lifecycle: ``check_agent``, ``check_dataset``, ``check_reward``, ``check_config`` (any
+    order), ``mark_validated()``, ``await train()``, ``await evaluate(...)``.
+
+    ``train()`` writes, under ``config.output_dir`` (default ``./orbiter-verl-output``):
+    ``data/train.parquet`` and ``data/test.parquet`` in verl's RL schema (without test
+    data the training file doubles as the validation file), ``reward_fn.py`` (verl's
+    ``compute_score`` over orbiter's core or the user's function), ``verl.log`` (the whole
+    log of the run) and ``checkpoints/``. It then runs
+    ``python -m verl.trainer.main_ppo <Hydra overrides>`` as a subprocess, streams its log
+    to the ``orbiter.train.verl`` logger, and returns the metrics verl printed:
+    ``loss`` = last ``actor/pg_loss``, ``accuracy`` = last ``critic/score/mean`` (mean
+    training reward), ``steps`` = last step, ``extra`` = the last value of every metric
+    plus ``command`` and ``log``. A non-zero exit status leaves the trainer FAILED and
+    raises :class:`TrainerError` with the log's last 40 lines; cancelling ``train()``
+    stops the verl process group (SIGTERM, then SIGKILL after ``extra["kill_grace_s"]``,
+    default 10 s) and leaves it FAILED.
+
+    ``extra`` keys read: see :data:`orbiter.train.verl.config.EXTRA_KEYS`. With
+    ``extra["dry_run"] = True`` the files are written and the command is printed and
+    returned as ``TrainMetrics(extra={"command": [...], "overrides": [...]})`` without
+    running it; the trainer still goes TRAINING → COMPLETED.
+    """
+
+    def __init__(self, config: TrainConfig | None = None) -> None:
+        super().__init__(VeRLConfig.from_train_config(config or VeRLConfig()))
+        self._agent: Any = None
+        self._agent_model = ""
+        self._instructions = ""
+        self._train_records: list[Record] = []
+        self._test_records: list[Record] | None = None
+        self._reward_plan: RewardPlan = plan_reward(None)
+        self._command: list[str] = []
+
+    @property
+    def verl_config(self) -> VeRLConfig:
+        """Typed access to the verl-specific config."""
+        if not isinstance(self._config, VeRLConfig):
+            raise TrainerError(f"Expected VeRLConfig, got {type(self._config).__name__}")
+        return self._config
+
+    @property
+    def output_dir(self) -> Path:
+        """Absolute directory for the data, reward module, log and checkpoints."""
+        return Path(self.verl_config.output_dir or DEFAULT_OUTPUT_DIR).resolve()
+
+    @property
+    def model_name(self) -> str:
+        """The model verl trains: ``config.model_name``, else the agent's model."""
+        return self.verl_config.model_name or self._agent_model
+
+    # -- validation -------------------------------------------------------------------
+
+    def check_agent(self, agent: Any) -> None:
+        """Accept a model path/name (``str``/``PathLike``) or an agent object.
+
+        An agent object gives its model by ``.model_name`` (or ``.model``) and its system
+        prompt by ``.instructions``; without a model of its own, ``config.model_name``
+        must be set.
+
+        Raises:
+            TrainerError: If no model can be found or an attribute has the wrong type.
+        """
+        if agent is None:
+            raise TrainerValueError("VeRL training requires a non-None agent")
+        if isinstance(agent, str | os.PathLike):
+            model, instructions = os.fspath(agent), ""
+        else:
+            model = getattr(agent, "model_name", None) or getattr(agent, "model", None) or ""
+            instructions = getattr(agent, "instructions", None) or ""
+            if not isinstance(model, str):
+                raise TrainerTypeError(
+                    f"agent.model_name must be a str, got {type(model).__name__}"
+                )
+            if not isinstance(instructions, str):
+                raise TrainerTypeError(
+                    f"agent.instructions must be a str, got {type(instructions).__name__}"
+                )
+        if not model and not self.verl_config.model_name:
+            raise TrainerValueError(
+                "agent: no model to train; pass a model path or name, an agent with "
+                ".model_name, or set VeRLConfig.model_name"
+            )
+        self._agent = agent
+        self._agent_model = model
+        self._instructions = instructions
+
+    def check_dataset(self, train_data: Any, test_data: Any | None = None) -> None:
+        """Accept lists of ``{"input"|"prompt": ..., "answer"|"expected"|"output": ...}``
+        dicts, or JSONL paths of them.
+
+        Raises:
+            TrainerError: naming the split, the record index and the key.
+        """
+        train = load_records(train_data, "train_data")
+        test = load_records(test_data, "test_data") if test_data is not None else None
+        self._train_records, self._test_records = train, test
+
+    def check_reward(self, reward_fn: Any | None = None) -> None:
+        """Accept ``None`` (the core's ``math_equal``), a core reward name, a
+        :class:`RewardSpec`, or an importable callable ``fn(output, expected) -> float``.
+
+        Raises:
+            TrainerError: If the reward cannot be used, e.g. a lambda (verl's workers
+                cannot import it: use ``RewardSpec(module_path, func_name)``).
+        """
+        self._reward_plan = plan_reward(reward_fn)
+
+    def check_config(self, config: TrainConfig | dict[str, Any] | None = None) -> None:
+        """Validate and merge configuration.
+
+        A dict sets known fields and puts other keys in ``extra`` (a key close to a known
+        one is rejected with "did you mean"); a ``VeRLConfig`` replaces the config; a plain
+        ``TrainConfig`` sets the common fields and merges its ``extra``.
+
+        Raises:
+            TrainerError: naming the field on an invalid value or a misspelled key.
+        """
+        current = self.verl_config
+        if config is None:
+            current.validate()
+        elif isinstance(config, dict):
+            self._config = current.updated(config)
+        elif isinstance(config, VeRLConfig):
+            config.validate()
+            self._config = config
+        elif isinstance(config, TrainConfig):
+            changes: dict[str, Any] = {
+                "epochs": config.epochs,
+                "batch_size": config.batch_size,
+                "learning_rate": config.learning_rate,
+                "extra": config.extra,
+            }
+            if config.output_dir:
+                changes["output_dir"] = config.output_dir
+            self._config = current.updated(changes)
+        else:
+            raise TrainerTypeError(
+                f"config must be a TrainConfig, a dict or None, got {type(config).__name__}"
+            )
+
+    # -- running verl -------------------------------------------------------------------
+
+    def _write_inputs(self, val_records: list[Record] | None) -> tuple[Path, Path, Path]:
+        cfg = self.verl_config
+        out = self.output_dir
+        source = str(cfg.extra.get("data_source", "orbiter"))
+        ability = str(cfg.extra.get("ability", "agent"))
+        train_file = out / "data" / "train.parquet"
+        if self._train_records:
+            write_parquet(
+                to_rows(self._train_records, "train", self._instructions, source, ability),
+                train_file,
+            )
+        val = val_records if val_records is not None else self._test_records
+        if val is not None:
+            val_file = write_parquet(
+                to_rows(val, "test", self._instructions, source, ability),
+                out / "data" / "test.parquet",
+            )
+        else:
+            val_file = train_file
+        if not self._train_records:
+            train_file = val_file
+        reward = write_reward_module(self._reward_plan, out / "reward_fn.py")
+        return train_file, val_file, reward
+
+    async def _launch(self, *, val_only: bool, val_records: list[Record] | None) -> TrainMetrics:
+        cfg = self.verl_config
+        if not self.model_name:
+            raise TrainerValueError("no model to train: call check_agent or set model_name")
+        if not self._train_records and val_records is None and self._test_records is None:
+            raise TrainerValueError("no data: call check_dataset first")
+        run_cfg = cfg.updated({"model_name": self.model_name})
+        # parquet and file writes off the event loop
+        train_file, val_file, reward = await asyncio.to_thread(self._write_inputs, val_records)
+        out = self.output_dir
+        overrides = build_overrides(
+            run_cfg,
+            train_file=train_file,
+            val_file=val_file,
+            reward_path=reward,
+            output_dir=out,
+            val_only=val_only,
+        )
+        command = build_command(overrides, cfg.extra.get("verl_entry") or DEFAULT_ENTRY)
+        self._command = command
+        if cfg.extra.get("dry_run"):
+            print(shlex.join(command))
+            return TrainMetrics(extra={"command": command, "overrides": overrides})
+        env = {str(k): str(v) for k, v in dict(cfg.extra.get("env", {})).items()}
+        log_path = out / "verl.log"
+        logger.info("launching verl: %s", shlex.join(command))
+        grace = float(cfg.extra.get("kill_grace_s", 10.0))
+        result = await run_streaming(command, log_path, env=env, cwd=out, kill_grace_s=grace)
+        if result.returncode != 0:
+            tail = "\n".join(result.tail)
+            raise TrainerError(
+                f"verl exited with status {result.returncode}; last {len(result.tail)} lines "
+                f"of {log_path}:\n{tail}"
+            )
+        summary = summarize(result.steps)
+        extra = {**summary["extra"], "command": command, "log": str(log_path)}
+        return TrainMetrics(
+            loss=summary["loss"], accuracy=summary["accuracy"], steps=summary["steps"], extra=extra
+        )
+
+    async def train(self) -> TrainMetrics:
+        """Run verl training (see the class docstring).
+
+        Raises:
+            TrainerError: If not validated, or verl fails (with the log's tail).
+        """
+        self._require_validated()
+        if not self.model_name:
+            raise TrainerValueError("no model to train: call check_agent or set model_name")
+        self._state = TrainerState.TRAINING
+        try:
+            metrics = await self._launch(val_only=False, val_records=None)
+        except asyncio.CancelledError:
+            self._state = TrainerState.FAILED
+            raise
+        except TrainerError:
+            self._state = TrainerState.FAILED
+            raise
+        except Exception as exc:
+            self._state = TrainerState.FAILED
+            raise TrainerError(f"VeRL training failed: {exc}") from exc
+        self._state = TrainerState.COMPLETED
+        return metrics
+
+    # -- evaluation ---------------------------------------------------------------------
+
+    async def evaluate(self, test_data: Any | None = None) -> TrainMetrics:
+        """Score generations in-process, or run verl's validation-only mode.
+
+        When every record of *test_data* carries a generation (``response``, or ``output``
+        next to an ``answer``/``expected``), each is scored by the same reward module
+        verl uses: ``accuracy`` = mean score, ``steps`` = number of records, ``extra`` =
+        ``{"mean", "std", "min", "max", "n", "scores"}``. Otherwise (or with no
+        *test_data*, using the test split, else the training data) verl runs with
+        ``trainer.val_only=True`` and the validation metrics come back like ``train()``'s.
+        The lifecycle state is not changed.
+
+        Raises:
+            TrainerError: On bad records or a failed verl run.
+        """
+        records = load_records(test_data, "test_data") if test_data is not None else None
+        if records is not None and all(self._generation(r) is not None for r in records):
+            return self._score_generations(records)
+        try:
+            return await self._launch(val_only=True, val_records=records)
+        except (TrainerError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            raise TrainerError(f"VeRL evaluation failed: {exc}") from exc
+
+    @staticmethod
+    def _generation(record: Record) -> str | None:
+        if "response" in record:
+            value = record["response"]
+        elif "output" in record and record.get("_answer_key") != "output":
+            value = record["output"]
+        else:
+            return None
+        return value if isinstance(value, str) else str(value)
+
+    def _score_generations(self, records: list[Record]) -> TrainMetrics:
+        cfg = self.verl_config
+        reward = write_reward_module(self._reward_plan, self.output_dir / "reward_fn.py")
+        score = load_reward_module(reward)
+        answers = [str(r["answer"]) for r in records]
+        source = str(cfg.extra.get("data_source", "orbiter"))
+        scores = [
+            float(s)
+            for s in score(
+                [r.get("data_source", source) for r in records],
+                [self._generation(r) or "" for r in records],
+                answers,
+                [{"split": "test", "index": i} for i in range(len(records))],
+            )
+        ]
+        mean = statistics.fmean(scores)
+        stats: dict[str, Any] = {
+            "n": len(scores),
+            "mean": mean,
+            "std": statistics.pstdev(scores),
+            "min": min(scores),
+            "max": max(scores),
+            "scores": scores,
+        }
+        return TrainMetrics(accuracy=mean, steps=len(scores), extra=stats)
+
+    def __repr__(self) -> str:
+        cfg = self.verl_config
+        return (
+            f"VeRLTrainer(algorithm={cfg.algorithm.value!r}, epochs={cfg.epochs}, "
+            f"state={self.state.value!r})"
+        )

@@ -18,7 +18,10 @@ python3 -m venv .venv-build
 )
 
 python3 -m venv .venv
-.venv/bin/python -m pip install -q $(.venv/bin/python scripts/requirements.py dev)
+.venv/bin/python -m pip install -q $(.venv/bin/python scripts/requirements.py dev torch)
+# verl is only read by the tests (its shipped configs and core_algos); its own dependency
+# tree (ray, vLLM, ...) is not needed for that.
+.venv/bin/python -m pip install -q --no-deps verl
 .venv/bin/python -m pip install --no-index --find-links dist orbiter-train
 # The sdist must build from scratch too: a wheel built from it alone, outside the tree.
 .venv/bin/python -m pip wheel -q --no-deps --wheel-dir .venv-build/from-sdist dist/*.tar.gz

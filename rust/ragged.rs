@@ -7,7 +7,9 @@
 use crate::error::{CoreError, CoreResult};
 
 /// A token id type: the integer dtypes a token buffer may hold (int32, int64).
-pub trait TokenId: Copy + Send + Sync + PartialEq + Eq + Ord + std::hash::Hash + 'static {
+pub trait TokenId:
+    Copy + Default + Send + Sync + PartialEq + Eq + Ord + std::hash::Hash + 'static
+{
     /// numpy's name of the dtype, for messages.
     const DTYPE: &'static str;
     fn to_i64(self) -> i64;
@@ -303,7 +305,7 @@ pub fn from_padded<T: TokenId, M: MaskValue>(
     rows: usize,
     width: usize,
 ) -> CoreResult<(Vec<T>, Vec<i64>)> {
-    let total = rows.checked_mul(width).unwrap_or(usize::MAX);
+    let total = rows.saturating_mul(width);
     if ids.len() != total {
         return Err(CoreError::arg(
             "ids",

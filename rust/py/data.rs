@@ -429,7 +429,16 @@ fn validate_records<'py>(
                 index += 1;
             }
         } else {
-            for record in records.try_iter()? {
+            let iter = records.try_iter().map_err(|_| {
+                core_error(
+                    py,
+                    CoreError::type_(format!(
+                        "records: expected a list of dicts (or an iterable), got {}",
+                        type_name(records)
+                    )),
+                )
+            })?;
+            for record in iter {
                 check_record(index, &record?, &required, &optional, &mut errors)?;
                 index += 1;
             }

@@ -139,72 +139,107 @@ fn kmp_contains<T: PartialEq>(hay: &[T], needle: &[T], fail: &mut Vec<usize>) ->
     false
 }
 
-/// Open-addressing multiset of token ids for one row at a time. Slots carry the
-/// generation that wrote them, so starting a new row is O(1) instead of a clear.
+/// Open-addressing table counting token ids of one reference row and how many of the
+/// response's tokens hit each. Load factor <= 1/4, so most lookups take one probe;
+/// after a row only the slots it used are cleared.
 #[derive(Default)]
 pub struct CountTable {
-    keys: Vec<i64>,
-    counts: Vec<u32>,
-    stamps: Vec<u32>,
-    generation: u32,
+    slots: Vec<Slot>,
+    used: Vec<u32>,
+    shift: u32,
     mask: usize,
 }
 
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    key: i64,
+    /// Occurrences in the reference; 0 marks an empty slot.
+    in_ref: u32,
+    /// Response tokens that found this key.
+    in_resp: u32,
+}
+
 impl CountTable {
-    /// Starts a new, empty multiset with room for `items` ids.
+    /// Prepares an empty table for up to `items` distinct keys.
     fn reset(&mut self, items: usize) {
-        let want = (items.max(4) * 2).next_power_of_two();
-        if want > self.keys.len() || self.generation == u32::MAX {
-            let size = want.max(self.keys.len());
-            self.keys = vec![0; size];
-            self.counts = vec![0; size];
-            self.stamps = vec![0; size];
-            self.generation = 0;
+        let want = (items.max(4) * 4).next_power_of_two();
+        if want > self.slots.len() {
+            self.slots = vec![Slot::default(); want];
         }
-        // Use only `want` slots: a small row stays in a small, cache-resident prefix.
+        // Only the first `want` slots are used: small rows stay in a small, hot prefix.
+        self.shift = 64 - want.trailing_zeros();
         self.mask = want - 1;
-        self.generation += 1;
     }
 
     #[inline]
-    fn slot(&self, key: i64) -> usize {
-        // Fibonacci hashing; the high bits are the well-mixed ones.
-        ((key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & self.mask
+    fn home(&self, key: i64) -> usize {
+        // Fibonacci hashing: the top bits of the product are well mixed.
+        ((key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
     }
 
     #[inline]
-    fn add(&mut self, key: i64) {
-        let mut s = self.slot(key);
+    fn add_ref(&mut self, key: i64) {
+        let mask = self.mask;
+        let mut s = self.home(key);
         loop {
-            if self.stamps[s] != self.generation {
-                self.stamps[s] = self.generation;
-                self.keys[s] = key;
-                self.counts[s] = 1;
+            let slot = &mut self.slots[s];
+            if slot.in_ref == 0 {
+                *slot = Slot {
+                    key,
+                    in_ref: 1,
+                    in_resp: 0,
+                };
+                self.used.push(s as u32);
                 return;
             }
-            if self.keys[s] == key {
-                self.counts[s] += 1;
+            if slot.key == key {
+                slot.in_ref += 1;
                 return;
             }
-            s = (s + 1) & self.mask;
+            s = (s + 1) & mask;
         }
     }
 
-    /// Takes one `key` out if present; `true` if it was.
     #[inline]
-    fn take(&mut self, key: i64) -> bool {
-        let mut s = self.slot(key);
+    fn hit_resp(&mut self, key: i64) {
+        let mask = self.mask;
+        let mut s = self.home(key);
         loop {
-            if self.stamps[s] != self.generation {
-                return false;
+            let slot = &mut self.slots[s];
+            if slot.in_ref == 0 {
+                return;
             }
-            if self.keys[s] == key {
-                let c = self.counts[s];
-                self.counts[s] = c.saturating_sub(1);
-                return c > 0;
+            if slot.key == key {
+                slot.in_resp += 1;
+                return;
             }
-            s = (s + 1) & self.mask;
+            s = (s + 1) & mask;
         }
+    }
+
+    /// `Σ min(in_ref, in_resp)` over the used slots, clearing them.
+    fn common_and_clear(&mut self) -> usize {
+        let mut common = 0usize;
+        for &s in &self.used {
+            if let Some(slot) = self.slots.get_mut(s as usize) {
+                common += slot.in_ref.min(slot.in_resp) as usize;
+                slot.in_ref = 0;
+            }
+        }
+        self.used.clear();
+        common
+    }
+
+    /// Multiset intersection size of `a` and `b`.
+    pub fn common<T: TokenId>(&mut self, a: &[T], b: &[T]) -> usize {
+        self.reset(b.len());
+        for &t in b {
+            self.add_ref(t.to_i64());
+        }
+        for &t in a {
+            self.hit_resp(t.to_i64());
+        }
+        self.common_and_clear()
     }
 }
 
@@ -217,21 +252,167 @@ pub fn token_f1<T: TokenId>(
     references: &Ragged<'_, T>,
 ) -> CoreResult<Vec<f32>> {
     check_pair(responses, references)?;
-    Ok(map_rows::<CountTable, _>(responses.len(), |i, table| {
-        let (resp, refs) = (responses.row(i), references.row(i));
-        if resp.is_empty() || refs.is_empty() {
-            return score(resp.is_empty() && refs.is_empty());
+    let pairs = pick_common_pairs::<T>();
+    Ok(map_rows::<F1Scratch<T>, _>(
+        responses.len(),
+        |i, scratch| {
+            let (resp, refs) = (responses.row(i), references.row(i));
+            if resp.is_empty() || refs.is_empty() {
+                return score(resp.is_empty() && refs.is_empty());
+            }
+            if resp == refs {
+                return 1.0;
+            }
+            let common = if resp.len().saturating_mul(refs.len()) <= PAIRS_MAX {
+                pairs(resp, refs, scratch)
+            } else {
+                scratch.table.common(resp, refs)
+            };
+            f1(common, resp.len(), refs.len())
+        },
+    ))
+}
+
+/// Row pairs whose length product is at most this are counted with all-pairs
+/// comparisons (vectorised); longer ones with the hash table.
+const PAIRS_MAX: usize = 128 * 128;
+/// Lanes of the all-pairs loops: rows are padded to a multiple of this so that the
+/// loops have no scalar tail.
+const LANES: usize = 16;
+
+/// Per-worker buffers of [`token_f1`].
+#[derive(Default)]
+pub struct F1Scratch<T> {
+    table: CountTable,
+    a: Vec<T>,
+    b: Vec<T>,
+    index: Vec<u32>,
+    in_a: Vec<bool>,
+    in_b: Vec<bool>,
+}
+
+/// `(count of t in chunks, over exact LANES-wide chunks)`, vectorised.
+#[inline(always)]
+fn count_eq<T: TokenId>(hay: &[T], t: T) -> u32 {
+    let mut acc = [0u32; LANES];
+    for c in hay.chunks_exact(LANES) {
+        for k in 0..LANES {
+            acc[k] += u32::from(c[k] == t);
         }
-        if resp == refs {
-            return 1.0;
+    }
+    acc.iter().sum()
+}
+
+/// Count of `t` among `hay[q]` with `index[q] < p`.
+#[inline(always)]
+fn count_eq_before<T: TokenId>(hay: &[T], index: &[u32], t: T, p: u32) -> u32 {
+    let mut acc = [0u32; LANES];
+    for (c, ix) in hay.chunks_exact(LANES).zip(index.chunks_exact(LANES)) {
+        for k in 0..LANES {
+            acc[k] += u32::from(c[k] == t) & u32::from(ix[k] < p);
         }
-        table.reset(refs.len());
-        for &t in refs {
-            table.add(t.to_i64());
+    }
+    acc.iter().sum()
+}
+
+/// Buckets of the per-row prefilter (a power of two).
+const BUCKETS: usize = 4096;
+
+#[inline(always)]
+fn bucket<T: TokenId>(t: T) -> usize {
+    ((t.to_i64() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize
+}
+
+/// Multiset intersection size by comparing pairs: response token `p` counts when
+/// fewer earlier response tokens equal it than reference tokens do; summed over `p`
+/// that is `Σ_t min(count_a(t), count_b(t))`.
+///
+/// Bucket flags (4096 buckets) skip the scans that cannot match: a token whose bucket
+/// is empty in `b` is not in `b`, and one whose bucket holds no earlier `a` token has
+/// no earlier equal in `a`. The scans run over copies padded to a multiple of
+/// [`LANES`] (made on first need), so they vectorise without a scalar tail: `b` is
+/// padded with `b[0]` (the surplus is subtracted), `a`'s padding is masked out by its
+/// index.
+#[inline(always)]
+fn common_pairs_body<T: TokenId>(a: &[T], b: &[T], s: &mut F1Scratch<T>) -> usize {
+    let (Some(&a0), Some(&b0)) = (a.first(), b.first()) else {
+        return 0;
+    };
+    if s.in_a.len() != BUCKETS {
+        s.in_a = vec![false; BUCKETS];
+        s.in_b = vec![false; BUCKETS];
+    }
+    for &t in b {
+        s.in_b[bucket(t)] = true;
+    }
+    let pad_b = (b.len().next_multiple_of(LANES) - b.len()) as u32;
+    let (mut b_ready, mut a_ready) = (false, false);
+    let mut common = 0usize;
+    for (p, &t) in a.iter().enumerate() {
+        let k = bucket(t);
+        let seen_before = std::mem::replace(&mut s.in_a[k], true);
+        if !s.in_b[k] {
+            continue;
         }
-        let common = resp.iter().filter(|&&t| table.take(t.to_i64())).count();
-        f1(common, resp.len(), refs.len())
-    }))
+        if !b_ready {
+            s.b.clear();
+            s.b.extend_from_slice(b);
+            s.b.resize(b.len() + pad_b as usize, b0);
+            b_ready = true;
+        }
+        let in_b = count_eq(&s.b, t) - if t == b0 { pad_b } else { 0 };
+        if in_b == 0 {
+            continue;
+        }
+        let before = if seen_before {
+            if !a_ready {
+                s.a.clear();
+                s.a.extend_from_slice(a);
+                s.a.resize(a.len().next_multiple_of(LANES), a0);
+                if s.index.len() < s.a.len() {
+                    s.index = (0..s.a.len() as u32).collect();
+                }
+                a_ready = true;
+            }
+            let upto = (p + 1).next_multiple_of(LANES).min(s.a.len());
+            count_eq_before(&s.a[..upto], &s.index[..upto], t, p as u32)
+        } else {
+            0
+        };
+        common += usize::from(before < in_b);
+    }
+    for &t in b {
+        s.in_b[bucket(t)] = false;
+    }
+    for &t in a {
+        s.in_a[bucket(t)] = false;
+    }
+    common
+}
+
+fn common_pairs_portable<T: TokenId>(a: &[T], b: &[T], s: &mut F1Scratch<T>) -> usize {
+    common_pairs_body(a, b, s)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn common_pairs_avx2<T: TokenId>(a: &[T], b: &[T], s: &mut F1Scratch<T>) -> usize {
+    common_pairs_body(a, b, s)
+}
+
+type PairsFn<T> = fn(&[T], &[T], &mut F1Scratch<T>) -> usize;
+
+/// The all-pairs counter for this CPU: AVX2 where available (the wheel targets plain
+/// x86-64, so it is chosen at run time), portable code otherwise.
+fn pick_common_pairs<T: TokenId>() -> PairsFn<T> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        return |a, b, s| {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { common_pairs_avx2(a, b, s) }
+        };
+    }
+    common_pairs_portable
 }
 
 #[inline]
@@ -337,8 +518,59 @@ pub fn length_penalty<T: TokenId>(
     }))
 }
 
+/// Open-addressing set of one row's n-grams, stored as (hash, start); equal hashes are
+/// confirmed by comparing the n-grams themselves, so the count is exact.
+#[derive(Default)]
+pub struct NgramSet {
+    /// `(hash, start + 1)`; start 0 marks an empty slot.
+    slots: Vec<(u64, u32)>,
+    used: Vec<u32>,
+}
+
+impl NgramSet {
+    /// Number of distinct `n`-grams of `row` (`row.len() >= n >= 1`).
+    pub fn distinct<T: TokenId>(&mut self, row: &[T], n: usize) -> usize {
+        let total = row.len() + 1 - n;
+        let want = (total.max(4) * 2).next_power_of_two();
+        if want > self.slots.len() {
+            self.slots = vec![(0, 0); want];
+        }
+        let (mask, shift) = (want - 1, 64 - want.trailing_zeros());
+        let mut unique = 0usize;
+        for (start, gram) in row.windows(n).enumerate() {
+            let h = gram.iter().fold(0x243F_6A88_85A3_08D3u64, |h, t| {
+                (h ^ t.to_i64() as u64)
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    .rotate_left(29)
+            });
+            let mut s = (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize;
+            loop {
+                let (sh, st) = self.slots[s];
+                if st == 0 {
+                    self.slots[s] = (h, start as u32 + 1);
+                    self.used.push(s as u32);
+                    unique += 1;
+                    break;
+                }
+                let other = st as usize - 1;
+                if sh == h && row.get(other..other + n) == Some(gram) {
+                    break;
+                }
+                s = (s + 1) & mask;
+            }
+        }
+        for &s in &self.used {
+            if let Some(slot) = self.slots.get_mut(s as usize) {
+                slot.1 = 0;
+            }
+        }
+        self.used.clear();
+        unique
+    }
+}
+
 /// `max_penalty * (1 - unique / total)` over the row's n-grams (`total = len - n + 1`);
-/// 0 for rows shorter than `n`. N-grams are compared exactly (sorted window starts).
+/// 0 for rows shorter than `n`. N-grams are compared exactly.
 pub fn repetition_penalty<T: TokenId>(
     responses: &Ragged<'_, T>,
     n: usize,
@@ -354,20 +586,19 @@ pub fn repetition_penalty<T: TokenId>(
             format!("must be finite, got {max_penalty}"),
         ));
     }
-    Ok(map_rows::<Vec<usize>, _>(responses.len(), |i, starts| {
+    if responses.max_len() >= u32::MAX as usize {
+        return Err(CoreError::arg(
+            "responses",
+            "rows of 2^32 tokens or more are not supported",
+        ));
+    }
+    Ok(map_rows::<NgramSet, _>(responses.len(), |i, set| {
         let row = responses.row(i);
         if row.len() < n {
             return 0.0;
         }
         let total = row.len() - n + 1;
-        starts.clear();
-        starts.extend(0..total);
-        let gram = |s: usize| &row[s..s + n];
-        starts.sort_unstable_by(|&a, &b| gram(a).cmp(gram(b)));
-        let unique = 1 + starts
-            .windows(2)
-            .filter(|w| gram(w[0]) != gram(w[1]))
-            .count();
+        let unique = set.distinct(row, n);
         (max_penalty * (1.0 - unique as f64 / total as f64)) as f32
     }))
 }
@@ -448,16 +679,47 @@ mod tests {
     #[test]
     fn count_table_reuse_and_growth() {
         let mut t = CountTable::default();
-        t.reset(2);
-        t.add(7);
-        t.add(7);
-        assert!(t.take(7) && t.take(7) && !t.take(7) && !t.take(8));
-        t.reset(1000);
-        assert!(!t.take(7));
-        for k in 0..1000 {
-            t.add(k * 1_000_003);
+        assert_eq!(t.common(&[7i64, 7, 7, 8], &[7, 7, 9]), 2);
+        assert_eq!(t.common(&[9i64], &[1, 2]), 0);
+        let big: Vec<i64> = (0..1000).map(|k| k * 1_000_003).collect();
+        assert_eq!(t.common(&big, &big), 1000);
+        assert_eq!(t.common(&big[..10], &big[5..]), 5);
+        assert_eq!(t.common(&[i64::MIN, 0], &[0, i64::MIN, i64::MIN]), 2);
+    }
+
+    #[test]
+    fn pairs_and_table_agree() {
+        let mut t = CountTable::default();
+        let pairs = pick_common_pairs::<i64>();
+        let mut x = 7u64;
+        for len_a in [1usize, 3, 17, 64, 130] {
+            for len_b in [1usize, 5, 64, 200] {
+                let mut rnd = || {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x % 9) as i64
+                };
+                let a: Vec<i64> = (0..len_a).map(|_| rnd()).collect();
+                let b: Vec<i64> = (0..len_b).map(|_| rnd()).collect();
+                let want = t.common(&a, &b);
+                let mut s = F1Scratch::default();
+                assert_eq!(pairs(&a, &b, &mut s), want);
+                assert_eq!(common_pairs_portable(&a, &b, &mut s), want);
+                assert_eq!(t.common(&b, &a), want);
+            }
         }
-        assert!((0..1000).all(|k| t.take(k * 1_000_003)));
+    }
+
+    #[test]
+    fn ngram_set_counts_exactly() {
+        let mut set = NgramSet::default();
+        assert_eq!(set.distinct(&[1i32, 1, 1, 1], 2), 1);
+        let row: Vec<i64> = (0..1000).collect();
+        assert_eq!(set.distinct(&row, 3), 998);
+        let twice: Vec<i64> = row.iter().chain(row.iter()).copied().collect();
+        assert_eq!(set.distinct(&twice, 1), 1000);
+        assert_eq!(set.distinct(&[5i32], 1), 1);
     }
 
     #[test]

@@ -20,7 +20,6 @@ from typing import Any, Literal, TypeAlias, overload
 
 import numpy as np
 from numpy.typing import NDArray
-
 from orbiter.train import _core
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
 
@@ -117,7 +116,7 @@ class RaggedTokens:
             raise TrainerTypeError(
                 f"sequences: expected sequences of ints, got elements of dtype {flat.dtype}"
             )
-        info = np.iinfo(target)
+        info = np.iinfo(np.int32) if target == np.int32 else np.iinfo(np.int64)
         bad = np.flatnonzero((flat < info.min) | (flat > info.max))
         if bad.size:
             row = int(np.searchsorted(offsets, bad[0], side="right")) - 1
@@ -151,7 +150,7 @@ class RaggedTokens:
         Null rows or null tokens raise.
         """
         try:
-            import pyarrow as pa  # noqa: PLC0415 (optional dependency)
+            import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise TrainerTypeError("array: from_arrow needs pyarrow installed") from e
         if isinstance(array, pa.ChunkedArray):
@@ -167,9 +166,7 @@ class RaggedTokens:
             )
         value_type = array.type.value_type
         if value_type not in (pa.int32(), pa.int64()):
-            raise TrainerTypeError(
-                f"array: expected list<int32> or list<int64>, got {array.type}"
-            )
+            raise TrainerTypeError(f"array: expected list<int32> or list<int64>, got {array.type}")
         if array.null_count:
             first = int(np.flatnonzero(~np.asarray(array.is_valid()))[0])
             raise TrainerValueError(f"array[{first}]: null row")
@@ -376,21 +373,22 @@ def _rules(spec: Mapping[str, TypeSpec] | None, name: str) -> list[tuple[str, An
     if spec is None:
         return []
     if not isinstance(spec, Mapping):
-        raise TrainerTypeError(f"{name}: expected a mapping of key -> type, got {type(spec).__name__}")
+        raise TrainerTypeError(
+            f"{name}: expected a mapping of key -> type, got {type(spec).__name__}"
+        )
     rules: list[tuple[str, Any, str]] = []
     for key, t in spec.items():
         if not isinstance(key, str):
             raise TrainerTypeError(f"{name}: keys must be str, got {type(key).__name__}")
-        if t is None or t is Any:
-            t = object
-        ok = isinstance(t, type | types.UnionType) or (
-            isinstance(t, tuple) and all(isinstance(x, type) for x in t)
+        accepted: Any = object if t is None or t is Any else t
+        ok = isinstance(accepted, type | types.UnionType) or (
+            isinstance(accepted, tuple) and all(isinstance(x, type) for x in accepted)
         )
         if not ok:
             raise TrainerTypeError(
                 f"{name}[{key!r}]: expected a type, a tuple of types or a union, got {t!r}"
             )
-        rules.append((key, t, _type_name(t)))
+        rules.append((key, accepted, _type_name(accepted)))
     return rules
 
 

@@ -33,7 +33,6 @@ from typing import Any, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
-
 from orbiter.train import _core
 from orbiter.train.data import RaggedTokens
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
@@ -66,7 +65,7 @@ class PerItemReward:
         fn = self.fn
         out = [fn(o, e) for o, e in zip(responses, references, strict=True)]
         try:
-            return np.asarray(out, dtype=np.float64).astype(np.float32)
+            scores = np.fromiter(map(float, out), dtype=np.float64, count=len(out))
         except (TypeError, ValueError):
             for i, x in enumerate(out):
                 try:
@@ -76,6 +75,8 @@ class PerItemReward:
                         f"{self.__name__}[{i}]: returned {type(x).__name__}, expected a float"
                     ) from None
             raise
+        with np.errstate(over="ignore"):  # an overflow becomes inf, which combine reports
+            return scores.astype(np.float32)
 
     def __repr__(self) -> str:
         return f"RewardPipeline.per_item({self.__name__})"
@@ -140,7 +141,8 @@ class RewardPipeline:
     ) -> None:
         if isinstance(rewards, str | bytes) or not isinstance(rewards, Sequence):
             raise TrainerTypeError(
-                f"rewards: expected a sequence of (reward, weight) pairs, got {type(rewards).__name__}"
+                "rewards: expected a sequence of (reward, weight) pairs, got "
+                f"{type(rewards).__name__}"
             )
         if len(rewards) == 0:
             raise TrainerValueError("rewards: empty; give at least one (reward, weight)")
@@ -156,7 +158,9 @@ class RewardPipeline:
             kwargs: Any = entry[2] if len(entry) == 3 else {}
             if not isinstance(kwargs, Mapping):
                 raise TrainerTypeError(f"{where}: kwargs must be a mapping, got {kwargs!r}")
-            if isinstance(weight, bool) or not isinstance(weight, int | float | np.floating | np.integer):
+            if isinstance(weight, bool) or not isinstance(
+                weight, int | float | np.floating | np.integer
+            ):
                 raise TrainerTypeError(f"{where}: weight must be a number, got {weight!r}")
             if not math.isfinite(float(weight)):
                 raise TrainerValueError(f"{where}: weight must be finite, got {weight}")
@@ -290,4 +294,5 @@ def _as_scores(raw: Any, name: str) -> Scores:
         raise TrainerTypeError(
             f"{name}: returned an array of {arr.dtype}, expected numbers (float32 (n,))"
         )
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf/NaN are reported by combine
+        return np.ascontiguousarray(arr, dtype=np.float32)

@@ -16,7 +16,6 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
-
 from orbiter.train import _core
 from orbiter.train.data import RaggedTokens
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
@@ -83,7 +82,7 @@ def prefix_match(responses: RaggedTokens, references: RaggedTokens) -> Scores:
 @_token_reward("pair")
 def contains(responses: RaggedTokens, references: RaggedTokens) -> Scores:
     """``1.0`` where reference ``i`` occurs as a contiguous run of response ``i`` (an empty
-    reference always does), else ``0.0``. Knuth–Morris–Pratt, linear per row."""
+    reference always does), else ``0.0``. Knuth-Morris-Pratt, linear per row."""
     return _core.contains(*_pair(responses, references))
 
 
@@ -144,9 +143,7 @@ def length_penalty(
 
 
 @_token_reward("responses")
-def repetition_penalty(
-    responses: RaggedTokens, *, n: int = 3, max_penalty: float = -1.0
-) -> Scores:
+def repetition_penalty(responses: RaggedTokens, *, n: int = 3, max_penalty: float = -1.0) -> Scores:
     """N-gram repetition penalty: ``max_penalty · (1 - unique / total)`` where ``total =
     L - n + 1`` is the number of n-grams of the row and ``unique`` the number of distinct
     ones (compared exactly); ``0`` for rows shorter than ``n``.
@@ -172,4 +169,3 @@ def stop_token_check(responses: RaggedTokens, stop_ids: Iterable[int] | int) -> 
     except TypeError as e:
         raise TrainerTypeError(f"stop_ids: expected ints, got {ids!r}") from e
     return _core.stop_token_check(r.values, r.offsets, stops)
-

@@ -7,6 +7,9 @@
 
 pub mod error;
 pub mod lifecycle;
+pub mod ragged;
+pub mod reward;
+pub mod validate;
 
 #[cfg(feature = "python")]
 mod py;

@@ -1,8 +1,10 @@
 //! The PyO3 layer: the `orbiter.train._core` extension module.
 
 pub mod arrays;
+mod data;
 pub mod errors;
 mod lifecycle;
+mod token_rewards;
 
 use pyo3::prelude::*;
 
@@ -27,5 +29,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(_panic_guard_selftest, m)?)?;
     lifecycle::register(m)?;
+    data::register(m)?;
+    token_rewards::register(m)?;
     Ok(())
 }

@@ -5,7 +5,10 @@ The module is built from the Rust crate in ``rust/``. Errors from bad input are
 ``TrainerError``); refused lifecycle transitions are ``TrainerError``.
 """
 
-from typing import Final, final
+from typing import Any, Final, final
+
+import numpy as np
+from numpy.typing import NDArray
 
 __version__: Final[str]
 
@@ -51,3 +54,96 @@ def _panic_guard_selftest(detached: bool) -> None:
     Exists so the test suite can prove a Rust panic never reaches Python as a
     ``PanicException``. *detached* panics in a kernel running without the GIL.
     """
+
+# ---------------------------------------------------------------------------
+# Ragged tokens and dataset validation (rust/ragged.rs, rust/validate.rs).
+# Token buffers are 1-D int32 or int64, offsets 1-D int64 (Arrow's list layout), all
+# C-contiguous and taken without a copy; errors name the argument and first bad index.
+
+_Tokens = NDArray[np.int32] | NDArray[np.int64]
+_Offsets = NDArray[np.int64]
+_Scores = NDArray[np.float32]
+
+def ragged_check(values: _Tokens, offsets: _Offsets) -> int:
+    """Check ``offsets[0] == 0``, non-decreasing, ``offsets[-1] == len(values)``; return rows."""
+def ragged_lengths(values: _Tokens, offsets: _Offsets) -> NDArray[np.int64]:
+    """Row lengths ``offsets[1:] - offsets[:-1]``."""
+def ragged_to_padded(
+    values: _Tokens, offsets: _Offsets, pad_id: int, side: str, max_len: int | None = None
+) -> tuple[_Tokens, NDArray[np.bool_]]:
+    """``(ids (n, width), mask (n, width))``; ``width = max_len`` or the longest row (longer
+    rows keep their first ``max_len`` tokens); ``side`` is ``"left"`` or ``"right"``."""
+def ragged_from_padded(ids: _Tokens, mask: NDArray[Any]) -> tuple[_Tokens, _Offsets]:
+    """``(values, offsets)`` of the tokens where ``mask`` (bool or int, non-zero) is set."""
+def validate_tokens(
+    values: _Tokens,
+    offsets: _Offsets,
+    vocab_size: int,
+    min_len: int,
+    max_len: int | None,
+    max_errors: int,
+) -> dict[str, Any]:
+    """Statistics (rows, tokens, min/max/mean/p50/p95 length, too_short, too_long, bad_ids)
+    and ``errors``: ``(row, kind, length, position, value, message)`` tuples in row order."""
+def validate_records(
+    records: Any,
+    required: list[tuple[str, Any, str]],
+    optional: list[tuple[str, Any, str]],
+    max_errors: int,
+) -> tuple[int, int, int, list[tuple[int, str | None, str, str]]]:
+    """``(records, bad_records, total_errors, issues)``; rules are ``(key, types, name)``,
+    checked with ``isinstance``; issues are ``(index, key, kind, message)``."""
+
+# ---------------------------------------------------------------------------
+# Token rewards and the reward pipeline (rust/reward/token.rs, rust/reward/pipeline.rs).
+# Each returns float32 (n,); responses and references must share their dtype.
+
+def exact_match(
+    response_values: _Tokens,
+    response_offsets: _Offsets,
+    reference_values: _Tokens,
+    reference_offsets: _Offsets,
+) -> _Scores:
+    """1 where the rows are equal."""
+def prefix_match(
+    response_values: _Tokens,
+    response_offsets: _Offsets,
+    reference_values: _Tokens,
+    reference_offsets: _Offsets,
+) -> _Scores:
+    """1 where the response starts with the reference."""
+def contains(
+    response_values: _Tokens,
+    response_offsets: _Offsets,
+    reference_values: _Tokens,
+    reference_offsets: _Offsets,
+) -> _Scores:
+    """1 where the reference is a contiguous run of the response."""
+def token_f1(
+    response_values: _Tokens,
+    response_offsets: _Offsets,
+    reference_values: _Tokens,
+    reference_offsets: _Offsets,
+) -> _Scores:
+    """``2·common / (len(resp) + len(ref))`` with ``common`` the multiset intersection size."""
+def length_penalty_linear(
+    values: _Tokens, offsets: _Offsets, target: float, scale: float
+) -> _Scores:
+    """``-|len - target| / scale``."""
+def length_penalty_dapo(
+    values: _Tokens, offsets: _Offsets, max_len: int, cache_len: int, penalty_factor: float
+) -> _Scores:
+    """DAPO's overlong soft penalty, times ``penalty_factor``."""
+def repetition_penalty(
+    values: _Tokens, offsets: _Offsets, n: int, max_penalty: float
+) -> _Scores:
+    """``max_penalty · (1 - unique n-grams / n-grams)``; 0 for rows shorter than ``n``."""
+def stop_token_check(values: _Tokens, offsets: _Offsets, stop_ids: list[int]) -> _Scores:
+    """1 where the row's last token is in ``stop_ids``."""
+def combine_rewards(
+    names: list[str],
+    scores: list[_Scores],
+    weights: list[float],
+    clip: tuple[float, float] | None = None,
+) -> _Scores:
+    """``clip(Σ_k weights[k] · scores[k])`` (float64 accumulation); every score finite."""

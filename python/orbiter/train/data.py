@@ -1,0 +1,425 @@
+"""Token batches and dataset validation.
+
+:class:`RaggedTokens` holds a batch of token sequences of different lengths in Arrow's
+list layout: ``values`` (1-D int32 or int64) and ``offsets`` (1-D int64, ``n + 1``
+entries, ``offsets[0] == 0``, non-decreasing, ``offsets[-1] == len(values)``); row ``i``
+is ``values[offsets[i]:offsets[i + 1]]``. A pyarrow ``ListArray`` / ``LargeListArray``
+(and so a Hugging Face ``datasets`` column) maps onto it without copying the tokens.
+
+:func:`validate_tokens` checks lengths and id range in one pass over the buffers;
+:func:`validate_records` checks list-of-dict datasets (keys and value types). Both
+return a report instead of raising on bad data; they raise only on bad arguments.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias, overload
+
+import numpy as np
+from numpy.typing import NDArray
+from orbiter.train import _core
+from orbiter.train.errors import TrainerTypeError, TrainerValueError
+
+__all__ = [
+    "DatasetReport",
+    "RaggedTokens",
+    "RecordIssue",
+    "RecordReport",
+    "TokenIssue",
+    "validate_records",
+    "validate_tokens",
+]
+
+TokenArray: TypeAlias = NDArray[np.int32] | NDArray[np.int64]
+
+_TOKEN_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
+
+
+class RaggedTokens:
+    """A batch of token sequences in Arrow's list layout (``values`` + ``offsets``).
+
+    ``RaggedTokens(values, offsets)`` takes the arrays as they are (no copy): ``values``
+    a C-contiguous 1-D int32 or int64 array, ``offsets`` a C-contiguous 1-D int64 array
+    of ``n + 1`` entries with ``offsets[0] == 0``, never decreasing, and
+    ``offsets[-1] == len(values)``. The check is O(n) in Rust; an error names the
+    argument and the first bad index. Build from other shapes with
+    :meth:`from_sequences`, :meth:`from_padded` and :meth:`from_arrow`.
+    """
+
+    __slots__ = ("_offsets", "_values")
+
+    _values: TokenArray
+    _offsets: NDArray[np.int64]
+
+    def __init__(self, values: TokenArray, offsets: NDArray[np.int64]) -> None:
+        _core.ragged_check(values, offsets)
+        self._values = values
+        self._offsets = offsets
+
+    @property
+    def values(self) -> TokenArray:
+        """All tokens, row after row (1-D int32 or int64)."""
+        return self._values
+
+    @property
+    def offsets(self) -> NDArray[np.int64]:
+        """Row boundaries (1-D int64, ``n + 1`` entries)."""
+        return self._offsets
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The token dtype (int32 or int64)."""
+        return self._values.dtype
+
+    @classmethod
+    def from_sequences(
+        cls,
+        sequences: Iterable[Sequence[int] | NDArray[np.integer[Any]]],
+        *,
+        dtype: type[np.int32] | type[np.int64] | None = None,
+    ) -> RaggedTokens:
+        """Build from a sequence of token sequences (lists or 1-D integer arrays).
+
+        ``dtype`` defaults to the arrays' common dtype when every row is an int32/int64
+        ndarray, and to int64 otherwise. Ids that do not fit ``dtype`` raise.
+        """
+        rows = list(sequences)
+        for i, r in enumerate(rows):
+            if isinstance(r, np.ndarray):
+                if r.ndim != 1 or r.dtype.kind not in "iu":
+                    raise TrainerTypeError(
+                        f"sequences[{i}]: expected a 1-D integer array, got {r.dtype} "
+                        f"with shape {r.shape}"
+                    )
+            elif isinstance(r, str | bytes) or not isinstance(r, Sequence):
+                raise TrainerTypeError(
+                    f"sequences[{i}]: expected a sequence of ints, got {type(r).__name__}"
+                )
+        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        if dtype is None:
+            kinds = {r.dtype for r in rows if isinstance(r, np.ndarray)}
+            all_arrays = len(kinds) > 0 and all(isinstance(r, np.ndarray) for r in rows)
+            dtype = np.int32 if all_arrays and kinds == {np.dtype(np.int32)} else np.int64
+        target = np.dtype(dtype)
+        if target not in _TOKEN_DTYPES:
+            raise TrainerTypeError(f"dtype: expected int32 or int64, got {target}")
+        total = int(offsets[-1])
+        if total == 0:
+            return cls(np.zeros(0, dtype=target), offsets)
+        flat = np.concatenate([np.asarray(r) for r in rows if len(r)])
+        if flat.ndim != 1 or flat.size != total or flat.dtype.kind not in "iu":
+            raise TrainerTypeError(
+                f"sequences: expected sequences of ints, got elements of dtype {flat.dtype}"
+            )
+        info = np.iinfo(np.int32) if target == np.int32 else np.iinfo(np.int64)
+        bad = np.flatnonzero((flat < info.min) | (flat > info.max))
+        if bad.size:
+            row = int(np.searchsorted(offsets, bad[0], side="right")) - 1
+            raise TrainerValueError(
+                f"sequences[{row}]: token {int(bad[0] - offsets[row])} = {flat[bad[0]]} "
+                f"does not fit {target}"
+            )
+        values = flat.astype(target, copy=False)
+        return cls(values, offsets)
+
+    @classmethod
+    def from_padded(
+        cls, ids: NDArray[np.int32] | NDArray[np.int64], mask: NDArray[Any]
+    ) -> RaggedTokens:
+        """Build from padded ``ids (B, T)`` and ``mask (B, T)``: row ``b`` holds
+        ``ids[b, mask[b] != 0]`` in order, so left padding, right padding (or holes) all
+        work. ``mask`` is bool or int8/uint8/int16/int32/int64 (non-zero = token);
+        ``ids`` int32 or int64. Both C-contiguous. The gather runs in Rust.
+        """
+        values, offsets = _core.ragged_from_padded(ids, mask)
+        return cls(values, offsets)
+
+    @classmethod
+    def from_arrow(cls, array: Any) -> RaggedTokens:
+        """Build from a pyarrow ``ListArray`` / ``LargeListArray`` of int32 or int64 (or a
+        ``ChunkedArray`` of one such chunk) without copying the tokens.
+
+        ``values`` is a numpy view of the Arrow value buffer. ``LargeListArray`` offsets
+        are viewed as they are; ``ListArray`` offsets (int32) are widened to int64, and
+        a sliced array's offsets are rebased to start at 0 (a copy of the offsets only).
+        Null rows or null tokens raise.
+        """
+        try:
+            import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise TrainerTypeError("array: from_arrow needs pyarrow installed") from e
+        if isinstance(array, pa.ChunkedArray):
+            if array.num_chunks != 1:
+                raise TrainerValueError(
+                    f"array: expected a ChunkedArray of 1 chunk, got {array.num_chunks} "
+                    "(combine_chunks() first; that copies)"
+                )
+            array = array.chunk(0)
+        if not isinstance(array, pa.ListArray | pa.LargeListArray):
+            raise TrainerTypeError(
+                f"array: expected a pyarrow ListArray or LargeListArray, got {type(array).__name__}"
+            )
+        value_type = array.type.value_type
+        if value_type not in (pa.int32(), pa.int64()):
+            raise TrainerTypeError(f"array: expected list<int32> or list<int64>, got {array.type}")
+        if array.null_count:
+            first = int(np.flatnonzero(~np.asarray(array.is_valid()))[0])
+            raise TrainerValueError(f"array[{first}]: null row")
+        child = array.values
+        raw_offsets = array.offsets.to_numpy(zero_copy_only=True)
+        start, stop = int(raw_offsets[0]), int(raw_offsets[-1])
+        if child.null_count and child.slice(start, stop - start).null_count:
+            raise TrainerValueError("array: contains null token ids")
+        values = child.to_numpy(zero_copy_only=True)[start:stop]
+        if raw_offsets.dtype == np.int64 and start == 0:
+            offsets = raw_offsets
+        else:
+            offsets = raw_offsets.astype(np.int64)
+            offsets -= start
+        return cls(values, offsets)
+
+    def to_padded(
+        self,
+        pad_id: int = 0,
+        side: Literal["right", "left"] = "right",
+        max_len: int | None = None,
+    ) -> tuple[TokenArray, NDArray[np.bool_]]:
+        """Pad to ``(n, width)``, ``width = max_len`` or the longest row.
+
+        Returns ``(ids, mask)``: ``ids`` of the tokens' dtype, padding ``pad_id``;
+        ``mask`` bool, true on tokens. ``side="right"`` puts tokens first,
+        ``"left"`` last. Rows longer than ``max_len`` keep their first ``max_len`` tokens.
+        """
+        ids, mask = _core.ragged_to_padded(self._values, self._offsets, pad_id, side, max_len)
+        return ids, mask
+
+    def lengths(self) -> NDArray[np.int64]:
+        """Row lengths: ``offsets[1:] - offsets[:-1]`` (int64)."""
+        return _core.ragged_lengths(self._values, self._offsets)
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    @overload
+    def __getitem__(self, index: int) -> TokenArray: ...
+    @overload
+    def __getitem__(self, index: slice) -> RaggedTokens: ...
+    def __getitem__(self, index: int | slice) -> TokenArray | RaggedTokens:
+        """Row ``index`` as a view of ``values``; a step-1 slice as a new batch."""
+        n = len(self)
+        if isinstance(index, slice):
+            start, stop, step = index.indices(n)
+            if step != 1:
+                raise TrainerValueError("index: only slices with step 1 are supported")
+            stop = max(start, stop)
+            lo = int(self._offsets[start])
+            offsets = self._offsets[start : stop + 1] - lo
+            return RaggedTokens(self._values[lo : int(self._offsets[stop])], offsets)
+        i = int(index)
+        if not -n <= i < n:
+            raise IndexError(f"index {index} is out of range for {n} rows")
+        if i < 0:
+            i += n
+        return self._values[int(self._offsets[i]) : int(self._offsets[i + 1])]
+
+    def __repr__(self) -> str:
+        n = len(self)
+        return f"RaggedTokens(rows={n}, tokens={len(self._values)}, dtype={self._values.dtype})"
+
+
+def _as_ragged(tokens: RaggedTokens, name: str) -> RaggedTokens:
+    if not isinstance(tokens, RaggedTokens):
+        raise TrainerTypeError(
+            f"{name}: expected RaggedTokens, got {type(tokens).__name__} "
+            "(build one with RaggedTokens.from_sequences / from_padded / from_arrow)"
+        )
+    return tokens
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIssue:
+    """One problem with a row: ``kind`` is ``"too_short"``, ``"too_long"`` or
+    ``"id_out_of_range"`` (then ``position`` and ``value`` give the row's first bad id)."""
+
+    row: int
+    kind: str
+    length: int
+    position: int | None
+    value: int | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetReport:
+    """Statistics and the first problems of a token dataset (see :func:`validate_tokens`)."""
+
+    rows: int
+    tokens: int
+    vocab_size: int
+    min_len: int
+    max_len: int
+    mean_len: float
+    p50_len: float
+    p95_len: float
+    too_short: int
+    too_long: int
+    bad_ids: int
+    errors: tuple[TokenIssue, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when no row is too short or too long and every id is in range."""
+        return self.too_short == 0 and self.too_long == 0 and self.bad_ids == 0
+
+    def __str__(self) -> str:
+        head = (
+            f"{self.rows} rows, {self.tokens} tokens; length min {self.min_len}, "
+            f"p50 {self.p50_len:g}, mean {self.mean_len:.1f}, p95 {self.p95_len:g}, "
+            f"max {self.max_len}; vocab_size {self.vocab_size}"
+        )
+        if self.ok:
+            return f"OK: {head}"
+        counts = (
+            f"{self.too_short} rows too short, {self.too_long} too long, "
+            f"{self.bad_ids} ids out of range"
+        )
+        lines = [f"FAILED: {head}", f"  {counts}; first problems:"]
+        lines += [f"  - {e.message}" for e in self.errors]
+        return "\n".join(lines)
+
+
+def validate_tokens(
+    tokens: RaggedTokens,
+    *,
+    vocab_size: int,
+    min_len: int = 1,
+    max_len: int | None = None,
+    max_errors: int = 20,
+) -> DatasetReport:
+    """Check every row's length is in ``[min_len, max_len]`` and every id in
+    ``[0, vocab_size)``; return statistics and the first ``max_errors`` problems in row
+    order (for ids, each row's first bad id with its position and value).
+
+    Statistics: rows, tokens, min/max/mean length, and the p50/p95 length (numpy's
+    default linear interpolation). One vectorised pass over the ids (rayon over chunks)
+    and one over the offsets, in Rust with the GIL released.
+
+    Raises ``TrainerValueError`` for ``vocab_size <= 0``, ``min_len < 0``,
+    ``max_len < min_len``, ``max_errors < 0`` or an empty dataset.
+    """
+    tokens = _as_ragged(tokens, "tokens")
+    if max_errors < 0:
+        raise TrainerValueError(f"max_errors: must be >= 0, got {max_errors}")
+    raw = _core.validate_tokens(
+        tokens.values, tokens.offsets, vocab_size, min_len, max_len, max_errors
+    )
+    errors = tuple(TokenIssue(*e) for e in raw.pop("errors"))
+    return DatasetReport(vocab_size=vocab_size, errors=errors, **raw)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordIssue:
+    """One problem with a record: ``kind`` is ``"not_a_dict"``, ``"missing_key"`` or
+    ``"wrong_type"``; ``key`` is ``None`` for ``"not_a_dict"``."""
+
+    index: int
+    key: str | None
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordReport:
+    """Result of :func:`validate_records`."""
+
+    records: int
+    bad_records: int
+    total_errors: int
+    errors: tuple[RecordIssue, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when every record passed."""
+        return self.total_errors == 0
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"OK: {self.records} records"
+        lines = [
+            f"FAILED: {self.bad_records} of {self.records} records have problems "
+            f"({self.total_errors} in all); first problems:"
+        ]
+        lines += [f"  - {e.message}" for e in self.errors]
+        return "\n".join(lines)
+
+
+TypeSpec: TypeAlias = type | tuple[type, ...] | types.UnionType | None
+
+
+def _type_name(spec: TypeSpec) -> str:
+    if isinstance(spec, type):
+        return spec.__name__
+    if isinstance(spec, tuple):
+        return " | ".join(_type_name(t) for t in spec)
+    return str(spec)
+
+
+def _rules(spec: Mapping[str, TypeSpec] | None, name: str) -> list[tuple[str, Any, str]]:
+    if spec is None:
+        return []
+    if not isinstance(spec, Mapping):
+        raise TrainerTypeError(
+            f"{name}: expected a mapping of key -> type, got {type(spec).__name__}"
+        )
+    rules: list[tuple[str, Any, str]] = []
+    for key, t in spec.items():
+        if not isinstance(key, str):
+            raise TrainerTypeError(f"{name}: keys must be str, got {type(key).__name__}")
+        accepted: Any = object if t is None or t is Any else t
+        ok = isinstance(accepted, type | types.UnionType) or (
+            isinstance(accepted, tuple) and all(isinstance(x, type) for x in accepted)
+        )
+        if not ok:
+            raise TrainerTypeError(
+                f"{name}[{key!r}]: expected a type, a tuple of types or a union, got {t!r}"
+            )
+        rules.append((key, accepted, _type_name(accepted)))
+    return rules
+
+
+_DEFAULT_REQUIRED: Mapping[str, TypeSpec] = types.MappingProxyType({"input": str, "answer": str})
+
+
+def validate_records(
+    records: Iterable[Any],
+    *,
+    required: Mapping[str, TypeSpec] = _DEFAULT_REQUIRED,
+    optional: Mapping[str, TypeSpec] | None = None,
+    max_errors: int = 20,
+) -> RecordReport:
+    """Check a list-of-dict dataset: every record is a ``dict`` holding each ``required``
+    key with a value that passes ``isinstance(value, type)``, and each ``optional`` key,
+    when present, passes its type too. Types are a class, a tuple of classes or a union
+    (``str | None``); ``None`` or ``object`` accepts anything. As with ``isinstance``,
+    ``bool`` values pass as ``int``. Extra keys are allowed.
+
+    The walk over the records is a Rust loop (no Python-level loop); it counts every
+    problem and keeps the first ``max_errors`` in order, each naming the record index
+    and the key.
+    """
+    if max_errors < 0:
+        raise TrainerValueError(f"max_errors: must be >= 0, got {max_errors}")
+    req = _rules(required, "required")
+    opt = _rules(optional, "optional")
+    n, bad, total, issues = _core.validate_records(records, req, opt, max_errors)
+    return RecordReport(
+        records=n,
+        bad_records=bad,
+        total_errors=total,
+        errors=tuple(RecordIssue(*i) for i in issues),
+    )

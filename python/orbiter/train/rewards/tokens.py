@@ -1,0 +1,171 @@
+"""Token-level rewards over :class:`~orbiter.train.data.RaggedTokens`.
+
+Each function scores ``n`` responses (against ``n`` references where it takes them)
+and returns a float32 array of shape ``(n,)``. The work is one Rust kernel over the
+token buffers with the GIL released (rayon above 16k rows); no Python object is made
+per row. Responses and references must share a dtype (int32 or int64). An empty batch,
+a row-count mismatch or a bad parameter raises ``TrainerValueError`` /
+``TrainerTypeError`` naming the argument (and the first bad index).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+from orbiter.train import _core
+from orbiter.train.data import RaggedTokens
+from orbiter.train.errors import TrainerTypeError, TrainerValueError
+
+__all__ = [
+    "contains",
+    "exact_match",
+    "length_penalty",
+    "prefix_match",
+    "repetition_penalty",
+    "stop_token_check",
+    "token_f1",
+]
+
+Scores = NDArray[np.float32]
+
+#: Attribute marking a reward that is scored on tokens: RewardPipeline hands it
+#: ``RaggedTokens``; its value says whether it takes references ("pair") or not
+#: ("responses").
+REWARD_INPUTS = "__orbiter_token_reward__"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _token_reward(inputs: Literal["pair", "responses"]) -> Callable[[F], F]:
+    def mark(fn: F) -> F:
+        setattr(fn, REWARD_INPUTS, inputs)
+        return fn
+
+    return mark
+
+
+def _ragged(x: object, name: str) -> RaggedTokens:
+    if not isinstance(x, RaggedTokens):
+        raise TrainerTypeError(
+            f"{name}: expected RaggedTokens, got {type(x).__name__} "
+            "(build one with RaggedTokens.from_sequences / from_padded / from_arrow)"
+        )
+    return x
+
+
+def _pair(responses: RaggedTokens, references: RaggedTokens) -> tuple[Any, Any, Any, Any]:
+    r = _ragged(responses, "responses")
+    f = _ragged(references, "references")
+    return r.values, r.offsets, f.values, f.offsets
+
+
+@_token_reward("pair")
+def exact_match(responses: RaggedTokens, references: RaggedTokens) -> Scores:
+    """``1.0`` where response ``i`` equals reference ``i`` token for token, else ``0.0``.
+
+    Lengths are compared first, then the rows byte for byte.
+    """
+    return _core.exact_match(*_pair(responses, references))
+
+
+@_token_reward("pair")
+def prefix_match(responses: RaggedTokens, references: RaggedTokens) -> Scores:
+    """``1.0`` where response ``i`` starts with reference ``i`` (an empty reference
+    always matches), else ``0.0``."""
+    return _core.prefix_match(*_pair(responses, references))
+
+
+@_token_reward("pair")
+def contains(responses: RaggedTokens, references: RaggedTokens) -> Scores:
+    """``1.0`` where reference ``i`` occurs as a contiguous run of response ``i`` (an empty
+    reference always does), else ``0.0``. Knuth-Morris-Pratt, linear per row."""
+    return _core.contains(*_pair(responses, references))
+
+
+@_token_reward("pair")
+def token_f1(responses: RaggedTokens, references: RaggedTokens) -> Scores:
+    """Bag-of-tokens F1 with counts (SQuAD's F1 over token ids).
+
+    ``common = Σ_t min(count_resp(t), count_ref(t))``, ``P = common / len(resp)``,
+    ``R = common / len(ref)``, ``F1 = 2·P·R / (P + R) = 2·common / (len(resp) + len(ref))``;
+    ``0`` when ``common == 0``. When either row is empty: ``1`` if both are, else ``0``.
+    """
+    return _core.token_f1(*_pair(responses, references))
+
+
+@_token_reward("responses")
+def length_penalty(
+    responses: RaggedTokens,
+    *,
+    kind: Literal["linear", "dapo"] = "linear",
+    target: float | None = None,
+    scale: float | None = None,
+    max_len: int | None = None,
+    cache_len: int | None = None,
+    penalty_factor: float = 1.0,
+) -> Scores:
+    """A length penalty per response, ``L = len(response)``.
+
+    ``kind="linear"`` (needs ``target``): ``-|L - target| / scale``, ``scale``
+    defaulting to ``max(target, 1)`` (so ``-1`` at twice the target length).
+
+    ``kind="dapo"`` (needs ``max_len``, ``cache_len``): DAPO's overlong soft penalty
+    (Yu et al., 2025, eq. 13), times ``penalty_factor``::
+
+        0                                        if L <= max_len - cache_len
+        (max_len - cache_len - L) / cache_len    if max_len - cache_len < L <= max_len
+        -1                                       if L > max_len
+
+    This equals verl's ``DAPORewardManager`` overlong reward
+    ``min(-(L - (max_len - cache_len)) / cache_len * penalty_factor, 0)`` for every
+    ``L <= max_len`` (verl truncates responses at ``max_len``); beyond ``max_len`` the
+    paper's ``-1`` is used where verl's formula would keep decreasing.
+    """
+    r = _ragged(responses, "responses")
+    if kind == "linear":
+        if target is None:
+            raise TrainerValueError("target: required for kind='linear'")
+        s = float(scale) if scale is not None else max(float(target), 1.0)
+        return _core.length_penalty_linear(r.values, r.offsets, float(target), s)
+    if kind == "dapo":
+        if max_len is None or cache_len is None:
+            raise TrainerValueError(
+                f"{'max_len' if max_len is None else 'cache_len'}: required for kind='dapo'"
+            )
+        return _core.length_penalty_dapo(
+            r.values, r.offsets, int(max_len), int(cache_len), float(penalty_factor)
+        )
+    raise TrainerValueError(f"kind: must be 'linear' or 'dapo', got {kind!r}")
+
+
+@_token_reward("responses")
+def repetition_penalty(responses: RaggedTokens, *, n: int = 3, max_penalty: float = -1.0) -> Scores:
+    """N-gram repetition penalty: ``max_penalty · (1 - unique / total)`` where ``total =
+    L - n + 1`` is the number of n-grams of the row and ``unique`` the number of distinct
+    ones (compared exactly); ``0`` for rows shorter than ``n``.
+
+    With the default ``max_penalty=-1`` a row without repeats scores 0 and one made of a
+    single repeated n-gram approaches -1 (the form of open-r1's repetition reward);
+    ``max_penalty=1`` gives the plain repeat rate ``1 - unique / total``.
+    """
+    r = _ragged(responses, "responses")
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise TrainerValueError(f"n: must be an int >= 1, got {n!r}")
+    return _core.repetition_penalty(r.values, r.offsets, int(n), float(max_penalty))
+
+
+@_token_reward("responses")
+def stop_token_check(responses: RaggedTokens, stop_ids: Iterable[int] | int) -> Scores:
+    """Format check: ``1.0`` where the response's last token is one of ``stop_ids``
+    (e.g. EOS), else ``0.0``; an empty response scores ``0.0``."""
+    r = _ragged(responses, "responses")
+    ids = [stop_ids] if isinstance(stop_ids, int | np.integer) else list(stop_ids)
+    try:
+        stops = [operator.index(x) for x in ids]
+    except TypeError as e:
+        raise TrainerTypeError(f"stop_ids: expected ints, got {ids!r}") from e
+    return _core.stop_token_check(r.values, r.offsets, stops)

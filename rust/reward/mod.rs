@@ -1,0 +1,4 @@
+//! Reward scoring: one float32 score per response.
+
+pub mod pipeline;
+pub mod token;

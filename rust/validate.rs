@@ -1,0 +1,418 @@
+//! Dataset validation: token buffers (lengths, id range) and records (keys, types).
+//!
+//! The token check is one vectorisable pass over the id buffer (a branch-free count of
+//! ids outside `[0, vocab_size)`, rayon over chunks) plus one pass over the offsets.
+//! Only when something is wrong does it go back to find the first bad rows.
+//!
+//! Records live in Python; the binding walks them and reports each problem to a
+//! [`RecordErrors`] collector defined here.
+
+use rayon::prelude::*;
+
+use crate::error::{CoreError, CoreResult};
+use crate::ragged::{out_of_range, Ragged, TokenId};
+
+/// What is wrong with a row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenIssueKind {
+    TooShort {
+        min_len: i64,
+    },
+    TooLong {
+        max_len: i64,
+    },
+    /// The first id of the row outside `[0, vocab_size)`: its position in the row and value.
+    IdOutOfRange {
+        position: usize,
+        value: i64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenIssue {
+    pub row: usize,
+    pub length: usize,
+    pub kind: TokenIssueKind,
+}
+
+impl TokenIssue {
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            TokenIssueKind::TooShort { .. } => "too_short",
+            TokenIssueKind::TooLong { .. } => "too_long",
+            TokenIssueKind::IdOutOfRange { .. } => "id_out_of_range",
+        }
+    }
+
+    /// A one-line description, e.g. "row 7: token 3 = 50257 is outside [0, 50257)".
+    pub fn describe(&self, vocab_size: i64) -> String {
+        match self.kind {
+            TokenIssueKind::TooShort { min_len } => format!(
+                "row {}: too short ({} tokens < min_len {min_len})",
+                self.row, self.length
+            ),
+            TokenIssueKind::TooLong { max_len } => format!(
+                "row {}: too long ({} tokens > max_len {max_len})",
+                self.row, self.length
+            ),
+            TokenIssueKind::IdOutOfRange { position, value } => format!(
+                "row {}: token {position} = {value} is outside [0, {vocab_size})",
+                self.row
+            ),
+        }
+    }
+}
+
+/// The result of [`validate_tokens`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenReport {
+    pub rows: usize,
+    pub tokens: usize,
+    pub min_len: usize,
+    pub max_len: usize,
+    pub mean_len: f64,
+    /// Median and 95th percentile of the row lengths (numpy's default "linear" method).
+    pub p50_len: f64,
+    pub p95_len: f64,
+    /// Rows shorter than `min_len` / longer than `max_len`.
+    pub too_short: usize,
+    pub too_long: usize,
+    /// Ids outside `[0, vocab_size)` (all of them, not only the first per row).
+    pub bad_ids: usize,
+    /// The first `max_errors` issues in row order (length issue before id issue).
+    pub errors: Vec<TokenIssue>,
+}
+
+/// Chunk of ids per rayon task in the range pass.
+const CHUNK: usize = 1 << 16;
+/// Below this many ids the range pass runs on the calling thread.
+const PAR_IDS: usize = 1 << 18;
+
+/// Linear-interpolated percentile of `lengths` (numpy's default), `q` in [0, 1].
+/// Reorders `lengths`.
+fn percentile(lengths: &mut [i64], q: f64) -> f64 {
+    let n = lengths.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let pos = q * (n - 1) as f64;
+    let lo = (pos.floor() as usize).min(n - 1);
+    let frac = pos - lo as f64;
+    let (_, &mut lo_v, upper) = lengths.select_nth_unstable(lo);
+    let hi_v = if frac > 0.0 {
+        upper.iter().copied().min().unwrap_or(lo_v)
+    } else {
+        lo_v
+    };
+    lo_v as f64 + frac * (hi_v - lo_v) as f64
+}
+
+/// Validates a ragged token batch: every row's length within `[min_len, max_len]` and
+/// every id within `[0, vocab_size)`. Errors only on bad arguments (`vocab_size <= 0`,
+/// `min_len < 0`, `max_len < min_len`, an empty dataset); problems with the data go
+/// into the report.
+pub fn validate_tokens<T: TokenId>(
+    tokens: &Ragged<'_, T>,
+    vocab_size: i64,
+    min_len: i64,
+    max_len: Option<i64>,
+    max_errors: usize,
+) -> CoreResult<TokenReport> {
+    if vocab_size <= 0 {
+        return Err(CoreError::arg(
+            "vocab_size",
+            format!("must be > 0, got {vocab_size}"),
+        ));
+    }
+    if min_len < 0 {
+        return Err(CoreError::arg(
+            "min_len",
+            format!("must be >= 0, got {min_len}"),
+        ));
+    }
+    if let Some(m) = max_len {
+        if m < min_len {
+            return Err(CoreError::arg(
+                "max_len",
+                format!("must be >= min_len ({min_len}), got {m}"),
+            ));
+        }
+    }
+    let rows = tokens.len();
+    if rows == 0 {
+        return Err(CoreError::arg("tokens", "empty dataset (0 rows)"));
+    }
+    let values = tokens.values();
+
+    // Pass 1: ids out of range, counted branch-free.
+    let bad_ids: usize = if values.len() >= PAR_IDS {
+        values
+            .par_chunks(CHUNK)
+            .map(|c| T::count_out_of_range(c, vocab_size))
+            .sum()
+    } else {
+        T::count_out_of_range(values, vocab_size)
+    };
+
+    // Pass 2: lengths.
+    let mut lengths = tokens.lengths();
+    let hi = max_len.unwrap_or(i64::MAX);
+    let mut errors = Vec::new();
+    let (mut too_short, mut too_long) = (0usize, 0usize);
+    let (mut lo_len, mut hi_len) = (i64::MAX, 0i64);
+    for (row, &len) in lengths.iter().enumerate() {
+        lo_len = lo_len.min(len);
+        hi_len = hi_len.max(len);
+        if len < min_len || len > hi {
+            let kind = if len < min_len {
+                too_short += 1;
+                TokenIssueKind::TooShort { min_len }
+            } else {
+                too_long += 1;
+                TokenIssueKind::TooLong { max_len: hi }
+            };
+            if errors.len() < max_errors {
+                errors.push(TokenIssue {
+                    row,
+                    length: len as usize,
+                    kind,
+                });
+            }
+        }
+    }
+
+    // Pass 3 (only with bad ids): the first bad id of the first rows that have one.
+    if bad_ids > 0 && max_errors > 0 {
+        let mut id_errors: Vec<TokenIssue> = Vec::new();
+        let offsets = tokens.offsets();
+        let mut pos = 0usize;
+        while pos < values.len() && id_errors.len() < max_errors {
+            let Some(skip) = values[pos..]
+                .iter()
+                .position(|&v| out_of_range(v, vocab_size))
+            else {
+                break;
+            };
+            let at = pos + skip;
+            // Row holding `at`: the last offset <= at among rows that are non-empty.
+            let row = offsets.partition_point(|&o| o <= at as i64) - 1;
+            let start = offsets[row] as usize;
+            let end = offsets[row + 1] as usize;
+            id_errors.push(TokenIssue {
+                row,
+                length: end - start,
+                kind: TokenIssueKind::IdOutOfRange {
+                    position: at - start,
+                    value: values[at].to_i64(),
+                },
+            });
+            pos = end;
+        }
+        errors.extend(id_errors);
+        // Stable: a row's length issue stays before its id issue.
+        errors.sort_by_key(|e| e.row);
+        errors.truncate(max_errors);
+    }
+
+    let tokens_total = values.len();
+    let p50 = percentile(&mut lengths, 0.5);
+    let p95 = percentile(&mut lengths, 0.95);
+    Ok(TokenReport {
+        rows,
+        tokens: tokens_total,
+        min_len: lo_len as usize,
+        max_len: hi_len as usize,
+        mean_len: tokens_total as f64 / rows as f64,
+        p50_len: p50,
+        p95_len: p95,
+        too_short,
+        too_long,
+        bad_ids,
+        errors,
+    })
+}
+
+/// What is wrong with a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordIssueKind {
+    /// The record is not a dict; `got` is its type's name.
+    NotADict { got: String },
+    /// A required key is absent.
+    Missing,
+    /// The key's value has the wrong type.
+    WrongType { expected: String, got: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordIssue {
+    pub index: usize,
+    /// The key at fault (`None` for a record that is not a dict).
+    pub key: Option<String>,
+    pub kind: RecordIssueKind,
+}
+
+impl RecordIssue {
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            RecordIssueKind::NotADict { .. } => "not_a_dict",
+            RecordIssueKind::Missing => "missing_key",
+            RecordIssueKind::WrongType { .. } => "wrong_type",
+        }
+    }
+
+    /// "record 12: key 'answer' is missing", …
+    pub fn describe(&self) -> String {
+        let key = self.key.as_deref().unwrap_or("");
+        match &self.kind {
+            RecordIssueKind::NotADict { got } => {
+                format!("record {}: expected a dict, got {got}", self.index)
+            }
+            RecordIssueKind::Missing => format!("record {}: key '{key}' is missing", self.index),
+            RecordIssueKind::WrongType { expected, got } => format!(
+                "record {}: key '{key}' should be {expected}, got {got}",
+                self.index
+            ),
+        }
+    }
+}
+
+/// Collects record problems: counts all of them, keeps the first `max_errors`.
+#[derive(Clone, Debug, Default)]
+pub struct RecordErrors {
+    pub max_errors: usize,
+    pub records: usize,
+    /// Records with at least one problem.
+    pub bad_records: usize,
+    /// All problems found (a record may have several).
+    pub total: usize,
+    pub issues: Vec<RecordIssue>,
+    last_bad: Option<usize>,
+}
+
+impl RecordErrors {
+    pub fn new(max_errors: usize) -> Self {
+        RecordErrors {
+            max_errors,
+            ..Default::default()
+        }
+    }
+
+    /// `true` once the kept list is full: callers may skip building detail strings.
+    #[inline]
+    pub fn full(&self) -> bool {
+        self.issues.len() >= self.max_errors
+    }
+
+    /// Records one problem; `detail` builds the issue only while there is room.
+    pub fn push(&mut self, index: usize, detail: impl FnOnce() -> RecordIssue) {
+        self.total += 1;
+        if self.last_bad != Some(index) {
+            self.bad_records += 1;
+            self.last_bad = Some(index);
+        }
+        if !self.full() {
+            self.issues.push(detail());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(
+        values: &[i32],
+        offsets: &[i64],
+        vocab: i64,
+        lo: i64,
+        hi: Option<i64>,
+    ) -> TokenReport {
+        let r = Ragged::new(values, offsets, "offsets").unwrap();
+        validate_tokens(&r, vocab, lo, hi, 20).unwrap()
+    }
+
+    #[test]
+    fn clean_batch_statistics() {
+        let r = report(&[1, 2, 3, 4, 5, 6], &[0, 1, 3, 6], 10, 1, None);
+        assert_eq!((r.rows, r.tokens, r.min_len, r.max_len), (3, 6, 1, 3));
+        assert_eq!(r.mean_len, 2.0);
+        assert_eq!(r.p50_len, 2.0);
+        assert!((r.p95_len - 2.9).abs() < 1e-12);
+        assert!(r.errors.is_empty() && r.bad_ids == 0);
+    }
+
+    #[test]
+    fn issues_in_row_order() {
+        // rows: [] (short), [11, -1] (two bad ids), [1, 2, 3] (long), [9]
+        let r = report(&[11, -1, 1, 2, 3, 9], &[0, 0, 2, 5, 6], 10, 1, Some(2));
+        assert_eq!((r.too_short, r.too_long, r.bad_ids), (1, 1, 2));
+        let rows: Vec<_> = r.errors.iter().map(|e| (e.row, e.kind_name())).collect();
+        assert_eq!(
+            rows,
+            vec![(0, "too_short"), (1, "id_out_of_range"), (2, "too_long")]
+        );
+        assert_eq!(
+            r.errors[1].kind,
+            TokenIssueKind::IdOutOfRange {
+                position: 0,
+                value: 11
+            }
+        );
+        assert!(r.errors[1].describe(10).contains("token 0 = 11"));
+    }
+
+    #[test]
+    fn max_errors_caps_the_list() {
+        let vals: Vec<i32> = (0..100).map(|i| if i % 2 == 0 { -5 } else { 1 }).collect();
+        let offs: Vec<i64> = (0..=100).collect();
+        let rg = Ragged::new(&vals, &offs, "offsets").unwrap();
+        let r = validate_tokens(&rg, 10, 1, None, 3).unwrap();
+        assert_eq!(r.bad_ids, 50);
+        assert_eq!(
+            r.errors.iter().map(|e| e.row).collect::<Vec<_>>(),
+            vec![0, 2, 4]
+        );
+        let r = validate_tokens(&rg, 10, 1, None, 0).unwrap();
+        assert!(r.errors.is_empty() && r.bad_ids == 50);
+    }
+
+    #[test]
+    fn bad_arguments() {
+        let v = [1i32];
+        let rg = Ragged::new(&v, &[0, 1], "offsets").unwrap();
+        for (vocab, lo, hi, arg) in [
+            (0, 1, None, "vocab_size"),
+            (-3, 1, None, "vocab_size"),
+            (5, -1, None, "min_len"),
+            (5, 3, Some(2), "max_len"),
+        ] {
+            let e = validate_tokens(&rg, vocab, lo, hi, 20).unwrap_err();
+            assert!(e.message.starts_with(arg), "{e}");
+        }
+        let empty = Ragged::<i32>::new(&[], &[0], "offsets").unwrap();
+        assert!(validate_tokens(&empty, 5, 1, None, 20).is_err());
+    }
+
+    #[test]
+    fn percentile_matches_numpy_linear() {
+        let mut v = vec![5, 1, 3, 2, 4];
+        assert_eq!(percentile(&mut v, 0.5), 3.0);
+        assert!((percentile(&mut v, 0.95) - 4.8).abs() < 1e-12);
+        assert_eq!(percentile(&mut [7], 0.95), 7.0);
+    }
+
+    #[test]
+    fn record_errors_count_and_cap() {
+        let mut e = RecordErrors::new(1);
+        let issue = |i| RecordIssue {
+            index: i,
+            key: Some("a".into()),
+            kind: RecordIssueKind::Missing,
+        };
+        e.push(0, || issue(0));
+        e.push(0, || issue(0));
+        e.push(3, || issue(3));
+        assert_eq!((e.total, e.bad_records, e.issues.len()), (3, 2, 1));
+        assert_eq!(e.issues[0].describe(), "record 0: key 'a' is missing");
+    }
+}

@@ -1,0 +1,491 @@
+"""RaggedTokens, validate_tokens and validate_records against plain NumPy/Python references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from orbiter.train import TrainerError
+from orbiter.train.data import (
+    DatasetReport,
+    RaggedTokens,
+    RecordReport,
+    validate_records,
+    validate_tokens,
+)
+
+DTYPES = [np.int32, np.int64]
+
+rows_st = st.lists(st.lists(st.integers(-3, 40), max_size=12), max_size=25)
+
+
+def make(rows, dtype=np.int64):
+    values = np.array([t for r in rows for t in r], dtype=dtype)
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(r) for r in rows])
+    return RaggedTokens(values, offsets)
+
+
+def as_lists(rt):
+    return [rt[i].tolist() for i in range(len(rt))]
+
+
+def ref_pad(rows, pad, side, max_len=None):
+    width = max_len if max_len is not None else max((len(r) for r in rows), default=0)
+    ids = np.full((len(rows), width), pad, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=bool)
+    for b, row in enumerate(rows):
+        r = row[:width]
+        if side == "right":
+            ids[b, : len(r)] = r
+            mask[b, : len(r)] = True
+        else:
+            ids[b, width - len(r) :] = r
+            mask[b, width - len(r) :] = True
+    return ids, mask
+
+
+def expect_error(kind, *needles):
+    """pytest.raises for a TrainerError that is also `kind`, message containing needles."""
+
+    class _Ctx:
+        def __enter__(self):
+            self.cm = pytest.raises(kind)
+            self.info = self.cm.__enter__()
+            return self.info
+
+        def __exit__(self, *exc):
+            handled = self.cm.__exit__(*exc)
+            assert isinstance(self.info.value, TrainerError), type(self.info.value)
+            for n in needles:
+                assert n in str(self.info.value), (n, str(self.info.value))
+            return handled
+
+    return _Ctx()
+
+
+# ---------------------------------------------------------------- construction
+
+
+@given(rows_st, st.sampled_from(DTYPES))
+def test_from_sequences_round_trip(rows, dtype):
+    rt = RaggedTokens.from_sequences(rows, dtype=dtype)
+    assert rt.values.dtype == dtype
+    assert len(rt) == len(rows)
+    assert as_lists(rt) == rows
+    np.testing.assert_array_equal(rt.lengths(), [len(r) for r in rows])
+    assert rt.lengths().dtype == np.int64
+
+
+def test_from_sequences_arrays_keep_int32():
+    rt = RaggedTokens.from_sequences([np.array([1, 2], np.int32), np.array([], np.int32)])
+    assert rt.values.dtype == np.int32 and as_lists(rt) == [[1, 2], []]
+    rt = RaggedTokens.from_sequences([[1, 2], np.array([3], np.int32)])
+    assert rt.values.dtype == np.int64
+    assert len(RaggedTokens.from_sequences([])) == 0
+
+
+def test_from_sequences_bad_input():
+    with expect_error(ValueError, "sequences[1]", "token 1"):
+        RaggedTokens.from_sequences([[1], [2, 2**40]], dtype=np.int32)
+    with expect_error(TypeError, "sequences"):
+        RaggedTokens.from_sequences([[1.5, 2.0]])
+    with expect_error(TypeError, "sequences[1]"):
+        RaggedTokens.from_sequences([[1], "ab"])
+    with expect_error(TypeError, "sequences[0]"):
+        RaggedTokens.from_sequences([np.array([1.0])])
+    with expect_error(TypeError, "dtype"):
+        RaggedTokens.from_sequences([[1]], dtype=np.int16)  # type: ignore[arg-type]
+
+
+@given(rows_st, st.sampled_from(DTYPES), st.sampled_from(["left", "right"]), st.integers(-5, 5))
+def test_padded_round_trip(rows, dtype, side, pad):
+    rt = make(rows, dtype)
+    ids, mask = rt.to_padded(pad_id=pad, side=side)
+    want_ids, want_mask = ref_pad(rows, pad, side)
+    assert ids.dtype == dtype and mask.dtype == np.bool_
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_array_equal(mask, want_mask)
+    back = RaggedTokens.from_padded(ids, mask)
+    assert as_lists(back) == rows
+    back = RaggedTokens.from_padded(ids, mask.astype(np.int64))
+    assert as_lists(back) == rows
+
+
+@given(rows_st, st.sampled_from(["left", "right"]), st.integers(0, 6))
+def test_to_padded_max_len_truncates(rows, side, max_len):
+    ids, mask = make(rows).to_padded(side=side, max_len=max_len)
+    want_ids, want_mask = ref_pad(rows, 0, side, max_len)
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_array_equal(mask, want_mask)
+
+
+@settings(max_examples=50)
+@given(
+    st.integers(0, 6),
+    st.integers(0, 9),
+    st.sampled_from([np.bool_, np.int8, np.uint8, np.int16, np.int32, np.int64]),
+    st.sampled_from(DTYPES),
+    st.randoms(use_true_random=False),
+)
+def test_from_padded_any_mask(b, t, mask_dtype, dtype, rnd):
+    gen = np.random.default_rng(rnd.randint(0, 2**32))
+    ids = gen.integers(0, 100, size=(b, t)).astype(dtype)
+    mask = (gen.random((b, t)) < 0.6).astype(mask_dtype)
+    rt = RaggedTokens.from_padded(ids, mask)
+    assert rt.values.dtype == dtype
+    assert as_lists(rt) == [ids[i][mask[i] != 0].tolist() for i in range(b)]
+
+
+def test_getitem_and_repr():
+    rt = make([[1, 2], [], [3, 4, 5]], np.int32)
+    assert rt[-1].tolist() == [3, 4, 5] and rt[1].tolist() == []
+    assert np.shares_memory(rt[2], rt.values)
+    assert as_lists(rt[1:]) == [[], [3, 4, 5]]
+    assert as_lists(rt[5:7]) == []
+    with pytest.raises(IndexError):
+        rt[3]
+    with pytest.raises(IndexError):
+        rt[-4]
+    with expect_error(ValueError, "step"):
+        rt[::2]
+    assert repr(rt) == "RaggedTokens(rows=3, tokens=5, dtype=int32)"
+
+
+def test_constructor_is_zero_copy():
+    values = np.arange(6, dtype=np.int32)
+    offsets = np.array([0, 2, 6], dtype=np.int64)
+    rt = RaggedTokens(values, offsets)
+    assert rt.values is values and rt.offsets is offsets
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("values", "offsets", "kind", "needles"),
+    [
+        (np.arange(4, dtype=np.float64), np.array([0, 4]), TypeError, ["values", "float64"]),
+        (np.arange(4, dtype=np.int16), np.array([0, 4]), TypeError, ["values", "int16"]),
+        ([0, 1, 2, 3], np.array([0, 4]), TypeError, ["values", "list"]),
+        (np.arange(4, dtype=np.int32), np.array([0, 4], np.int32), TypeError, ["offsets", "int32"]),
+        (
+            np.arange(4, dtype=np.int32).reshape(2, 2),
+            np.array([0, 4]),
+            ValueError,
+            ["values", "1-D"],
+        ),
+        (np.arange(4, dtype=np.int32), np.array([[0, 4]]), ValueError, ["offsets", "1-D"]),
+        (np.arange(8, dtype=np.int32)[::2], np.array([0, 4]), ValueError, ["values", "contiguous"]),
+        (
+            np.arange(4, dtype=np.int32),
+            np.array([0, 0, 2, 4])[::2].copy()[:0],
+            ValueError,
+            ["offsets"],
+        ),
+        (
+            np.arange(4, dtype=np.int32),
+            np.arange(0, 8, dtype=np.int64)[::2],
+            ValueError,
+            ["offsets", "contiguous"],
+        ),
+        (np.arange(4, dtype=np.int32), np.array([1, 4]), ValueError, ["offsets[0]", "must be 0"]),
+        (
+            np.arange(4, dtype=np.int32),
+            np.array([0, 3, 2, 4]),
+            ValueError,
+            ["offsets[2]", "decrease"],
+        ),
+        (
+            np.arange(4, dtype=np.int32),
+            np.array([0, 5, 4]),
+            ValueError,
+            ["offsets[1]", "past the end"],
+        ),
+        (
+            np.arange(4, dtype=np.int32),
+            np.array([0, 2, 3]),
+            ValueError,
+            ["offsets[2]", "len(values)"],
+        ),
+        (
+            np.arange(4, dtype=np.int32),
+            np.array([0, -1, 4]),
+            ValueError,
+            ["offsets[1]", "decrease"],
+        ),
+    ],
+)
+def test_ragged_bad_input(values, offsets, kind, needles):
+    with expect_error(kind, *needles):
+        RaggedTokens(values, offsets)
+
+
+def test_padding_bad_input():
+    rt = make([[1, 2], [3]], np.int32)
+    with expect_error(ValueError, "pad_id"):
+        rt.to_padded(pad_id=2**40)
+    with expect_error(ValueError, "side"):
+        rt.to_padded(side="middle")  # type: ignore[arg-type]
+    with expect_error(ValueError, "max_len"):
+        rt.to_padded(max_len=-1)
+    ids = np.zeros((2, 3), np.int64)
+    with expect_error(ValueError, "mask", "shape"):
+        RaggedTokens.from_padded(ids, np.ones((2, 4), bool))
+    with expect_error(TypeError, "mask", "float32"):
+        RaggedTokens.from_padded(ids, np.ones((2, 3), np.float32))
+    with expect_error(TypeError, "ids", "float64"):
+        RaggedTokens.from_padded(ids.astype(float), np.ones((2, 3), bool))
+    with expect_error(ValueError, "ids", "2-D"):
+        RaggedTokens.from_padded(np.zeros(3, np.int64), np.ones(3, bool))
+    with expect_error(ValueError, "ids", "contiguous"):
+        RaggedTokens.from_padded(np.zeros((2, 6), np.int64)[:, ::2], np.ones((2, 3), bool))
+
+
+# ---------------------------------------------------------------- arrow
+
+try:
+    import pyarrow as pa  # type: ignore[no-redef]
+except ImportError:  # pragma: no cover
+    pa = None
+
+needs_arrow = pytest.mark.skipif(pa is None, reason="pyarrow not installed")
+
+
+@needs_arrow
+@settings(max_examples=40)
+@given(
+    rows_st.filter(lambda r: all(t >= 0 for row in r for t in row)),
+    st.sampled_from(["int32", "int64"]),
+    st.booleans(),
+    st.integers(0, 3),
+)
+def test_from_arrow_round_trip(rows, value_type, large, cut):
+    list_type = (
+        pa.large_list(getattr(pa, value_type)()) if large else pa.list_(getattr(pa, value_type)())
+    )
+    arr = pa.array(rows, type=list_type)
+    sliced = arr.slice(min(cut, len(rows)))
+    rt = RaggedTokens.from_arrow(sliced)
+    assert as_lists(rt) == rows[min(cut, len(rows)) :]
+    assert rt.values.dtype == np.dtype(value_type)
+    rt2 = RaggedTokens.from_arrow(pa.chunked_array([arr], type=list_type))
+    assert as_lists(rt2) == rows
+
+
+@needs_arrow
+def test_from_arrow_does_not_copy_values():
+    arr = pa.array([[1, 2, 3], [4], [5, 6]], type=pa.large_list(pa.int32()))
+    rt = RaggedTokens.from_arrow(arr)
+    child = arr.values
+    address = child.buffers()[1].address + child.offset * 4
+    assert rt.values.__array_interface__["data"][0] == address
+    assert rt.offsets.__array_interface__["data"][0] == arr.buffers()[1].address
+    small = pa.array([[1, 2, 3], [4], [5, 6]], type=pa.list_(pa.int64())).slice(1)
+    rt = RaggedTokens.from_arrow(small)
+    child = small.values
+    assert rt.values.__array_interface__["data"][0] == child.buffers()[1].address + 3 * 8
+
+
+@needs_arrow
+def test_from_arrow_bad_input():
+    with expect_error(ValueError, "array[1]", "null"):
+        RaggedTokens.from_arrow(pa.array([[1], None, [2]], type=pa.list_(pa.int32())))
+    with expect_error(ValueError, "null token"):
+        RaggedTokens.from_arrow(pa.array([[1, None]], type=pa.list_(pa.int32())))
+    with expect_error(TypeError, "list<int32> or list<int64>"):
+        RaggedTokens.from_arrow(pa.array([[1.0]], type=pa.list_(pa.float32())))
+    with expect_error(TypeError, "ListArray"):
+        RaggedTokens.from_arrow(pa.array([1, 2]))
+    two = pa.chunked_array([pa.array([[1]]), pa.array([[2]])])
+    with expect_error(ValueError, "1 chunk"):
+        RaggedTokens.from_arrow(two)
+
+
+# ---------------------------------------------------------------- validate_tokens
+
+
+def ref_report(rows, vocab, min_len, max_len, max_errors):
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    hi = np.iinfo(np.int64).max if max_len is None else max_len
+    issues = []
+    for i, r in enumerate(rows):
+        if len(r) < min_len:
+            issues.append((i, "too_short", len(r), None, None))
+        elif len(r) > hi:
+            issues.append((i, "too_long", len(r), None, None))
+        bad = [(p, t) for p, t in enumerate(r) if not 0 <= t < vocab]
+        if bad:
+            issues.append((i, "id_out_of_range", len(r), bad[0][0], bad[0][1]))
+    flat = np.array([t for r in rows for t in r], dtype=np.int64)
+    return {
+        "rows": len(rows),
+        "tokens": int(lengths.sum()),
+        "min_len": int(lengths.min()),
+        "max_len": int(lengths.max()),
+        "mean_len": float(lengths.mean()),
+        "p50_len": float(np.percentile(lengths, 50)),
+        "p95_len": float(np.percentile(lengths, 95)),
+        "too_short": int((lengths < min_len).sum()),
+        "too_long": int((lengths > hi).sum()),
+        "bad_ids": int(((flat < 0) | (flat >= vocab)).sum()),
+        "errors": issues[:max_errors],
+    }
+
+
+@given(
+    rows_st.filter(len),
+    st.sampled_from(DTYPES),
+    st.integers(1, 45),
+    st.integers(0, 3),
+    st.one_of(st.none(), st.integers(3, 12)),
+    st.integers(0, 8),
+)
+def test_validate_tokens_matches_reference(rows, dtype, vocab, min_len, max_len, max_errors):
+    report = validate_tokens(
+        make(rows, dtype),
+        vocab_size=vocab,
+        min_len=min_len,
+        max_len=max_len,
+        max_errors=max_errors,
+    )
+    want = ref_report(rows, vocab, min_len, max_len, max_errors)
+    for key, value in want.items():
+        if key == "errors":
+            got = [(e.row, e.kind, e.length, e.position, e.value) for e in report.errors]
+            assert got == value
+        elif key in ("mean_len", "p50_len", "p95_len"):
+            assert getattr(report, key) == pytest.approx(value, rel=1e-12, abs=1e-12)
+        else:
+            assert getattr(report, key) == value, key
+    assert report.ok == (want["too_short"] + want["too_long"] + want["bad_ids"] == 0)
+    assert report.vocab_size == vocab
+    text = str(report)
+    assert text.startswith("OK" if report.ok else "FAILED")
+    for e in report.errors:
+        assert e.message in text
+
+
+def test_validate_tokens_large_and_int32_edge():
+    gen = np.random.default_rng(0)
+    lengths = gen.integers(0, 50, size=20_000)
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    offsets[1:] = np.cumsum(lengths)
+    values = gen.integers(0, 1000, size=int(offsets[-1])).astype(np.int32)
+    values[[5, 77_777, len(values) - 1]] = [-1, 1000, 2**31 - 1]
+    rt = RaggedTokens(values, offsets)
+    r = validate_tokens(rt, vocab_size=1000, min_len=0)
+    assert r.bad_ids == 3 and [e.value for e in r.errors] == [-1, 1000, 2**31 - 1]
+    assert validate_tokens(rt, vocab_size=2**40, min_len=0).bad_ids == 1
+    big = validate_tokens(rt, vocab_size=2**31, min_len=0)
+    assert big.bad_ids == 1
+
+
+def test_validate_tokens_report_is_frozen():
+    r = validate_tokens(make([[1, 2]]), vocab_size=5)
+    assert isinstance(r, DatasetReport) and r.ok
+    with pytest.raises(AttributeError):
+        r.rows = 3  # type: ignore[misc]
+    assert not hasattr(r, "__dict__")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"vocab_size": 0}, "vocab_size"),
+        ({"vocab_size": -5}, "vocab_size"),
+        ({"vocab_size": 5, "min_len": -1}, "min_len"),
+        ({"vocab_size": 5, "min_len": 3, "max_len": 2}, "max_len"),
+        ({"vocab_size": 5, "max_errors": -1}, "max_errors"),
+    ],
+)
+def test_validate_tokens_bad_arguments(kwargs, needle):
+    with expect_error(ValueError, needle):
+        validate_tokens(make([[1, 2]]), **kwargs)
+
+
+def test_validate_tokens_bad_tokens():
+    with expect_error(ValueError, "tokens", "empty"):
+        validate_tokens(make([]), vocab_size=5)
+    with expect_error(TypeError, "tokens", "RaggedTokens"):
+        validate_tokens([[1, 2]], vocab_size=5)  # type: ignore[arg-type]
+    rt = make([[1, 2], [3]])
+    rt.offsets[1] = 5  # mutated after construction: re-checked by the kernel
+    with expect_error(ValueError, "tokens.offsets[1]"):
+        validate_tokens(rt, vocab_size=5)
+
+
+# ---------------------------------------------------------------- validate_records
+
+value_st = st.one_of(
+    st.text(max_size=3), st.integers(), st.booleans(), st.none(), st.floats(allow_nan=False)
+)
+record_st = st.one_of(
+    st.dictionaries(st.sampled_from(["input", "answer", "meta", "x"]), value_st, max_size=4),
+    st.integers(),
+    st.text(max_size=2),
+)
+
+
+def ref_records(records, required, optional, max_errors):
+    issues, bad = [], set()
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            issues.append((i, None, "not_a_dict"))
+            bad.add(i)
+            continue
+        for key, t in list(required.items()) + list(optional.items()):
+            if key not in rec:
+                if key in required:
+                    issues.append((i, key, "missing_key"))
+                    bad.add(i)
+            elif not isinstance(rec[key], t):
+                issues.append((i, key, "wrong_type"))
+                bad.add(i)
+    return len(records), len(bad), len(issues), issues[:max_errors]
+
+
+@given(st.lists(record_st, max_size=30), st.integers(0, 10))
+def test_validate_records_matches_reference(records, max_errors):
+    required = {"input": str, "answer": (str, int)}
+    optional = {"meta": float | None}
+    report = validate_records(records, required=required, optional=optional, max_errors=max_errors)
+    n, bad, total, issues = ref_records(records, required, optional, max_errors)
+    assert (report.records, report.bad_records, report.total_errors) == (n, bad, total)
+    assert [(e.index, e.key, e.kind) for e in report.errors] == issues
+    for e in report.errors:
+        assert f"record {e.index}" in e.message
+        if e.key is not None:
+            assert repr(e.key) in e.message
+    assert report.ok == (total == 0)
+    # Any iterable works the same as a list.
+    again = validate_records(
+        iter(records), required=required, optional=optional, max_errors=max_errors
+    )
+    assert again == report
+
+
+def test_validate_records_defaults_and_messages():
+    good = [{"input": "1+1", "answer": "2", "extra": 1}] * 3
+    r = validate_records(good)
+    assert isinstance(r, RecordReport) and r.ok and r.records == 3 and str(r) == "OK: 3 records"
+    r = validate_records([{"input": "a", "answer": 2}, ["x"]])
+    assert [e.message for e in r.errors] == [
+        "record 0: key 'answer' should be str, got int",
+        "record 1: expected a dict, got list",
+    ]
+    r = validate_records([{}], required={"a": None})
+    assert r.errors[0].kind == "missing_key"
+    assert validate_records([{"a": object()}], required={"a": None}).ok
+
+
+def test_validate_records_bad_arguments():
+    with expect_error(TypeError, "required['a']"):
+        validate_records([{}], required={"a": "str"})  # type: ignore[dict-item]
+    with expect_error(TypeError, "required"):
+        validate_records([{}], required=["a"])  # type: ignore[arg-type]
+    with expect_error(ValueError, "max_errors"):
+        validate_records([{}], max_errors=-1)
+    with expect_error(TypeError, "records", "int"):
+        validate_records(5)  # type: ignore[arg-type]

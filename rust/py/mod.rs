@@ -1,5 +1,6 @@
 //! The PyO3 layer: the `orbiter.train._core` extension module.
 
+mod advantage;
 pub mod arrays;
 pub mod errors;
 mod lifecycle;
@@ -10,5 +11,6 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     lifecycle::register(m)?;
+    advantage::register(m)?;
     Ok(())
 }

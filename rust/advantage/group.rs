@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::{check_finite_1d, check_grid, check_mask, fill_rows, MaskElem, Shape};
+use super::{check_finite_1d, check_grid, check_mask, fill_blocks, BlockOut, MaskElem, Moments, Shape};
 use crate::error::{CoreError, CoreResult};
 
 /// A hasher for i64 keys: the splitmix64 finaliser, which mixes every input bit into
@@ -207,15 +207,30 @@ pub fn broadcast<M: MaskElem>(advantages: &[f32], mask: &[M], shape: Shape) -> C
         ));
     }
     check_finite_1d("advantages", advantages)?;
-    check_mask("mask", mask, shape)?;
     let cols = shape.cols;
-    Ok(fill_rows(shape, |r, out| {
-        let a = advantages[r];
-        let m = &mask[r * cols..(r + 1) * cols];
-        for (o, &mv) in out.iter_mut().zip(m) {
-            *o = if mv.on() { a } else { 0.0 };
+    // The mask is validated in the same pass; the first bad element is looked up only
+    // on failure.
+    let (out, status) = fill_blocks(shape, |first_row, out| {
+        let mut ok = true;
+        for (k, orow) in out.chunks_mut(cols).enumerate() {
+            let r = first_row + k;
+            let (Some(&a), Some(m)) = (advantages.get(r), mask.get(r * cols..(r + 1) * cols)) else {
+                continue;
+            };
+            for (o, &mv) in orow.iter_mut().zip(m) {
+                *o = if mv.on() { a } else { 0.0 };
+                ok &= mv.valid();
+            }
         }
-    }))
+        BlockOut {
+            moments: Moments::default(),
+            mask_ok: ok,
+        }
+    });
+    if !status.mask_ok {
+        check_mask("mask", mask, shape)?;
+    }
+    Ok(out)
 }
 
 /// [`grpo`] followed by [`broadcast`] onto `mask` (`mask` has one row per response).

@@ -10,18 +10,25 @@
 use rayon::prelude::*;
 
 use super::{
-    check_finite_2d, check_grid, check_mask, check_same_shape, check_unit, masked_sq_dev,
-    masked_sum_count, MaskElem, Shape, PAR_THRESHOLD,
+    block_moments, check_finite_2d, check_grid, check_mask, check_same_shape, check_unit,
+    fill_blocks, fill_blocks2, BlockOut, MaskElem, Moments, Shape, PAR_THRESHOLD, ROW_BLOCK,
 };
 use crate::error::{CoreError, CoreResult};
 
 /// verl's `masked_whiten` variance floor: `(x - mean) * rsqrt(var + 1e-8)`.
 const WHITEN_EPS: f32 = 1e-8;
 
-fn check_mask_grid<M: MaskElem>(mask: &[M], mask_shape: Shape, name: &str, shape: Shape) -> CoreResult<()> {
+/// Columns per tile of the backward recursions (one 64-byte cache line of float32).
+const COL_TILE: usize = 16;
+
+fn check_mask_grid<M: MaskElem>(
+    mask: &[M],
+    mask_shape: Shape,
+    name: &str,
+    shape: Shape,
+) -> CoreResult<()> {
     check_same_shape("mask", mask_shape, name, shape)?;
-    check_grid("mask", mask, mask_shape)?;
-    check_mask("mask", mask, mask_shape)
+    check_grid("mask", mask, mask_shape)
 }
 
 fn check_rewards<M: MaskElem>(
@@ -37,76 +44,100 @@ fn check_rewards<M: MaskElem>(
     check_finite_2d("rewards", rewards, shape)
 }
 
-/// Runs `row(r, out_a_row, out_b_row)` over every row of two fresh `(rows, cols)` outputs.
-fn fill_rows2(shape: Shape, row: impl Fn(usize, &mut [f32], &mut [f32]) + Sync) -> (Vec<f32>, Vec<f32>) {
-    let mut a = vec![0.0f32; shape.len()];
-    let mut b = vec![0.0f32; shape.len()];
-    let cols = shape.cols.max(1);
-    if a.len() >= PAR_THRESHOLD {
-        a.par_chunks_mut(cols)
-            .zip(b.par_chunks_mut(cols))
-            .enumerate()
-            .for_each(|(r, (ra, rb))| row(r, ra, rb));
+/// After a fused pass: the error naming the first mask element that is neither 0 nor 1.
+fn mask_status<M: MaskElem>(status: &BlockOut, mask: &[M], shape: Shape) -> CoreResult<()> {
+    if status.mask_ok {
+        Ok(())
     } else {
-        a.chunks_mut(cols)
-            .zip(b.chunks_mut(cols))
-            .enumerate()
-            .for_each(|(r, (ra, rb))| row(r, ra, rb));
+        check_mask("mask", mask, shape)
     }
-    (a, b)
 }
 
-/// Mean and unbiased variance over the counted positions, as verl's `masked_mean` /
-/// `masked_var(unbiased=True)`; errors when fewer than two positions count (verl raises too).
-fn masked_moments<M: MaskElem>(x: &[f32], mask: &[M], shape: Shape, what: &str) -> CoreResult<(f32, f32)> {
-    let (sum, n) = masked_sum_count(x, mask, shape);
-    if n < 2 {
-        return Err(CoreError::arg(
-            "mask",
-            format!("whitening {what} needs at least 2 positions where the mask is 1, got {n}"),
-        ));
-    }
-    let nf = n as f64;
-    let mean = sum / nf;
-    let var = masked_sq_dev(x, mask, shape, mean) / nf * (nf / (nf - 1.0));
-    let (mean32, var32) = (mean as f32, var as f32);
-    if !(mean32.is_finite() && var32.is_finite()) {
-        return Err(CoreError::arg(
-            what,
-            "whitening statistics overflow float32 (values too large)",
-        ));
-    }
-    Ok((mean32, var32))
+/// The whitening transform `(x - mean) * rsqrt(var + 1e-8)` of verl's `masked_whiten`, from
+/// the moments over the counted positions (mean, unbiased variance); errors when fewer
+/// than two positions count (verl raises too).
+#[derive(Clone, Copy)]
+struct Whitening {
+    mean: f32,
+    scale: f32,
 }
 
-/// Whitens `x` in place: `x = (x - mean) * rsqrt(var + 1e-8)` (`+ mean` again unless
-/// `shift_mean`), then `* mask` when `times_mask`.
-fn whiten_in_place<M: MaskElem>(
-    x: &mut [f32],
-    mask: &[M],
-    shape: Shape,
-    shift_mean: bool,
-    times_mask: bool,
-    what: &str,
-) -> CoreResult<()> {
-    let (mean, var) = masked_moments(x, mask, shape, what)?;
-    let scale = (1.0 / f64::from(var + WHITEN_EPS).sqrt()) as f32;
-    let cols = shape.cols.max(1);
-    let row = |(xr, mr): (&mut [f32], &[M])| {
-        for (v, &m) in xr.iter_mut().zip(mr) {
-            let mut w = (*v - mean) * scale;
-            if !shift_mean {
-                w += mean;
-            }
-            *v = if times_mask && !m.on() { 0.0 } else { w };
+impl Whitening {
+    fn from_moments(m: Moments, what: &str) -> CoreResult<Whitening> {
+        if m.n < 2.0 {
+            return Err(CoreError::arg(
+                "mask",
+                format!(
+                    "whitening {what} needs at least 2 positions where the mask is 1, got {}",
+                    m.n
+                ),
+            ));
         }
-    };
-    if x.len() >= PAR_THRESHOLD {
-        x.par_chunks_mut(cols).zip(mask.par_chunks(cols)).for_each(row);
-    } else {
-        x.chunks_mut(cols).zip(mask.chunks(cols)).for_each(row);
+        let mean = m.mean as f32;
+        let var = (m.m2 / (m.n - 1.0)) as f32;
+        if !(mean.is_finite() && var.is_finite()) {
+            return Err(CoreError::arg(
+                what,
+                "whitening statistics overflow float32 (values too large)",
+            ));
+        }
+        let scale = (1.0 / f64::from(var + WHITEN_EPS).sqrt()) as f32;
+        Ok(Whitening { mean, scale })
     }
-    Ok(())
+
+    /// `dst = whiten(src)` (`+ mean` unless `shift_mean`), `* mask` when `times_mask`.
+    fn apply<M: MaskElem>(
+        self,
+        src: &[f32],
+        dst: &mut [f32],
+        mask: &[M],
+        cols: usize,
+        shift_mean: bool,
+        times_mask: bool,
+    ) {
+        let Whitening { mean, scale } = self;
+        let back = if shift_mean { 0.0 } else { mean };
+        let row = |((d, s), m): ((&mut [f32], &[f32]), &[M])| {
+            if times_mask {
+                for ((o, &v), &mv) in d.iter_mut().zip(s).zip(m) {
+                    let w = (v - mean) * scale + back;
+                    *o = if mv.on() { w } else { 0.0 };
+                }
+            } else {
+                for (o, &v) in d.iter_mut().zip(s) {
+                    *o = (v - mean) * scale + back;
+                }
+            }
+        };
+        let cols = cols.max(1);
+        if dst.len() >= PAR_THRESHOLD {
+            dst.par_chunks_mut(cols)
+                .zip(src.par_chunks(cols))
+                .zip(mask.par_chunks(cols))
+                .for_each(row);
+        } else {
+            dst.chunks_mut(cols)
+                .zip(src.chunks(cols))
+                .zip(mask.chunks(cols))
+                .for_each(row);
+        }
+    }
+
+    /// In place: `x = whiten(x)`.
+    fn apply_in_place(self, x: &mut [f32], cols: usize) {
+        let Whitening { mean, scale } = self;
+        let cols = cols.max(1);
+        let row = |d: &mut [f32]| {
+            for v in d.iter_mut() {
+                *v = (*v - mean) * scale;
+            }
+        };
+        if x.len() >= PAR_THRESHOLD {
+            x.par_chunks_mut(cols).for_each(row);
+        } else {
+            x.chunks_mut(cols).for_each(row);
+        }
+    }
 }
 
 /// verl's `masked_whiten` over a `(rows, cols)` grid:
@@ -124,34 +155,93 @@ pub fn whiten<M: MaskElem>(
     check_grid("x", x, shape)?;
     check_mask_grid(mask, mask_shape, "x", shape)?;
     check_finite_2d("x", x, shape)?;
-    let mut out = x.to_vec();
-    whiten_in_place(&mut out, mask, shape, shift_mean, false, "x")?;
+    let cols = shape.cols;
+    let step = cols * ROW_BLOCK;
+    let parts: Vec<BlockOut> = if x.len() >= PAR_THRESHOLD {
+        x.par_chunks(step)
+            .zip(mask.par_chunks(step))
+            .map(|(xb, mb)| block_moments(xb, mb, cols))
+            .collect()
+    } else {
+        x.chunks(step)
+            .zip(mask.chunks(step))
+            .map(|(xb, mb)| block_moments(xb, mb, cols))
+            .collect()
+    };
+    let mut status = BlockOut {
+        moments: Moments::default(),
+        mask_ok: true,
+    };
+    for p in parts {
+        status = status.merge(p);
+    }
+    mask_status(&status, mask, shape)?;
+    let w = Whitening::from_moments(status.moments, "x")?;
+    let mut out = vec![0.0f32; x.len()];
+    w.apply(x, &mut out, mask, cols, shift_mean, false);
     Ok(out)
 }
 
-/// The backward recursion of one row (verl 0.9.1's REINFORCE++): where `m_t = 1`,
-/// `G_t = r_t + gamma * G_next` and `G_next = G_t`; where `m_t = 0`, `G_t = 0` and `G_next`
-/// carries over unchanged (rewards there are ignored). `G_next` starts at 0.
-#[inline]
-fn returns_row<M: MaskElem>(rewards: &[f32], mask: &[M], gamma: f32, out: &mut [f32]) {
-    let mut running = 0.0f32;
-    for ((o, &r), &m) in out.iter_mut().zip(rewards).zip(mask).rev() {
-        if m.on() {
-            running = r + gamma * running;
-            *o = running;
-        } else {
-            *o = 0.0;
+/// The backward recursion over `L` interleaved rows (verl 0.9.1's REINFORCE++): where
+/// `m_t = 1`, `G_t = r_t + gamma * G_next` and `G_next = G_t`; where `m_t = 0`, `G_t = 0`
+/// and `G_next` carries over unchanged (rewards there are ignored). `G_next` starts at 0.
+#[inline(always)]
+fn returns_rows<M: MaskElem, const L: usize>(
+    rewards: &[f32],
+    mask: &[M],
+    cols: usize,
+    gamma: f32,
+    out: &mut [f32],
+) {
+    let (rewards, mask, out) = (&rewards[..L * cols], &mask[..L * cols], &mut out[..L * cols]);
+    let mut running = [0.0f32; L];
+    // Column tiles from the end; within a tile each row runs its own chain. Rows are
+    // 4 KiB apart for T = 1024, so stepping all rows per element would thrash one cache
+    // set; a tile uses each cache line fully, and out-of-order execution overlaps the
+    // independent chains of consecutive rows.
+    let mut end = cols;
+    while end > 0 {
+        let start = end.saturating_sub(COL_TILE);
+        for (k, run) in running.iter_mut().enumerate() {
+            let span = k * cols + start..k * cols + end;
+            let (r, m, o) = (&rewards[span.clone()], &mask[span.clone()], &mut out[span]);
+            let mut acc = *run;
+            for ((o, &r), &m) in o.iter_mut().zip(r).zip(m).rev() {
+                let next = r + gamma * acc;
+                let on = m.on();
+                acc = if on { next } else { acc };
+                *o = if on { next } else { 0.0 };
+            }
+            *run = acc;
         }
+        end = start;
     }
 }
 
-fn returns_grid<M: MaskElem>(rewards: &[f32], mask: &[M], shape: Shape, gamma: f64) -> Vec<f32> {
-    let g = gamma as f32;
-    let cols = shape.cols;
-    super::fill_rows(shape, |r, out| {
-        let span = r * cols..(r + 1) * cols;
-        returns_row(&rewards[span.clone()], &mask[span], g, out);
-    })
+/// Returns of one block of rows (`first_row..`) plus the block's moments and mask status.
+fn returns_block<M: MaskElem>(
+    rewards: &[f32],
+    mask: &[M],
+    cols: usize,
+    gamma: f32,
+    first_row: usize,
+    out: &mut [f32],
+) -> BlockOut {
+    let span = first_row * cols..first_row * cols + out.len();
+    let (Some(r), Some(m)) = (rewards.get(span.clone()), mask.get(span)) else {
+        return BlockOut {
+            moments: Moments::default(),
+            mask_ok: false,
+        };
+    };
+    if out.len() == ROW_BLOCK * cols {
+        returns_rows::<M, ROW_BLOCK>(r, m, cols, gamma, out);
+    } else {
+        for ((rr, mr), o) in r.chunks(cols).zip(m.chunks(cols)).zip(out.chunks_mut(cols)) {
+            returns_rows::<M, 1>(rr, mr, cols, gamma, o);
+        }
+    }
+    block_moments(out, m, cols)
 }
 
 /// Discounted returns as in verl's REINFORCE++ estimator, per row from the end:
@@ -167,7 +257,12 @@ pub fn discounted_returns<M: MaskElem>(
     gamma: f64,
 ) -> CoreResult<Vec<f32>> {
     check_rewards(rewards, shape, mask, mask_shape, gamma)?;
-    Ok(returns_grid(rewards, mask, shape, gamma))
+    let g = gamma as f32;
+    let (returns, status) = fill_blocks(shape, |first, out| {
+        returns_block(rewards, mask, shape.cols, g, first, out)
+    });
+    mask_status(&status, mask, shape)?;
+    Ok(returns)
 }
 
 /// REINFORCE++ as verl's `compute_reinforce_plus_plus_outcome_advantage`:
@@ -181,9 +276,14 @@ pub fn reinforce_pp<M: MaskElem>(
     gamma: f64,
 ) -> CoreResult<(Vec<f32>, Vec<f32>)> {
     check_rewards(rewards, shape, mask, mask_shape, gamma)?;
-    let returns = returns_grid(rewards, mask, shape, gamma);
-    let mut advantages = returns.clone();
-    whiten_in_place(&mut advantages, mask, shape, true, true, "returns")?;
+    let g = gamma as f32;
+    let (returns, status) = fill_blocks(shape, |first, out| {
+        returns_block(rewards, mask, shape.cols, g, first, out)
+    });
+    mask_status(&status, mask, shape)?;
+    let w = Whitening::from_moments(status.moments, "returns")?;
+    let mut advantages = vec![0.0f32; returns.len()];
+    w.apply(&returns, &mut advantages, mask, shape.cols, true, true);
     Ok((advantages, returns))
 }
 
@@ -217,26 +317,74 @@ pub fn gae<M: MaskElem>(
     // verl computes `gamma * lam` in Python (float64), then multiplies a float32 tensor.
     let gl = (gamma * lam) as f32;
     let cols = shape.cols;
-    let (mut advantages, returns) = fill_rows2(shape, |r, adv, ret| {
-        let span = r * cols..(r + 1) * cols;
-        let (rr, vr, mr) = (&rewards[span.clone()], &values[span.clone()], &mask[span]);
-        let mut next_value = 0.0f32;
-        let mut last = 0.0f32;
-        for t in (0..cols).rev() {
-            let v = vr[t];
-            if mr[t].on() {
-                let delta = (rr[t] + g * next_value) - v;
-                last = delta + gl * last;
-                next_value = v;
+    let (mut advantages, returns, status) = fill_blocks2(shape, |first, adv, ret| {
+        let span = first * cols..first * cols + adv.len();
+        let (Some(r), Some(v), Some(m)) = (
+            rewards.get(span.clone()),
+            values.get(span.clone()),
+            mask.get(span),
+        ) else {
+            return BlockOut {
+                moments: Moments::default(),
+                mask_ok: false,
+            };
+        };
+        if adv.len() == ROW_BLOCK * cols {
+            gae_rows::<M, ROW_BLOCK>(r, v, m, cols, g, gl, adv, ret);
+        } else {
+            for (k, ((rr, vr), mr)) in r.chunks(cols).zip(v.chunks(cols)).zip(m.chunks(cols)).enumerate() {
+                let row = k * cols..(k + 1) * cols;
+                gae_rows::<M, 1>(rr, vr, mr, cols, g, gl, &mut adv[row.clone()], &mut ret[row]);
             }
-            adv[t] = last;
-            ret[t] = last + v;
         }
+        block_moments(adv, m, cols)
     });
+    mask_status(&status, mask, shape)?;
     if whiten_advantages {
-        whiten_in_place(&mut advantages, mask, shape, true, false, "advantages")?;
+        Whitening::from_moments(status.moments, "advantages")?.apply_in_place(&mut advantages, cols);
     }
     Ok((advantages, returns))
+}
+
+/// GAE's backward recursion over `L` interleaved rows (see [`gae`]).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn gae_rows<M: MaskElem, const L: usize>(
+    rewards: &[f32],
+    values: &[f32],
+    mask: &[M],
+    cols: usize,
+    gamma: f32,
+    gamma_lam: f32,
+    adv: &mut [f32],
+    ret: &mut [f32],
+) {
+    let n = L * cols;
+    let (rewards, values, mask) = (&rewards[..n], &values[..n], &mask[..n]);
+    let (adv, ret) = (&mut adv[..n], &mut ret[..n]);
+    let mut state = [(0.0f32, 0.0f32); L]; // (next value, last advantage) per row
+    // Column tiles from the end, each row's chain within a tile (see `returns_rows`).
+    let mut end = cols;
+    while end > 0 {
+        let start = end.saturating_sub(COL_TILE);
+        for (k, st) in state.iter_mut().enumerate() {
+            let span = k * cols + start..k * cols + end;
+            let (r, v, m) = (&rewards[span.clone()], &values[span.clone()], &mask[span.clone()]);
+            let (a, g) = (&mut adv[span.clone()], &mut ret[span]);
+            let (mut next_value, mut last) = *st;
+            for ((((a, g), &r), &v), &m) in a.iter_mut().zip(g.iter_mut()).zip(r).zip(v).zip(m).rev() {
+                let delta = (r + gamma * next_value) - v;
+                let candidate = delta + gamma_lam * last;
+                let on = m.on();
+                last = if on { candidate } else { last };
+                next_value = if on { v } else { next_value };
+                *a = last;
+                *g = last + v;
+            }
+            *st = (next_value, last);
+        }
+        end = start;
+    }
 }
 
 #[cfg(test)]

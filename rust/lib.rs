@@ -6,6 +6,7 @@
 //! outputs and maps errors.
 
 pub mod error;
+pub mod advantage;
 pub mod lifecycle;
 pub mod ragged;
 pub mod reward;

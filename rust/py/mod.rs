@@ -1,5 +1,6 @@
 //! The PyO3 layer: the `orbiter.train._core` extension module.
 
+mod advantage;
 pub mod arrays;
 mod data;
 pub mod errors;
@@ -31,5 +32,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     lifecycle::register(m)?;
     data::register(m)?;
     token_rewards::register(m)?;
+    advantage::register(m)?;
     Ok(())
 }

@@ -10,6 +10,13 @@ from typing import Any, Final, final
 import numpy as np
 from numpy.typing import NDArray
 
+import numpy.typing as npt
+
+# Advantages section: array aliases (the core checks dtypes itself; stubs stay permissive).
+_F32 = npt.NDArray[np.float32]
+_I64 = npt.NDArray[np.int64]
+_Mask = npt.NDArray[Any]
+
 __version__: Final[str]
 
 @final
@@ -147,3 +154,44 @@ def combine_rewards(
     clip: tuple[float, float] | None = None,
 ) -> _Scores:
     """``clip(Σ_k weights[k] · scores[k])`` (float64 accumulation); every score finite."""
+
+# --- advantages (documented in orbiter.train.advantages; formulas there) -------------------
+# Arrays are taken as they are: exact dtype, C-contiguous, no copy. ``mask`` is (B, T) of
+# dtype bool, int8, uint8 or float32 holding only 0/1. Bad input raises TrainerValueError /
+# TrainerTypeError naming the argument and the first bad index.
+
+def grpo(
+    scores: _F32, group_ids: _I64, normalize_std: bool = True, eps: float = 1e-6
+) -> _F32:
+    """GRPO advantages (n,): (s - mean_g) / (std_g + eps); singletons mean 0, std 1."""
+
+def grpo_broadcast(
+    scores: _F32, group_ids: _I64, mask: _Mask, normalize_std: bool = True, eps: float = 1e-6
+) -> _F32:
+    """GRPO advantages broadcast onto ``mask`` (n, T) in one pass."""
+
+def rloo(scores: _F32, group_ids: _I64) -> _F32:
+    """RLOO advantages (n,): s * n / (n - 1) - mean_g * n / (n - 1); singletons keep s."""
+
+def rloo_broadcast(scores: _F32, group_ids: _I64, mask: _Mask) -> _F32:
+    """RLOO advantages broadcast onto ``mask`` (n, T) in one pass."""
+
+def broadcast(advantages: _F32, mask: _Mask) -> _F32:
+    """advantages[:, None] * mask as float32 (B, T)."""
+
+def discounted_returns(rewards: _F32, mask: _Mask, gamma: float) -> _F32:
+    """G_t = m_t (r_t + gamma G_next), G_next carried across masked positions."""
+
+def reinforce_pp(rewards: _F32, mask: _Mask, gamma: float) -> tuple[_F32, _F32]:
+    """(whiten(returns, mask) * mask, returns)."""
+
+def gae(
+    rewards: _F32, values: _F32, mask: _Mask, gamma: float, lam: float, whiten: bool = True
+) -> tuple[_F32, _F32]:
+    """(advantages, returns) as verl's compute_gae_advantage_return."""
+
+def whiten(x: _F32, mask: _Mask, shift_mean: bool = True) -> _F32:
+    """verl masked_whiten: (x - mean) * rsqrt(unbiased var + 1e-8) over mask == 1."""
+
+def kl_divergence(logp: _F32, ref_logp: _F32, kind: str = "k1") -> _F32:
+    """Per-token KL estimate: k1/kl, abs, k2/mse, k3/low_var_kl (optionally with '+')."""

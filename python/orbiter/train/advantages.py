@@ -1,0 +1,214 @@
+"""Advantage estimators for RL fine-tuning, on the Rust core.
+
+Numerics follow verl's ``verl/trainer/ppo/core_algos.py`` (version 0.9.1) and
+``verl.utils.torch_functional.masked_whiten`` to 1e-5 on the same inputs; the tests check
+this against verl itself. Per-step arithmetic is float32 in verl's order; sums for
+means and variances are accumulated in float64.
+
+Array conventions (checked, never silently cast or copied):
+
+* ``scores``: float32 ``(n,)``, one scalar reward per response; finite.
+* ``group_ids``: int64 ``(n,)``, any values; groups of any size, in any order. (verl's
+  string ``uid``\\s map onto ids with ``numpy.unique(uids, return_inverse=True)[1]``.)
+* ``rewards``, ``values``, ``logp``, ``ref_logp``, ``x``: float32 ``(B, T)``; finite.
+* ``mask``: ``(B, T)`` response mask of dtype ``bool``, ``int8``, ``uint8`` or
+  ``float32``. A position counts when the element is true / 1. Numeric masks must hold
+  exactly 0 or 1: any other value (0.5, 2, -1, NaN) is an error naming its position,
+  because fractional weights would make the estimators silently differ from verl.
+
+ndarrays must have exactly these dtypes and be C-contiguous (else
+:class:`~orbiter.train.errors.TrainerTypeError` / ``TrainerValueError``); plain Python
+sequences are converted (masks to float32, so a stray 2 is still reported). Every bad
+input raises an error that is a :class:`~orbiter.train.trainer.TrainerError` and a
+``ValueError`` or ``TypeError``, naming the argument and the first bad index (``[row,
+col]`` and the flat index for 2-D arrays).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from orbiter.train import _core
+
+__all__ = [
+    "KlKind",
+    "broadcast",
+    "discounted_returns",
+    "gae",
+    "grpo",
+    "kl_divergence",
+    "reinforce_pp",
+    "rloo",
+    "whiten",
+]
+
+F32 = npt.NDArray[np.float32]
+KlKind = Literal["k1", "kl", "abs", "k2", "mse", "k3", "low_var_kl"]
+
+
+def _arr(x: Any, dtype: type[np.generic]) -> Any:
+    """ndarrays pass through untouched (the core checks them); sequences are converted."""
+    return x if isinstance(x, np.ndarray) else np.asarray(x, dtype=dtype)
+
+
+def grpo(
+    scores: npt.ArrayLike,
+    group_ids: npt.ArrayLike,
+    *,
+    normalize_std: bool = True,
+    eps: float = 1e-6,
+    mask: npt.ArrayLike | None = None,
+) -> F32:
+    """GRPO outcome advantages (verl ``compute_grpo_outcome_advantage``).
+
+    For response ``i`` in group ``g`` of size ``n_g``::
+
+        A_i = (s_i - mean_g) / (std_g + eps)      if normalize_std
+        A_i =  s_i - mean_g                       otherwise (Dr. GRPO)
+
+    with ``mean_g`` the group mean and ``std_g`` the unbiased standard deviation
+    ``sqrt(sum_g (s - mean_g)^2 / (n_g - 1))``; a singleton group uses ``mean = 0``,
+    ``std = 1`` as verl does (so ``A_i = s_i / (1 + eps)``).
+
+    Returns float32 ``(n,)``, or, when ``mask`` ``(n, T)`` is given, the broadcast
+    ``A_i * mask[i, t]`` as float32 ``(n, T)`` computed in one pass (what verl returns).
+
+    Raises ``TrainerValueError`` for an empty batch, ``group_ids`` of another length, a
+    non-finite score, ``eps < 0`` (or not finite), and ``eps == 0`` with a group of equal
+    scores (0 / 0).
+    """
+    s = _arr(scores, np.float32)
+    g = _arr(group_ids, np.int64)
+    if mask is None:
+        return _core.grpo(s, g, normalize_std=normalize_std, eps=eps)
+    return _core.grpo_broadcast(
+        s, g, _arr(mask, np.float32), normalize_std=normalize_std, eps=eps
+    )
+
+
+def rloo(
+    scores: npt.ArrayLike,
+    group_ids: npt.ArrayLike,
+    *,
+    mask: npt.ArrayLike | None = None,
+) -> F32:
+    """RLOO outcome advantages (verl ``compute_rloo_outcome_advantage``).
+
+    For response ``i`` in a group ``g`` of ``n > 1`` responses::
+
+        A_i = s_i * n / (n - 1) - mean_g * n / (n - 1)
+
+    which is ``s_i`` minus the mean of the other ``n - 1`` scores; a singleton group keeps
+    its score (``A_i = s_i``), as verl does.
+
+    Returns float32 ``(n,)``, or ``A_i * mask[i, t]`` as float32 ``(n, T)`` when ``mask``
+    is given.
+    """
+    s = _arr(scores, np.float32)
+    g = _arr(group_ids, np.int64)
+    if mask is None:
+        return _core.rloo(s, g)
+    return _core.rloo_broadcast(s, g, _arr(mask, np.float32))
+
+
+def broadcast(advantages: npt.ArrayLike, mask: npt.ArrayLike) -> F32:
+    """One advantage per response onto its tokens: ``out[i, t] = advantages[i] * mask[i, t]``.
+
+    ``advantages`` is float32 ``(B,)``, ``mask`` ``(B, T)``; returns float32 ``(B, T)``
+    (0 where the mask is 0).
+    """
+    return _core.broadcast(_arr(advantages, np.float32), _arr(mask, np.float32))
+
+
+def discounted_returns(rewards: npt.ArrayLike, mask: npt.ArrayLike, *, gamma: float) -> F32:
+    """Discounted returns per row, from the last position backwards (verl REINFORCE++).
+
+    ``G_t = m_t * (r_t + gamma * G_next(t))``, where ``G_next(t)`` is the return at the
+    next position after ``t`` whose mask is 1 (0 if there is none). Masked positions get
+    0, their rewards are ignored, and the running return carries across them (verl 0.9.1;
+    earlier verl versions reset it at masked positions instead).
+
+    ``rewards`` float32 ``(B, T)``, ``gamma`` in ``[0, 1]``; returns float32 ``(B, T)``.
+    """
+    return _core.discounted_returns(
+        _arr(rewards, np.float32), _arr(mask, np.float32), gamma=gamma
+    )
+
+
+def reinforce_pp(
+    rewards: npt.ArrayLike, mask: npt.ArrayLike, *, gamma: float
+) -> tuple[F32, F32]:
+    """REINFORCE++ (verl ``compute_reinforce_plus_plus_outcome_advantage``).
+
+    ``returns = discounted_returns(rewards, mask, gamma=gamma)`` and
+    ``advantages = whiten(returns, mask) * mask`` (batch-wide masked whitening with the
+    unbiased variance). Returns ``(advantages, returns)``, both float32 ``(B, T)``, as verl.
+    Needs at least two positions where the mask is 1.
+    """
+    return _core.reinforce_pp(_arr(rewards, np.float32), _arr(mask, np.float32), gamma=gamma)
+
+
+def gae(
+    rewards: npt.ArrayLike,
+    values: npt.ArrayLike,
+    mask: npt.ArrayLike,
+    *,
+    gamma: float,
+    lam: float,
+    whiten_advantages: bool = True,
+) -> tuple[F32, F32]:
+    """Generalised advantage estimation (verl ``compute_gae_advantage_return``).
+
+    Per row, backwards over all ``T`` positions, with ``V_next = 0`` and ``A_next = 0``
+    at the end::
+
+        delta_t = r_t + gamma * V_next - V_t
+        if m_t == 1:  A_t = delta_t + gamma * lam * A_next;  V_next = V_t
+        if m_t == 0:  A_t = A_next                            (V_next unchanged)
+
+    so observation / padding tokens are skipped. ``returns = A + V`` (at every position);
+    ``advantages = whiten(A, mask)`` when ``whiten_advantages`` (verl always whitens; the
+    whitened values are not multiplied by the mask, as in verl), else ``A``.
+
+    ``rewards``, ``values`` float32 ``(B, T)``; ``gamma``, ``lam`` in ``[0, 1]``. Returns
+    ``(advantages, returns)``, both float32 ``(B, T)``.
+    """
+    return _core.gae(
+        _arr(rewards, np.float32),
+        _arr(values, np.float32),
+        _arr(mask, np.float32),
+        gamma=gamma,
+        lam=lam,
+        whiten=whiten_advantages,
+    )
+
+
+def whiten(x: npt.ArrayLike, mask: npt.ArrayLike, *, shift_mean: bool = True) -> F32:
+    """Masked whitening (verl ``masked_whiten``).
+
+    ``out = (x - mean) / sqrt(var + 1e-8)`` (``+ mean`` when ``shift_mean`` is false),
+    where ``mean = sum(m x) / sum(m)`` and the unbiased
+    ``var = sum(m (x - mean)^2) / (sum(m) - 1)`` run over the positions where the mask is
+    1. Every position is transformed, masked ones included (verl does the same). Needs at
+    least two positions where the mask is 1 (verl raises too).
+    """
+    return _core.whiten(_arr(x, np.float32), _arr(mask, np.float32), shift_mean=shift_mean)
+
+
+def kl_divergence(logp: npt.ArrayLike, ref_logp: npt.ArrayLike, kind: KlKind = "k1") -> F32:
+    """Per-token KL penalty estimate (verl ``kl_penalty``), with ``d = logp - ref_logp``.
+
+    * ``"k1"`` / ``"kl"``: ``d``
+    * ``"abs"``: ``|d|``
+    * ``"k2"`` / ``"mse"``: ``0.5 * d^2``
+    * ``"k3"`` / ``"low_var_kl"``: ``clamp(exp(k) - k - 1, -10, 10)`` with
+      ``k = clamp(-d, -20, 20)`` (verl's clamping)
+
+    verl's ``"+"`` variants (``"k3+"`` ...) are accepted too: they differ only in the
+    gradient, not the value. ``logp``, ``ref_logp`` float32 ``(B, T)``, finite; returns
+    float32 ``(B, T)``.
+    """
+    return _core.kl_divergence(_arr(logp, np.float32), _arr(ref_logp, np.float32), kind)

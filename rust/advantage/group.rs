@@ -1,0 +1,353 @@
+//! Outcome advantages over groups of responses to the same prompt: GRPO and RLOO, and
+//! the broadcast of one advantage per response onto a `(rows, cols)` response mask.
+//!
+//! Grouping is O(n): a hash map from group id to a dense slot (ids of any value, groups of
+//! any size in any order). Per-group sums are accumulated in float64; the final
+//! arithmetic mirrors verl's float32 operations.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::{check_finite_1d, check_grid, check_mask, fill_blocks, BlockOut, MaskElem, Moments, Shape};
+use crate::error::{CoreError, CoreResult};
+
+/// A hasher for i64 keys: the splitmix64 finaliser, which mixes every input bit into
+/// every output bit (so ids sharing low bits, e.g. multiples of 2^20, do not collide).
+#[derive(Default)]
+struct Mix64(u64);
+
+impl Hasher for Mix64 {
+    fn finish(&self) -> u64 {
+        let mut z = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8)) ^ u64::from(b);
+        }
+    }
+
+    fn write_i64(&mut self, i: i64) {
+        self.0 = i as u64;
+    }
+}
+
+/// Group statistics of a batch: the dense group slot of each response, and per group the
+/// number of responses and the float64 sum and sum of squared deviations of the scores.
+struct Groups {
+    slot: Vec<u32>,
+    count: Vec<u32>,
+    mean: Vec<f64>,
+    sq_dev: Vec<f64>,
+}
+
+fn check_inputs(scores: &[f32], group_ids: &[i64]) -> CoreResult<()> {
+    if scores.is_empty() {
+        return Err(CoreError::arg(
+            "scores",
+            "empty batch; need at least one response",
+        ));
+    }
+    if group_ids.len() != scores.len() {
+        return Err(CoreError::arg(
+            "group_ids",
+            format!(
+                "length {} does not match scores length {}",
+                group_ids.len(),
+                scores.len()
+            ),
+        ));
+    }
+    check_finite_1d("scores", scores)
+}
+
+fn group(scores: &[f32], group_ids: &[i64]) -> CoreResult<Groups> {
+    check_inputs(scores, group_ids)?;
+    let n = scores.len();
+    if n > u32::MAX as usize {
+        return Err(CoreError::arg(
+            "scores",
+            format!("{n} responses exceed the supported 2^32 - 1"),
+        ));
+    }
+    let mut slots: HashMap<i64, u32, BuildHasherDefault<Mix64>> =
+        HashMap::with_capacity_and_hasher(n.min(1 << 20), BuildHasherDefault::default());
+    let mut slot = Vec::with_capacity(n);
+    let mut count: Vec<u32> = Vec::new();
+    let mut sum: Vec<f64> = Vec::new();
+    for (&id, &s) in group_ids.iter().zip(scores) {
+        let next = count.len() as u32;
+        let g = *slots.entry(id).or_insert(next);
+        if g == next {
+            count.push(0);
+            sum.push(0.0);
+        }
+        let gi = g as usize;
+        count[gi] += 1;
+        sum[gi] += f64::from(s);
+        slot.push(g);
+    }
+    let mean: Vec<f64> = sum
+        .iter()
+        .zip(&count)
+        .map(|(&s, &c)| s / f64::from(c))
+        .collect();
+    let mut sq_dev = vec![0.0f64; count.len()];
+    for (&g, &s) in slot.iter().zip(scores) {
+        let gi = g as usize;
+        let d = f64::from(s) - mean[gi];
+        sq_dev[gi] += d * d;
+    }
+    Ok(Groups {
+        slot,
+        count,
+        mean,
+        sq_dev,
+    })
+}
+
+/// GRPO outcome advantages, one per response, as verl's `compute_grpo_outcome_advantage`:
+///
+/// `A_i = (s_i - mean_g) / (std_g + eps)` with `normalize_std`, else `A_i = s_i - mean_g`,
+/// where `g` is the group of response `i`, `std_g` the unbiased (n - 1) standard deviation,
+/// and a singleton group has `mean = 0`, `std = 1` (so `A_i = s_i / (1 + eps)`).
+///
+/// Errors: empty batch, length mismatch, non-finite score, `eps` negative or not finite,
+/// and `eps == 0` with a group of equal scores (0 / 0).
+pub fn grpo(
+    scores: &[f32],
+    group_ids: &[i64],
+    normalize_std: bool,
+    eps: f64,
+) -> CoreResult<Vec<f32>> {
+    if !(eps.is_finite() && eps >= 0.0) {
+        return Err(CoreError::arg(
+            "eps",
+            format!("must be a finite number >= 0, got {eps}"),
+        ));
+    }
+    let groups = group(scores, group_ids)?;
+    let eps32 = eps as f32;
+    // Per group: (mean, std + eps) in float32, as verl's tensors.
+    let stats: Vec<(f32, f32)> = groups
+        .count
+        .iter()
+        .zip(&groups.mean)
+        .zip(&groups.sq_dev)
+        .map(|((&c, &m), &ss)| {
+            if c == 1 {
+                (0.0f32, 1.0f32 + eps32)
+            } else {
+                let std = (ss / f64::from(c - 1)).sqrt() as f32;
+                (m as f32, std + eps32)
+            }
+        })
+        .collect();
+    let mut out = Vec::with_capacity(scores.len());
+    for (i, (&g, &s)) in groups.slot.iter().zip(scores).enumerate() {
+        let (mean, denom) = stats[g as usize];
+        let centred = s - mean;
+        if normalize_std {
+            if denom == 0.0 {
+                return Err(CoreError::at(
+                    "group_ids",
+                    i,
+                    "this group's scores are all equal and eps is 0: (s - mean) / (std + eps) is 0 / 0",
+                ));
+            }
+            out.push(centred / denom);
+        } else {
+            out.push(centred);
+        }
+    }
+    Ok(out)
+}
+
+/// RLOO outcome advantages, one per response, as verl's `compute_rloo_outcome_advantage`:
+///
+/// `A_i = s_i * n / (n - 1) - mean_g * n / (n - 1)` (equal to `s_i` minus the mean of the
+/// other `n - 1` scores of its group) for a group of `n > 1` responses, and `A_i = s_i`
+/// for a singleton group.
+pub fn rloo(scores: &[f32], group_ids: &[i64]) -> CoreResult<Vec<f32>> {
+    let groups = group(scores, group_ids)?;
+    let means: Vec<f32> = groups.mean.iter().map(|&m| m as f32).collect();
+    Ok(groups
+        .slot
+        .iter()
+        .zip(scores)
+        .map(|(&g, &s)| {
+            let gi = g as usize;
+            let n = groups.count[gi];
+            if n > 1 {
+                let nf = n as f32;
+                let nm1 = (n - 1) as f32;
+                s * nf / nm1 - means[gi] * nf / nm1
+            } else {
+                s
+            }
+        })
+        .collect())
+}
+
+/// `out[r, c] = advantages[r] * mask[r, c]`: one advantage per response broadcast onto its
+/// response tokens, zero elsewhere (verl's `scores.unsqueeze(-1) * response_mask`).
+pub fn broadcast<M: MaskElem>(advantages: &[f32], mask: &[M], shape: Shape) -> CoreResult<Vec<f32>> {
+    check_grid("mask", mask, shape)?;
+    if advantages.len() != shape.rows {
+        return Err(CoreError::arg(
+            "advantages",
+            format!(
+                "length {} does not match the mask's {} rows",
+                advantages.len(),
+                shape.rows
+            ),
+        ));
+    }
+    check_finite_1d("advantages", advantages)?;
+    let cols = shape.cols;
+    // The mask is validated in the same pass; the first bad element is looked up only
+    // on failure.
+    let (out, status) = fill_blocks(shape, |first_row, out| {
+        let mut ok = true;
+        for (k, orow) in out.chunks_mut(cols).enumerate() {
+            let r = first_row + k;
+            let (Some(&a), Some(m)) = (advantages.get(r), mask.get(r * cols..(r + 1) * cols)) else {
+                continue;
+            };
+            for (o, &mv) in orow.iter_mut().zip(m) {
+                *o = if mv.on() { a } else { 0.0 };
+                ok &= mv.valid();
+            }
+        }
+        BlockOut {
+            moments: Moments::default(),
+            mask_ok: ok,
+        }
+    });
+    if !status.mask_ok {
+        check_mask("mask", mask, shape)?;
+    }
+    Ok(out)
+}
+
+/// [`grpo`] followed by [`broadcast`] onto `mask` (`mask` has one row per response).
+pub fn grpo_broadcast<M: MaskElem>(
+    scores: &[f32],
+    group_ids: &[i64],
+    mask: &[M],
+    shape: Shape,
+    normalize_std: bool,
+    eps: f64,
+) -> CoreResult<Vec<f32>> {
+    check_rows(scores, shape)?;
+    let adv = grpo(scores, group_ids, normalize_std, eps)?;
+    broadcast(&adv, mask, shape)
+}
+
+/// [`rloo`] followed by [`broadcast`] onto `mask` (`mask` has one row per response).
+pub fn rloo_broadcast<M: MaskElem>(
+    scores: &[f32],
+    group_ids: &[i64],
+    mask: &[M],
+    shape: Shape,
+) -> CoreResult<Vec<f32>> {
+    check_rows(scores, shape)?;
+    let adv = rloo(scores, group_ids)?;
+    broadcast(&adv, mask, shape)
+}
+
+fn check_rows(scores: &[f32], shape: Shape) -> CoreResult<()> {
+    if !scores.is_empty() && scores.len() != shape.rows {
+        return Err(CoreError::arg(
+            "mask",
+            format!(
+                "{} rows do not match scores length {}",
+                shape.rows,
+                scores.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: &[f32], b: &[f32]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-6)
+    }
+
+    #[test]
+    fn grpo_groups_in_any_order_with_singletons() {
+        let scores = [1.0f32, 5.0, 0.0, 3.0, 2.0];
+        let ids = [7i64, -3, 7, 1 << 40, 7];
+        let adv = grpo(&scores, &ids, true, 1e-6).unwrap();
+        // Group 7: {1, 0, 2}, mean 1, unbiased std 1.
+        let d = 1.0 + 1e-6f32;
+        let want = [0.0, 5.0 / d, -1.0 / d, 3.0 / d, 1.0 / d];
+        assert!(close(&adv, &want), "{adv:?}");
+        let centred = grpo(&scores, &ids, false, 1e-6).unwrap();
+        assert!(close(&centred, &[0.0, 5.0, -1.0, 3.0, 1.0]));
+    }
+
+    #[test]
+    fn grpo_equal_scores_and_eps() {
+        let adv = grpo(&[2.0, 2.0], &[0, 0], true, 1e-6).unwrap();
+        assert_eq!(adv, vec![0.0, 0.0]);
+        let err = grpo(&[2.0, 2.0], &[0, 0], true, 0.0).unwrap_err();
+        assert!(err.message.starts_with("group_ids[0]:"), "{}", err.message);
+        assert!(grpo(&[1.0], &[0], true, -1.0).is_err());
+        assert!(grpo(&[1.0], &[0], true, f64::NAN).is_err());
+    }
+
+    #[test]
+    fn grpo_rejects_bad_input() {
+        assert!(grpo(&[], &[], true, 1e-6)
+            .unwrap_err()
+            .message
+            .contains("empty"));
+        let err = grpo(&[1.0, 2.0], &[0], true, 1e-6).unwrap_err();
+        assert!(err.message.starts_with("group_ids:"));
+        let err = grpo(&[1.0, f32::NAN], &[0, 0], true, 1e-6).unwrap_err();
+        assert_eq!(err.message, "scores[1]: NaN is not allowed");
+    }
+
+    #[test]
+    fn rloo_leave_one_out() {
+        let scores = [1.0f32, 2.0, 6.0, 4.0];
+        let ids = [0i64, 0, 0, 9];
+        let adv = rloo(&scores, &ids).unwrap();
+        // s_i - mean of the others; singleton unchanged.
+        assert!(close(&adv, &[1.0 - 4.0, 2.0 - 3.5, 6.0 - 1.5, 4.0]), "{adv:?}");
+    }
+
+    #[test]
+    fn broadcast_onto_mask() {
+        let mask = [1u8, 1, 0, 0, 1, 0];
+        let out = broadcast(&[2.0, -1.0], &mask, Shape::new(2, 3)).unwrap();
+        assert_eq!(out, vec![2.0, 2.0, 0.0, 0.0, -1.0, 0.0]);
+        assert!(broadcast(&[2.0], &mask, Shape::new(2, 3)).is_err());
+        let bad = [1u8, 1, 0, 0, 3, 0];
+        let err = broadcast(&[2.0, -1.0], &bad, Shape::new(2, 3)).unwrap_err();
+        assert!(err.message.starts_with("mask[1, 1]"), "{}", err.message);
+        let err = grpo_broadcast(&[1.0], &[0], &mask, Shape::new(2, 3), true, 1e-6).unwrap_err();
+        assert!(err.message.starts_with("mask:"), "{}", err.message);
+    }
+
+    #[test]
+    fn many_groups_hash_well() {
+        let n = 100_000usize;
+        let ids: Vec<i64> = (0..n).map(|i| ((i / 4) as i64) << 32).collect();
+        let scores: Vec<f32> = (0..n).map(|i| (i % 4) as f32).collect();
+        let adv = rloo(&scores, &ids).unwrap();
+        // Group {0,1,2,3}: mean 1.5, A = (4 s - 6) / 3.
+        for (i, a) in adv.iter().enumerate() {
+            let s = (i % 4) as f32;
+            assert!((a - (4.0 * s - 6.0) / 3.0).abs() < 1e-5);
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Per-token KL penalties between the policy's and a reference policy's log-probabilities,
+//! as verl's `kl_penalty` (forward values).
+
+use rayon::prelude::*;
+
+use super::{check_finite_2d, check_grid, check_same_shape, Shape, PAR_THRESHOLD};
+use crate::error::{CoreError, CoreResult};
+
+/// Which estimator of KL(policy ‖ reference) to compute per token, with `d = logp - ref_logp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KlKind {
+    /// `d` (verl "kl" / "k1").
+    K1,
+    /// `|d|` (verl "abs").
+    Abs,
+    /// `0.5 * d^2` (verl "mse" / "k2").
+    K2,
+    /// `clamp(exp(k) - k - 1, -10, 10)` with `k = clamp(-d, -20, 20)` (verl "low_var_kl" / "k3").
+    K3,
+}
+
+impl KlKind {
+    /// Parses verl's names: "k1"/"kl", "abs", "k2"/"mse", "k3"/"low_var_kl", each optionally
+    /// with verl's "+" suffix (which only changes the gradient, not the value).
+    pub fn parse(name: &str) -> CoreResult<KlKind> {
+        let base = name.strip_suffix('+').unwrap_or(name);
+        match base {
+            "k1" | "kl" => Ok(KlKind::K1),
+            "abs" => Ok(KlKind::Abs),
+            "k2" | "mse" => Ok(KlKind::K2),
+            "k3" | "low_var_kl" => Ok(KlKind::K3),
+            _ => Err(CoreError::arg(
+                "kind",
+                format!(
+                    "unknown KL estimator {name:?}; expected \"k1\" (\"kl\"), \"abs\", \"k2\" (\"mse\") or \"k3\" (\"low_var_kl\")"
+                ),
+            )),
+        }
+    }
+
+}
+
+fn k3(logp: f32, ref_logp: f32) -> f32 {
+    let k = (ref_logp - logp).clamp(-20.0, 20.0);
+    ((k.exp() - k) - 1.0).clamp(-10.0, 10.0)
+}
+
+/// `f` over both arrays, one fresh output, in parallel above the threshold.
+fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) -> Vec<f32> {
+    let g = |(&x, &y): (&f32, &f32)| f(x, y);
+    if a.len() >= PAR_THRESHOLD {
+        a.par_iter().zip(b.par_iter()).map(g).collect()
+    } else {
+        a.iter().zip(b.iter()).map(g).collect()
+    }
+}
+
+/// Per-token KL estimate of `logp` against `ref_logp` (both `(rows, cols)`), see [`KlKind`].
+pub fn kl_divergence(
+    logp: &[f32],
+    ref_logp: &[f32],
+    shape: Shape,
+    ref_shape: Shape,
+    kind: KlKind,
+) -> CoreResult<Vec<f32>> {
+    check_grid("logp", logp, shape)?;
+    check_same_shape("ref_logp", ref_shape, "logp", shape)?;
+    check_grid("ref_logp", ref_logp, ref_shape)?;
+    check_finite_2d("logp", logp, shape)?;
+    check_finite_2d("ref_logp", ref_logp, shape)?;
+    // One loop per kind: the choice is made once, not per element.
+    Ok(match kind {
+        KlKind::K1 => map2(logp, ref_logp, |a, b| a - b),
+        KlKind::Abs => map2(logp, ref_logp, |a, b| (a - b).abs()),
+        KlKind::K2 => map2(logp, ref_logp, |a, b| {
+            let d = a - b;
+            0.5 * (d * d)
+        }),
+        KlKind::K3 => map2(logp, ref_logp, k3),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_values() {
+        assert_eq!(KlKind::parse("low_var_kl").unwrap(), KlKind::K3);
+        assert_eq!(KlKind::parse("k1+").unwrap(), KlKind::K1);
+        assert_eq!(KlKind::parse("mse").unwrap(), KlKind::K2);
+        let err = KlKind::parse("full").unwrap_err();
+        assert!(err.message.starts_with("kind:"));
+        let s = Shape::new(1, 3);
+        let lp = [-1.0f32, -2.0, -0.5];
+        let rp = [-1.5f32, -1.0, -0.5];
+        assert_eq!(kl_divergence(&lp, &rp, s, s, KlKind::K1).unwrap(), vec![0.5, -1.0, 0.0]);
+        assert_eq!(kl_divergence(&lp, &rp, s, s, KlKind::Abs).unwrap(), vec![0.5, 1.0, 0.0]);
+        assert_eq!(kl_divergence(&lp, &rp, s, s, KlKind::K2).unwrap(), vec![0.125, 0.5, 0.0]);
+        let k3 = kl_divergence(&lp, &rp, s, s, KlKind::K3).unwrap();
+        let want = |d: f64| ((-d).exp() + d - 1.0) as f32;
+        assert!((k3[0] - want(0.5)).abs() < 1e-6 && (k3[1] - want(-1.0)).abs() < 1e-6);
+        assert_eq!(k3[2], 0.0);
+    }
+
+    #[test]
+    fn k3_clamps_like_verl() {
+        let s = Shape::new(1, 2);
+        let out = kl_divergence(&[-100.0, 0.0], &[0.0, -100.0], s, s, KlKind::K3).unwrap();
+        // exp(20) - 21 and exp(-20) + 19 (k clamped to +-20), both clamped to 10.
+        assert_eq!(out, vec![10.0, 10.0]);
+        let out = kl_divergence(&[-1.0, -3.0], &[-3.0, -1.0], s, s, KlKind::K3).unwrap();
+        assert!((out[0] - ((-2.0f64).exp() + 1.0) as f32).abs() < 1e-6);
+        assert!((out[1] - (2.0f64.exp() - 3.0) as f32).abs() < 1e-6);
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let s = Shape::new(1, 2);
+        let t = Shape::new(2, 1);
+        assert!(kl_divergence(&[0.0, 0.0], &[0.0, 0.0], s, t, KlKind::K1).is_err());
+        let err = kl_divergence(&[0.0, f32::NEG_INFINITY], &[0.0, 0.0], s, s, KlKind::K1).unwrap_err();
+        assert!(err.message.starts_with("logp[0, 1]"), "{}", err.message);
+    }
+}

@@ -1,0 +1,446 @@
+//! Advantage estimation over flat buffers: GRPO and RLOO over groups of responses,
+//! REINFORCE++, GAE, discounted returns, masked whitening and KL penalties over
+//! `(rows, cols)` token grids.
+//!
+//! The numerics follow verl's `verl/trainer/ppo/core_algos.py` (and `verl.utils.torch_functional`
+//! for masked whitening) operation by operation in float32, with reductions (group means,
+//! standard deviations, whitening statistics) accumulated in float64 and rounded once.
+//!
+//! Masks are boolean in meaning: `bool`, `u8`, `i8` or `f32` elements, where the numeric ones
+//! must hold exactly 0 or 1 (anything else is an error naming the first bad position). Pure
+//! Rust; the PyO3 layer lives in `crate::py::advantage`.
+
+pub mod group;
+pub mod kl;
+pub mod temporal;
+
+pub use group::{broadcast, grpo, grpo_broadcast, rloo, rloo_broadcast};
+pub use kl::{kl_divergence, KlKind};
+pub use temporal::{discounted_returns, gae, reinforce_pp, whiten};
+
+use rayon::prelude::*;
+
+use crate::error::{CoreError, CoreResult};
+
+/// Number of elements from which the kernels split work over rayon's threads; smaller
+/// batches run on the calling thread and pay no synchronisation.
+pub const PAR_THRESHOLD: usize = 16 * 1024;
+
+/// One element of a response mask. A position counts (is "on") when the element is true
+/// or 1; numeric masks must hold exactly 0 or 1.
+pub trait MaskElem: Copy + Send + Sync {
+    /// Whether the position counts. Only meaningful when `valid()`.
+    fn on(self) -> bool;
+    /// Whether the element is an acceptable mask value (0 or 1, or any bool).
+    fn valid(self) -> bool;
+    /// The element for an error message.
+    fn show(self) -> String;
+}
+
+impl MaskElem for bool {
+    #[inline(always)]
+    fn on(self) -> bool {
+        self
+    }
+    #[inline(always)]
+    fn valid(self) -> bool {
+        true
+    }
+    fn show(self) -> String {
+        self.to_string()
+    }
+}
+
+impl MaskElem for u8 {
+    #[inline(always)]
+    fn on(self) -> bool {
+        self == 1
+    }
+    #[inline(always)]
+    fn valid(self) -> bool {
+        self <= 1
+    }
+    fn show(self) -> String {
+        self.to_string()
+    }
+}
+
+impl MaskElem for i8 {
+    #[inline(always)]
+    fn on(self) -> bool {
+        self == 1
+    }
+    #[inline(always)]
+    fn valid(self) -> bool {
+        self == 0 || self == 1
+    }
+    fn show(self) -> String {
+        self.to_string()
+    }
+}
+
+impl MaskElem for f32 {
+    #[inline(always)]
+    fn on(self) -> bool {
+        self == 1.0
+    }
+    #[inline(always)]
+    fn valid(self) -> bool {
+        self == 0.0 || self == 1.0
+    }
+    fn show(self) -> String {
+        format!("{self:?}")
+    }
+}
+
+/// The shape of a row-major `(rows, cols)` grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl Shape {
+    pub fn new(rows: usize, cols: usize) -> Self {
+        Shape { rows, cols }
+    }
+
+    pub fn len(self) -> usize {
+        self.rows.saturating_mul(self.cols)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "({}, {})", self.rows, self.cols)
+    }
+}
+
+/// "name[r, c] (flat index i)" for an error about one element of a grid.
+pub(crate) fn at2(name: &str, cols: usize, flat: usize, detail: impl std::fmt::Display) -> CoreError {
+    let (r, c) = if cols == 0 {
+        (flat, 0)
+    } else {
+        (flat / cols, flat % cols)
+    };
+    CoreError::value(format!("{name}[{r}, {c}] (flat index {flat}): {detail}"))
+}
+
+/// Errors unless `data` holds `shape.len()` elements and the grid has at least one element.
+pub(crate) fn check_grid<T>(name: &str, data: &[T], shape: Shape) -> CoreResult<()> {
+    if shape.rows == 0 || shape.cols == 0 {
+        return Err(CoreError::arg(
+            name,
+            format!("empty batch (shape {shape}); need at least one row and one column"),
+        ));
+    }
+    if data.len() != shape.len() {
+        return Err(CoreError::arg(
+            name,
+            format!("{} elements do not fill shape {shape}", data.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Errors unless `other` (argument `name`) has the shape `shape` of argument `reference`.
+pub fn check_same_shape(name: &str, other: Shape, reference: &str, shape: Shape) -> CoreResult<()> {
+    if other != shape {
+        return Err(CoreError::arg(
+            name,
+            format!("shape {other} does not match {reference} shape {shape}"),
+        ));
+    }
+    Ok(())
+}
+
+fn describe_nonfinite(x: f32) -> &'static str {
+    if x.is_nan() {
+        "NaN is not allowed"
+    } else if x > 0.0 {
+        "inf is not allowed"
+    } else {
+        "-inf is not allowed"
+    }
+}
+
+/// Index of the first element for which `bad` holds. Rows are tested without
+/// short-circuiting (so the test vectorises), in parallel above the threshold; the result is
+/// the same as a serial scan.
+fn first_bad<T: Sync>(data: &[T], row_len: usize, bad: impl Fn(&T) -> bool + Sync) -> Option<usize> {
+    let row_len = row_len.max(1);
+    let has_bad = |chunk: &[T]| chunk.iter().fold(false, |acc, x| acc | bad(x));
+    let row = if data.len() < PAR_THRESHOLD {
+        data.chunks(row_len).position(has_bad)
+    } else {
+        data.par_chunks(row_len).position_first(has_bad)
+    }?;
+    let start = row * row_len;
+    data.get(start..)
+        .and_then(|rest| rest.iter().position(&bad))
+        .map(|offset| start + offset)
+}
+
+/// Errors on the first NaN or infinite score of a 1-D argument.
+pub(crate) fn check_finite_1d(name: &str, data: &[f32]) -> CoreResult<()> {
+    match first_bad(data, 4096, |x| !x.is_finite()) {
+        Some(i) => Err(CoreError::at(name, i, describe_nonfinite(data[i]))),
+        None => Ok(()),
+    }
+}
+
+/// Errors on the first NaN or infinite element of a `(rows, cols)` grid.
+pub(crate) fn check_finite_2d(name: &str, data: &[f32], shape: Shape) -> CoreResult<()> {
+    match first_bad(data, shape.cols, |x| !x.is_finite()) {
+        Some(i) => Err(at2(name, shape.cols, i, describe_nonfinite(data[i]))),
+        None => Ok(()),
+    }
+}
+
+/// Errors on the first mask element that is neither 0 nor 1.
+pub(crate) fn check_mask<M: MaskElem>(name: &str, mask: &[M], shape: Shape) -> CoreResult<()> {
+    match first_bad(mask, shape.cols, |m| !m.valid()) {
+        Some(i) => Err(at2(
+            name,
+            shape.cols,
+            i,
+            format!("mask values must be 0 or 1, got {}", mask[i].show()),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Errors unless `x` is a finite number in `[0, 1]` (a discount or GAE lambda).
+pub(crate) fn check_unit(name: &str, x: f64) -> CoreResult<()> {
+    if !(0.0..=1.0).contains(&x) {
+        return Err(CoreError::arg(name, format!("must lie in [0, 1], got {x}")));
+    }
+    Ok(())
+}
+
+/// Count, mean and sum of squared deviations of the counted elements of a run of values
+/// (float64), mergeable in a fixed order so results do not depend on the thread count.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Moments {
+    pub n: f64,
+    pub mean: f64,
+    pub m2: f64,
+}
+
+impl Moments {
+    /// Two passes over one row (it sits in cache): mean, then squared deviations. Sums run
+    /// in 8 fixed lanes (vectorisable, same result on every run).
+    pub(crate) fn of_row<M: MaskElem>(x: &[f32], mask: &[M]) -> Moments {
+        const LANES: usize = 8;
+        let weight = |m: M| if m.on() { 1.0f64 } else { 0.0 };
+        let (xc, mc) = (x.chunks_exact(LANES), mask.chunks_exact(LANES));
+        let (xt, mt) = (xc.remainder(), mc.remainder());
+        let mut n = [0.0f64; LANES];
+        let mut s = [0.0f64; LANES];
+        for (xs, ms) in xc.clone().zip(mc.clone()) {
+            for j in 0..LANES {
+                let w = weight(ms[j]);
+                n[j] += w;
+                s[j] += w * f64::from(xs[j]);
+            }
+        }
+        for (j, (&v, &m)) in xt.iter().zip(mt).enumerate() {
+            let w = weight(m);
+            n[j] += w;
+            s[j] += w * f64::from(v);
+        }
+        let count: f64 = n.iter().sum();
+        if count == 0.0 {
+            return Moments::default();
+        }
+        let mean = s.iter().sum::<f64>() / count;
+        let mut q = [0.0f64; LANES];
+        for (xs, ms) in xc.zip(mc) {
+            for j in 0..LANES {
+                let d = (f64::from(xs[j]) - mean) * weight(ms[j]);
+                q[j] += d * d;
+            }
+        }
+        for (j, (&v, &m)) in xt.iter().zip(mt).enumerate() {
+            let d = (f64::from(v) - mean) * weight(m);
+            q[j] += d * d;
+        }
+        Moments {
+            n: count,
+            mean,
+            m2: q.iter().sum(),
+        }
+    }
+
+    /// Chan et al.'s pairwise merge.
+    pub(crate) fn merge(self, other: Moments) -> Moments {
+        if self.n == 0.0 {
+            return other;
+        }
+        if other.n == 0.0 {
+            return self;
+        }
+        let n = self.n + other.n;
+        let d = other.mean - self.mean;
+        Moments {
+            n,
+            mean: self.mean + d * (other.n / n),
+            m2: self.m2 + other.m2 + d * d * (self.n * other.n / n),
+        }
+    }
+}
+
+/// Per-block result of a row kernel: the merged moments of its rows (when asked for) and
+/// whether every mask element of the block was 0 or 1.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BlockOut {
+    pub moments: Moments,
+    pub mask_ok: bool,
+}
+
+impl BlockOut {
+    pub(crate) fn merge(self, other: BlockOut) -> BlockOut {
+        BlockOut {
+            moments: self.moments.merge(other.moments),
+            mask_ok: self.mask_ok && other.mask_ok,
+        }
+    }
+}
+
+/// Rows handled together by the row kernels: independent backward recursions interleave,
+/// so the floating-point latency of one row's chain is hidden by the others.
+pub(crate) const ROW_BLOCK: usize = 8;
+
+/// Runs `kernel(first_row, out_a, out_b)` over blocks of up to [`ROW_BLOCK`] rows of two
+/// fresh `(rows, cols)` outputs (in parallel above the threshold) and merges the blocks'
+/// results in row order.
+pub(crate) fn fill_blocks2(
+    shape: Shape,
+    kernel: impl Fn(usize, &mut [f32], &mut [f32]) -> BlockOut + Sync,
+) -> (Vec<f32>, Vec<f32>, BlockOut) {
+    let mut a = vec![0.0f32; shape.len()];
+    let mut b = vec![0.0f32; shape.len()];
+    let step = shape.cols.max(1) * ROW_BLOCK;
+    let init = BlockOut {
+        moments: Moments::default(),
+        mask_ok: true,
+    };
+    let parts: Vec<BlockOut> = if a.len() >= PAR_THRESHOLD {
+        a.par_chunks_mut(step)
+            .zip(b.par_chunks_mut(step))
+            .enumerate()
+            .map(|(i, (ra, rb))| kernel(i * ROW_BLOCK, ra, rb))
+            .collect()
+    } else {
+        a.chunks_mut(step)
+            .zip(b.chunks_mut(step))
+            .enumerate()
+            .map(|(i, (ra, rb))| kernel(i * ROW_BLOCK, ra, rb))
+            .collect()
+    };
+    let out = parts.into_iter().fold(init, BlockOut::merge);
+    (a, b, out)
+}
+
+/// Like [`fill_blocks2`] with a single output.
+pub(crate) fn fill_blocks(
+    shape: Shape,
+    kernel: impl Fn(usize, &mut [f32]) -> BlockOut + Sync,
+) -> (Vec<f32>, BlockOut) {
+    let mut a = vec![0.0f32; shape.len()];
+    let step = shape.cols.max(1) * ROW_BLOCK;
+    let init = BlockOut {
+        moments: Moments::default(),
+        mask_ok: true,
+    };
+    let parts: Vec<BlockOut> = if a.len() >= PAR_THRESHOLD {
+        a.par_chunks_mut(step)
+            .enumerate()
+            .map(|(i, ra)| kernel(i * ROW_BLOCK, ra))
+            .collect()
+    } else {
+        a.chunks_mut(step)
+            .enumerate()
+            .map(|(i, ra)| kernel(i * ROW_BLOCK, ra))
+            .collect()
+    };
+    let out = parts.into_iter().fold(init, BlockOut::merge);
+    (a, out)
+}
+
+/// Moments (over the counted positions) and mask validity of every row of a block.
+pub(crate) fn block_moments<M: MaskElem>(x: &[f32], mask: &[M], cols: usize) -> BlockOut {
+    let cols = cols.max(1);
+    let mut out = BlockOut {
+        moments: Moments::default(),
+        mask_ok: true,
+    };
+    for (xr, mr) in x.chunks(cols).zip(mask.chunks(cols)) {
+        out.moments = out.moments.merge(Moments::of_row(xr, mr));
+        out.mask_ok &= mr.iter().fold(true, |ok, m| ok & m.valid());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_elements() {
+        assert!(true.on() && !false.on() && false.valid());
+        assert!(1u8.on() && 1u8.valid() && !2u8.valid() && !0u8.on());
+        assert!(!(-1i8).valid() && 1i8.on() && 0i8.valid());
+        assert!(1.0f32.on() && (-0.0f32).valid() && !(-0.0f32).on());
+        assert!(!0.5f32.valid() && !f32::NAN.valid());
+    }
+
+    #[test]
+    fn first_bad_matches_serial_scan_on_large_input() {
+        let mut data = vec![0.0f32; 50_000];
+        data[40_001] = f32::NAN;
+        data[49_999] = f32::INFINITY;
+        let err = check_finite_2d("rewards", &data, Shape::new(500, 100)).unwrap_err();
+        assert_eq!(
+            err.message,
+            "rewards[400, 1] (flat index 40001): NaN is not allowed"
+        );
+        let err = check_finite_1d("scores", &data[40_002..]).unwrap_err();
+        assert_eq!(err.message, "scores[9997]: inf is not allowed");
+    }
+
+    #[test]
+    fn mask_and_grid_checks() {
+        let mask = [1u8, 0, 2, 1];
+        let err = check_mask("mask", &mask, Shape::new(2, 2)).unwrap_err();
+        assert_eq!(
+            err.message,
+            "mask[1, 0] (flat index 2): mask values must be 0 or 1, got 2"
+        );
+        assert!(check_grid("rewards", &[0.0f32; 0], Shape::new(0, 3)).is_err());
+        assert!(check_grid("rewards", &[0.0f32; 5], Shape::new(2, 3)).is_err());
+        assert!(check_unit("gamma", 1.5).is_err());
+        assert!(check_unit("gamma", f64::NAN).is_err());
+        assert!(check_unit("lam", 0.0).is_ok());
+        assert!(check_same_shape("values", Shape::new(2, 3), "rewards", Shape::new(2, 4)).is_err());
+    }
+
+    #[test]
+    fn moments_merge_like_one_pass() {
+        let x = [1.0f32, 2.0, 3.0, 100.0, 5.0, -4.0];
+        let m = [true, true, true, false, true, true];
+        let all = block_moments(&x, &m, 3).moments;
+        let left = Moments::of_row(&x[..2], &m[..2]);
+        let right = Moments::of_row(&x[2..], &m[2..]);
+        let merged = left.merge(right);
+        assert_eq!(all.n, 5.0);
+        assert!((all.mean - 1.4).abs() < 1e-12 && (merged.mean - 1.4).abs() < 1e-12);
+        let m2: f64 = [1.0, 2.0, 3.0, 5.0, -4.0].iter().map(|v: &f64| (v - 1.4).powi(2)).sum();
+        assert!((all.m2 - m2).abs() < 1e-9 && (merged.m2 - m2).abs() < 1e-9);
+        assert!(!block_moments(&x, &[1u8, 1, 1, 0, 2, 1], 3).mask_ok);
+    }
+}

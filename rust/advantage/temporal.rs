@@ -1,0 +1,499 @@
+//! Token-level estimators over `(rows, cols)` grids with a response mask: discounted
+//! returns, REINFORCE++, GAE and masked whitening, as verl's `core_algos.py` and
+//! `verl.utils.torch_functional.masked_whiten`.
+//!
+//! Each row's backward recursion is independent, so rows are processed in parallel
+//! (above the size threshold) over contiguous row slices, writing the outputs in place.
+//! The per-step arithmetic is verl's, in float32 and in verl's order; whitening
+//! statistics are accumulated in float64 and rounded once.
+
+use rayon::prelude::*;
+
+use super::{
+    block_moments, check_finite_2d, check_grid, check_mask, check_same_shape, check_unit,
+    fill_blocks, fill_blocks2, BlockOut, MaskElem, Moments, Shape, PAR_THRESHOLD, ROW_BLOCK,
+};
+use crate::error::{CoreError, CoreResult};
+
+/// verl's `masked_whiten` variance floor: `(x - mean) * rsqrt(var + 1e-8)`.
+const WHITEN_EPS: f32 = 1e-8;
+
+/// Columns per tile of the backward recursions (one 64-byte cache line of float32).
+const COL_TILE: usize = 16;
+
+fn check_mask_grid<M: MaskElem>(
+    mask: &[M],
+    mask_shape: Shape,
+    name: &str,
+    shape: Shape,
+) -> CoreResult<()> {
+    check_same_shape("mask", mask_shape, name, shape)?;
+    check_grid("mask", mask, mask_shape)
+}
+
+fn check_rewards<M: MaskElem>(
+    rewards: &[f32],
+    shape: Shape,
+    mask: &[M],
+    mask_shape: Shape,
+    gamma: f64,
+) -> CoreResult<()> {
+    check_grid("rewards", rewards, shape)?;
+    check_mask_grid(mask, mask_shape, "rewards", shape)?;
+    check_unit("gamma", gamma)?;
+    check_finite_2d("rewards", rewards, shape)
+}
+
+/// After a fused pass: the error naming the first mask element that is neither 0 nor 1.
+fn mask_status<M: MaskElem>(status: &BlockOut, mask: &[M], shape: Shape) -> CoreResult<()> {
+    if status.mask_ok {
+        Ok(())
+    } else {
+        check_mask("mask", mask, shape)
+    }
+}
+
+/// The whitening transform `(x - mean) * rsqrt(var + 1e-8)` of verl's `masked_whiten`, from
+/// the moments over the counted positions (mean, unbiased variance); errors when fewer
+/// than two positions count (verl raises too).
+#[derive(Clone, Copy)]
+struct Whitening {
+    mean: f32,
+    scale: f32,
+}
+
+impl Whitening {
+    fn from_moments(m: Moments, what: &str) -> CoreResult<Whitening> {
+        if m.n < 2.0 {
+            return Err(CoreError::arg(
+                "mask",
+                format!(
+                    "whitening {what} needs at least 2 positions where the mask is 1, got {}",
+                    m.n
+                ),
+            ));
+        }
+        let mean = m.mean as f32;
+        let var = (m.m2 / (m.n - 1.0)) as f32;
+        if !(mean.is_finite() && var.is_finite()) {
+            return Err(CoreError::arg(
+                what,
+                "whitening statistics overflow float32 (values too large)",
+            ));
+        }
+        let scale = (1.0 / f64::from(var + WHITEN_EPS).sqrt()) as f32;
+        Ok(Whitening { mean, scale })
+    }
+
+    /// `dst = whiten(src)` (`+ mean` unless `shift_mean`), `* mask` when `times_mask`.
+    fn apply<M: MaskElem>(
+        self,
+        src: &[f32],
+        dst: &mut [f32],
+        mask: &[M],
+        cols: usize,
+        shift_mean: bool,
+        times_mask: bool,
+    ) {
+        let Whitening { mean, scale } = self;
+        let back = if shift_mean { 0.0 } else { mean };
+        let row = |((d, s), m): ((&mut [f32], &[f32]), &[M])| {
+            if times_mask {
+                for ((o, &v), &mv) in d.iter_mut().zip(s).zip(m) {
+                    let w = (v - mean) * scale + back;
+                    *o = if mv.on() { w } else { 0.0 };
+                }
+            } else {
+                for (o, &v) in d.iter_mut().zip(s) {
+                    *o = (v - mean) * scale + back;
+                }
+            }
+        };
+        let cols = cols.max(1);
+        if dst.len() >= PAR_THRESHOLD {
+            dst.par_chunks_mut(cols)
+                .zip(src.par_chunks(cols))
+                .zip(mask.par_chunks(cols))
+                .for_each(row);
+        } else {
+            dst.chunks_mut(cols)
+                .zip(src.chunks(cols))
+                .zip(mask.chunks(cols))
+                .for_each(row);
+        }
+    }
+
+    /// In place: `x = whiten(x)`.
+    fn apply_in_place(self, x: &mut [f32], cols: usize) {
+        let Whitening { mean, scale } = self;
+        let cols = cols.max(1);
+        let row = |d: &mut [f32]| {
+            for v in d.iter_mut() {
+                *v = (*v - mean) * scale;
+            }
+        };
+        if x.len() >= PAR_THRESHOLD {
+            x.par_chunks_mut(cols).for_each(row);
+        } else {
+            x.chunks_mut(cols).for_each(row);
+        }
+    }
+}
+
+/// verl's `masked_whiten` over a `(rows, cols)` grid:
+///
+/// `out = (x - mean) / sqrt(var + 1e-8)` (plus `mean` when `shift_mean` is false), where
+/// `mean` and the unbiased `var` (`sum m (x - mean)^2 / (sum m - 1)`) are taken over the
+/// positions where the mask is 1; every position is transformed (masked ones included).
+pub fn whiten<M: MaskElem>(
+    x: &[f32],
+    shape: Shape,
+    mask: &[M],
+    mask_shape: Shape,
+    shift_mean: bool,
+) -> CoreResult<Vec<f32>> {
+    check_grid("x", x, shape)?;
+    check_mask_grid(mask, mask_shape, "x", shape)?;
+    check_finite_2d("x", x, shape)?;
+    let cols = shape.cols;
+    let step = cols * ROW_BLOCK;
+    let parts: Vec<BlockOut> = if x.len() >= PAR_THRESHOLD {
+        x.par_chunks(step)
+            .zip(mask.par_chunks(step))
+            .map(|(xb, mb)| block_moments(xb, mb, cols))
+            .collect()
+    } else {
+        x.chunks(step)
+            .zip(mask.chunks(step))
+            .map(|(xb, mb)| block_moments(xb, mb, cols))
+            .collect()
+    };
+    let mut status = BlockOut {
+        moments: Moments::default(),
+        mask_ok: true,
+    };
+    for p in parts {
+        status = status.merge(p);
+    }
+    mask_status(&status, mask, shape)?;
+    let w = Whitening::from_moments(status.moments, "x")?;
+    let mut out = vec![0.0f32; x.len()];
+    w.apply(x, &mut out, mask, cols, shift_mean, false);
+    Ok(out)
+}
+
+/// The backward recursion over `L` interleaved rows (verl 0.9.1's REINFORCE++): where
+/// `m_t = 1`, `G_t = r_t + gamma * G_next` and `G_next = G_t`; where `m_t = 0`, `G_t = 0`
+/// and `G_next` carries over unchanged (rewards there are ignored). `G_next` starts at 0.
+#[inline(always)]
+fn returns_rows<M: MaskElem, const L: usize>(
+    rewards: &[f32],
+    mask: &[M],
+    cols: usize,
+    gamma: f32,
+    out: &mut [f32],
+) {
+    let (rewards, mask, out) = (&rewards[..L * cols], &mask[..L * cols], &mut out[..L * cols]);
+    let mut running = [0.0f32; L];
+    // Column tiles from the end; within a tile each row runs its own chain. Rows are
+    // 4 KiB apart for T = 1024, so stepping all rows per element would thrash one cache
+    // set; a tile uses each cache line fully, and out-of-order execution overlaps the
+    // independent chains of consecutive rows.
+    let mut end = cols;
+    while end > 0 {
+        let start = end.saturating_sub(COL_TILE);
+        for (k, run) in running.iter_mut().enumerate() {
+            let span = k * cols + start..k * cols + end;
+            let (r, m, o) = (&rewards[span.clone()], &mask[span.clone()], &mut out[span]);
+            let mut acc = *run;
+            for ((o, &r), &m) in o.iter_mut().zip(r).zip(m).rev() {
+                let next = r + gamma * acc;
+                let on = m.on();
+                acc = if on { next } else { acc };
+                *o = if on { next } else { 0.0 };
+            }
+            *run = acc;
+        }
+        end = start;
+    }
+}
+
+/// Returns of one block of rows (`first_row..`) plus the block's moments and mask status.
+fn returns_block<M: MaskElem>(
+    rewards: &[f32],
+    mask: &[M],
+    cols: usize,
+    gamma: f32,
+    first_row: usize,
+    out: &mut [f32],
+) -> BlockOut {
+    let span = first_row * cols..first_row * cols + out.len();
+    let (Some(r), Some(m)) = (rewards.get(span.clone()), mask.get(span)) else {
+        return BlockOut {
+            moments: Moments::default(),
+            mask_ok: false,
+        };
+    };
+    if out.len() == ROW_BLOCK * cols {
+        returns_rows::<M, ROW_BLOCK>(r, m, cols, gamma, out);
+    } else {
+        for ((rr, mr), o) in r.chunks(cols).zip(m.chunks(cols)).zip(out.chunks_mut(cols)) {
+            returns_rows::<M, 1>(rr, mr, cols, gamma, o);
+        }
+    }
+    block_moments(out, m, cols)
+}
+
+/// Discounted returns as in verl's REINFORCE++ estimator, per row from the end:
+///
+/// `G_t = m_t * (r_t + gamma * G_next(t))`, where `G_next(t)` is the return at the next
+/// position after `t` where the mask is 1 (0 if none): masked positions (observation
+/// tokens, padding) get 0, their rewards are ignored, and the return carries across them.
+pub fn discounted_returns<M: MaskElem>(
+    rewards: &[f32],
+    shape: Shape,
+    mask: &[M],
+    mask_shape: Shape,
+    gamma: f64,
+) -> CoreResult<Vec<f32>> {
+    check_rewards(rewards, shape, mask, mask_shape, gamma)?;
+    let g = gamma as f32;
+    let (returns, status) = fill_blocks(shape, |first, out| {
+        returns_block(rewards, mask, shape.cols, g, first, out)
+    });
+    mask_status(&status, mask, shape)?;
+    Ok(returns)
+}
+
+/// REINFORCE++ as verl's `compute_reinforce_plus_plus_outcome_advantage`:
+/// `returns = discounted_returns(rewards, mask, gamma)` and
+/// `advantages = masked_whiten(returns, mask) * mask`. Returns `(advantages, returns)`.
+pub fn reinforce_pp<M: MaskElem>(
+    rewards: &[f32],
+    shape: Shape,
+    mask: &[M],
+    mask_shape: Shape,
+    gamma: f64,
+) -> CoreResult<(Vec<f32>, Vec<f32>)> {
+    check_rewards(rewards, shape, mask, mask_shape, gamma)?;
+    let g = gamma as f32;
+    let (returns, status) = fill_blocks(shape, |first, out| {
+        returns_block(rewards, mask, shape.cols, g, first, out)
+    });
+    mask_status(&status, mask, shape)?;
+    let w = Whitening::from_moments(status.moments, "returns")?;
+    let mut advantages = vec![0.0f32; returns.len()];
+    w.apply(&returns, &mut advantages, mask, shape.cols, true, true);
+    Ok((advantages, returns))
+}
+
+/// GAE as verl's `compute_gae_advantage_return`, per row from the end over all positions:
+///
+/// `delta_t = r_t + gamma * V_next - V_t`; where `m_t = 1`: `A_t = delta_t + gamma * lam * A_next`
+/// and `V_next = V_t`; where `m_t = 0` both carry over unchanged (`A_t = A_next`).
+/// `returns = A + V` (before whitening); `advantages = masked_whiten(A, mask)` when
+/// `whiten_advantages` (verl always whitens), else `A`. Returns `(advantages, returns)`.
+#[allow(clippy::too_many_arguments)]
+pub fn gae<M: MaskElem>(
+    rewards: &[f32],
+    shape: Shape,
+    values: &[f32],
+    values_shape: Shape,
+    mask: &[M],
+    mask_shape: Shape,
+    gamma: f64,
+    lam: f64,
+    whiten_advantages: bool,
+) -> CoreResult<(Vec<f32>, Vec<f32>)> {
+    check_grid("rewards", rewards, shape)?;
+    check_same_shape("values", values_shape, "rewards", shape)?;
+    check_grid("values", values, values_shape)?;
+    check_mask_grid(mask, mask_shape, "rewards", shape)?;
+    check_unit("gamma", gamma)?;
+    check_unit("lam", lam)?;
+    check_finite_2d("rewards", rewards, shape)?;
+    check_finite_2d("values", values, shape)?;
+    let g = gamma as f32;
+    // verl computes `gamma * lam` in Python (float64), then multiplies a float32 tensor.
+    let gl = (gamma * lam) as f32;
+    let cols = shape.cols;
+    let (mut advantages, returns, status) = fill_blocks2(shape, |first, adv, ret| {
+        let span = first * cols..first * cols + adv.len();
+        let (Some(r), Some(v), Some(m)) = (
+            rewards.get(span.clone()),
+            values.get(span.clone()),
+            mask.get(span),
+        ) else {
+            return BlockOut {
+                moments: Moments::default(),
+                mask_ok: false,
+            };
+        };
+        if adv.len() == ROW_BLOCK * cols {
+            gae_rows::<M, ROW_BLOCK>(r, v, m, cols, g, gl, adv, ret);
+        } else {
+            for (k, ((rr, vr), mr)) in r.chunks(cols).zip(v.chunks(cols)).zip(m.chunks(cols)).enumerate() {
+                let row = k * cols..(k + 1) * cols;
+                gae_rows::<M, 1>(rr, vr, mr, cols, g, gl, &mut adv[row.clone()], &mut ret[row]);
+            }
+        }
+        block_moments(adv, m, cols)
+    });
+    mask_status(&status, mask, shape)?;
+    if whiten_advantages {
+        Whitening::from_moments(status.moments, "advantages")?.apply_in_place(&mut advantages, cols);
+    }
+    Ok((advantages, returns))
+}
+
+/// GAE's backward recursion over `L` interleaved rows (see [`gae`]).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn gae_rows<M: MaskElem, const L: usize>(
+    rewards: &[f32],
+    values: &[f32],
+    mask: &[M],
+    cols: usize,
+    gamma: f32,
+    gamma_lam: f32,
+    adv: &mut [f32],
+    ret: &mut [f32],
+) {
+    let n = L * cols;
+    let (rewards, values, mask) = (&rewards[..n], &values[..n], &mask[..n]);
+    let (adv, ret) = (&mut adv[..n], &mut ret[..n]);
+    let mut state = [(0.0f32, 0.0f32); L]; // (next value, last advantage) per row
+    // Column tiles from the end, each row's chain within a tile (see `returns_rows`).
+    let mut end = cols;
+    while end > 0 {
+        let start = end.saturating_sub(COL_TILE);
+        for (k, st) in state.iter_mut().enumerate() {
+            let span = k * cols + start..k * cols + end;
+            let (r, v, m) = (&rewards[span.clone()], &values[span.clone()], &mask[span.clone()]);
+            let (a, g) = (&mut adv[span.clone()], &mut ret[span]);
+            let (mut next_value, mut last) = *st;
+            for ((((a, g), &r), &v), &m) in a.iter_mut().zip(g.iter_mut()).zip(r).zip(v).zip(m).rev() {
+                let delta = (r + gamma * next_value) - v;
+                let candidate = delta + gamma_lam * last;
+                let on = m.on();
+                last = if on { candidate } else { last };
+                next_value = if on { v } else { next_value };
+                *a = last;
+                *g = last + v;
+            }
+            *st = (next_value, last);
+        }
+        end = start;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: &[f32], b: &[f64]) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(&x, &y)| (f64::from(x) - y).abs() <= 1e-5 * (1.0 + y.abs()))
+    }
+
+    #[test]
+    fn returns_carry_over_masked_positions() {
+        let r = [1.0f32, 0.0, 8.0, 2.0, 5.0];
+        let m = [1u8, 1, 0, 1, 0];
+        let s = Shape::new(1, 5);
+        let g = discounted_returns(&r, s, &m, s, 0.5).unwrap();
+        // G4 = 0 (masked, reward ignored), G3 = 2, G2 = 0 (carried over), G1 = 1, G0 = 1.5
+        assert_eq!(g, vec![1.5, 1.0, 0.0, 2.0, 0.0]);
+    }
+
+    #[test]
+    fn reinforce_pp_whitens_over_mask() {
+        let r = [0.0f32, 1.0, 0.0, 0.0, 2.0, 7.0];
+        let m = [1.0f32, 1.0, 0.0, 1.0, 1.0, 0.0];
+        let s = Shape::new(2, 3);
+        let (adv, ret) = reinforce_pp(&r, s, &m, s, 1.0).unwrap();
+        assert_eq!(ret, vec![1.0, 1.0, 0.0, 2.0, 2.0, 0.0]);
+        // Counted returns: 1, 1, 2, 2 -> mean 1.5, unbiased var 1/3.
+        let k = 1.0 / (1.0f64 / 3.0 + 1e-8).sqrt();
+        let want = [-0.5 * k, -0.5 * k, 0.0, 0.5 * k, 0.5 * k, 0.0];
+        assert!(close(&adv, &want), "{adv:?}");
+    }
+
+    #[test]
+    fn gae_matches_hand_recursion() {
+        let r = [0.0f32, 0.0, 1.0, 9.0];
+        let v = [0.5f32, 0.25, 0.75, 3.0];
+        let m = [true, true, true, false];
+        let s = Shape::new(1, 4);
+        let (gamma, lam) = (0.9f64, 0.8f64);
+        let (adv, ret) = gae(&r, s, &v, s, &m, s, gamma, lam, false).unwrap();
+        let d2 = 1.0 - 0.75;
+        let a2 = d2;
+        let d1 = 0.0 + gamma * 0.75 - 0.25;
+        let a1 = d1 + gamma * lam * a2;
+        let d0 = 0.0 + gamma * 0.25 - 0.5;
+        let a0 = d0 + gamma * lam * a1;
+        assert!(close(&adv, &[a0, a1, a2, 0.0]), "{adv:?}");
+        assert!(close(&ret, &[a0 + 0.5, a1 + 0.25, a2 + 0.75, 3.0]), "{ret:?}");
+        let (white, _) = gae(&r, s, &v, s, &m, s, gamma, lam, true).unwrap();
+        let white2 = whiten(&adv, s, &m, s, true).unwrap();
+        assert_eq!(white, white2);
+    }
+
+    #[test]
+    fn whiten_needs_two_positions_and_keeps_mean_on_request() {
+        let x = [1.0f32, 3.0, 10.0];
+        let s = Shape::new(1, 3);
+        assert!(whiten(&x, s, &[1u8, 0, 0], s, true).is_err());
+        let w = whiten(&x, s, &[1u8, 1, 0], s, false).unwrap();
+        // mean 2, unbiased var 2
+        let k = 1.0 / (2.0f64 + 1e-8).sqrt();
+        assert!(close(&w, &[-k + 2.0, k + 2.0, 8.0 * k + 2.0]), "{w:?}");
+    }
+
+    #[test]
+    fn rejects_bad_arguments() {
+        let s = Shape::new(1, 2);
+        let r = [0.0f32, 1.0];
+        let m = [1u8, 1];
+        assert!(discounted_returns(&r, s, &m, s, 1.5).is_err());
+        assert!(gae(&r, s, &r, s, &m, s, 0.9, -0.1, true)
+            .unwrap_err()
+            .message
+            .starts_with("lam:"));
+        let err = gae(&r, s, &[0.0, f32::NAN], s, &m, s, 0.9, 0.9, true).unwrap_err();
+        assert!(err.message.starts_with("values[0, 1]"), "{}", err.message);
+        let err = gae(&r, s, &r, Shape::new(2, 1), &m, s, 0.9, 0.9, true).unwrap_err();
+        assert!(err.message.starts_with("values:"), "{}", err.message);
+        let err = reinforce_pp(&r, s, &m, Shape::new(1, 3), 0.9).unwrap_err();
+        assert!(err.message.starts_with("mask:"), "{}", err.message);
+        assert!(reinforce_pp(&[], Shape::new(0, 2), &m[..0], Shape::new(0, 2), 0.9).is_err());
+    }
+
+    #[test]
+    fn parallel_rows_match_serial() {
+        let shape = Shape::new(64, 1024);
+        let n = shape.len();
+        let r: Vec<f32> = (0..n).map(|i| ((i * 7919) % 13) as f32 / 13.0).collect();
+        let v: Vec<f32> = (0..n).map(|i| ((i * 104_729) % 17) as f32 / 17.0).collect();
+        let m: Vec<bool> = (0..n).map(|i| (i % 1024) < 1024 - (i / 1024) * 9).collect();
+        let (adv, ret) = gae(&r, shape, &v, shape, &m, shape, 0.99, 0.95, false).unwrap();
+        let row = 37;
+        let (a1, r1) = gae(
+            &r[row * 1024..(row + 1) * 1024],
+            Shape::new(1, 1024),
+            &v[row * 1024..(row + 1) * 1024],
+            Shape::new(1, 1024),
+            &m[row * 1024..(row + 1) * 1024],
+            Shape::new(1, 1024),
+            0.99,
+            0.95,
+            false,
+        )
+        .unwrap();
+        assert_eq!(&adv[row * 1024..(row + 1) * 1024], &a1[..]);
+        assert_eq!(&ret[row * 1024..(row + 1) * 1024], &r1[..]);
+    }
+}

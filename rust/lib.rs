@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod lifecycle;
+pub mod reward;
 
 #[cfg(feature = "python")]
 mod py;

@@ -3,6 +3,7 @@
 pub mod arrays;
 pub mod errors;
 mod lifecycle;
+mod text;
 
 use pyo3::prelude::*;
 
@@ -10,5 +11,6 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     lifecycle::register(m)?;
+    text::register(m)?;
     Ok(())
 }

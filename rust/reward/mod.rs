@@ -1,0 +1,4 @@
+//! Reward scoring kernels (pure Rust).
+
+pub mod math;
+pub mod text;

@@ -26,7 +26,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from orbiter.train.errors import TrainerError
 from orbiter.train.rewards import math_equal
 
@@ -64,7 +63,11 @@ def test_corpus_labels() -> None:
     rows = load_corpus()
     got = math_equal([r["response"] for r in rows], [r["answer"] for r in rows])
     want = np.array([r["equal"] for r in rows], np.float32)
-    bad = [(r["response"][-60:], r["answer"]) for r, g, w in zip(rows, got, want) if g != w]
+    bad = [
+        (r["response"][-60:], r["answer"])
+        for r, g, w in zip(rows, got, want, strict=True)
+        if g != w
+    ]
     assert not bad, bad[:10]
 
 
@@ -79,7 +82,7 @@ def test_agrees_with_math_verify_on_corpus() -> None:
     rows = load_corpus()
     ours = math_equal([r["response"] for r in rows], [r["answer"] for r in rows])
     disagree = []
-    for r, o in zip(rows, ours):
+    for r, o in zip(rows, ours, strict=True):
         # math-verify's documented use: the gold answer as LaTeX in $...$.
         theirs = bool(mv.verify(mv.parse("$" + r["answer"] + "$"), mv.parse(r["response"])))
         if theirs != bool(o):
@@ -163,7 +166,9 @@ def test_no_float_fuzz() -> None:
     answers = ["1/3", "\\frac{1}{3}", "0.3"]
     np.testing.assert_array_equal(math_equal(responses, answers), np.zeros(3, np.float32))
     two53 = 2**53
-    got = math_equal([f"\\boxed{{{two53 + 1}}}", f"\\boxed{{{two53 + 1}}}"], [str(two53), str(two53 + 1)])
+    got = math_equal(
+        [f"\\boxed{{{two53 + 1}}}", f"\\boxed{{{two53 + 1}}}"], [str(two53), str(two53 + 1)]
+    )
     np.testing.assert_array_equal(got, np.array([0, 1], np.float32))
 
 
@@ -194,7 +199,10 @@ def test_accepts_numpy_arrays() -> None:
     answers = ["5", "0.5"]
     want = math_equal(responses, answers)
     np.testing.assert_array_equal(want, [1.0, 1.0])
-    for arr in (np.array(responses, dtype=object), np.array(responses, dtype=np.dtypes.StringDType())):
+    for arr in (
+        np.array(responses, dtype=object),
+        np.array(responses, dtype=np.dtypes.StringDType()),
+    ):
         np.testing.assert_array_equal(math_equal(arr, np.array(answers)), want)
 
 

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from orbiter.train.errors import TrainerError
 from orbiter.train.rewards import (
     extract_answer,
@@ -25,10 +24,13 @@ from orbiter.train.rewards import (
 # ---------------------------------------------------------------- references (SQuAD, verl)
 
 
+PUNCT = set(string.punctuation)
+
+
 def squad_normalize(s: str) -> str:
     """SQuAD v1.1 / v2 ``normalize_answer``."""
     s = s.lower()
-    s = "".join(ch for ch in s if ch not in set(string.punctuation))
+    s = "".join(ch for ch in s if ch not in PUNCT)
     s = re.sub(r"\b(a|an|the)\b", " ", s)
     return " ".join(s.split())
 
@@ -74,7 +76,9 @@ def ref_boxed(text: str) -> str | None:
     return None
 
 
-LAST_NUMBER = re.compile(r"(?:(?<![A-Za-z0-9)])-)?(?:[0-9]+(?:,[0-9]{3}(?![0-9]))*(?:\.[0-9]+)?|\.[0-9]+)")
+LAST_NUMBER = re.compile(
+    r"(?:(?<![A-Za-z0-9)])-)?(?:[0-9]+(?:,[0-9]{3}(?![0-9]))*(?:\.[0-9]+)?|\.[0-9]+)"
+)
 
 
 def ref_last_number(text: str) -> str | None:
@@ -140,9 +144,11 @@ def test_large_batch_runs_parallel_path_and_agrees() -> None:
     base = ["The Cat sat.", "a dog", "an apple pie", "the end"]
     preds = base * 5000
     refs = (base[1:] + base[:1]) * 5000
-    want_em = np.array([squad_normalize(p) == squad_normalize(r) for p, r in zip(preds, refs)])
+    want_em = np.array(
+        [squad_normalize(p) == squad_normalize(r) for p, r in zip(preds, refs, strict=True)]
+    )
     np.testing.assert_array_equal(normalized_exact_match(preds, refs), want_em.astype(np.float32))
-    want_f1 = np.array([squad_f1(p, r) for p, r in zip(preds, refs)], np.float32)
+    want_f1 = np.array([squad_f1(p, r) for p, r in zip(preds, refs, strict=True)], np.float32)
     np.testing.assert_allclose(word_f1(preds, refs), want_f1, atol=1e-6)
 
 
@@ -150,9 +156,9 @@ def test_large_batch_runs_parallel_path_and_agrees() -> None:
 
 ATOMS = ["a", "b", "c", "1", ".", "[ab]", "[^a]", "\\d", "\\w", "\\s", "(ab|c)", "(a|b)", " "]
 QUANT = ["", "", "*", "+", "?", "{2}", "{1,3}"]
-patterns = st.lists(st.tuples(st.sampled_from(ATOMS), st.sampled_from(QUANT)), min_size=1, max_size=5).map(
-    lambda parts: "".join(a + q for a, q in parts)
-)
+patterns = st.lists(
+    st.tuples(st.sampled_from(ATOMS), st.sampled_from(QUANT)), min_size=1, max_size=5
+).map(lambda parts: "".join(a + q for a, q in parts))
 anchored = st.tuples(st.booleans(), patterns, st.booleans()).map(
     lambda t: ("^" if t[0] else "") + t[1] + ("$" if t[2] else "")
 )

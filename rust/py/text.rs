@@ -61,7 +61,11 @@ fn collect_strs<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Vec<Bound<
 }
 
 /// Borrows the UTF-8 text of each string.
-fn as_strs<'a>(py: Python<'_>, items: &'a [Bound<'_, PyString>], name: &str) -> PyResult<Vec<&'a str>> {
+fn as_strs<'a>(
+    py: Python<'_>,
+    items: &'a [Bound<'_, PyString>],
+    name: &str,
+) -> PyResult<Vec<&'a str>> {
     items
         .iter()
         .enumerate()
@@ -85,7 +89,10 @@ fn normalized_exact_match<'py>(
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
     let p = collect_strs(predictions, "predictions")?;
     let r = collect_strs(references, "references")?;
-    let (ps, rs) = (as_strs(py, &p, "predictions")?, as_strs(py, &r, "references")?);
+    let (ps, rs) = (
+        as_strs(py, &p, "predictions")?,
+        as_strs(py, &r, "references")?,
+    );
     let out = run_detached(py, "normalized_exact_match", || {
         text::normalized_exact_match(&ps, &rs)
     })?;
@@ -101,7 +108,10 @@ fn word_f1<'py>(
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
     let p = collect_strs(predictions, "predictions")?;
     let r = collect_strs(references, "references")?;
-    let (ps, rs) = (as_strs(py, &p, "predictions")?, as_strs(py, &r, "references")?);
+    let (ps, rs) = (
+        as_strs(py, &p, "predictions")?,
+        as_strs(py, &r, "references")?,
+    );
     let out = run_detached(py, "word_f1", || text::word_f1(&ps, &rs))?;
     Ok(out.into_pyarray(py))
 }
@@ -130,7 +140,9 @@ fn extract_answer<'py>(
     let style = ExtractStyle::parse(style).map_err(|e| core_error(py, e))?;
     let t = collect_strs(texts, "texts")?;
     let ts = as_strs(py, &t, "texts")?;
-    run_detached(py, "extract_answer", || Ok(text::extract_answers(&ts, style)))
+    run_detached(py, "extract_answer", || {
+        Ok(text::extract_answers(&ts, style))
+    })
 }
 
 /// 1.0 where the response's final answer equals the reference answer exactly.

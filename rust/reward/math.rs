@@ -9,6 +9,10 @@
 pub mod equal;
 pub mod number;
 
+use std::sync::LazyLock;
+
+use memchr::memmem::FinderRev;
+
 use crate::error::{CoreError, CoreResult};
 use crate::reward::text::{check_same_len, extract_boxed, last_number_span, map_rows};
 use equal::{answers_equal, parse_answer, Answer};
@@ -46,17 +50,21 @@ impl MathStyle {
 
 /// The rest of the line after the last "####".
 fn after_hashes(text: &str) -> Option<&str> {
-    let pos = text.rfind("####")?;
-    let rest = text[pos + 4..].trim_start_matches('#');
+    let b = text.as_bytes();
+    // the last '#' that ends a "####"
+    let end = memchr::memrchr_iter(b'#', b)
+        .find(|&p| p >= 3 && b[p - 3..p].iter().all(|&c| c == b'#'))?;
+    let rest = text[end + 1..].trim_start_matches('#');
     Some(rest.split('\n').next().unwrap_or(rest).trim())
 }
 
 /// The rest of the sentence after the last "answer is" (ASCII case-insensitive).
 fn after_answer_is(text: &str) -> Option<&str> {
+    static FINDER: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new("nswer is"));
     let b = text.as_bytes();
     let mut end = text.len();
     let pos = loop {
-        let p = text[..end].rfind("nswer is")?;
+        let p = FINDER.rfind(&b[..end])?;
         if p > 0 && b[p - 1].eq_ignore_ascii_case(&b'a') {
             break p - 1;
         }
@@ -174,9 +182,18 @@ mod tests {
 
     #[test]
     fn styles() {
-        assert_eq!(math_equal_one("#### 5\n\\boxed{4}", "5", MathStyle::Gsm8k), 1.0);
-        assert_eq!(math_equal_one("#### 5 \\boxed{4}", "5", MathStyle::Boxed), 0.0);
-        assert_eq!(math_equal_one("#### 5 \\boxed{4}", "4", MathStyle::LastNumber), 1.0);
+        assert_eq!(
+            math_equal_one("#### 5\n\\boxed{4}", "5", MathStyle::Gsm8k),
+            1.0
+        );
+        assert_eq!(
+            math_equal_one("#### 5 \\boxed{4}", "5", MathStyle::Boxed),
+            0.0
+        );
+        assert_eq!(
+            math_equal_one("#### 5 \\boxed{4}", "4", MathStyle::LastNumber),
+            1.0
+        );
         assert_eq!(math_equal_one("5", "5", MathStyle::Boxed), 0.0);
         assert_eq!(math_equal_one(" $5$ ", "5", MathStyle::Full), 1.0);
         assert!(MathStyle::parse("nope").is_err());

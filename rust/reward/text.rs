@@ -4,8 +4,6 @@
 //! Pure Rust. Every batch function takes `&[&str]` and returns one `f32` per row; rows
 //! are scored in parallel (rayon) above [`PAR_THRESHOLD`] rows.
 
-use std::collections::HashMap;
-
 use rayon::prelude::*;
 use regex::Regex;
 
@@ -44,52 +42,92 @@ fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
-/// SQuAD's `normalize_answer`: lowercase, drop ASCII punctuation, drop the articles
-/// "a", "an", "the" (whole `\w` runs), collapse whitespace. Returns the words.
-pub fn squad_words(text: &str) -> Vec<String> {
+/// SQuAD's `normalize_answer` up to its final whitespace split: lowercase, drop ASCII
+/// punctuation, replace the articles "a", "an", "the" (whole `\w` runs, exactly what
+/// `re.sub(r"\b(a|an|the)\b", " ", s)` matches) by a space.
+pub fn squad_clean(text: &str) -> String {
+    if text.is_ascii() {
+        return squad_clean_ascii(text.as_bytes());
+    }
     let lowered = text.to_lowercase();
-    let no_punct: String = lowered
-        .chars()
-        .filter(|c| !c.is_ascii_punctuation())
-        .collect();
-    // Remove articles: maximal runs of word characters equal to a / an / the
-    // (this is exactly what `re.sub(r"\b(a|an|the)\b", " ", s)` matches).
-    let mut no_articles = String::with_capacity(no_punct.len());
-    let mut run = String::new();
-    for c in no_punct.chars() {
-        if is_word_char(c) {
-            run.push(c);
-        } else {
-            flush_run(&mut run, &mut no_articles);
-            no_articles.push(c);
+    let mut out = String::with_capacity(lowered.len());
+    let mut run_start: Option<usize> = None;
+    let end_run = |out: &mut String, run_start: &mut Option<usize>| {
+        if let Some(start) = run_start.take() {
+            if matches!(&out[start..], "a" | "an" | "the") {
+                out.truncate(start);
+                out.push(' ');
+            }
         }
+    };
+    for c in lowered.chars() {
+        if c.is_ascii_punctuation() {
+            continue;
+        }
+        if is_word_char(c) {
+            if run_start.is_none() {
+                run_start = Some(out.len());
+            }
+        } else {
+            end_run(&mut out, &mut run_start);
+        }
+        out.push(c);
     }
-    flush_run(&mut run, &mut no_articles);
-    no_articles
-        .split(is_py_space)
-        .filter(|w| !w.is_empty())
-        .map(str::to_owned)
-        .collect()
+    end_run(&mut out, &mut run_start);
+    out
 }
 
-fn flush_run(run: &mut String, out: &mut String) {
-    if matches!(run.as_str(), "a" | "an" | "the") {
-        out.push(' ');
-    } else {
-        out.push_str(run);
+/// [`squad_clean`] for ASCII text, byte by byte.
+fn squad_clean_ascii(text: &[u8]) -> String {
+    let mut out: Vec<u8> = Vec::with_capacity(text.len());
+    let mut run_start: Option<usize> = None;
+    let end_run = |out: &mut Vec<u8>, run_start: &mut Option<usize>| {
+        if let Some(start) = run_start.take() {
+            if matches!(&out[start..], b"a" | b"an" | b"the") {
+                out.truncate(start);
+                out.push(b' ');
+            }
+        }
+    };
+    for &b in text {
+        if b.is_ascii_punctuation() {
+            continue;
+        }
+        let b = b.to_ascii_lowercase();
+        if b.is_ascii_alphanumeric() {
+            if run_start.is_none() {
+                run_start = Some(out.len());
+            }
+        } else {
+            end_run(&mut out, &mut run_start);
+        }
+        out.push(b);
     }
-    run.clear();
+    end_run(&mut out, &mut run_start);
+    // only ASCII bytes were pushed
+    String::from_utf8(out).unwrap_or_default()
 }
 
-/// SQuAD normalisation as one string (words joined by single spaces).
+/// The words of a [`squad_clean`]ed text (Python's `str.split()`).
+fn words(clean: &str) -> impl Iterator<Item = &str> {
+    clean.split(is_py_space).filter(|w| !w.is_empty())
+}
+
+/// SQuAD normalisation: the words of [`squad_clean`] joined by single spaces.
 pub fn squad_normalize(text: &str) -> String {
-    squad_words(text).join(" ")
+    words(&squad_clean(text)).collect::<Vec<_>>().join(" ")
+}
+
+/// Whether two texts are equal after SQuAD normalisation.
+pub fn squad_equal(prediction: &str, reference: &str) -> bool {
+    words(&squad_clean(prediction)).eq(words(&squad_clean(reference)))
 }
 
 /// SQuAD token F1 of two texts. Both empty after normalisation: 1.0 (SQuAD v2).
 pub fn word_f1_one(prediction: &str, reference: &str) -> f32 {
-    let pred = squad_words(prediction);
-    let gold = squad_words(reference);
+    let (pc, rc) = (squad_clean(prediction), squad_clean(reference));
+    let mut pred: Vec<&str> = words(&pc).collect();
+    let mut gold: Vec<&str> = words(&rc).collect();
     if pred.is_empty() || gold.is_empty() {
         return if pred.is_empty() && gold.is_empty() {
             1.0
@@ -97,16 +135,18 @@ pub fn word_f1_one(prediction: &str, reference: &str) -> f32 {
             0.0
         };
     }
-    let mut counts: HashMap<&str, i64> = HashMap::with_capacity(gold.len());
-    for w in &gold {
-        *counts.entry(w.as_str()).or_insert(0) += 1;
-    }
-    let mut same: i64 = 0;
-    for w in &pred {
-        if let Some(c) = counts.get_mut(w.as_str()) {
-            if *c > 0 {
-                *c -= 1;
+    // size of the multiset intersection, by merging the sorted word lists
+    pred.sort_unstable();
+    gold.sort_unstable();
+    let (mut i, mut j, mut same) = (0usize, 0usize, 0usize);
+    while i < pred.len() && j < gold.len() {
+        match pred[i].cmp(gold[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
                 same += 1;
+                i += 1;
+                j += 1;
             }
         }
     }
@@ -125,9 +165,7 @@ pub fn normalized_exact_match(predictions: &[&str], references: &[&str]) -> Core
         ("references", references.len()),
     )?;
     Ok(map_rows(predictions.len(), |i| {
-        f32::from(u8::from(
-            squad_words(predictions[i]) == squad_words(references[i]),
-        ))
+        f32::from(u8::from(squad_equal(predictions[i], references[i])))
     }))
 }
 
@@ -191,8 +229,12 @@ pub fn extract_gsm8k(text: &str) -> Option<String> {
     // Occurrences of "#### " cannot overlap, so the last regex match is the last
     // occurrence that is followed by a number.
     let bytes = text.as_bytes();
-    for (pos, _) in text.rmatch_indices("#### ") {
-        let start = pos + 5;
+    // each occurrence of "#### " ends with a '#' at p followed by ' ', from the right
+    let occurrences = memchr::memrchr_iter(b'#', bytes).filter(|&p| {
+        p >= 3 && bytes[p - 3..p].iter().all(|&c| c == b'#') && bytes.get(p + 1) == Some(&b' ')
+    });
+    for p in occurrences {
+        let start = p + 2;
         let mut i = start;
         if bytes.get(i) == Some(&b'-') {
             i += 1;
@@ -211,17 +253,25 @@ pub fn extract_gsm8k(text: &str) -> Option<String> {
     None
 }
 
+/// Start and length of the last `\boxed` or `\fbox` command.
+fn last_box_command(text: &str) -> Option<(usize, usize)> {
+    let b = text.as_bytes();
+    memchr::memrchr_iter(b'\\', b).find_map(|pos| {
+        let rest = b.get(pos + 1..).unwrap_or(&[]);
+        if rest.starts_with(b"boxed") {
+            Some((pos, 6))
+        } else if rest.starts_with(b"fbox") {
+            Some((pos, 5))
+        } else {
+            None
+        }
+    })
+}
+
 /// The content of the last `\boxed{...}` or `\fbox{...}` (braces balanced), or of a
 /// `\boxed x` written without braces (up to the next whitespace or `$`).
 pub fn extract_boxed(text: &str) -> Option<&str> {
-    let boxed = text.rfind("\\boxed");
-    let fbox = text.rfind("\\fbox");
-    let (pos, skip) = match (boxed, fbox) {
-        (Some(b), Some(f)) if f > b => (f, 5),
-        (Some(b), _) => (b, 6),
-        (None, Some(f)) => (f, 5),
-        (None, None) => return None,
-    };
+    let (pos, skip) = last_box_command(text)?;
     let rest = &text[pos + skip..];
     let trimmed = rest.trim_start_matches(' ');
     if let Some(body) = trimmed.strip_prefix('{') {
@@ -260,15 +310,16 @@ pub fn last_number_span(text: &str) -> Option<(usize, usize)> {
     let mut last = None;
     let mut i = 0;
     while i < b.len() {
-        let starts_number = b[i].is_ascii_digit()
-            || (b[i] == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit));
+        let starts_number =
+            b[i].is_ascii_digit() || (b[i] == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit));
         if !starts_number {
             i += 1;
             continue;
         }
         let mut start = i;
         if start > 0 && b[start - 1] == b'-' {
-            let glued = start >= 2 && (b[start - 2].is_ascii_alphanumeric() || b[start - 2] == b')');
+            let glued =
+                start >= 2 && (b[start - 2].is_ascii_alphanumeric() || b[start - 2] == b')');
             if !glued {
                 start -= 1;
             }
@@ -323,6 +374,11 @@ mod tests {
         assert_eq!(squad_normalize("A-n"), "");
         assert_eq!(squad_normalize("x_the y"), "xthe y");
         assert_eq!(squad_normalize("  "), "");
+        // the ASCII fast path and the Unicode path agree
+        for t in ["The Cat, sat!", "an apple a day", "x_the y", "A-n b\tthe\x1c c"] {
+            let unicode = format!("{t} é");
+            assert_eq!(squad_normalize(&unicode), format!("{} é", squad_normalize(t)));
+        }
     }
 
     #[test]
@@ -345,8 +401,14 @@ mod tests {
 
     #[test]
     fn regex_search_and_full() {
-        assert_eq!(regex_match(&["abc", "xbz"], "b.", false).unwrap(), vec![1.0, 1.0]);
-        assert_eq!(regex_match(&["abc", "ab"], "a.", true).unwrap(), vec![0.0, 1.0]);
+        assert_eq!(
+            regex_match(&["abc", "xbz"], "b.", false).unwrap(),
+            vec![1.0, 1.0]
+        );
+        assert_eq!(
+            regex_match(&["abc", "ab"], "a.", true).unwrap(),
+            vec![0.0, 1.0]
+        );
         assert_eq!(
             regex_match(&["a", "b", "ab"], "a|b", true).unwrap(),
             vec![1.0, 1.0, 0.0]
@@ -358,7 +420,10 @@ mod tests {
     #[test]
     fn gsm8k_like_verl_strict() {
         assert_eq!(extract_gsm8k("so #### 1,234").as_deref(), Some("1234"));
-        assert_eq!(extract_gsm8k("#### 1\n#### -7.5.").as_deref(), Some("-7.5."));
+        assert_eq!(
+            extract_gsm8k("#### 1\n#### -7.5.").as_deref(),
+            Some("-7.5.")
+        );
         assert_eq!(extract_gsm8k("#### x"), None);
         assert_eq!(extract_gsm8k("##### 3").as_deref(), Some("3"));
         assert_eq!(extract_gsm8k("#### 3 #### -"), Some("3".into()));
@@ -368,7 +433,10 @@ mod tests {
 
     #[test]
     fn boxed_nested_and_last() {
-        assert_eq!(extract_boxed(r"\boxed{1} then \boxed{\frac{1}{2}}"), Some(r"\frac{1}{2}"));
+        assert_eq!(
+            extract_boxed(r"\boxed{1} then \boxed{\frac{1}{2}}"),
+            Some(r"\frac{1}{2}")
+        );
         assert_eq!(extract_boxed(r"\fbox{7}"), Some("7"));
         assert_eq!(extract_boxed(r"\boxed{1} \fbox{2}"), Some("2"));
         assert_eq!(extract_boxed(r"\boxed{\{1"), None);
@@ -378,7 +446,10 @@ mod tests {
 
     #[test]
     fn last_number() {
-        assert_eq!(extract_last_number("3 apples and 1,200 pears.").as_deref(), Some("1200"));
+        assert_eq!(
+            extract_last_number("3 apples and 1,200 pears.").as_deref(),
+            Some("1200")
+        );
         assert_eq!(extract_last_number("it is -4.5").as_deref(), Some("-4.5"));
         assert_eq!(extract_last_number("x-4").as_deref(), Some("4"));
         assert_eq!(extract_last_number("1,2,3").as_deref(), Some("3"));
@@ -389,6 +460,9 @@ mod tests {
     #[test]
     fn style_names() {
         assert_eq!(ExtractStyle::parse("boxed").unwrap(), ExtractStyle::Boxed);
-        assert!(ExtractStyle::parse("x").unwrap_err().message.starts_with("style"));
+        assert!(ExtractStyle::parse("x")
+            .unwrap_err()
+            .message
+            .starts_with("style"));
     }
 }

@@ -162,7 +162,9 @@ def gen_fraction(k: int) -> None:
         if not eq and got == x:
             got += 1
         shown = R.choice(fraction_forms(got))
-        ref = R.choice([frac_tex(x), f"{x.numerator}/{x.denominator}", decimal_str(x) or frac_tex(x)])
+        ref = R.choice(
+            [frac_tex(x), f"{x.numerator}/{x.denominator}", decimal_str(x) or frac_tex(x)]
+        )
         add("fraction", wrap_response(shown), ref, eq)
 
 
@@ -309,7 +311,9 @@ def gen_text(k: int) -> None:
         else:
             a, b = R.choice(exprs)
             got = a if eq else b
-            shown = got.replace("(", "\\left(").replace(")", "\\right)") if R.random() < 0.3 else got
+            shown = (
+                got.replace("(", "\\left(").replace(")", "\\right)") if R.random() < 0.3 else got
+            )
             add("expression", wrap_response(shown), a, eq)
 
 

@@ -13,14 +13,33 @@ pub enum Answer {
 
 /// Commands whose braced argument is kept and the command dropped.
 const UNWRAP: [&str; 9] = [
-    "\\text", "\\textbf", "\\textit", "\\textrm", "\\mathrm", "\\mathbf", "\\mbox", "\\mathit",
+    "\\text",
+    "\\textbf",
+    "\\textit",
+    "\\textrm",
+    "\\mathrm",
+    "\\mathbf",
+    "\\mbox",
+    "\\mathit",
     "\\operatorname",
 ];
 
 /// Pieces deleted outright.
 const DELETE: [&str; 14] = [
-    "\\left", "\\right", "\\displaystyle", "\\!", "\\,", "\\;", "\\:", "\\ ", "^{\\circ}",
-    "^\\circ", "\\circ", "\\degree", "\\$", "$",
+    "\\left",
+    "\\right",
+    "\\displaystyle",
+    "\\!",
+    "\\,",
+    "\\;",
+    "\\:",
+    "\\ ",
+    "^{\\circ}",
+    "^\\circ",
+    "\\circ",
+    "\\degree",
+    "\\$",
+    "$",
 ];
 
 /// Strips one layer of `$$…$$`, `$…$`, `\(…\)`, `\[…\]`, `\boxed{…}` / `\fbox{…}`
@@ -166,10 +185,7 @@ fn split_unit(s: &str) -> Option<(&str, &str)> {
         return None;
     }
     let (num, unit) = (s[..i].trim_end(), &s[i..]);
-    let first_word = unit
-        .bytes()
-        .take_while(u8::is_ascii_alphabetic)
-        .count();
+    let first_word = unit.bytes().take_while(u8::is_ascii_alphabetic).count();
     let unit_ok = first_word >= 2
         && !unit[..first_word].eq_ignore_ascii_case("pi")
         && unit.bytes().all(|c| {
@@ -301,6 +317,9 @@ mod tests {
         assert_eq!(after_assignment("1 + 2 = 3"), None);
         assert_eq!(split_unit("5 square feet"), Some(("5", "square feet")));
         assert_eq!(split_unit("5 m"), None);
-        assert_eq!(split_unit("\\frac{1}{2} cup"), Some(("\\frac{1}{2}", "cup")));
+        assert_eq!(
+            split_unit("\\frac{1}{2} cup"),
+            Some(("\\frac{1}{2}", "cup"))
+        );
     }
 }

@@ -51,7 +51,7 @@ impl Ratio {
         self.den
     }
 
-    pub fn neg(self) -> Ratio {
+    pub fn negated(self) -> Ratio {
         // num > i128::MIN by construction, so negation cannot overflow.
         Ratio {
             num: -self.num,
@@ -59,7 +59,7 @@ impl Ratio {
         }
     }
 
-    pub fn add(self, o: Ratio) -> Option<Ratio> {
+    pub fn checked_add(self, o: Ratio) -> Option<Ratio> {
         let g = i128::try_from(gcd(self.den.unsigned_abs(), o.den.unsigned_abs())).ok()?;
         let l = (self.den / g).checked_mul(o.den)?;
         let a = self.num.checked_mul(l / self.den)?;
@@ -67,7 +67,7 @@ impl Ratio {
         Ratio::new(a.checked_add(b)?, l)
     }
 
-    pub fn mul(self, o: Ratio) -> Option<Ratio> {
+    pub fn checked_mul(self, o: Ratio) -> Option<Ratio> {
         // Cross-reduce first to keep the products small.
         let g1 = i128::try_from(gcd(self.num.unsigned_abs(), o.den.unsigned_abs())).ok()?;
         let g2 = i128::try_from(gcd(o.num.unsigned_abs(), self.den.unsigned_abs())).ok()?;
@@ -77,11 +77,11 @@ impl Ratio {
         Ratio::new(n, d)
     }
 
-    pub fn div(self, o: Ratio) -> Option<Ratio> {
+    pub fn checked_div(self, o: Ratio) -> Option<Ratio> {
         if o.num == 0 {
             return None;
         }
-        self.mul(Ratio {
+        self.checked_mul(Ratio {
             num: o.den,
             den: o.num,
         })
@@ -98,9 +98,9 @@ pub enum Num {
 }
 
 impl Num {
-    pub fn neg(self) -> Num {
+    pub fn negated(self) -> Num {
         match self {
-            Num::Exact(r) => Num::Exact(r.neg()),
+            Num::Exact(r) => Num::Exact(r.negated()),
             Num::Big(s) => match s.strip_prefix('-') {
                 Some(rest) => Num::Big(rest.to_owned()),
                 None => Num::Big(format!("-{s}")),
@@ -111,7 +111,7 @@ impl Num {
     /// `self / 100` (percentages); `None` when the result cannot be represented.
     pub fn percent(&self) -> Option<Num> {
         match self {
-            Num::Exact(r) => r.div(Ratio::int(100)?).map(Num::Exact),
+            Num::Exact(r) => r.checked_div(Ratio::int(100)?).map(Num::Exact),
             Num::Big(_) => None,
         }
     }
@@ -230,7 +230,7 @@ impl<'a> Cursor<'a> {
         let start = self.i;
         let neg = self.sign();
         match self.unsigned_decimal() {
-            Some(n) => Some(if neg { n.neg() } else { n }),
+            Some(n) => Some(if neg { n.negated() } else { n }),
             None => {
                 self.i = start;
                 None
@@ -295,7 +295,7 @@ impl<'a> Cursor<'a> {
 }
 
 fn divide(a: Num, b: Num) -> Option<Num> {
-    a.ratio()?.div(b.ratio()?).map(Num::Exact)
+    a.ratio()?.checked_div(b.ratio()?).map(Num::Exact)
 }
 
 /// A parsed numeric answer: its value and whether it was written as a percentage.
@@ -328,7 +328,7 @@ pub fn parse_numeric(s: &str) -> Option<Parsed> {
             if w.den() != 1 || f.num() < 0 {
                 return None;
             }
-            Num::Exact(w.add(*f)?)
+            Num::Exact(w.checked_add(*f)?)
         } else if c.eat("/") {
             c.skip_spaces();
             let den = c.signed_decimal()?;
@@ -339,7 +339,7 @@ pub fn parse_numeric(s: &str) -> Option<Parsed> {
         }
     };
     if neg {
-        value = value.neg();
+        value = value.negated();
     }
     c.skip_spaces();
     let percent = c.eat("%");
@@ -393,12 +393,25 @@ mod tests {
     fn ratio_arithmetic_is_exact_and_checked() {
         let a = Ratio::new(1, 10).unwrap();
         let b = Ratio::new(2, 10).unwrap();
-        assert_eq!(a.add(b), Ratio::new(3, 10));
+        assert_eq!(a.checked_add(b), Ratio::new(3, 10));
         assert_eq!(Ratio::new(6, -8), Ratio::new(-3, 4));
         assert_eq!(Ratio::new(1, 0), None);
-        assert_eq!(Ratio::int(i128::MAX).unwrap().add(Ratio::int(1).unwrap()), None);
-        assert_eq!(Ratio::int(i128::MAX).unwrap().mul(Ratio::int(2).unwrap()), None);
-        assert_eq!(Ratio::int(3).unwrap().div(Ratio::int(0).unwrap()), None);
+        assert_eq!(
+            Ratio::int(i128::MAX)
+                .unwrap()
+                .checked_add(Ratio::int(1).unwrap()),
+            None
+        );
+        assert_eq!(
+            Ratio::int(i128::MAX)
+                .unwrap()
+                .checked_mul(Ratio::int(2).unwrap()),
+            None
+        );
+        assert_eq!(
+            Ratio::int(3).unwrap().checked_div(Ratio::int(0).unwrap()),
+            None
+        );
         assert_eq!(Ratio::new(i128::MIN, 1), None);
     }
 
@@ -438,7 +451,10 @@ mod tests {
         let b = num("123456789012345678901234567890123456789013").unwrap();
         assert!(matches!(a, Num::Big(_)));
         assert_ne!(a, b);
-        assert_eq!(a, num("123,456,789,012,345,678,901,234,567,890,123,456,789,012").unwrap());
+        assert_eq!(
+            a,
+            num("123,456,789,012,345,678,901,234,567,890,123,456,789,012").unwrap()
+        );
         assert_eq!(
             num("0.1000000000000000000000000000000000000000000001"),
             num("0.10000000000000000000000000000000000000000000010")

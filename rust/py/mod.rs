@@ -6,6 +6,7 @@ mod data;
 pub mod errors;
 mod lifecycle;
 mod token_rewards;
+mod text;
 
 use pyo3::prelude::*;
 
@@ -33,5 +34,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     data::register(m)?;
     token_rewards::register(m)?;
     advantage::register(m)?;
+    text::register(m)?;
     Ok(())
 }

@@ -1,4 +1,6 @@
-//! Reward scoring: one float32 score per response.
+//! Reward scoring kernels (pure Rust): one float32 score per response.
 
+pub mod math;
 pub mod pipeline;
+pub mod text;
 pub mod token;

@@ -17,6 +17,12 @@ _F32 = npt.NDArray[np.float32]
 _I64 = npt.NDArray[np.int64]
 _Mask = npt.NDArray[Any]
 
+from collections.abc import Sequence
+from typing import Any, Final, final
+
+import numpy as np
+import numpy.typing as npt
+
 __version__: Final[str]
 
 @final
@@ -195,3 +201,35 @@ def whiten(x: _F32, mask: _Mask, shift_mean: bool = True) -> _F32:
 
 def kl_divergence(logp: _F32, ref_logp: _F32, kind: str = "k1") -> _F32:
     """Per-token KL estimate: k1/kl, abs, k2/mse, k3/low_var_kl (optionally with '+')."""
+
+# --- Text rewards (rust/reward/text.rs, rust/reward/math.rs; wrappers in rewards/text.py) ---
+# Texts are a list / tuple / 1-D numpy array of str; a non-str item raises TrainerTypeError
+# naming the argument and index, unequal lengths TrainerValueError. Empty in, empty out.
+
+def normalized_exact_match(
+    predictions: Sequence[str] | npt.NDArray[Any], references: Sequence[str] | npt.NDArray[Any]
+) -> npt.NDArray[np.float32]:
+    """1.0 where SQuAD-normalised prediction and reference are equal."""
+
+def word_f1(
+    predictions: Sequence[str] | npt.NDArray[Any], references: Sequence[str] | npt.NDArray[Any]
+) -> npt.NDArray[np.float32]:
+    """SQuAD word F1 per row (both sides empty: 1.0)."""
+
+def regex_match(
+    texts: Sequence[str] | npt.NDArray[Any], pattern: str, full: bool
+) -> npt.NDArray[np.float32]:
+    """1.0 where *pattern* (Rust regex syntax) matches; the whole text with *full*."""
+
+def extract_answer(texts: Sequence[str] | npt.NDArray[Any], style: str) -> list[str | None]:
+    """Answer per text by *style* ("gsm8k", "boxed", "last_number"), None where absent."""
+
+def math_equal(
+    responses: Sequence[str] | npt.NDArray[Any],
+    answers: Sequence[str] | npt.NDArray[Any],
+    style: str,
+) -> npt.NDArray[np.float32]:
+    """1.0 where the response's final answer equals the reference exactly.
+
+    *style*: "auto", "boxed", "gsm8k", "last_number" or "full".
+    """

@@ -1,0 +1,171 @@
+//! Text rewards: `normalized_exact_match`, `word_f1`, `regex_match`, `extract_answer`,
+//! `math_equal` over sequences of `str`.
+//!
+//! Each row's `&str` is borrowed from its Python string with the GIL held (the strings
+//! are kept alive by the `Bound` references collected first); the kernel then runs with
+//! the GIL released.
+
+use numpy::{IntoPyArray, PyArray1};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString};
+
+use super::errors::{core_error, run_detached};
+use crate::error::CoreError;
+use crate::reward::math::{self, MathStyle};
+use crate::reward::text::{self, ExtractStyle};
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".to_string())
+}
+
+/// The items of a list / tuple / 1-D numpy array of `str` (subclasses such as
+/// `numpy.str_` included), each checked to be a `str`.
+fn collect_strs<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Vec<Bound<'py, PyString>>> {
+    let py = obj.py();
+    if obj.is_instance_of::<PyString>() {
+        return Err(core_error(
+            py,
+            CoreError::type_(format!(
+                "{name}: expected a sequence of str, got a single str (wrap it in a list)"
+            )),
+        ));
+    }
+    let item = |i: usize, it: Bound<'py, PyAny>| -> PyResult<Bound<'py, PyString>> {
+        if it.is_instance_of::<PyString>() {
+            // checked just above, cannot fail
+            it.cast_into::<PyString>()
+                .map_err(|e| core_error(py, CoreError::type_(format!("{name}[{i}]: {e}"))))
+        } else {
+            Err(core_error(
+                py,
+                CoreError::type_(format!("{name}[{i}]: expected str, got {}", type_name(&it))),
+            ))
+        }
+    };
+    if let Ok(list) = obj.cast::<PyList>() {
+        return list.iter().enumerate().map(|(i, it)| item(i, it)).collect();
+    }
+    let iter = obj.try_iter().map_err(|_| {
+        core_error(
+            py,
+            CoreError::type_(format!(
+                "{name}: expected a list of str or a 1-D numpy array of str, got {}",
+                type_name(obj)
+            )),
+        )
+    })?;
+    iter.enumerate().map(|(i, it)| item(i, it?)).collect()
+}
+
+/// Borrows the UTF-8 text of each string.
+fn as_strs<'a>(
+    py: Python<'_>,
+    items: &'a [Bound<'_, PyString>],
+    name: &str,
+) -> PyResult<Vec<&'a str>> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.to_str().map_err(|e| {
+                core_error(
+                    py,
+                    CoreError::at(name, i, format!("cannot be encoded as UTF-8 ({e})")),
+                )
+            })
+        })
+        .collect()
+}
+
+/// 1.0 where SQuAD-normalised prediction and reference are equal.
+#[pyfunction]
+fn normalized_exact_match<'py>(
+    py: Python<'py>,
+    predictions: &Bound<'py, PyAny>,
+    references: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    let p = collect_strs(predictions, "predictions")?;
+    let r = collect_strs(references, "references")?;
+    let (ps, rs) = (
+        as_strs(py, &p, "predictions")?,
+        as_strs(py, &r, "references")?,
+    );
+    let out = run_detached(py, "normalized_exact_match", || {
+        text::normalized_exact_match(&ps, &rs)
+    })?;
+    Ok(out.into_pyarray(py))
+}
+
+/// SQuAD word F1 per row.
+#[pyfunction]
+fn word_f1<'py>(
+    py: Python<'py>,
+    predictions: &Bound<'py, PyAny>,
+    references: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    let p = collect_strs(predictions, "predictions")?;
+    let r = collect_strs(references, "references")?;
+    let (ps, rs) = (
+        as_strs(py, &p, "predictions")?,
+        as_strs(py, &r, "references")?,
+    );
+    let out = run_detached(py, "word_f1", || text::word_f1(&ps, &rs))?;
+    Ok(out.into_pyarray(py))
+}
+
+/// 1.0 where `pattern` matches the text (anywhere, or all of it with `full`).
+#[pyfunction]
+fn regex_match<'py>(
+    py: Python<'py>,
+    texts: &Bound<'py, PyAny>,
+    pattern: &str,
+    full: bool,
+) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    let t = collect_strs(texts, "texts")?;
+    let ts = as_strs(py, &t, "texts")?;
+    let out = run_detached(py, "regex_match", || text::regex_match(&ts, pattern, full))?;
+    Ok(out.into_pyarray(py))
+}
+
+/// The extracted answer of each text, or None.
+#[pyfunction]
+fn extract_answer<'py>(
+    py: Python<'py>,
+    texts: &Bound<'py, PyAny>,
+    style: &str,
+) -> PyResult<Vec<Option<String>>> {
+    let style = ExtractStyle::parse(style).map_err(|e| core_error(py, e))?;
+    let t = collect_strs(texts, "texts")?;
+    let ts = as_strs(py, &t, "texts")?;
+    run_detached(py, "extract_answer", || {
+        Ok(text::extract_answers(&ts, style))
+    })
+}
+
+/// 1.0 where the response's final answer equals the reference answer exactly.
+#[pyfunction]
+fn math_equal<'py>(
+    py: Python<'py>,
+    responses: &Bound<'py, PyAny>,
+    answers: &Bound<'py, PyAny>,
+    style: &str,
+) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    let style = MathStyle::parse(style).map_err(|e| core_error(py, e))?;
+    let r = collect_strs(responses, "responses")?;
+    let a = collect_strs(answers, "answers")?;
+    let (rs, as_) = (as_strs(py, &r, "responses")?, as_strs(py, &a, "answers")?);
+    let out = run_detached(py, "math_equal", || math::math_equal(&rs, &as_, style))?;
+    Ok(out.into_pyarray(py))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(normalized_exact_match, m)?)?;
+    m.add_function(wrap_pyfunction!(word_f1, m)?)?;
+    m.add_function(wrap_pyfunction!(regex_match, m)?)?;
+    m.add_function(wrap_pyfunction!(extract_answer, m)?)?;
+    m.add_function(wrap_pyfunction!(math_equal, m)?)?;
+    Ok(())
+}

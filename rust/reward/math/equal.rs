@@ -1,0 +1,325 @@
+//! Cleaning an extracted answer (LaTeX wrappers, `\text{}`, currency, units) and deciding
+//! whether two answers are equal: exactly as numbers when both parse as numbers,
+//! otherwise as normalised strings.
+
+use super::number::{numbers_equal, parse_numeric, Parsed};
+
+/// An answer after cleaning: a number, or a normalised string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Number(Parsed),
+    Text(String),
+}
+
+/// Commands whose braced argument is kept and the command dropped.
+const UNWRAP: [&str; 9] = [
+    "\\text",
+    "\\textbf",
+    "\\textit",
+    "\\textrm",
+    "\\mathrm",
+    "\\mathbf",
+    "\\mbox",
+    "\\mathit",
+    "\\operatorname",
+];
+
+/// Pieces deleted outright.
+const DELETE: [&str; 14] = [
+    "\\left",
+    "\\right",
+    "\\displaystyle",
+    "\\!",
+    "\\,",
+    "\\;",
+    "\\:",
+    "\\ ",
+    "^{\\circ}",
+    "^\\circ",
+    "\\circ",
+    "\\degree",
+    "\\$",
+    "$",
+];
+
+/// Strips one layer of `$$…$$`, `$…$`, `\(…\)`, `\[…\]`, `\boxed{…}` / `\fbox{…}`
+/// enclosing the whole string; `None` when there is none.
+fn unwrap_outer(s: &str) -> Option<&str> {
+    for (open, close) in [("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")] {
+        if s.len() >= open.len() + close.len() && s.starts_with(open) && s.ends_with(close) {
+            return Some(s[open.len()..s.len() - close.len()].trim());
+        }
+    }
+    let body = s
+        .strip_prefix("\\boxed")
+        .or_else(|| s.strip_prefix("\\fbox"))?
+        .trim_start_matches(' ')
+        .strip_prefix('{')?;
+    let mut depth = 1usize;
+    for (i, b) in body.bytes().enumerate() {
+        match b {
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    // only when this box encloses the whole string
+                    return (i + 1 == body.len()).then(|| body[..i].trim());
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Replaces `\cmd{X}` by `X` for the commands in [`UNWRAP`].
+fn unwrap_commands(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    'outer: while let Some(pos) = rest.find('\\') {
+        out.push_str(&rest[..pos]);
+        let tail = &rest[pos..];
+        for cmd in UNWRAP {
+            if let Some(after) = tail.strip_prefix(cmd) {
+                // the command name must end here (\textbf is not \text + "bf")
+                let after_trim = after.trim_start_matches(' ');
+                if let Some(body) = after_trim.strip_prefix('{') {
+                    let mut depth = 1usize;
+                    for (i, b) in body.bytes().enumerate() {
+                        match b {
+                            b'{' => depth += 1,
+                            b'}' => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    out.push_str(&body[..i]);
+                                    rest = &body[i + 1..];
+                                    continue 'outer;
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        out.push('\\');
+        rest = &tail[1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Cleans an extracted answer: outer delimiters, `\text{}`-style wrappers, spacing
+/// commands, `\left`/`\right`, `$`, degree signs, `\dfrac`/`\tfrac`, trailing period.
+pub fn clean(raw: &str) -> String {
+    let mut s = raw.trim();
+    while let Some(inner) = unwrap_outer(s) {
+        s = inner;
+    }
+    let mut t = if s.contains('\\') {
+        unwrap_commands(s)
+    } else {
+        s.to_owned()
+    };
+    for d in DELETE {
+        if t.contains(d) {
+            t = t.replace(d, "");
+        }
+    }
+    if t.contains('\\') {
+        t = t
+            .replace("\\dfrac", "\\frac")
+            .replace("\\tfrac", "\\frac")
+            .replace("\\%", "%");
+    }
+    if t.contains(['\n', '\t', '\r']) {
+        t = t.replace(['\n', '\t', '\r'], " ");
+    }
+    let trimmed = t.trim().trim_end_matches('.').trim_end();
+    // one more layer of delimiters may have been exposed ("\text{$5$}")
+    let mut u = trimmed;
+    while let Some(inner) = unwrap_outer(u) {
+        u = inner;
+    }
+    u.to_owned()
+}
+
+/// Splits "x = 5" / "n=5" into its right-hand side when the left is a plain name.
+fn after_assignment(s: &str) -> Option<&str> {
+    let (lhs, rhs) = s.split_once('=')?;
+    let lhs = lhs.trim();
+    let ok = !lhs.is_empty()
+        && lhs.len() <= 12
+        && lhs
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'\\' || b == b' ')
+        && (lhs.as_bytes()[0].is_ascii_alphabetic() || lhs.starts_with('\\'));
+    if ok && !rhs.contains('=') {
+        Some(rhs.trim())
+    } else {
+        None
+    }
+}
+
+/// Splits "5 dollars" / "2.5cm" / "3 square feet" into the number and its unit words.
+/// The unit starts at the first letter outside a `\command` and must be words of
+/// letters (the first at least two letters long, and not "pi"), with `^n`, `/`, `.`,
+/// spaces and braces between them.
+fn split_unit(s: &str) -> Option<(&str, &str)> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            i += 1;
+            while i < b.len() && b[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            continue;
+        }
+        if b[i].is_ascii_alphabetic() {
+            break;
+        }
+        i += 1;
+    }
+    if i == 0 || i >= b.len() {
+        return None;
+    }
+    let (num, unit) = (s[..i].trim_end(), &s[i..]);
+    let first_word = unit.bytes().take_while(u8::is_ascii_alphabetic).count();
+    let unit_ok = first_word >= 2
+        && !unit[..first_word].eq_ignore_ascii_case("pi")
+        && unit.bytes().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, b' ' | b'^' | b'/' | b'.' | b'{' | b'}' | b'-')
+        });
+    if unit_ok && !num.is_empty() {
+        Some((num, unit.trim()))
+    } else {
+        None
+    }
+}
+
+/// Parses a cleaned answer as a number: directly, after "x =", or before unit words
+/// ("percent" as a unit makes it a percentage).
+fn parse_cleaned_number(s: &str) -> Option<Parsed> {
+    if let Some(p) = parse_numeric(s) {
+        return Some(p);
+    }
+    let s = after_assignment(s).unwrap_or(s);
+    if let Some(p) = parse_numeric(s) {
+        return Some(p);
+    }
+    let (num, unit) = split_unit(s)?;
+    let mut p = parse_numeric(num)?;
+    if unit.eq_ignore_ascii_case("percent") {
+        if p.percent {
+            return None;
+        }
+        p.percent = true;
+    }
+    Some(p)
+}
+
+/// Normalises a non-numeric answer: no whitespace, no trailing period, no outer braces,
+/// and a multiple-choice letter "(b)" / "b" read as "B".
+fn normalize_text(s: &str) -> String {
+    let mut t: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    while t.ends_with('.') {
+        t.pop();
+    }
+    while t.len() >= 2 && t.starts_with('{') && t.ends_with('}') {
+        t = t[1..t.len() - 1].to_owned();
+    }
+    let inner = t
+        .strip_prefix('(')
+        .and_then(|x| x.strip_suffix(')'))
+        .unwrap_or(&t);
+    if inner.len() == 1 && inner.as_bytes()[0].is_ascii_alphabetic() {
+        return inner.to_ascii_uppercase();
+    }
+    t
+}
+
+/// Parses an extracted answer.
+pub fn parse_answer(raw: &str) -> Answer {
+    // fast path: plain integers and decimals ("42", "-3.5", "1,000")
+    if let Some(p) = parse_numeric(raw.trim()) {
+        return Answer::Number(p);
+    }
+    let cleaned = clean(raw);
+    match parse_cleaned_number(&cleaned) {
+        Some(p) => Answer::Number(p),
+        None => Answer::Text(normalize_text(&cleaned)),
+    }
+}
+
+/// Whether two parsed answers are equal (numbers exactly; strings after normalising).
+pub fn answers_equal(a: &Answer, b: &Answer) -> bool {
+    match (a, b) {
+        (Answer::Number(x), Answer::Number(y)) => numbers_equal(x, y),
+        (Answer::Text(x), Answer::Text(y)) => !x.is_empty() && x == y,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eq(a: &str, b: &str) -> bool {
+        answers_equal(&parse_answer(a), &parse_answer(b))
+    }
+
+    #[test]
+    fn cleaning() {
+        assert_eq!(clean("$\\frac{1}{2}$."), "\\frac{1}{2}");
+        assert_eq!(clean("\\boxed{\\dfrac{3}{4}}"), "\\frac{3}{4}");
+        assert_eq!(clean("\\(\\text{5 cm}\\)"), "5 cm");
+        assert_eq!(clean("\\$1{,}000"), "1{,}000");
+        assert_eq!(clean("\\left( 1, 2 \\right)"), "( 1, 2 )");
+        assert_eq!(clean("30^\\circ"), "30");
+        assert_eq!(clean("\\textbf{B}"), "B");
+        assert_eq!(clean("\\texttt{x}"), "\\texttt{x}");
+    }
+
+    #[test]
+    fn numbers_in_many_forms() {
+        assert!(eq("0.5", "\\frac{1}{2}"));
+        assert!(eq("0.5", "$\\dfrac12$"));
+        assert!(eq("1000", "1,000"));
+        assert!(eq("1000", "\\$1{,}000.00"));
+        assert!(eq("5", "5 dollars"));
+        assert!(eq("5", "5\\text{ cm}"));
+        assert!(eq("5", "x = 5"));
+        assert!(eq("-3", "- 3"));
+        assert!(eq("2.5", "2\\frac{1}{2}"));
+        assert!(eq("0.5", "50\\%"));
+        assert!(eq("50", "50 percent"));
+        assert!(eq("12", "12^{\\circ}"));
+        assert!(!eq("5", "5x"));
+        assert!(!eq("3", "3 pi"));
+        assert!(!eq("1/3", "0.333"));
+        assert!(!eq("0.3", "0.30000000000000004"));
+    }
+
+    #[test]
+    fn strings() {
+        assert!(eq("\\left(1,2\\right)", "(1, 2)"));
+        assert!(eq("(B)", "\\text{b}"));
+        assert!(eq("\\sqrt{2}", "\\sqrt{2}."));
+        assert!(!eq("\\sqrt{2}", "\\sqrt{3}"));
+        assert!(!eq("", ""));
+        assert!(!eq("5", "five"));
+    }
+
+    #[test]
+    fn assignment_and_units_are_strict() {
+        assert_eq!(after_assignment("x = 5"), Some("5"));
+        assert_eq!(after_assignment("1 + 2 = 3"), None);
+        assert_eq!(split_unit("5 square feet"), Some(("5", "square feet")));
+        assert_eq!(split_unit("5 m"), None);
+        assert_eq!(
+            split_unit("\\frac{1}{2} cup"),
+            Some(("\\frac{1}{2}", "cup"))
+        );
+    }
+}

@@ -1,0 +1,477 @@
+//! Exact numbers: `i128` rationals with overflow checks, and the parser of the numeric
+//! answer forms (integers, decimals, thousands separators, signs, `a/b`, `\frac`,
+//! mixed numbers).
+//!
+//! A value that does not fit an `i128` fraction is kept as its canonical decimal
+//! string ([`Num::Big`]), so huge integers and long decimals still compare exactly
+//! (by digits) instead of being rounded.
+
+/// A reduced fraction `num / den` with `den > 0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ratio {
+    num: i128,
+    den: i128,
+}
+
+fn gcd(mut a: u128, mut b: u128) -> u128 {
+    while b != 0 {
+        let t = a % b;
+        a = b;
+        b = t;
+    }
+    a
+}
+
+impl Ratio {
+    /// `num / den` reduced; `None` for a zero denominator or `i128::MIN` operands.
+    pub fn new(num: i128, den: i128) -> Option<Ratio> {
+        if den == 0 || num == i128::MIN || den == i128::MIN {
+            return None;
+        }
+        let g = gcd(num.unsigned_abs(), den.unsigned_abs());
+        // g >= 1 here (den != 0) and divides both, so the quotients fit.
+        let g = i128::try_from(g).ok()?;
+        let (mut n, mut d) = (num / g, den / g);
+        if d < 0 {
+            n = -n;
+            d = -d;
+        }
+        Some(Ratio { num: n, den: d })
+    }
+
+    pub fn int(n: i128) -> Option<Ratio> {
+        Ratio::new(n, 1)
+    }
+
+    pub fn num(self) -> i128 {
+        self.num
+    }
+
+    pub fn den(self) -> i128 {
+        self.den
+    }
+
+    pub fn negated(self) -> Ratio {
+        // num > i128::MIN by construction, so negation cannot overflow.
+        Ratio {
+            num: -self.num,
+            den: self.den,
+        }
+    }
+
+    pub fn checked_add(self, o: Ratio) -> Option<Ratio> {
+        let g = i128::try_from(gcd(self.den.unsigned_abs(), o.den.unsigned_abs())).ok()?;
+        let l = (self.den / g).checked_mul(o.den)?;
+        let a = self.num.checked_mul(l / self.den)?;
+        let b = o.num.checked_mul(l / o.den)?;
+        Ratio::new(a.checked_add(b)?, l)
+    }
+
+    pub fn checked_mul(self, o: Ratio) -> Option<Ratio> {
+        // Cross-reduce first to keep the products small.
+        let g1 = i128::try_from(gcd(self.num.unsigned_abs(), o.den.unsigned_abs())).ok()?;
+        let g2 = i128::try_from(gcd(o.num.unsigned_abs(), self.den.unsigned_abs())).ok()?;
+        let (g1, g2) = (g1.max(1), g2.max(1));
+        let n = (self.num / g1).checked_mul(o.num / g2)?;
+        let d = (self.den / g2).checked_mul(o.den / g1)?;
+        Ratio::new(n, d)
+    }
+
+    pub fn checked_div(self, o: Ratio) -> Option<Ratio> {
+        if o.num == 0 {
+            return None;
+        }
+        self.checked_mul(Ratio {
+            num: o.den,
+            den: o.num,
+        })
+    }
+}
+
+/// An exact number: a fraction, or the canonical decimal string of one too large for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Num {
+    Exact(Ratio),
+    /// Canonical decimal: optional '-', integer digits without leading zeros, and
+    /// '.' + fraction digits without trailing zeros when there are any.
+    Big(String),
+}
+
+impl Num {
+    pub fn negated(self) -> Num {
+        match self {
+            Num::Exact(r) => Num::Exact(r.negated()),
+            Num::Big(s) => match s.strip_prefix('-') {
+                Some(rest) => Num::Big(rest.to_owned()),
+                None => Num::Big(format!("-{s}")),
+            },
+        }
+    }
+
+    /// `self / 100` (percentages); `None` when the result cannot be represented.
+    pub fn percent(&self) -> Option<Num> {
+        match self {
+            Num::Exact(r) => r.checked_div(Ratio::int(100)?).map(Num::Exact),
+            Num::Big(_) => None,
+        }
+    }
+
+    fn ratio(&self) -> Option<Ratio> {
+        match self {
+            Num::Exact(r) => Some(*r),
+            Num::Big(_) => None,
+        }
+    }
+}
+
+/// Parses unsigned decimal digits `int_part` (may carry `,ddd` groups, already checked)
+/// and `frac_part` exactly.
+fn decimal(int_digits: &str, frac_digits: &str) -> Num {
+    let mut num: Option<i128> = Some(0);
+    for b in int_digits.bytes().chain(frac_digits.bytes()) {
+        num = num
+            .and_then(|n| n.checked_mul(10))
+            .and_then(|n| n.checked_add(i128::from(b - b'0')));
+    }
+    let den = u32::try_from(frac_digits.len())
+        .ok()
+        .and_then(|k| 10i128.checked_pow(k));
+    if let (Some(n), Some(d)) = (num, den) {
+        if let Some(r) = Ratio::new(n, d) {
+            return Num::Exact(r);
+        }
+    }
+    let int = int_digits.trim_start_matches('0');
+    let frac = frac_digits.trim_end_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    if frac.is_empty() {
+        Num::Big(int.to_owned())
+    } else {
+        Num::Big(format!("{int}.{frac}"))
+    }
+}
+
+/// A cursor over the bytes of an answer.
+struct Cursor<'a> {
+    s: &'a str,
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.i).copied()
+    }
+
+    fn rest(&self) -> &'a str {
+        self.s.get(self.i..).unwrap_or("")
+    }
+
+    fn skip_spaces(&mut self) {
+        while self.peek() == Some(b' ') {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, lit: &str) -> bool {
+        if self.rest().starts_with(lit) {
+            self.i += lit.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn digits(&mut self) -> &'a str {
+        let start = self.i;
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.i += 1;
+        }
+        &self.s[start..self.i]
+    }
+
+    /// An unsigned decimal: `ddd`, `d,ddd,ddd`, `ddd.ddd`, `.ddd`, `ddd.`.
+    fn unsigned_decimal(&mut self) -> Option<Num> {
+        let start = self.i;
+        let lead = self.digits();
+        let mut int = String::from(lead);
+        if !lead.is_empty() && lead.len() <= 3 {
+            // thousands separators: ",ddd" groups (also LaTeX "{,}ddd")
+            loop {
+                let save = self.i;
+                if !(self.eat(",") || self.eat("{,}")) {
+                    break;
+                }
+                let group = self.digits();
+                if group.len() != 3 {
+                    self.i = save;
+                    break;
+                }
+                int.push_str(group);
+            }
+        }
+        let mut frac = "";
+        if self.peek() == Some(b'.') {
+            let save = self.i;
+            self.i += 1;
+            frac = self.digits();
+            if frac.is_empty() && lead.is_empty() {
+                self.i = save;
+            }
+        }
+        if int.is_empty() && frac.is_empty() {
+            self.i = start;
+            return None;
+        }
+        Some(decimal(&int, frac))
+    }
+
+    /// A signed decimal with optional spaces after the sign.
+    fn signed_decimal(&mut self) -> Option<Num> {
+        let start = self.i;
+        let neg = self.sign();
+        match self.unsigned_decimal() {
+            Some(n) => Some(if neg { n.negated() } else { n }),
+            None => {
+                self.i = start;
+                None
+            }
+        }
+    }
+
+    /// Consumes any run of '+'/'-' signs; true when negative.
+    fn sign(&mut self) -> bool {
+        let mut neg = false;
+        loop {
+            self.skip_spaces();
+            match self.peek() {
+                Some(b'-') => neg = !neg,
+                Some(b'+') => {}
+                _ => return neg,
+            }
+            self.i += 1;
+        }
+    }
+
+    /// One `\frac` argument: `{signed number or fraction}` or a single digit.
+    fn frac_arg(&mut self) -> Option<Num> {
+        self.skip_spaces();
+        if self.eat("{") {
+            let body_start = self.i;
+            let mut depth = 1usize;
+            while let Some(b) = self.peek() {
+                match b {
+                    b'{' => depth += 1,
+                    b'}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                self.i += 1;
+            }
+            if depth != 0 {
+                return None;
+            }
+            let body = &self.s[body_start..self.i];
+            self.i += 1; // the closing brace
+            return parse_number(body.trim());
+        }
+        let b = self.peek()?;
+        if b.is_ascii_digit() {
+            self.i += 1;
+            return Some(decimal(&self.s[self.i - 1..self.i], ""));
+        }
+        None
+    }
+
+    /// `\frac{a}{b}` (the caller has consumed `\frac`).
+    fn frac_body(&mut self) -> Option<Num> {
+        let a = self.frac_arg()?;
+        let b = self.frac_arg()?;
+        divide(a, b)
+    }
+}
+
+fn divide(a: Num, b: Num) -> Option<Num> {
+    a.ratio()?.checked_div(b.ratio()?).map(Num::Exact)
+}
+
+/// A parsed numeric answer: its value and whether it was written as a percentage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    pub value: Num,
+    pub percent: bool,
+}
+
+/// Parses a whole cleaned answer (see `equal::clean`) as a number, or `None`.
+///
+/// Accepted: `[sign] core [%]` where core is a decimal (thousands separators allowed),
+/// `a/b` of decimals, `\frac{a}{b}` / `\frac ab`, or a mixed number `n\frac{a}{b}`
+/// (`n + a/b`, the sign applying to the whole).
+pub fn parse_numeric(s: &str) -> Option<Parsed> {
+    let mut c = Cursor { s, i: 0 };
+    let neg = c.sign();
+    let mut value = if c.eat("\\frac") {
+        c.frac_body()?
+    } else {
+        let whole = c.unsigned_decimal()?;
+        let save = c.i;
+        c.skip_spaces();
+        if c.eat("\\frac") {
+            // mixed number: integer part + proper fraction
+            let frac = c.frac_body()?;
+            let (Num::Exact(w), Num::Exact(f)) = (&whole, &frac) else {
+                return None;
+            };
+            if w.den() != 1 || f.num() < 0 {
+                return None;
+            }
+            Num::Exact(w.checked_add(*f)?)
+        } else if c.eat("/") {
+            c.skip_spaces();
+            let den = c.signed_decimal()?;
+            divide(whole, den)?
+        } else {
+            c.i = save;
+            whole
+        }
+    };
+    if neg {
+        value = value.negated();
+    }
+    c.skip_spaces();
+    let percent = c.eat("%");
+    c.skip_spaces();
+    if c.i != s.len() {
+        return None;
+    }
+    Some(Parsed { value, percent })
+}
+
+/// Parses a signed number or fraction without a percent sign.
+pub fn parse_number(s: &str) -> Option<Num> {
+    match parse_numeric(s) {
+        Some(Parsed {
+            value,
+            percent: false,
+        }) => Some(value),
+        _ => None,
+    }
+}
+
+/// Whether two parsed answers denote the same number. A percentage `p%` matches both
+/// `p / 100` and `p` (math-verify's rule: "50%" equals 0.5 and 50).
+pub fn numbers_equal(a: &Parsed, b: &Parsed) -> bool {
+    let alts = |p: &Parsed| -> [Option<Num>; 2] {
+        if p.percent {
+            [Some(p.value.clone()), p.value.percent()]
+        } else {
+            [Some(p.value.clone()), None]
+        }
+    };
+    let (xa, xb) = (alts(a), alts(b));
+    xa.iter()
+        .flatten()
+        .any(|x| xb.iter().flatten().any(|y| x == y))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(n: i128, d: i128) -> Num {
+        Num::Exact(Ratio::new(n, d).unwrap())
+    }
+
+    fn num(s: &str) -> Option<Num> {
+        parse_numeric(s).map(|p| p.value)
+    }
+
+    #[test]
+    fn ratio_arithmetic_is_exact_and_checked() {
+        let a = Ratio::new(1, 10).unwrap();
+        let b = Ratio::new(2, 10).unwrap();
+        assert_eq!(a.checked_add(b), Ratio::new(3, 10));
+        assert_eq!(Ratio::new(6, -8), Ratio::new(-3, 4));
+        assert_eq!(Ratio::new(1, 0), None);
+        assert_eq!(
+            Ratio::int(i128::MAX)
+                .unwrap()
+                .checked_add(Ratio::int(1).unwrap()),
+            None
+        );
+        assert_eq!(
+            Ratio::int(i128::MAX)
+                .unwrap()
+                .checked_mul(Ratio::int(2).unwrap()),
+            None
+        );
+        assert_eq!(
+            Ratio::int(3).unwrap().checked_div(Ratio::int(0).unwrap()),
+            None
+        );
+        assert_eq!(Ratio::new(i128::MIN, 1), None);
+    }
+
+    #[test]
+    fn numeric_forms() {
+        assert_eq!(num("42"), Some(r(42, 1)));
+        assert_eq!(num("-1,234,567.50"), Some(r(-2_469_135, 2)));
+        assert_eq!(num("1{,}000"), Some(r(1000, 1)));
+        assert_eq!(num(".5"), Some(r(1, 2)));
+        assert_eq!(num("5."), Some(r(5, 1)));
+        assert_eq!(num("+ 3"), Some(r(3, 1)));
+        assert_eq!(num("- 3"), Some(r(-3, 1)));
+        assert_eq!(num("3/4"), Some(r(3, 4)));
+        assert_eq!(num("3 / -4"), Some(r(-3, 4)));
+        assert_eq!(num("\\frac{3}{4}"), Some(r(3, 4)));
+        assert_eq!(num("\\frac12"), Some(r(1, 2)));
+        assert_eq!(num("\\frac1{20}"), Some(r(1, 20)));
+        assert_eq!(num("-\\frac{-5}{-2}"), Some(r(-5, 2)));
+        assert_eq!(num("2\\frac{1}{2}"), Some(r(5, 2)));
+        assert_eq!(num("-2 \\frac{1}{2}"), Some(r(-5, 2)));
+        assert_eq!(num("\\frac{0.5}{2}"), Some(r(1, 4)));
+        assert_eq!(num("1/0"), None);
+        assert_eq!(num("1,00"), None);
+        assert_eq!(num("1,2"), None);
+        assert_eq!(num("x"), None);
+        assert_eq!(num(""), None);
+        assert_eq!(num("."), None);
+        assert_eq!(num("\\frac{1}"), None);
+        let p = parse_numeric("50%").unwrap();
+        assert!(p.percent);
+        assert_eq!(p.value, r(50, 1));
+    }
+
+    #[test]
+    fn big_numbers_compare_by_digits() {
+        let a = num("123456789012345678901234567890123456789012").unwrap();
+        let b = num("123456789012345678901234567890123456789013").unwrap();
+        assert!(matches!(a, Num::Big(_)));
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            num("123,456,789,012,345,678,901,234,567,890,123,456,789,012").unwrap()
+        );
+        assert_eq!(
+            num("0.1000000000000000000000000000000000000000000001"),
+            num("0.10000000000000000000000000000000000000000000010")
+        );
+        // beyond f64 precision but within i128: exact
+        assert_ne!(num("9007199254740993"), num("9007199254740992"));
+    }
+
+    #[test]
+    fn percent_matches_both_readings() {
+        let p = parse_numeric("50%").unwrap();
+        let half = parse_numeric("0.5").unwrap();
+        let fifty = parse_numeric("50").unwrap();
+        assert!(numbers_equal(&p, &half));
+        assert!(numbers_equal(&half, &p));
+        assert!(numbers_equal(&p, &fifty));
+        assert!(!numbers_equal(&p, &parse_numeric("5").unwrap()));
+        assert!(!numbers_equal(&half, &fifty));
+    }
+}

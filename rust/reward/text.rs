@@ -1,0 +1,468 @@
+//! Rewards over text: SQuAD-normalised exact match and word F1, regex match, and
+//! answer extraction (GSM8K "####", `\boxed{}`, last number).
+//!
+//! Pure Rust. Every batch function takes `&[&str]` and returns one `f32` per row; rows
+//! are scored in parallel (rayon) above [`PAR_THRESHOLD`] rows.
+
+use rayon::prelude::*;
+use regex::Regex;
+
+use crate::error::{CoreError, CoreResult};
+
+/// Batches with at least this many rows are scored on the rayon pool.
+pub const PAR_THRESHOLD: usize = 16_384;
+
+/// Maps `f` over `0..n` into a freshly allocated vector, in parallel for large `n`.
+pub fn map_rows<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
+    if n >= PAR_THRESHOLD {
+        (0..n).into_par_iter().map(f).collect()
+    } else {
+        (0..n).map(f).collect()
+    }
+}
+
+/// Checks that two text arguments have the same number of rows.
+pub fn check_same_len(a: (&str, usize), b: (&str, usize)) -> CoreResult<()> {
+    if a.1 != b.1 {
+        return Err(CoreError::arg(
+            b.0,
+            format!("has {} rows but {} has {}", b.1, a.0, a.1),
+        ));
+    }
+    Ok(())
+}
+
+/// Python's `str.isspace()`: Unicode White_Space plus the ASCII separators 0x1C-0x1F.
+fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// A character of a regex `\w` run (Unicode alphanumeric or underscore).
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// SQuAD's `normalize_answer` up to its final whitespace split: lowercase, drop ASCII
+/// punctuation, replace the articles "a", "an", "the" (whole `\w` runs, exactly what
+/// `re.sub(r"\b(a|an|the)\b", " ", s)` matches) by a space.
+pub fn squad_clean(text: &str) -> String {
+    if text.is_ascii() {
+        return squad_clean_ascii(text.as_bytes());
+    }
+    let lowered = text.to_lowercase();
+    let mut out = String::with_capacity(lowered.len());
+    let mut run_start: Option<usize> = None;
+    let end_run = |out: &mut String, run_start: &mut Option<usize>| {
+        if let Some(start) = run_start.take() {
+            if matches!(&out[start..], "a" | "an" | "the") {
+                out.truncate(start);
+                out.push(' ');
+            }
+        }
+    };
+    for c in lowered.chars() {
+        if c.is_ascii_punctuation() {
+            continue;
+        }
+        if is_word_char(c) {
+            if run_start.is_none() {
+                run_start = Some(out.len());
+            }
+        } else {
+            end_run(&mut out, &mut run_start);
+        }
+        out.push(c);
+    }
+    end_run(&mut out, &mut run_start);
+    out
+}
+
+/// [`squad_clean`] for ASCII text, byte by byte.
+fn squad_clean_ascii(text: &[u8]) -> String {
+    let mut out: Vec<u8> = Vec::with_capacity(text.len());
+    let mut run_start: Option<usize> = None;
+    let end_run = |out: &mut Vec<u8>, run_start: &mut Option<usize>| {
+        if let Some(start) = run_start.take() {
+            if matches!(&out[start..], b"a" | b"an" | b"the") {
+                out.truncate(start);
+                out.push(b' ');
+            }
+        }
+    };
+    for &b in text {
+        if b.is_ascii_punctuation() {
+            continue;
+        }
+        let b = b.to_ascii_lowercase();
+        if b.is_ascii_alphanumeric() {
+            if run_start.is_none() {
+                run_start = Some(out.len());
+            }
+        } else {
+            end_run(&mut out, &mut run_start);
+        }
+        out.push(b);
+    }
+    end_run(&mut out, &mut run_start);
+    // only ASCII bytes were pushed
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The words of a [`squad_clean`]ed text (Python's `str.split()`).
+fn words(clean: &str) -> impl Iterator<Item = &str> {
+    clean.split(is_py_space).filter(|w| !w.is_empty())
+}
+
+/// SQuAD normalisation: the words of [`squad_clean`] joined by single spaces.
+pub fn squad_normalize(text: &str) -> String {
+    words(&squad_clean(text)).collect::<Vec<_>>().join(" ")
+}
+
+/// Whether two texts are equal after SQuAD normalisation.
+pub fn squad_equal(prediction: &str, reference: &str) -> bool {
+    words(&squad_clean(prediction)).eq(words(&squad_clean(reference)))
+}
+
+/// SQuAD token F1 of two texts. Both empty after normalisation: 1.0 (SQuAD v2).
+pub fn word_f1_one(prediction: &str, reference: &str) -> f32 {
+    let (pc, rc) = (squad_clean(prediction), squad_clean(reference));
+    let mut pred: Vec<&str> = words(&pc).collect();
+    let mut gold: Vec<&str> = words(&rc).collect();
+    if pred.is_empty() || gold.is_empty() {
+        return if pred.is_empty() && gold.is_empty() {
+            1.0
+        } else {
+            0.0
+        };
+    }
+    // size of the multiset intersection, by merging the sorted word lists
+    pred.sort_unstable();
+    gold.sort_unstable();
+    let (mut i, mut j, mut same) = (0usize, 0usize, 0usize);
+    while i < pred.len() && j < gold.len() {
+        match pred[i].cmp(gold[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                same += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    if same == 0 {
+        return 0.0;
+    }
+    let precision = same as f64 / pred.len() as f64;
+    let recall = same as f64 / gold.len() as f64;
+    (2.0 * precision * recall / (precision + recall)) as f32
+}
+
+/// 1.0 where the SQuAD-normalised prediction equals the normalised reference.
+pub fn normalized_exact_match(predictions: &[&str], references: &[&str]) -> CoreResult<Vec<f32>> {
+    check_same_len(
+        ("predictions", predictions.len()),
+        ("references", references.len()),
+    )?;
+    Ok(map_rows(predictions.len(), |i| {
+        f32::from(u8::from(squad_equal(predictions[i], references[i])))
+    }))
+}
+
+/// SQuAD word F1 per row.
+pub fn word_f1(predictions: &[&str], references: &[&str]) -> CoreResult<Vec<f32>> {
+    check_same_len(
+        ("predictions", predictions.len()),
+        ("references", references.len()),
+    )?;
+    Ok(map_rows(predictions.len(), |i| {
+        word_f1_one(predictions[i], references[i])
+    }))
+}
+
+/// Compiles `pattern` once; `full` anchors it at both ends (Python's `re.fullmatch`).
+pub fn compile_pattern(pattern: &str, full: bool) -> CoreResult<Regex> {
+    let source = if full {
+        format!(r"\A(?:{pattern})\z")
+    } else {
+        pattern.to_owned()
+    };
+    Regex::new(&source).map_err(|e| CoreError::arg("pattern", format!("invalid regex: {e}")))
+}
+
+/// 1.0 where `pattern` matches (anywhere, or the whole text with `full`).
+pub fn regex_match(texts: &[&str], pattern: &str, full: bool) -> CoreResult<Vec<f32>> {
+    let re = compile_pattern(pattern, full)?;
+    Ok(map_rows(texts.len(), |i| {
+        f32::from(u8::from(re.is_match(texts[i])))
+    }))
+}
+
+/// Which answer `extract_answer` pulls out of a text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExtractStyle {
+    /// verl's GSM8K strict mode: the last `#### <number>`, commas removed.
+    Gsm8k,
+    /// The content of the last `\boxed{...}` / `\fbox{...}` (nested braces).
+    Boxed,
+    /// The last number in the text, thousands separators removed.
+    LastNumber,
+}
+
+impl ExtractStyle {
+    pub fn parse(style: &str) -> CoreResult<Self> {
+        match style {
+            "gsm8k" => Ok(ExtractStyle::Gsm8k),
+            "boxed" => Ok(ExtractStyle::Boxed),
+            "last_number" => Ok(ExtractStyle::LastNumber),
+            other => Err(CoreError::arg(
+                "style",
+                format!("'{other}' is not one of 'gsm8k', 'boxed', 'last_number'"),
+            )),
+        }
+    }
+}
+
+/// verl `gsm8k.extract_solution(method="strict")` without its 300-character clip: the
+/// last match of `#### (-?[0-9.,]+)`, with commas removed.
+pub fn extract_gsm8k(text: &str) -> Option<String> {
+    // Occurrences of "#### " cannot overlap, so the last regex match is the last
+    // occurrence that is followed by a number.
+    let bytes = text.as_bytes();
+    // each occurrence of "#### " ends with a '#' at p followed by ' ', from the right
+    let occurrences = memchr::memrchr_iter(b'#', bytes).filter(|&p| {
+        p >= 3 && bytes[p - 3..p].iter().all(|&c| c == b'#') && bytes.get(p + 1) == Some(&b' ')
+    });
+    for p in occurrences {
+        let start = p + 2;
+        let mut i = start;
+        if bytes.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        let digits_start = i;
+        while bytes
+            .get(i)
+            .is_some_and(|b| b.is_ascii_digit() || *b == b'.' || *b == b',')
+        {
+            i += 1;
+        }
+        if i > digits_start {
+            return Some(text[start..i].replace(',', ""));
+        }
+    }
+    None
+}
+
+/// Start and length of the last `\boxed` or `\fbox` command.
+fn last_box_command(text: &str) -> Option<(usize, usize)> {
+    let b = text.as_bytes();
+    memchr::memrchr_iter(b'\\', b).find_map(|pos| {
+        let rest = b.get(pos + 1..).unwrap_or(&[]);
+        if rest.starts_with(b"boxed") {
+            Some((pos, 6))
+        } else if rest.starts_with(b"fbox") {
+            Some((pos, 5))
+        } else {
+            None
+        }
+    })
+}
+
+/// The content of the last `\boxed{...}` or `\fbox{...}` (braces balanced), or of a
+/// `\boxed x` written without braces (up to the next whitespace or `$`).
+pub fn extract_boxed(text: &str) -> Option<&str> {
+    let (pos, skip) = last_box_command(text)?;
+    let rest = &text[pos + skip..];
+    let trimmed = rest.trim_start_matches(' ');
+    if let Some(body) = trimmed.strip_prefix('{') {
+        let mut depth: usize = 1;
+        for (i, b) in body.bytes().enumerate() {
+            match b {
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(&body[..i]);
+                    }
+                }
+                _ => {}
+            }
+        }
+        return None;
+    }
+    if trimmed.len() < rest.len() {
+        // "\boxed 5": up to whitespace or '$'.
+        let end = trimmed
+            .find(|c: char| c.is_whitespace() || c == '$')
+            .unwrap_or(trimmed.len());
+        if end > 0 {
+            return Some(&trimmed[..end]);
+        }
+    }
+    None
+}
+
+/// The span of the last number in `text`: an optional '-' (when not glued to a preceding
+/// letter or digit), digits with optional `,ddd` groups, an optional `.digits` part;
+/// or `.digits`.
+pub fn last_number_span(text: &str) -> Option<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut last = None;
+    let mut i = 0;
+    while i < b.len() {
+        let starts_number =
+            b[i].is_ascii_digit() || (b[i] == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit));
+        if !starts_number {
+            i += 1;
+            continue;
+        }
+        let mut start = i;
+        if start > 0 && b[start - 1] == b'-' {
+            let glued =
+                start >= 2 && (b[start - 2].is_ascii_alphanumeric() || b[start - 2] == b')');
+            if !glued {
+                start -= 1;
+            }
+        }
+        let mut j = i;
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        // thousands groups: ",ddd" not followed by another digit
+        while j + 3 < b.len()
+            && b[j] == b','
+            && b[j + 1..j + 4].iter().all(u8::is_ascii_digit)
+            && !b.get(j + 4).is_some_and(u8::is_ascii_digit)
+        {
+            j += 4;
+        }
+        if j < b.len() && b[j] == b'.' && b.get(j + 1).is_some_and(u8::is_ascii_digit) {
+            j += 1;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+        }
+        last = Some((start, j));
+        i = j.max(i + 1);
+    }
+    last
+}
+
+/// The last number in `text` with thousands separators removed.
+pub fn extract_last_number(text: &str) -> Option<String> {
+    last_number_span(text).map(|(s, e)| text[s..e].replace(',', ""))
+}
+
+/// Extracts one answer per text (`None` where there is none).
+pub fn extract_answers(texts: &[&str], style: ExtractStyle) -> Vec<Option<String>> {
+    map_rows(texts.len(), |i| match style {
+        ExtractStyle::Gsm8k => extract_gsm8k(texts[i]),
+        ExtractStyle::Boxed => extract_boxed(texts[i]).map(str::to_owned),
+        ExtractStyle::LastNumber => extract_last_number(texts[i]),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn squad_normalisation() {
+        assert_eq!(squad_normalize("The  Cat, sat!"), "cat sat");
+        assert_eq!(squad_normalize("an apple a day"), "apple day");
+        assert_eq!(squad_normalize("theatre"), "theatre");
+        assert_eq!(squad_normalize("A-n"), "");
+        assert_eq!(squad_normalize("x_the y"), "xthe y");
+        assert_eq!(squad_normalize("  "), "");
+        // the ASCII fast path and the Unicode path agree
+        for t in ["The Cat, sat!", "an apple a day", "x_the y", "A-n b\tthe\x1c c"] {
+            let unicode = format!("{t} é");
+            assert_eq!(squad_normalize(&unicode), format!("{} é", squad_normalize(t)));
+        }
+    }
+
+    #[test]
+    fn f1_counts_bag_of_words() {
+        assert!((word_f1_one("the cat sat", "cat sat down") - 0.8).abs() < 1e-6);
+        assert_eq!(word_f1_one("cat cat", "cat"), 2.0 * 0.5 / 1.5);
+        assert_eq!(word_f1_one("", "the"), 1.0);
+        assert_eq!(word_f1_one("x", ""), 0.0);
+        assert_eq!(word_f1_one("dog", "cat"), 0.0);
+    }
+
+    #[test]
+    fn exact_match_and_lengths() {
+        let r = normalized_exact_match(&["The Cat.", "dog"], &["cat", "cat"]).unwrap();
+        assert_eq!(r, vec![1.0, 0.0]);
+        let e = normalized_exact_match(&["a"], &[]).unwrap_err();
+        assert!(e.message.starts_with("references"), "{}", e.message);
+        assert!(normalized_exact_match(&[], &[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn regex_search_and_full() {
+        assert_eq!(
+            regex_match(&["abc", "xbz"], "b.", false).unwrap(),
+            vec![1.0, 1.0]
+        );
+        assert_eq!(
+            regex_match(&["abc", "ab"], "a.", true).unwrap(),
+            vec![0.0, 1.0]
+        );
+        assert_eq!(
+            regex_match(&["a", "b", "ab"], "a|b", true).unwrap(),
+            vec![1.0, 1.0, 0.0]
+        );
+        let e = regex_match(&["x"], "(", false).unwrap_err();
+        assert!(e.message.starts_with("pattern:"), "{}", e.message);
+    }
+
+    #[test]
+    fn gsm8k_like_verl_strict() {
+        assert_eq!(extract_gsm8k("so #### 1,234").as_deref(), Some("1234"));
+        assert_eq!(
+            extract_gsm8k("#### 1\n#### -7.5.").as_deref(),
+            Some("-7.5.")
+        );
+        assert_eq!(extract_gsm8k("#### x"), None);
+        assert_eq!(extract_gsm8k("##### 3").as_deref(), Some("3"));
+        assert_eq!(extract_gsm8k("#### 3 #### -"), Some("3".into()));
+        assert_eq!(extract_gsm8k("####5"), None);
+        assert_eq!(extract_gsm8k(""), None);
+    }
+
+    #[test]
+    fn boxed_nested_and_last() {
+        assert_eq!(
+            extract_boxed(r"\boxed{1} then \boxed{\frac{1}{2}}"),
+            Some(r"\frac{1}{2}")
+        );
+        assert_eq!(extract_boxed(r"\fbox{7}"), Some("7"));
+        assert_eq!(extract_boxed(r"\boxed{1} \fbox{2}"), Some("2"));
+        assert_eq!(extract_boxed(r"\boxed{\{1"), None);
+        assert_eq!(extract_boxed(r"\boxed 5$"), Some("5"));
+        assert_eq!(extract_boxed("none"), None);
+    }
+
+    #[test]
+    fn last_number() {
+        assert_eq!(
+            extract_last_number("3 apples and 1,200 pears.").as_deref(),
+            Some("1200")
+        );
+        assert_eq!(extract_last_number("it is -4.5").as_deref(), Some("-4.5"));
+        assert_eq!(extract_last_number("x-4").as_deref(), Some("4"));
+        assert_eq!(extract_last_number("1,2,3").as_deref(), Some("3"));
+        assert_eq!(extract_last_number("worth .5").as_deref(), Some(".5"));
+        assert_eq!(extract_last_number("none"), None);
+    }
+
+    #[test]
+    fn style_names() {
+        assert_eq!(ExtractStyle::parse("boxed").unwrap(), ExtractStyle::Boxed);
+        assert!(ExtractStyle::parse("x")
+            .unwrap_err()
+            .message
+            .starts_with("style"));
+    }
+}

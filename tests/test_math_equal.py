@@ -1,0 +1,230 @@
+"""``math_equal``: exact answer equivalence.
+
+Checked three ways: properties against :class:`fractions.Fraction` (the reference for
+exactness), the corpus in ``tests/data/math_corpus.jsonl`` (its ``equal`` labels are decided
+by construction in ``make_math_corpus.py``), and agreement with math-verify on that corpus.
+
+Disagreements with math-verify that we accept (each listed in ``ACCEPTED`` below):
+
+- float tolerance: math-verify compares numbers rounded to ~7 significant digits, so it calls
+  ``0.3333333 == 1/3``, ``0.6666667 == 2/3`` and ``0.30000000000000004 == 0.3`` equal; we are
+  exact (no float fuzz), so these are not equal.
+- ``12.5%`` vs ``12.5``: math-verify accepts ``p%`` == ``p`` for integers (``50%`` == ``50``)
+  but not for decimals; we apply its rule consistently (``p%`` equals ``p/100`` and ``p``).
+- an unbalanced ``\\boxed{\\frac{1}{2}`` (missing brace): math-verify still reads ``1/2``; we
+  treat an unbalanced box as no box and fall back to the last number ("2").
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from orbiter.train.errors import TrainerError
+from orbiter.train.rewards import math_equal
+
+CORPUS = Path(__file__).parent / "data" / "math_corpus.jsonl"
+
+# (response, answer) pairs where we knowingly differ from math-verify (see the docstring).
+ACCEPTED: dict[tuple[str, str], str] = {
+    ("\\boxed{0.30000000000000004}", "0.3"): "math-verify float tolerance",
+    ("\\boxed{0.3333333}", "\\frac{1}{3}"): "math-verify float tolerance",
+    ("\\boxed{0.6666667}", "\\frac{2}{3}"): "math-verify float tolerance",
+    ("\\boxed{12.5\\%}", "12.5"): "math-verify: p% == p only for integer p",
+    ("\\boxed{\\frac{1}{2}", "0.5"): "unbalanced box: math-verify reads it anyway",
+}
+# Generated responses ending in a decimal percentage hit the same math-verify rule.
+ACCEPTED_SUFFIXES = {"\\boxed{12.5\\%}$.": "math-verify: p% == p only for integer p"}
+
+
+def load_corpus() -> list[dict[str, Any]]:
+    with CORPUS.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def test_corpus_is_large_and_varied() -> None:
+    rows = load_corpus()
+    assert len(rows) >= 2000
+    forms = {r["form"] for r in rows}
+    assert len(forms) >= 12
+    for form in forms:
+        labels = {r["equal"] for r in rows if r["form"] == form}
+        if form != "repeating":  # non-terminating vs rounding: never equal by design
+            assert labels == {True, False}, form
+
+
+def test_corpus_labels() -> None:
+    rows = load_corpus()
+    got = math_equal([r["response"] for r in rows], [r["answer"] for r in rows])
+    want = np.array([r["equal"] for r in rows], np.float32)
+    bad = [
+        (r["response"][-60:], r["answer"])
+        for r, g, w in zip(rows, got, want, strict=True)
+        if g != w
+    ]
+    assert not bad, bad[:10]
+
+
+def accepted(response: str, answer: str) -> bool:
+    if (response, answer) in ACCEPTED:
+        return True
+    return any(response.endswith(s) and answer == "12.5" for s in ACCEPTED_SUFFIXES)
+
+
+def test_agrees_with_math_verify_on_corpus() -> None:
+    mv = pytest.importorskip("math_verify")
+    rows = load_corpus()
+    ours = math_equal([r["response"] for r in rows], [r["answer"] for r in rows])
+    disagree = []
+    for r, o in zip(rows, ours, strict=True):
+        # math-verify's documented use: the gold answer as LaTeX in $...$.
+        theirs = bool(mv.verify(mv.parse("$" + r["answer"] + "$"), mv.parse(r["response"])))
+        if theirs != bool(o):
+            disagree.append((r["response"], r["answer"]))
+    rate = 1 - len(disagree) / len(rows)
+    assert rate >= 0.995, (rate, disagree[:20])
+    unexplained = [d for d in disagree if not accepted(*d)]
+    assert not unexplained, unexplained
+
+
+# ---------------------------------------------------------------- exactness properties
+
+
+def frac_tex(x: Fraction) -> str:
+    sign = "-" if x < 0 else ""
+    return f"{sign}\\frac{{{abs(x.numerator)}}}{{{x.denominator}}}"
+
+
+def exact_decimal(x: Fraction) -> str | None:
+    for places in range(12):
+        scaled = x * 10**places
+        if scaled.denominator == 1:
+            digits = str(abs(scaled.numerator)).rjust(places + 1, "0")
+            sign = "-" if x < 0 else ""
+            return sign + (digits if places == 0 else f"{digits[:-places]}.{digits[-places:]}")
+    return None
+
+
+fractions_st = st.builds(
+    Fraction,
+    st.integers(-(10**6), 10**6),
+    st.sampled_from([1, 2, 3, 4, 5, 7, 8, 10, 16, 20, 25, 125, 1000, 1024]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(fractions_st, fractions_st), max_size=30))
+def test_fraction_equality_is_exact(pairs: list[tuple[Fraction, Fraction]]) -> None:
+    responses = [f"so \\boxed{{{frac_tex(a)}}}" for a, _ in pairs]
+    answers = [f"{b.numerator}/{b.denominator}" for _, b in pairs]
+    want = np.array([a == b for a, b in pairs], np.float32)
+    np.testing.assert_array_equal(math_equal(responses, answers), want)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(fractions_st, fractions_st), max_size=30))
+def test_decimal_vs_fraction_is_exact(pairs: list[tuple[Fraction, Fraction]]) -> None:
+    rows = [(exact_decimal(a), b) for a, b in pairs]
+    rows = [(d, b) for d, b in rows if d is not None]
+    responses = [f"The answer is ${d}$." for d, _ in rows]
+    answers = [frac_tex(b) for _, b in rows]
+    want = np.array([Fraction(d) == b for d, b in rows], np.float32)
+    np.testing.assert_array_equal(math_equal(responses, answers), want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(-(10**30), 10**30), st.integers(-3, 3)), max_size=30))
+def test_large_integers_beyond_f64(pairs: list[tuple[int, int]]) -> None:
+    responses = [f"#### {n + d:,}" for n, d in pairs]
+    answers = [str(n) for n, _ in pairs]
+    want = np.array([d == 0 for _, d in pairs], np.float32)
+    np.testing.assert_array_equal(math_equal(responses, answers), want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 999), st.integers(1, 9)), max_size=30))
+def test_decimal_sums_are_exact(pairs: list[tuple[int, int]]) -> None:
+    # a/10 + b/10 written exactly equals the exact sum; the float sum's repr may not
+    responses, answers, want = [], [], []
+    for a, b in pairs:
+        exact = Fraction(a, 10) + Fraction(b, 10)
+        floaty = repr(a / 10 + b / 10)
+        responses += [f"\\boxed{{{exact_decimal(exact)}}}", f"\\boxed{{{floaty}}}"]
+        answers += [frac_tex(exact), frac_tex(exact)]
+        want += [True, Fraction(floaty) == exact]
+    np.testing.assert_array_equal(math_equal(responses, answers), np.array(want, np.float32))
+
+
+def test_no_float_fuzz() -> None:
+    responses = ["\\boxed{0.333}", "\\boxed{0.3333333333}", "\\boxed{0.30000000000000004}"]
+    answers = ["1/3", "\\frac{1}{3}", "0.3"]
+    np.testing.assert_array_equal(math_equal(responses, answers), np.zeros(3, np.float32))
+    two53 = 2**53
+    got = math_equal(
+        [f"\\boxed{{{two53 + 1}}}", f"\\boxed{{{two53 + 1}}}"], [str(two53), str(two53 + 1)]
+    )
+    np.testing.assert_array_equal(got, np.array([0, 1], np.float32))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 400), st.integers(0, 400)), max_size=30))
+def test_percent_rule(pairs: list[tuple[int, int]]) -> None:
+    # p% equals p/100 and p (math-verify's rule)
+    responses = [f"\\boxed{{{p}\\%}}" for p, _ in pairs]
+    answers = [exact_decimal(Fraction(q, 100)) or "" for _, q in pairs]
+    want = np.array([p == q or Fraction(p) == Fraction(q, 100) for p, q in pairs], np.float32)
+    np.testing.assert_array_equal(math_equal(responses, answers), want)
+
+
+# ---------------------------------------------------------------- styles and bad input
+
+
+def test_styles_pick_their_answer() -> None:
+    response = "\\boxed{3}\n#### 4\nfinally 5"
+    for style, answer in [("boxed", "3"), ("gsm8k", "4"), ("last_number", "5"), ("auto", "3")]:
+        got = math_equal([response] * 3, ["3", "4", "5"], style=style)  # type: ignore[arg-type]
+        want = np.array([a == answer for a in ["3", "4", "5"]], np.float32)
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(math_equal([" $\\frac12$ "], ["0.5"], style="full"), [1.0])
+
+
+def test_accepts_numpy_arrays() -> None:
+    responses = ["#### 5", "\\boxed{\\frac{1}{2}}"]
+    answers = ["5", "0.5"]
+    want = math_equal(responses, answers)
+    np.testing.assert_array_equal(want, [1.0, 1.0])
+    for arr in (
+        np.array(responses, dtype=object),
+        np.array(responses, dtype=np.dtypes.StringDType()),
+    ):
+        np.testing.assert_array_equal(math_equal(arr, np.array(answers)), want)
+
+
+def test_large_batch_parallel_path() -> None:
+    responses = ["so #### 42", "\\boxed{\\dfrac{1}{4}}", "The answer is 7 cm.", "#### 41"] * 6000
+    answers = ["42", "0.25", "7", "42"] * 6000
+    got = math_equal(responses, answers)
+    np.testing.assert_array_equal(got, np.array([1, 1, 1, 0] * 6000, np.float32))
+
+
+def test_bad_input() -> None:
+    with pytest.raises(ValueError, match="answers") as info:
+        math_equal(["a", "b"], ["a"])
+    assert isinstance(info.value, TrainerError)
+    with pytest.raises(TypeError, match=r"responses\[1\]") as tinfo:
+        math_equal(["a", 2], ["a", "b"])  # type: ignore[list-item]
+    assert isinstance(tinfo.value, TrainerError)
+    with pytest.raises(TypeError, match=r"answers\[0\]"):
+        math_equal(["a"], [5])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="style"):
+        math_equal(["a"], ["a"], style="fuzzy")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="responses"):
+        math_equal("#### 5", ["5"])
+    out = math_equal([], [])
+    assert out.dtype == np.float32 and out.shape == (0,)

@@ -1,0 +1,316 @@
+"""Text rewards against plain-Python reference implementations written here."""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+import re
+import string
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from orbiter.train.errors import TrainerError
+from orbiter.train.rewards import (
+    extract_answer,
+    normalized_exact_match,
+    regex_match,
+    word_f1,
+)
+
+# ---------------------------------------------------------------- references (SQuAD, verl)
+
+
+PUNCT = set(string.punctuation)
+
+
+def squad_normalize(s: str) -> str:
+    """SQuAD v1.1 / v2 ``normalize_answer``."""
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in PUNCT)
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def squad_f1(prediction: str, reference: str) -> float:
+    pred = squad_normalize(prediction).split()
+    gold = squad_normalize(reference).split()
+    if not pred or not gold:
+        return float(pred == gold)
+    common = collections.Counter(pred) & collections.Counter(gold)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred), same / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def ref_gsm8k(text: str) -> str | None:
+    """verl's strict GSM8K extraction over the whole text."""
+    found = re.findall(r"#### (\-?[0-9\.\,]+)", text)
+    return found[-1].replace(",", "").replace("$", "") if found else None
+
+
+def ref_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{...}/\\fbox{...}, balanced braces; \\boxed x form."""
+    starts = [m.start() for m in re.finditer(r"\\boxed|\\fbox", text)]
+    if not starts:
+        return None
+    pos = starts[-1]
+    rest = text[pos + (6 if text.startswith("\\boxed", pos) else 5) :]
+    body = rest.lstrip(" ")
+    if body.startswith("{"):
+        depth = 0
+        for i, ch in enumerate(body):
+            depth += ch == "{"
+            depth -= ch == "}"
+            if depth == 0:
+                return body[1:i]
+        return None
+    if len(body) < len(rest):
+        m = re.match(r"[^\s$]+", body)
+        return m.group(0) if m else None
+    return None
+
+
+LAST_NUMBER = re.compile(
+    r"(?:(?<![A-Za-z0-9)])-)?(?:[0-9]+(?:,[0-9]{3}(?![0-9]))*(?:\.[0-9]+)?|\.[0-9]+)"
+)
+
+
+def ref_last_number(text: str) -> str | None:
+    found = LAST_NUMBER.findall(text)
+    return found[-1].replace(",", "") if found else None
+
+
+def load_verl_gsm8k() -> ModuleType | None:
+    """verl's gsm8k.py loaded by path (importing the verl package needs ray)."""
+    spec = importlib.util.find_spec("verl")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "utils/reward_score/gsm8k.py"
+    if not path.exists():
+        return None
+    mspec = importlib.util.spec_from_file_location("verl_gsm8k", path)
+    assert mspec is not None and mspec.loader is not None
+    module = importlib.util.module_from_spec(mspec)
+    mspec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------- strategies
+
+WORDS = ["a", "an", "the", "The", "A", "cat", "Cat", "dog", "théâtre", "naïve", "x_y", "ΣΟΦΙΑ"]
+piece = st.one_of(
+    st.sampled_from(WORDS),
+    st.sampled_from(list(string.punctuation + " \t\n")),
+    st.text(alphabet=string.ascii_letters + "éßΣ-_' ", max_size=6),
+)
+texts = st.lists(piece, max_size=12).map("".join)
+
+# ---------------------------------------------------------------- SQuAD
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(texts, texts), max_size=20))
+def test_exact_match_matches_squad(pairs: list[tuple[str, str]]) -> None:
+    preds = [p for p, _ in pairs]
+    refs = [r for _, r in pairs]
+    got = normalized_exact_match(preds, refs)
+    want = np.array([squad_normalize(p) == squad_normalize(r) for p, r in pairs], np.float32)
+    assert got.dtype == np.float32 and got.shape == (len(pairs),)
+    np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(texts, texts), max_size=20))
+def test_word_f1_matches_squad(pairs: list[tuple[str, str]]) -> None:
+    got = word_f1([p for p, _ in pairs], [r for _, r in pairs])
+    want = np.array([squad_f1(p, r) for p, r in pairs], np.float32)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
+def test_word_f1_identical_texts_score_one() -> None:
+    words = ["The quick brown fox!", "jumps over the lazy dog", "a b c"]
+    np.testing.assert_array_equal(word_f1(words, words), np.ones(3, np.float32))
+
+
+def test_large_batch_runs_parallel_path_and_agrees() -> None:
+    # above the rayon threshold (16k rows)
+    base = ["The Cat sat.", "a dog", "an apple pie", "the end"]
+    preds = base * 5000
+    refs = (base[1:] + base[:1]) * 5000
+    want_em = np.array(
+        [squad_normalize(p) == squad_normalize(r) for p, r in zip(preds, refs, strict=True)]
+    )
+    np.testing.assert_array_equal(normalized_exact_match(preds, refs), want_em.astype(np.float32))
+    want_f1 = np.array([squad_f1(p, r) for p, r in zip(preds, refs, strict=True)], np.float32)
+    np.testing.assert_allclose(word_f1(preds, refs), want_f1, atol=1e-6)
+
+
+# ---------------------------------------------------------------- regex
+
+ATOMS = ["a", "b", "c", "1", ".", "[ab]", "[^a]", "\\d", "\\w", "\\s", "(ab|c)", "(a|b)", " "]
+QUANT = ["", "", "*", "+", "?", "{2}", "{1,3}"]
+patterns = st.lists(
+    st.tuples(st.sampled_from(ATOMS), st.sampled_from(QUANT)), min_size=1, max_size=5
+).map(lambda parts: "".join(a + q for a, q in parts))
+anchored = st.tuples(st.booleans(), patterns, st.booleans()).map(
+    lambda t: ("^" if t[0] else "") + t[1] + ("$" if t[2] else "")
+)
+regex_texts = st.text(alphabet="abc1 2x", max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(anchored, st.lists(regex_texts, max_size=10), st.booleans())
+def test_regex_match_agrees_with_python_re(pattern: str, items: list[str], full: bool) -> None:
+    compiled = re.compile(pattern)
+    matcher = compiled.fullmatch if full else compiled.search
+    want = np.array([matcher(t) is not None for t in items], np.float32)
+    np.testing.assert_array_equal(regex_match(items, pattern, full=full), want)
+
+
+def test_regex_bad_pattern_names_pattern() -> None:
+    with pytest.raises(ValueError, match="pattern") as info:
+        regex_match(["x"], "(unclosed")
+    assert isinstance(info.value, TrainerError)
+
+
+# ---------------------------------------------------------------- extraction
+
+gsm_piece = st.one_of(
+    st.sampled_from(["#### ", "####", "##### ", "#### -", "-", ",", ".", " ", "\n", "$", "x"]),
+    st.integers(-5000, 100000).map(str),
+    st.integers(0, 10**7).map(lambda n: f"{n:,}"),
+)
+gsm_texts = st.lists(gsm_piece, max_size=15).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(gsm_texts, max_size=10))
+def test_extract_gsm8k_matches_reference(items: list[str]) -> None:
+    assert extract_answer(items, style="gsm8k") == [ref_gsm8k(t) for t in items]
+
+
+VERL = load_verl_gsm8k()
+
+
+@pytest.mark.skipif(VERL is None, reason="verl is not installed")
+@settings(max_examples=400, deadline=None)
+@given(st.lists(gsm_texts.filter(lambda t: len(t) <= 300), max_size=10))
+def test_extract_gsm8k_matches_verl_strict(items: list[str]) -> None:
+    # verl clips to the last 300 characters; on shorter texts the two agree exactly.
+    assert VERL is not None
+    want = [VERL.extract_solution(t, method="strict") for t in items]
+    assert extract_answer(items, style="gsm8k") == want
+
+
+def test_extract_gsm8k_reads_the_whole_text_unlike_verl_clip() -> None:
+    text = "#### 42\n" + "x" * 400
+    assert extract_answer([text], "gsm8k") == ["42"]
+
+
+boxed_piece = st.one_of(
+    st.sampled_from(["\\boxed{", "\\fbox{", "\\boxed ", "{", "}", " ", "$", "\\frac{1}{2}", "x"]),
+    st.integers(-100, 1000).map(str),
+)
+boxed_texts = st.lists(boxed_piece, max_size=12).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(boxed_texts, max_size=10))
+def test_extract_boxed_matches_reference(items: list[str]) -> None:
+    assert extract_answer(items, style="boxed") == [ref_boxed(t) for t in items]
+
+
+def test_extract_boxed_nested() -> None:
+    got = extract_answer(["so \\boxed{1} and \\boxed{\\frac{a^{2}}{b}} end", "\\fbox{7}"], "boxed")
+    assert got == ["\\frac{a^{2}}{b}", "7"]
+
+
+num_piece = st.one_of(
+    st.sampled_from(["-", ",", ".", " ", "x", ")", "a-", "1,234", "12,3456", "--", ".5"]),
+    st.integers(-1000, 10**6).map(str),
+    st.floats(-1e4, 1e4, allow_nan=False).map(lambda f: f"{f:.3f}"),
+)
+num_texts = st.lists(num_piece, max_size=12).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(num_texts, max_size=10))
+def test_extract_last_number_matches_reference(items: list[str]) -> None:
+    assert extract_answer(items, style="last_number") == [ref_last_number(t) for t in items]
+
+
+# ---------------------------------------------------------------- input forms and bad input
+
+FUNCS_2 = [normalized_exact_match, word_f1]
+
+
+@pytest.mark.parametrize("func", FUNCS_2)
+def test_numpy_string_arrays_accepted(func) -> None:  # type: ignore[no-untyped-def]
+    preds = ["The cat", "dog", "a b"]
+    refs = ["cat", "Dog!", "b c"]
+    want = func(preds, refs)
+    for arr in (
+        np.array(preds, dtype=object),
+        np.array(preds),  # fixed-width '<U'
+        np.array(preds, dtype=np.dtypes.StringDType()),
+    ):
+        np.testing.assert_array_equal(func(arr, tuple(refs)), want)
+
+
+@pytest.mark.parametrize("func", FUNCS_2)
+def test_length_mismatch(func) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="references") as info:
+        func(["a", "b"], ["a"])
+    assert isinstance(info.value, TrainerError)
+
+
+@pytest.mark.parametrize("func", FUNCS_2)
+def test_non_str_item_names_argument_and_index(func) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TypeError, match=r"predictions\[2\]") as info:
+        func(["a", "b", 3], ["a", "b", "c"])
+    assert isinstance(info.value, TrainerError)
+    with pytest.raises(TypeError, match=r"references\[0\]"):
+        func(["a"], [None])
+    with pytest.raises(TypeError, match=r"predictions\[1\]"):
+        func(np.array(["a", b"b"], dtype=object), ["a", "b"])
+
+
+@pytest.mark.parametrize("func", FUNCS_2)
+def test_single_string_or_non_sequence_rejected(func) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TypeError, match="predictions"):
+        func("abc", ["abc"])
+    with pytest.raises(TypeError, match="references"):
+        func(["abc"], 5)
+
+
+def test_empty_batches_give_empty_float32() -> None:
+    for out in (
+        normalized_exact_match([], []),
+        word_f1([], []),
+        regex_match([], "a"),
+    ):
+        assert out.dtype == np.float32 and out.shape == (0,)
+    assert extract_answer([], "boxed") == []
+
+
+def test_extract_bad_style_and_items() -> None:
+    with pytest.raises(ValueError, match="style") as info:
+        extract_answer(["x"], style="nope")  # type: ignore[arg-type]
+    assert isinstance(info.value, TrainerError)
+    with pytest.raises(TypeError, match=r"texts\[1\]"):
+        extract_answer(["x", 1.5], "gsm8k")  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"texts\[0\]"):
+        regex_match([None], "a")  # type: ignore[list-item]
+
+
+def test_lone_surrogate_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match=r"texts\[1\]") as info:
+        regex_match(["ok", "bad \ud800"], "a")
+    assert isinstance(info.value, TrainerError)

@@ -5,8 +5,8 @@
 //! PyO3 layer: it borrows numpy arrays, releases the GIL around the kernels, allocates
 //! outputs and maps errors.
 
-pub mod error;
 pub mod advantage;
+pub mod error;
 pub mod lifecycle;
 pub mod ragged;
 pub mod reward;

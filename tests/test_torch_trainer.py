@@ -299,7 +299,7 @@ async def test_short_real_run_improves_reward() -> None:
             "batch_size": 8,
             "group_size": 8,
             "max_new_tokens": 2,
-            "learning_rate": 3e-3,
+            "learning_rate": 1e-2,
             "max_steps": 40,
             "epochs": 100,
             "device": "cpu",
@@ -313,8 +313,8 @@ async def test_short_real_run_improves_reward() -> None:
     metrics = await trainer.train()
     assert trainer.state is TrainerState.COMPLETED
     assert metrics.steps == 40
-    first = trainer.last_step_metrics  # the last step's metrics
-    assert first["reward_mean"] > 0.5
+    # A random start samples "7" first with probability ~1/259.
+    assert trainer.last_step_metrics["reward_mean"] > 0.5
     assert metrics.extra["time_split"].keys() == {"generate", "score", "advantage", "update"}
 
 

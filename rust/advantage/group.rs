@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::{check_finite_1d, check_grid, check_mask, fill_blocks, BlockOut, MaskElem, Moments, Shape};
+use super::{
+    check_finite_1d, check_grid, check_mask, fill_blocks, BlockOut, MaskElem, Moments, Shape,
+};
 use crate::error::{CoreError, CoreResult};
 
 /// A hasher for i64 keys: the splitmix64 finaliser, which mixes every input bit into
@@ -194,7 +196,11 @@ pub fn rloo(scores: &[f32], group_ids: &[i64]) -> CoreResult<Vec<f32>> {
 
 /// `out[r, c] = advantages[r] * mask[r, c]`: one advantage per response broadcast onto its
 /// response tokens, zero elsewhere (verl's `scores.unsqueeze(-1) * response_mask`).
-pub fn broadcast<M: MaskElem>(advantages: &[f32], mask: &[M], shape: Shape) -> CoreResult<Vec<f32>> {
+pub fn broadcast<M: MaskElem>(
+    advantages: &[f32],
+    mask: &[M],
+    shape: Shape,
+) -> CoreResult<Vec<f32>> {
     check_grid("mask", mask, shape)?;
     if advantages.len() != shape.rows {
         return Err(CoreError::arg(
@@ -214,7 +220,8 @@ pub fn broadcast<M: MaskElem>(advantages: &[f32], mask: &[M], shape: Shape) -> C
         let mut ok = true;
         for (k, orow) in out.chunks_mut(cols).enumerate() {
             let r = first_row + k;
-            let (Some(&a), Some(m)) = (advantages.get(r), mask.get(r * cols..(r + 1) * cols)) else {
+            let (Some(&a), Some(m)) = (advantages.get(r), mask.get(r * cols..(r + 1) * cols))
+            else {
                 continue;
             };
             for (o, &mv) in orow.iter_mut().zip(m) {
@@ -322,7 +329,10 @@ mod tests {
         let ids = [0i64, 0, 0, 9];
         let adv = rloo(&scores, &ids).unwrap();
         // s_i - mean of the others; singleton unchanged.
-        assert!(close(&adv, &[1.0 - 4.0, 2.0 - 3.5, 6.0 - 1.5, 4.0]), "{adv:?}");
+        assert!(
+            close(&adv, &[1.0 - 4.0, 2.0 - 3.5, 6.0 - 1.5, 4.0]),
+            "{adv:?}"
+        );
     }
 
     #[test]

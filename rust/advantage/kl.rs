@@ -37,7 +37,6 @@ impl KlKind {
             )),
         }
     }
-
 }
 
 fn k3(logp: f32, ref_logp: f32) -> f32 {
@@ -94,9 +93,18 @@ mod tests {
         let s = Shape::new(1, 3);
         let lp = [-1.0f32, -2.0, -0.5];
         let rp = [-1.5f32, -1.0, -0.5];
-        assert_eq!(kl_divergence(&lp, &rp, s, s, KlKind::K1).unwrap(), vec![0.5, -1.0, 0.0]);
-        assert_eq!(kl_divergence(&lp, &rp, s, s, KlKind::Abs).unwrap(), vec![0.5, 1.0, 0.0]);
-        assert_eq!(kl_divergence(&lp, &rp, s, s, KlKind::K2).unwrap(), vec![0.125, 0.5, 0.0]);
+        assert_eq!(
+            kl_divergence(&lp, &rp, s, s, KlKind::K1).unwrap(),
+            vec![0.5, -1.0, 0.0]
+        );
+        assert_eq!(
+            kl_divergence(&lp, &rp, s, s, KlKind::Abs).unwrap(),
+            vec![0.5, 1.0, 0.0]
+        );
+        assert_eq!(
+            kl_divergence(&lp, &rp, s, s, KlKind::K2).unwrap(),
+            vec![0.125, 0.5, 0.0]
+        );
         let k3 = kl_divergence(&lp, &rp, s, s, KlKind::K3).unwrap();
         let want = |d: f64| ((-d).exp() + d - 1.0) as f32;
         assert!((k3[0] - want(0.5)).abs() < 1e-6 && (k3[1] - want(-1.0)).abs() < 1e-6);
@@ -119,7 +127,8 @@ mod tests {
         let s = Shape::new(1, 2);
         let t = Shape::new(2, 1);
         assert!(kl_divergence(&[0.0, 0.0], &[0.0, 0.0], s, t, KlKind::K1).is_err());
-        let err = kl_divergence(&[0.0, f32::NEG_INFINITY], &[0.0, 0.0], s, s, KlKind::K1).unwrap_err();
+        let err =
+            kl_divergence(&[0.0, f32::NEG_INFINITY], &[0.0, 0.0], s, s, KlKind::K1).unwrap_err();
         assert!(err.message.starts_with("logp[0, 1]"), "{}", err.message);
     }
 }

@@ -121,11 +121,15 @@ impl std::fmt::Display for Shape {
 }
 
 /// "name[r, c] (flat index i)" for an error about one element of a grid.
-pub(crate) fn at2(name: &str, cols: usize, flat: usize, detail: impl std::fmt::Display) -> CoreError {
-    let (r, c) = if cols == 0 {
-        (flat, 0)
-    } else {
-        (flat / cols, flat % cols)
+pub(crate) fn at2(
+    name: &str,
+    cols: usize,
+    flat: usize,
+    detail: impl std::fmt::Display,
+) -> CoreError {
+    let (r, c) = match (flat.checked_div(cols), flat.checked_rem(cols)) {
+        (Some(r), Some(c)) => (r, c),
+        _ => (flat, 0),
     };
     CoreError::value(format!("{name}[{r}, {c}] (flat index {flat}): {detail}"))
 }
@@ -171,7 +175,11 @@ fn describe_nonfinite(x: f32) -> &'static str {
 /// Index of the first element for which `bad` holds. Rows are tested without
 /// short-circuiting (so the test vectorises), in parallel above the threshold; the result is
 /// the same as a serial scan.
-fn first_bad<T: Sync>(data: &[T], row_len: usize, bad: impl Fn(&T) -> bool + Sync) -> Option<usize> {
+fn first_bad<T: Sync>(
+    data: &[T],
+    row_len: usize,
+    bad: impl Fn(&T) -> bool + Sync,
+) -> Option<usize> {
     let row_len = row_len.max(1);
     let has_bad = |chunk: &[T]| chunk.iter().fold(false, |acc, x| acc | bad(x));
     let row = if data.len() < PAR_THRESHOLD {
@@ -439,7 +447,10 @@ mod tests {
         let merged = left.merge(right);
         assert_eq!(all.n, 5.0);
         assert!((all.mean - 1.4).abs() < 1e-12 && (merged.mean - 1.4).abs() < 1e-12);
-        let m2: f64 = [1.0, 2.0, 3.0, 5.0, -4.0].iter().map(|v: &f64| (v - 1.4).powi(2)).sum();
+        let m2: f64 = [1.0, 2.0, 3.0, 5.0, -4.0]
+            .iter()
+            .map(|v: &f64| (v - 1.4).powi(2))
+            .sum();
         assert!((all.m2 - m2).abs() < 1e-9 && (merged.m2 - m2).abs() < 1e-9);
         assert!(!block_moments(&x, &[1u8, 1, 1, 0, 2, 1], 3).mask_ok);
     }

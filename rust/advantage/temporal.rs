@@ -193,7 +193,11 @@ fn returns_rows<M: MaskElem, const L: usize>(
     gamma: f32,
     out: &mut [f32],
 ) {
-    let (rewards, mask, out) = (&rewards[..L * cols], &mask[..L * cols], &mut out[..L * cols]);
+    let (rewards, mask, out) = (
+        &rewards[..L * cols],
+        &mask[..L * cols],
+        &mut out[..L * cols],
+    );
     let mut running = [0.0f32; L];
     // Column tiles from the end; within a tile each row runs its own chain. Rows are
     // 4 KiB apart for T = 1024, so stepping all rows per element would thrash one cache
@@ -332,16 +336,31 @@ pub fn gae<M: MaskElem>(
         if adv.len() == ROW_BLOCK * cols {
             gae_rows::<M, ROW_BLOCK>(r, v, m, cols, g, gl, adv, ret);
         } else {
-            for (k, ((rr, vr), mr)) in r.chunks(cols).zip(v.chunks(cols)).zip(m.chunks(cols)).enumerate() {
+            for (k, ((rr, vr), mr)) in r
+                .chunks(cols)
+                .zip(v.chunks(cols))
+                .zip(m.chunks(cols))
+                .enumerate()
+            {
                 let row = k * cols..(k + 1) * cols;
-                gae_rows::<M, 1>(rr, vr, mr, cols, g, gl, &mut adv[row.clone()], &mut ret[row]);
+                gae_rows::<M, 1>(
+                    rr,
+                    vr,
+                    mr,
+                    cols,
+                    g,
+                    gl,
+                    &mut adv[row.clone()],
+                    &mut ret[row],
+                );
             }
         }
         block_moments(adv, m, cols)
     });
     mask_status(&status, mask, shape)?;
     if whiten_advantages {
-        Whitening::from_moments(status.moments, "advantages")?.apply_in_place(&mut advantages, cols);
+        Whitening::from_moments(status.moments, "advantages")?
+            .apply_in_place(&mut advantages, cols);
     }
     Ok((advantages, returns))
 }
@@ -363,16 +382,22 @@ fn gae_rows<M: MaskElem, const L: usize>(
     let (rewards, values, mask) = (&rewards[..n], &values[..n], &mask[..n]);
     let (adv, ret) = (&mut adv[..n], &mut ret[..n]);
     let mut state = [(0.0f32, 0.0f32); L]; // (next value, last advantage) per row
-    // Column tiles from the end, each row's chain within a tile (see `returns_rows`).
+                                           // Column tiles from the end, each row's chain within a tile (see `returns_rows`).
     let mut end = cols;
     while end > 0 {
         let start = end.saturating_sub(COL_TILE);
         for (k, st) in state.iter_mut().enumerate() {
             let span = k * cols + start..k * cols + end;
-            let (r, v, m) = (&rewards[span.clone()], &values[span.clone()], &mask[span.clone()]);
+            let (r, v, m) = (
+                &rewards[span.clone()],
+                &values[span.clone()],
+                &mask[span.clone()],
+            );
             let (a, g) = (&mut adv[span.clone()], &mut ret[span]);
             let (mut next_value, mut last) = *st;
-            for ((((a, g), &r), &v), &m) in a.iter_mut().zip(g.iter_mut()).zip(r).zip(v).zip(m).rev() {
+            for ((((a, g), &r), &v), &m) in
+                a.iter_mut().zip(g.iter_mut()).zip(r).zip(v).zip(m).rev()
+            {
                 let delta = (r + gamma * next_value) - v;
                 let candidate = delta + gamma_lam * last;
                 let on = m.on();
@@ -436,7 +461,10 @@ mod tests {
         let d0 = 0.0 + gamma * 0.25 - 0.5;
         let a0 = d0 + gamma * lam * a1;
         assert!(close(&adv, &[a0, a1, a2, 0.0]), "{adv:?}");
-        assert!(close(&ret, &[a0 + 0.5, a1 + 0.25, a2 + 0.75, 3.0]), "{ret:?}");
+        assert!(
+            close(&ret, &[a0 + 0.5, a1 + 0.25, a2 + 0.75, 3.0]),
+            "{ret:?}"
+        );
         let (white, _) = gae(&r, s, &v, s, &m, s, gamma, lam, true).unwrap();
         let white2 = whiten(&adv, s, &m, s, true).unwrap();
         assert_eq!(white, white2);

@@ -82,7 +82,11 @@ macro_rules! with_mask {
     };
 }
 
-fn to_2d<'py>(py: Python<'py>, data: Vec<f32>, shape: Shape) -> PyResult<Bound<'py, PyArray2<f32>>> {
+fn to_2d<'py>(
+    py: Python<'py>,
+    data: Vec<f32>,
+    shape: Shape,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
     Array2::from_shape_vec((shape.rows, shape.cols), data)
         .map(|a| a.into_pyarray(py))
         .map_err(|e| core_error(py, CoreError::value(format!("internal shape error: {e}"))))

@@ -5,8 +5,8 @@ pub mod arrays;
 mod data;
 pub mod errors;
 mod lifecycle;
-mod token_rewards;
 mod text;
+mod token_rewards;
 
 use pyo3::prelude::*;
 

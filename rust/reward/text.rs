@@ -375,9 +375,17 @@ mod tests {
         assert_eq!(squad_normalize("x_the y"), "xthe y");
         assert_eq!(squad_normalize("  "), "");
         // the ASCII fast path and the Unicode path agree
-        for t in ["The Cat, sat!", "an apple a day", "x_the y", "A-n b\tthe\x1c c"] {
+        for t in [
+            "The Cat, sat!",
+            "an apple a day",
+            "x_the y",
+            "A-n b\tthe\x1c c",
+        ] {
             let unicode = format!("{t} é");
-            assert_eq!(squad_normalize(&unicode), format!("{} é", squad_normalize(t)));
+            assert_eq!(
+                squad_normalize(&unicode),
+                format!("{} é", squad_normalize(t))
+            );
         }
     }
 

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from orbiter.train.trainer import TrainerError
 
 WEIGHTS = "model.safetensors"
 OPTIMIZER = "optimizer.safetensors"
@@ -51,44 +55,101 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
     return tensors, {"state": plain, "param_groups": state["param_groups"]}
 
 
+def _weights_file(name: str) -> str:
+    # The policy's weights keep the conventional name, so other tools load them directly.
+    return WEIGHTS if name == "model" else f"{name}.safetensors"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _recover(directory: Path) -> Path:
+    """The checkpoint folder, finishing a swap that a crash interrupted."""
+    root = directory / CHECKPOINT_DIR
+    new, old = directory / (CHECKPOINT_DIR + ".new"), directory / (CHECKPOINT_DIR + ".old")
+    if not root.exists():
+        # Crashed between the two renames: the complete new one wins, else the old one.
+        for candidate in (new, old):
+            if (candidate / STATE).is_file():
+                os.rename(candidate, root)
+                break
+    return root
+
+
 def save_checkpoint(
     directory: str | Path,
-    model: nn.Module,
+    modules: Mapping[str, nn.Module],
     optimizer: torch.optim.Optimizer,
     trainer_state: dict[str, Any],
 ) -> Path:
-    """Write weights, optimizer state and *trainer_state* (JSON-able) atomically."""
-    root = Path(directory) / CHECKPOINT_DIR
-    root.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    """Write the weights of *modules*, the optimizer state and *trainer_state* atomically.
+
+    The files are written and fsynced in ``checkpoint.new/``, which then replaces
+    ``checkpoint/`` by two renames; a crash at any point leaves one complete checkpoint
+    (the previous or the new), never a mix of the two.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    root = _recover(directory)
+    new, old = directory / (CHECKPOINT_DIR + ".new"), directory / (CHECKPOINT_DIR + ".old")
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir()
+    for name, module in modules.items():
+        weights = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+        _atomic_write(new / _weights_file(name), lambda p, w=weights: save_file(w, p))
     opt_tensors, opt_plain = _optimizer_tensors(optimizer)
-    # Weights and optimizer first, the JSON last: the JSON names the step, so a reader
-    # never sees a step whose tensors were not written yet.
-    _atomic_write(root / WEIGHTS, lambda p: save_file(weights, p))
-    _atomic_write(root / OPTIMIZER, lambda p: save_file(opt_tensors, p))
-    state = dict(trainer_state, optimizer=opt_plain)
+    _atomic_write(new / OPTIMIZER, lambda p: save_file(opt_tensors, p))
+    state = dict(trainer_state, optimizer=opt_plain, modules=sorted(modules))
 
     def write_json(p: str) -> None:
         Path(p).write_text(json.dumps(state, indent=2, sort_keys=True))
 
-    _atomic_write(root / STATE, write_json)
+    _atomic_write(new / STATE, write_json)
+    _fsync_dir(new)
+    shutil.rmtree(old, ignore_errors=True)
+    if root.exists():
+        os.rename(root, old)
+    os.rename(new, root)
+    _fsync_dir(directory)
+    shutil.rmtree(old, ignore_errors=True)
     return root
 
 
 def has_checkpoint(directory: str | Path) -> bool:
-    return bool(directory) and (Path(directory) / CHECKPOINT_DIR / STATE).is_file()
+    if not directory:
+        return False
+    directory = Path(directory)
+    return any(
+        (directory / (CHECKPOINT_DIR + suffix) / STATE).is_file() for suffix in ("", ".new", ".old")
+    )
 
 
 def load_checkpoint(
     directory: str | Path,
-    model: nn.Module,
+    modules: Mapping[str, nn.Module],
     optimizer: torch.optim.Optimizer | None,
 ) -> dict[str, Any]:
-    """Restore *model* (and *optimizer*) in place; return the JSON trainer state."""
-    root = Path(directory) / CHECKPOINT_DIR
+    """Restore *modules* (and *optimizer*) in place; return the JSON trainer state.
+
+    Raises:
+        TrainerError: When the checkpoint holds other modules than *modules* (e.g. a PPO
+            value head that this run does not have).
+    """
+    root = _recover(Path(directory))
     state: dict[str, Any] = json.loads((root / STATE).read_text())
-    device = next(model.parameters()).device
-    model.load_state_dict(load_file(root / WEIGHTS, device=str(device)))
+    saved = state.pop("modules", ["model"])
+    if sorted(saved) != sorted(modules):
+        raise TrainerError(
+            f"checkpoint in {root} holds {sorted(saved)}, this run has {sorted(modules)}"
+        )
+    device = next(modules["model"].parameters()).device
+    for name, module in modules.items():
+        module.load_state_dict(load_file(root / _weights_file(name), device=str(device)))
     opt_plain = state.pop("optimizer")
     if optimizer is not None:
         tensors = load_file(root / OPTIMIZER, device=str(device))

@@ -39,7 +39,7 @@ __all__ = [
     "write_reward_module",
 ]
 
-CORE_REWARDS = ("math_equal", "exact_match", "normalized_exact_match", "word_f1")
+CORE_REWARDS = ("math_equal", "normalized_exact_match", "word_f1")
 """Core text rewards ``fn(responses: list[str], answers: list[str]) -> float32 (n,)``."""
 
 DEFAULT_REWARD = "math_equal"

@@ -80,11 +80,15 @@ def main() -> None:
         a = (s - s.mean(dim=-1, keepdim=True)) / (s.std(dim=-1, keepdim=True) + 1e-6)
         return a.view(-1).unsqueeze(-1) * t_mask
 
-    dense_ids = np.unique(ids, return_inverse=True)[1].astype(np.int64)  # verl's vectorised form indexes by id
+    dense_ids = np.unique(ids, return_inverse=True)[1].astype(
+        np.int64
+    )  # verl's vectorised form indexes by id
     ids_equal = np.repeat(np.arange(B // G_EQUAL, dtype=np.int64), G_EQUAL)
     rows: list[tuple[str, float, str, float, str]] = []
 
-    def row(name: str, ours: Callable[[], Any], base_name: str, base: Callable[[], Any], target: str) -> None:
+    def row(
+        name: str, ours: Callable[[], Any], base_name: str, base: Callable[[], Any], target: str
+    ) -> None:
         o = median_ms(ours, runs)
         b = median_ms(base, runs)
         rows.append((name, o, base_name, b, target))
@@ -107,9 +111,7 @@ def main() -> None:
         "grpo, uneven groups, fused, bool mask",
         lambda: adv.grpo(scores, ids, mask=mask_bool),
         "verl compute_grpo_vectorized_outcome_advantage",
-        lambda: core_algos.compute_grpo_vectorized_outcome_advantage(
-            t_tok, t_mask, dense_ids
-        ),
+        lambda: core_algos.compute_grpo_vectorized_outcome_advantage(t_tok, t_mask, dense_ids),
         "(info)",
     )
     row(

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
 from orbiter.train import rewards as rw
 from orbiter.train.data import RaggedTokens, validate_records, validate_tokens
 

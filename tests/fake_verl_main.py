@@ -41,7 +41,7 @@ def main() -> int:
     print("WARNING: a line on stderr", file=sys.stderr, flush=True)
     score_mean = None
     if os.environ.get("FAKE_VERL_SCORE") == "1":
-        import pyarrow.parquet as pq  # noqa: PLC0415 - only when scoring
+        import pyarrow.parquet as pq
 
         spec = importlib.util.spec_from_file_location(
             "reward", overrides["custom_reward_function.path"]

@@ -105,9 +105,7 @@ ANY_IDS = [0, 1, -7, 2**40, -(2**62), 123456789, 2**20, 3 * 2**20]
 def groups(draw, max_n=60):
     n = draw(st.integers(1, max_n))
     scores = np.array(draw(st.lists(grid_scores, min_size=n, max_size=n)), np.float32)
-    ids = np.array(
-        draw(st.lists(st.sampled_from(ANY_IDS), min_size=n, max_size=n)), np.int64
-    )
+    ids = np.array(draw(st.lists(st.sampled_from(ANY_IDS), min_size=n, max_size=n)), np.int64)
     return scores, ids
 
 

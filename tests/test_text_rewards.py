@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from orbiter.train.errors import TrainerError
 from orbiter.train.rewards import (
     extract_answer,

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from orbiter.train import TrainerError
 from orbiter.train import rewards as rw
 from orbiter.train.data import RaggedTokens

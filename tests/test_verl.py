@@ -642,7 +642,7 @@ def test_reward_module_runs_in_a_fresh_process(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", CORE_REWARDS)
 def test_reward_module_scores_exactly_like_the_core(tmp_path: Path, name: str) -> None:
     """Needs ``orbiter.train.rewards`` (the scoring core)."""
-    from orbiter.train import rewards  # noqa: PLC0415 - lazily: the scoring core is optional here
+    from orbiter.train import rewards
 
     responses = ["The answer is 5", "42", "\\frac{1}{2}", "0.5", "Paris", "paris.", "", "x y z"]
     answers = ["5", "42", "0.5", "\\frac{1}{2}", "Paris", "Paris", "1", "x y"]
@@ -671,7 +671,7 @@ async def test_evaluate_scores_generations_in_process(tmp_path: Path) -> None:
 
 async def test_evaluate_default_reward_is_the_cores_math_equal(tmp_path: Path) -> None:
     """Needs ``orbiter.train.rewards`` (the scoring core)."""
-    from orbiter.train import rewards  # noqa: PLC0415 - lazily: the scoring core is optional here
+    from orbiter.train import rewards
 
     trainer = make_trainer(tmp_path)
     responses, answers = ["5", "6", "\\frac{1}{2}"], ["5", "5", "0.5"]

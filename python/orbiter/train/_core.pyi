@@ -5,23 +5,17 @@ The module is built from the Rust crate in ``rust/``. Errors from bad input are
 ``TrainerError``); refused lifecycle transitions are ``TrainerError``.
 """
 
-from typing import Any, Final, final
-
-import numpy as np
-from numpy.typing import NDArray
-
-import numpy.typing as npt
-
-# Advantages section: array aliases (the core checks dtypes itself; stubs stay permissive).
-_F32 = npt.NDArray[np.float32]
-_I64 = npt.NDArray[np.int64]
-_Mask = npt.NDArray[Any]
-
 from collections.abc import Sequence
 from typing import Any, Final, final
 
 import numpy as np
 import numpy.typing as npt
+from numpy.typing import NDArray
+
+# Advantages section: array aliases (the core checks dtypes itself; stubs stay permissive).
+_F32 = npt.NDArray[np.float32]
+_I64 = npt.NDArray[np.int64]
+_Mask = npt.NDArray[Any]
 
 __version__: Final[str]
 
@@ -79,15 +73,19 @@ _Scores = NDArray[np.float32]
 
 def ragged_check(values: _Tokens, offsets: _Offsets) -> int:
     """Check ``offsets[0] == 0``, non-decreasing, ``offsets[-1] == len(values)``; return rows."""
+
 def ragged_lengths(values: _Tokens, offsets: _Offsets) -> NDArray[np.int64]:
     """Row lengths ``offsets[1:] - offsets[:-1]``."""
+
 def ragged_to_padded(
     values: _Tokens, offsets: _Offsets, pad_id: int, side: str, max_len: int | None = None
 ) -> tuple[_Tokens, NDArray[np.bool_]]:
     """``(ids (n, width), mask (n, width))``; ``width = max_len`` or the longest row (longer
     rows keep their first ``max_len`` tokens); ``side`` is ``"left"`` or ``"right"``."""
+
 def ragged_from_padded(ids: _Tokens, mask: NDArray[Any]) -> tuple[_Tokens, _Offsets]:
     """``(values, offsets)`` of the tokens where ``mask`` (bool or int, non-zero) is set."""
+
 def validate_tokens(
     values: _Tokens,
     offsets: _Offsets,
@@ -98,6 +96,7 @@ def validate_tokens(
 ) -> dict[str, Any]:
     """Statistics (rows, tokens, min/max/mean/p50/p95 length, too_short, too_long, bad_ids)
     and ``errors``: ``(row, kind, length, position, value, message)`` tuples in row order."""
+
 def validate_records(
     records: Any,
     required: list[tuple[str, Any, str]],
@@ -118,6 +117,7 @@ def exact_match(
     reference_offsets: _Offsets,
 ) -> _Scores:
     """1 where the rows are equal."""
+
 def prefix_match(
     response_values: _Tokens,
     response_offsets: _Offsets,
@@ -125,6 +125,7 @@ def prefix_match(
     reference_offsets: _Offsets,
 ) -> _Scores:
     """1 where the response starts with the reference."""
+
 def contains(
     response_values: _Tokens,
     response_offsets: _Offsets,
@@ -132,6 +133,7 @@ def contains(
     reference_offsets: _Offsets,
 ) -> _Scores:
     """1 where the reference is a contiguous run of the response."""
+
 def token_f1(
     response_values: _Tokens,
     response_offsets: _Offsets,
@@ -139,20 +141,23 @@ def token_f1(
     reference_offsets: _Offsets,
 ) -> _Scores:
     """``2·common / (len(resp) + len(ref))`` with ``common`` the multiset intersection size."""
+
 def length_penalty_linear(
     values: _Tokens, offsets: _Offsets, target: float, scale: float
 ) -> _Scores:
     """``-|len - target| / scale``."""
+
 def length_penalty_dapo(
     values: _Tokens, offsets: _Offsets, max_len: int, cache_len: int, penalty_factor: float
 ) -> _Scores:
     """DAPO's overlong soft penalty, times ``penalty_factor``."""
-def repetition_penalty(
-    values: _Tokens, offsets: _Offsets, n: int, max_penalty: float
-) -> _Scores:
+
+def repetition_penalty(values: _Tokens, offsets: _Offsets, n: int, max_penalty: float) -> _Scores:
     """``max_penalty · (1 - unique n-grams / n-grams)``; 0 for rows shorter than ``n``."""
+
 def stop_token_check(values: _Tokens, offsets: _Offsets, stop_ids: list[int]) -> _Scores:
     """1 where the row's last token is in ``stop_ids``."""
+
 def combine_rewards(
     names: list[str],
     scores: list[_Scores],
@@ -166,9 +171,7 @@ def combine_rewards(
 # dtype bool, int8, uint8 or float32 holding only 0/1. Bad input raises TrainerValueError /
 # TrainerTypeError naming the argument and the first bad index.
 
-def grpo(
-    scores: _F32, group_ids: _I64, normalize_std: bool = True, eps: float = 1e-6
-) -> _F32:
+def grpo(scores: _F32, group_ids: _I64, normalize_std: bool = True, eps: float = 1e-6) -> _F32:
     """GRPO advantages (n,): (s - mean_g) / (std_g + eps); singletons mean 0, std 1."""
 
 def grpo_broadcast(

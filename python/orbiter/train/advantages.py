@@ -84,9 +84,7 @@ def grpo(
     g = _arr(group_ids, np.int64)
     if mask is None:
         return _core.grpo(s, g, normalize_std=normalize_std, eps=eps)
-    return _core.grpo_broadcast(
-        s, g, _arr(mask, np.float32), normalize_std=normalize_std, eps=eps
-    )
+    return _core.grpo_broadcast(s, g, _arr(mask, np.float32), normalize_std=normalize_std, eps=eps)
 
 
 def rloo(
@@ -133,14 +131,10 @@ def discounted_returns(rewards: npt.ArrayLike, mask: npt.ArrayLike, *, gamma: fl
 
     ``rewards`` float32 ``(B, T)``, ``gamma`` in ``[0, 1]``; returns float32 ``(B, T)``.
     """
-    return _core.discounted_returns(
-        _arr(rewards, np.float32), _arr(mask, np.float32), gamma=gamma
-    )
+    return _core.discounted_returns(_arr(rewards, np.float32), _arr(mask, np.float32), gamma=gamma)
 
 
-def reinforce_pp(
-    rewards: npt.ArrayLike, mask: npt.ArrayLike, *, gamma: float
-) -> tuple[F32, F32]:
+def reinforce_pp(rewards: npt.ArrayLike, mask: npt.ArrayLike, *, gamma: float) -> tuple[F32, F32]:
     """REINFORCE++ (verl ``compute_reinforce_plus_plus_outcome_advantage``).
 
     ``returns = discounted_returns(rewards, mask, gamma=gamma)`` and

@@ -20,6 +20,7 @@ from typing import Any, Literal, TypeAlias, overload
 
 import numpy as np
 from numpy.typing import NDArray
+
 from orbiter.train import _core
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
 
@@ -150,7 +151,7 @@ class RaggedTokens:
         Null rows or null tokens raise.
         """
         try:
-            import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
+            import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise TrainerTypeError("array: from_arrow needs pyarrow installed") from e
         if isinstance(array, pa.ChunkedArray):

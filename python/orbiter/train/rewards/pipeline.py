@@ -33,6 +33,7 @@ from typing import Any, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
+
 from orbiter.train import _core
 from orbiter.train.data import RaggedTokens
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
@@ -90,7 +91,7 @@ def _base(fn: Any) -> Any:
 
 def _resolve(reward: Reward, where: str) -> tuple[str, Callable[..., Any]]:
     if isinstance(reward, str):
-        from orbiter.train import rewards as module  # noqa: PLC0415 (resolved at build time)
+        from orbiter.train import rewards as module
 
         fn = getattr(module, reward, None)
         if fn is None or not callable(fn) or isinstance(fn, type):

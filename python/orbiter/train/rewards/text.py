@@ -18,6 +18,7 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+
 from orbiter.train import _core
 
 __all__ = [

@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
+
 from orbiter.train import _core
 from orbiter.train.data import RaggedTokens
 from orbiter.train.errors import TrainerTypeError, TrainerValueError

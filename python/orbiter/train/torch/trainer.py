@@ -576,7 +576,9 @@ class TorchTrainer(Trainer):
             values = [h[key] for h in window if key in h]
             return float(np.mean(values)) if values else 0.0
 
-        extra = {k: v for k, v in last.items() if k not in ("loss", "accuracy", "step")}
+        extra: dict[str, Any] = {
+            k: v for k, v in last.items() if k not in ("loss", "accuracy", "step")
+        }
         extra["reward_mean_last10pct"] = mean("reward_mean")
         extra["total_steps"] = total
         timing = {k: sum(h.get(k, 0.0) for h in history) for k in _TIME_KEYS}
@@ -723,13 +725,14 @@ def _hidden_states(
     """Last-layer hidden states at the positions that predict each completion token."""
     ids = torch.cat([prompt_ids, completion_ids], dim=1)
     mask = torch.cat([prompt_mask, completion_mask], dim=1)
-    if hasattr(model, "hidden_states"):
-        hidden = model.hidden_states(ids, mask)
+    hidden_states = getattr(model, "hidden_states", None)
+    if callable(hidden_states):
+        hidden: torch.Tensor = hidden_states(ids, mask)
     else:
         out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
         hidden = out.hidden_states[-1]
     n = prompt_ids.shape[1]
-    return hidden[:, n - 1 : -1].float()  # type: ignore[no-any-return]
+    return hidden[:, n - 1 : -1].float()
 
 
 class _MetricsWriter:

@@ -140,8 +140,8 @@ def to_rows(
 def write_parquet(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     """Write *rows* to a parquet file at *path* (parents created) with an explicit schema."""
     try:
-        import pyarrow as pa  # noqa: PLC0415
-        import pyarrow.parquet as pq  # noqa: PLC0415
+        import pyarrow as pa
+        import pyarrow.parquet as pq
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise TrainerTypeError(
             "writing verl datasets needs pyarrow: pip install 'orbiter-train[verl]'"

@@ -13,6 +13,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from orbiter.train import TrainConfig, TrainerError, TrainerState  # noqa: E402
+from orbiter.train import rewards as rewards_module  # noqa: E402
+from orbiter.train.data import RaggedTokens  # noqa: E402
 from orbiter.train.torch import (  # noqa: E402
     ByteTokenizer,
     PolicyAgent,
@@ -21,8 +23,10 @@ from orbiter.train.torch import (  # noqa: E402
     TorchTrainer,
     arithmetic_task,
 )
+from orbiter.train.torch.agent import TokenizerAdapter  # noqa: E402
 from orbiter.train.torch.checkpoint import CHECKPOINT_DIR  # noqa: E402
 from orbiter.train.torch.generation import completion_logprobs, generate  # noqa: E402
+from orbiter.train.torch.reward import CORE_TEXT_REWARDS, resolve_reward  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -225,6 +229,42 @@ def test_bad_datasets_name_the_record(data: Any, message: str) -> None:
         TorchTrainer().check_dataset(data)
 
 
+async def test_pretokenized_prompts_train_and_evaluate(tmp_path: Path) -> None:
+    tok = TokenizerAdapter(ByteTokenizer())
+    train, test = arithmetic_task(32, 8, max_operand=9, seed=1)
+    ids = [tok.encode_prompt(r["input"]) for r in train]
+    ragged = RaggedTokens.from_sequences(ids)
+    trainer = ready_trainer(tmp_path)
+    trainer.check_dataset((ragged, [r["answer"] for r in train]), test)
+    assert [list(e.prompt_ids or ()) for e in trainer._train_examples] == ids
+    trainer.mark_validated()
+    assert (await trainer.train()).steps == 3
+    metrics = await trainer.evaluate((RaggedTokens.from_sequences(ids[:4]), ["1"] * 4))
+    assert metrics.steps == 4
+    assert metrics.extra["samples"][0]["input"] == tok.decode(ids[0])
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda r: (r, ["1"]), r"2 token rows but 1 answers"),
+        (lambda r: (r, ["1", 2]), r"answers\[1\]: expected str"),
+        (lambda r: r[:0], "train_data is empty"),
+    ],
+)
+def test_bad_pretokenized_data(make: Any, message: str) -> None:
+    ragged = RaggedTokens.from_sequences([[1, 2], [3]])
+    with pytest.raises(TrainerError, match=message):
+        TorchTrainer().check_dataset(make(ragged))
+
+
+def test_pretokenized_ids_outside_the_vocabulary_are_named() -> None:
+    trainer = TorchTrainer()
+    trainer.check_agent(PolicyAgent(small_model(), ByteTokenizer()))
+    with pytest.raises(TrainerError, match=r"row 1: token 1 = 10000 is outside \[0, 259\)"):
+        trainer.check_dataset((RaggedTokens.from_sequences([[1, 2], [3, 10_000]]), ["a", "b"]))
+
+
 def test_invalid_jsonl_line_is_named(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"input": "a", "answer": "b"}\n{oops\n')
@@ -235,9 +275,24 @@ def test_invalid_jsonl_line_is_named(tmp_path: Path) -> None:
 # -- check_reward ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("name", sorted(CORE_TEXT_REWARDS))
+def test_core_reward_names(name: str) -> None:
+    ready_trainer().check_reward(name)
+    _, score = resolve_reward(name)
+    outputs, expected = [" 12 ", "12.0", "Twelve", "the cat"], ["12", "12", "twelve", "cat"]
+    got = score(outputs, expected).tolist()
+    if name in ("exact_match", "exact_text_match"):  # str.strip() equality, nothing else
+        assert got == [
+            float(o.strip() == e.strip()) for o, e in zip(outputs, expected, strict=True)
+        ]
+    else:
+        reference = getattr(rewards_module, CORE_TEXT_REWARDS[name])
+        assert got == reference(outputs, expected).tolist()
+
+
 def test_reward_forms() -> None:
     trainer = ready_trainer()
-    trainer.check_reward("exact_match_text" if False else "math_equal")
+    trainer.check_reward("math_equal")
     trainer.check_reward(lambda output, expected: float(output == expected))
 
     def batched(outputs: list[str], expected: list[str]) -> np.ndarray:

@@ -80,6 +80,23 @@ fn as_strs<'a>(
         .collect()
 }
 
+/// 1.0 where prediction and reference are equal after stripping surrounding whitespace.
+#[pyfunction]
+fn exact_text_match<'py>(
+    py: Python<'py>,
+    predictions: &Bound<'py, PyAny>,
+    references: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    let p = collect_strs(predictions, "predictions")?;
+    let r = collect_strs(references, "references")?;
+    let (ps, rs) = (
+        as_strs(py, &p, "predictions")?,
+        as_strs(py, &r, "references")?,
+    );
+    let out = run_detached(py, "exact_text_match", || text::exact_text_match(&ps, &rs))?;
+    Ok(out.into_pyarray(py))
+}
+
 /// 1.0 where SQuAD-normalised prediction and reference are equal.
 #[pyfunction]
 fn normalized_exact_match<'py>(
@@ -162,6 +179,7 @@ fn math_equal<'py>(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(exact_text_match, m)?)?;
     m.add_function(wrap_pyfunction!(normalized_exact_match, m)?)?;
     m.add_function(wrap_pyfunction!(word_f1, m)?)?;
     m.add_function(wrap_pyfunction!(regex_match, m)?)?;

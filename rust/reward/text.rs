@@ -169,6 +169,20 @@ pub fn normalized_exact_match(predictions: &[&str], references: &[&str]) -> Core
     }))
 }
 
+/// 1.0 where prediction and reference are equal once leading and trailing whitespace
+/// (Python's `str.strip()`) is removed from both; no other normalisation.
+pub fn exact_text_match(predictions: &[&str], references: &[&str]) -> CoreResult<Vec<f32>> {
+    check_same_len(
+        ("predictions", predictions.len()),
+        ("references", references.len()),
+    )?;
+    Ok(map_rows(predictions.len(), |i| {
+        let same =
+            predictions[i].trim_matches(is_py_space) == references[i].trim_matches(is_py_space);
+        f32::from(u8::from(same))
+    }))
+}
+
 /// SQuAD word F1 per row.
 pub fn word_f1(predictions: &[&str], references: &[&str]) -> CoreResult<Vec<f32>> {
     check_same_len(
@@ -365,6 +379,18 @@ pub fn extract_answers(texts: &[&str], style: ExtractStyle) -> Vec<Option<String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exact_text_match_strips_only_surrounding_whitespace() {
+        let got = exact_text_match(
+            &[" 42\n", "Paris", "a b", "\u{1f}x", ""],
+            &["42", "paris", "a  b", "x ", "  "],
+        )
+        .unwrap();
+        assert_eq!(got, vec![1.0, 0.0, 0.0, 1.0, 1.0]);
+        let err = exact_text_match(&["a"], &[]).unwrap_err();
+        assert!(err.to_string().contains("references"), "{err}");
+    }
 
     #[test]
     fn squad_normalisation() {

@@ -209,6 +209,9 @@ def kl_divergence(logp: _F32, ref_logp: _F32, kind: str = "k1") -> _F32:
 # Texts are a list / tuple / 1-D numpy array of str; a non-str item raises TrainerTypeError
 # naming the argument and index, unequal lengths TrainerValueError. Empty in, empty out.
 
+def exact_text_match(predictions: Any, references: Any) -> NDArray[np.float32]:
+    """1.0 where ``predictions[i].strip() == references[i].strip()``."""
+
 def normalized_exact_match(
     predictions: Sequence[str] | npt.NDArray[Any], references: Sequence[str] | npt.NDArray[Any]
 ) -> npt.NDArray[np.float32]:

@@ -1,7 +1,8 @@
 """Rewards: one float32 score per response.
 
-Text rewards (:mod:`.text`): :func:`normalized_exact_match`, :func:`word_f1`,
-:func:`regex_match`, :func:`extract_answer`, :func:`math_equal`. Token rewards over
+Text rewards (:mod:`.text`): :func:`exact_text_match`, :func:`normalized_exact_match`,
+:func:`word_f1`, :func:`regex_match`, :func:`extract_answer`, :func:`math_equal`. Token
+rewards over
 :class:`~orbiter.train.data.RaggedTokens` (:mod:`.tokens`) and :class:`RewardPipeline`, which
 weights and clips several rewards in one call.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from orbiter.train.rewards.pipeline import PerItemReward, RewardPipeline
 from orbiter.train.rewards.text import (
+    exact_text_match,
     extract_answer,
     math_equal,
     normalized_exact_match,
@@ -31,6 +33,7 @@ __all__ = [
     "RewardPipeline",
     "contains",
     "exact_match",
+    "exact_text_match",
     "extract_answer",
     "length_penalty",
     "math_equal",

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from orbiter.train import _core
 
 __all__ = [
+    "exact_text_match",
     "extract_answer",
     "math_equal",
     "normalized_exact_match",
@@ -34,6 +35,15 @@ Texts: TypeAlias = Sequence[str] | npt.NDArray[np.object_] | npt.NDArray[np.str_
 
 ExtractStyle: TypeAlias = Literal["gsm8k", "boxed", "last_number"]
 MathStyle: TypeAlias = Literal["auto", "boxed", "gsm8k", "last_number", "full"]
+
+
+def exact_text_match(predictions: Texts, references: Texts) -> npt.NDArray[np.float32]:
+    """Exact match of strings: ``score[i] = 1.0 if p.strip() == r.strip()``.
+
+    ``p = predictions[i]``, ``r = references[i]``; only surrounding whitespace (Python's
+    ``str.strip()``) is ignored, case and punctuation count.
+    """
+    return _core.exact_text_match(predictions, references)
 
 
 def normalized_exact_match(predictions: Texts, references: Texts) -> npt.NDArray[np.float32]:

@@ -136,14 +136,18 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Restore *modules* (and *optimizer*) in place; return the JSON trainer state.
 
+    Without an optimizer (weights only, e.g. for evaluation) *modules* may be a subset of
+    what was saved.
+
     Raises:
-        TrainerError: When the checkpoint holds other modules than *modules* (e.g. a PPO
-            value head that this run does not have).
+        TrainerError: When the checkpoint lacks one of *modules*, or, when resuming with an
+            optimizer, holds others (e.g. a PPO value head that this run does not have).
     """
     root = _recover(Path(directory))
     state: dict[str, Any] = json.loads((root / STATE).read_text())
     saved = state.pop("modules", ["model"])
-    if sorted(saved) != sorted(modules):
+    missing = set(modules) - set(saved)
+    if missing or (optimizer is not None and set(saved) != set(modules)):
         raise TrainerError(
             f"checkpoint in {root} holds {sorted(saved)}, this run has {sorted(modules)}"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -16,10 +17,40 @@ ANSWER_KEYS = ("answer", "expected", "output")
 
 @dataclass(frozen=True, slots=True)
 class Example:
-    """One prompt and its reference answer ("" when there is none)."""
+    """One prompt and its reference answer ("" when there is none).
+
+    ``prompt_ids`` holds the prompt's token ids when the data came pre-tokenized; they are
+    used as they are (no instructions prepended) and ``prompt`` is then empty.
+    """
 
     prompt: str
     answer: str
+    prompt_ids: tuple[int, ...] | None = None
+
+
+def _from_tokens(data: Any, name: str) -> list[Example] | None:
+    """Examples from ``RaggedTokens`` or ``(RaggedTokens, answers)``; None for other data."""
+    from orbiter.train.data import RaggedTokens
+
+    if isinstance(data, RaggedTokens):
+        tokens, answers = data, None
+    elif isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], RaggedTokens):
+        tokens, answers = data
+        answers = list(answers)
+        if len(answers) != len(tokens):
+            raise TrainerError(f"{name}: {len(tokens)} token rows but {len(answers)} answers")
+        for i, answer in enumerate(answers):
+            if not isinstance(answer, str):
+                raise TrainerError(
+                    f"{name}: answers[{i}]: expected str, got {type(answer).__name__}"
+                )
+    else:
+        return None
+    values, bounds = tokens.values.tolist(), tokens.offsets.tolist()
+    return [
+        Example("", "" if answers is None else answers[i], tuple(values[lo:hi]))
+        for i, (lo, hi) in enumerate(itertools.pairwise(bounds))
+    ]
 
 
 def _from_mapping(record: Any, where: str) -> Example:
@@ -57,9 +88,14 @@ def _read_jsonl(path: Path, name: str) -> list[Any]:
 
 
 def load_examples(data: Any, name: str) -> list[Example]:
-    """Examples from a list of dicts, a JSONL path, a ``datasets.Dataset``, or a
-    :class:`~orbiter.train.data.RaggedTokens` of prompts (decoded later by the tokenizer
-    is not possible, so those need a tokenizer-free path: see ``load_token_prompts``)."""
+    """Examples from a list of dicts, a JSONL path, a ``datasets.Dataset``, or
+    pre-tokenized prompts: a :class:`~orbiter.train.data.RaggedTokens` (no references) or
+    a pair ``(RaggedTokens, answers)`` with one answer string per row."""
+    pretokenized = _from_tokens(data, name)
+    if pretokenized is not None:
+        if not pretokenized:
+            raise TrainerError(f"{name} is empty")
+        return pretokenized
     if isinstance(data, str | Path):
         path = Path(data)
         if not path.is_file():

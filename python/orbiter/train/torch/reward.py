@@ -13,6 +13,16 @@ from orbiter.train.trainer import TrainerError
 
 BatchedReward = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 
+CORE_TEXT_REWARDS = {
+    "math_equal": "math_equal",
+    "exact_match": "exact_text_match",
+    "exact_text_match": "exact_text_match",
+    "normalized_exact_match": "normalized_exact_match",
+    "word_f1": "word_f1",
+}
+"""Names ``check_reward`` accepts, mapped to the text reward of ``orbiter.train.rewards``
+that scores them (``"exact_match"`` on text is :func:`~orbiter.train.rewards.exact_text_match`)."""
+
 
 def _batched_from_item(fn: Callable[[str, str], float]) -> BatchedReward:
     def score(outputs: Sequence[str], expected: Sequence[str]) -> np.ndarray:
@@ -51,13 +61,11 @@ def resolve_reward(reward_fn: Any | None, default: str = "math_equal") -> tuple[
     if reward_fn is None:
         reward_fn = default
     if isinstance(reward_fn, str):
-        fn = getattr(rewards, reward_fn, None)
-        if reward_fn.startswith("_") or not callable(fn) or isinstance(fn, type):
-            names = sorted(
-                n for n in getattr(rewards, "__all__", []) if callable(getattr(rewards, n, None))
+        if reward_fn not in CORE_TEXT_REWARDS:
+            raise TrainerError(
+                f"unknown reward {reward_fn!r}; core rewards: {', '.join(CORE_TEXT_REWARDS)}"
             )
-            raise TrainerError(f"unknown reward {reward_fn!r}; core rewards: {', '.join(names)}")
-        return reward_fn, _as_array(reward_fn, fn)
+        return reward_fn, _as_array(reward_fn, getattr(rewards, CORE_TEXT_REWARDS[reward_fn]))
     spec_resolve = getattr(reward_fn, "resolve", None)
     if type(reward_fn).__name__ == "RewardSpec" and callable(spec_resolve):
         reward_fn = spec_resolve()

@@ -39,6 +39,12 @@ class _StopRequestedError(Exception):
     """The worker noticed a stop request (asyncio cancellation) at a step boundary."""
 
 
+def _prompt_ids(tok: TokenizerAdapter, agent: PolicyAgent, example: Example) -> list[int]:
+    if example.prompt_ids is not None:
+        return list(example.prompt_ids)
+    return tok.encode_prompt(agent.prompt_text(example.prompt))
+
+
 @dataclass(slots=True)
 class _Tokenized:
     examples: list[Example]
@@ -172,8 +178,10 @@ class TorchTrainer(Trainer):
 
     def check_dataset(self, train_data: Any, test_data: Any | None = None) -> None:
         """Records with ``input``/``prompt`` and ``answer``/``expected``/``output``: a list
-        of dicts, a JSONL path or a ``datasets.Dataset``. The test split is kept for
-        :meth:`evaluate`. Tokenized once (when the agent is known) and validated in the core.
+        of dicts, a JSONL path or a ``datasets.Dataset``; or pre-tokenized prompts, a
+        ``RaggedTokens`` or ``(RaggedTokens, answers)``, used as given (ids checked against the
+        vocabulary in the core). The test split is kept for :meth:`evaluate`. Tokenized once
+        (when the agent is known) and validated in the core.
         """
         self._train_examples = load_examples(train_data, "train_data")
         self._test_examples = (
@@ -197,7 +205,7 @@ class TorchTrainer(Trainer):
     def _tokenize(self, examples: list[Example], name: str) -> _Tokenized:
         assert self._agent is not None and self._tokenizer is not None
         tok, agent = self._tokenizer, self._agent
-        prompts = [tok.encode_prompt(agent.prompt_text(e.prompt)) for e in examples]
+        prompts = [_prompt_ids(tok, agent, e) for e in examples]
         answers = [tok.encode_answer(e.answer) for e in examples]
         report = validate_tokens(
             RaggedTokens.from_sequences(prompts), vocab_size=tok.vocab_size, min_len=1
@@ -631,7 +639,7 @@ class TorchTrainer(Trainer):
             with torch.no_grad():
                 for lo in range(0, len(examples), size):
                     chunk = examples[lo : lo + size]
-                    prompts = [tok.encode_prompt(agent.prompt_text(e.prompt)) for e in chunk]
+                    prompts = [_prompt_ids(tok, agent, e) for e in chunk]
                     ids, mask = _pad(prompts, tok.pad_token_id, left=True, device=device)
                     completion, _ = generate(
                         model,
@@ -665,7 +673,11 @@ class TorchTrainer(Trainer):
                 "reward_min": float(scores.min()),
                 "reward_max": float(scores.max()),
                 "samples": [
-                    {"input": e.prompt, "output": o, "answer": e.answer}
+                    {
+                        "input": e.prompt or tok.decode(list(e.prompt_ids or ())),
+                        "output": o,
+                        "answer": e.answer,
+                    }
                     for e, o in zip(examples[:5], outputs[:5], strict=False)
                 ],
             },

@@ -1,0 +1,109 @@
+"""The ``orbiter-train`` command line: demo, train, eval, validate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from orbiter.train.cli import main
+from orbiter.train.torch import arithmetic_task
+
+
+def write_jsonl(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_module_entry_point_prints_help() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "orbiter.train", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    for command in ("demo", "train", "eval", "validate"):
+        assert command in out
+
+
+def test_demo_writes_metrics_curve_and_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "demo"
+    rc = main(["demo", "--output-dir", str(out), "--warmup-steps", "10", "--rl-steps", "4"])
+    assert rc == 0
+    table = capsys.readouterr().out
+    assert "before RL" in table and "after RL" in table and "gain" in table
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "reward_mean" in r] == [1, 2, 3, 4]
+    assert (out / "reward_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rl_steps"] == 4 and summary["settings"]["warmup_steps"] == 10
+    gain = summary["held_out_accuracy_after_rl"] - summary["held_out_accuracy_after_warmup"]
+    assert summary["gain_points"] == pytest.approx(100 * gain)
+
+
+def test_train_then_eval_from_a_toml_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train, test = arithmetic_task(48, 8, max_operand=9, seed=0)
+    run = tmp_path / "run"
+    config = tmp_path / "run.toml"
+    config.write_text(
+        f"""
+[trainer]
+algorithm = "grpo"
+batch_size = 4
+group_size = 4
+max_new_tokens = 3
+learning_rate = 1e-3
+max_steps = 3
+device = "cpu"
+output_dir = "{run}"
+[data]
+train = "{write_jsonl(tmp_path / "train.jsonl", train)}"
+test = "{write_jsonl(tmp_path / "test.jsonl", test)}"
+[reward]
+name = "math_equal"
+[model]
+d_model = 32
+n_layers = 1
+n_heads = 2
+"""
+    )
+    assert main(["train", str(config)]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert lines[0]["steps"] == 3 and "eval_accuracy" in lines[1]
+    assert main(["eval", str(run), str(tmp_path / "test.jsonl"), "--max-new-tokens", "3"]) == 0
+    evaluation = json.loads(capsys.readouterr().out)
+    assert evaluation["items"] == len(test)
+    assert 0.0 <= evaluation["accuracy"] <= 1.0
+
+
+def test_train_with_a_bad_config_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", str(tmp_path / "missing.toml")]) == 2
+    assert "cannot read config" in capsys.readouterr().err
+    config = tmp_path / "typo.toml"
+    config.write_text('[trainer]\nlearnig_rate = 0.1\n[data]\ntrain = "x.jsonl"\n')
+    assert main(["train", str(config)]) == 2
+    assert "did you mean 'learning_rate'" in capsys.readouterr().err
+
+
+def test_validate_reports_good_and_bad_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = write_jsonl(tmp_path / "good.jsonl", [{"input": "1+1=", "answer": "2"}] * 3)
+    assert main(["validate", str(good)]) == 0
+    assert capsys.readouterr().out.startswith("OK: 3 records")
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"input": "1+1=", "answer": "2"}, {"input": "2+2="}])
+    assert main(["validate", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED: 1 of 2 records" in out and "record 1: key 'answer' is missing" in out

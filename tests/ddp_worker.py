@@ -13,13 +13,19 @@ from orbiter.train.torch import ByteTokenizer, PolicyAgent, TinyCausalLM, TorchT
 from orbiter.train.torch.task import arithmetic_task
 
 
-def main(output_dir: str) -> None:
+def length_reward(output: str, expected: str) -> float:
+    """Dense and different on every rank's shard, so unsynchronised replicas would drift."""
+    return len(output) / 3.0
+
+
+def main(output_dir: str, algorithm: str) -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)  # identical initial weights on every rank, as DDP expects
     train, test = arithmetic_task(32, 8, max_operand=9, seed=0)
     trainer = TorchTrainer()
     trainer.check_config(
         {
+            "algorithm": algorithm,
             "batch_size": 4,
             "group_size": 2,
             "max_new_tokens": 3,
@@ -34,15 +40,18 @@ def main(output_dir: str) -> None:
         PolicyAgent(TinyCausalLM(d_model=16, n_layers=1, n_heads=2), ByteTokenizer())
     )
     trainer.check_dataset(train, test)
-    trainer.check_reward("math_equal")
+    trainer.check_reward(length_reward)
     trainer.mark_validated()
     metrics = asyncio.run(trainer.train())
     assert trainer._agent is not None
-    checksum = float(sum(p.double().sum() for p in trainer._agent.model.parameters()))
+    params = list(trainer._agent.model.parameters())
+    if trainer.value_head is not None:
+        params += list(trainer.value_head.parameters())
+    checksum = float(sum(p.double().sum() for p in params))
     rank = os.environ["RANK"]
     with open(os.path.join(output_dir, f"rank{rank}.json"), "w") as f:
         json.dump({"steps": metrics.steps, "checksum": checksum, "state": trainer.state}, f)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

@@ -3,6 +3,13 @@
 A :class:`TinyCausalLM` with the :class:`ByteTokenizer` gets a short supervised warm-up
 (so it knows the answer format), is evaluated on held-out problems, is trained with GRPO
 against the core's ``math_equal`` reward, and is evaluated again.
+
+The recipe (:class:`DemoSettings`): additions ``a+b=`` with ``a, b <= 19``, 300 training and
+100 held-out problems; 150 supervised steps (batch 64, lr 3e-3) teach the format and reach
+~40-50% held-out accuracy; 1000 GRPO steps (32 prompts x 8 completions, lr 5e-4, no KL)
+then take it to ~80-90%. A higher RL learning rate (1e-3 and up) first unlearns part of the
+warm-up and then climbs more slowly; harder sums (``a, b <= 29``) need more steps than fit
+in the three minutes the demo aims for on two CPU cores.
 """
 
 from __future__ import annotations
@@ -33,14 +40,14 @@ class DemoSettings:
     """The demo's recipe; the defaults are what ``orbiter-train demo`` runs."""
 
     seed: int = 0
-    max_operand: int = 29
-    n_train: int = 700
-    n_test: int = 200
+    max_operand: int = 19
+    n_train: int = 300
+    n_test: int = 100
     d_model: int = 64
-    warmup_steps: int = 200
+    warmup_steps: int = 150
     warmup_lr: float = 3e-3
-    rl_steps: int = 300
-    rl_lr: float = 1e-3
+    rl_steps: int = 1000
+    rl_lr: float = 5e-4
     batch_size: int = 32
     group_size: int = 8
     threads: int = 2

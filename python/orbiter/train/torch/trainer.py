@@ -39,6 +39,11 @@ class _StopRequestedError(Exception):
     """The worker noticed a stop request (asyncio cancellation) at a step boundary."""
 
 
+def _world_size() -> int:
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
 def _prompt_ids(tok: TokenizerAdapter, agent: PolicyAgent, example: Example) -> list[int]:
     if example.prompt_ids is not None:
         return list(example.prompt_ids)
@@ -145,6 +150,8 @@ class TorchTrainer(Trainer):
         self._train_examples: list[Example] | None = None
         self._test_examples: list[Example] | None = None
         self._train_tokens: _Tokenized | None = None
+        self.value_head: nn.Module | None = None
+        """PPO's critic (a linear head on the policy's last hidden state) after ``train()``."""
         self._reward_name = "math_equal"
         self._reward: BatchedReward | None = None
         self._step = 0
@@ -274,6 +281,7 @@ class TorchTrainer(Trainer):
                 model, device_ids=[device.index] if device.type == "cuda" else None
             )
         value_head = self._value_head(model, device) if cfg.algorithm == "ppo" else None
+        self.value_head = value_head
         params = [p for p in model.parameters() if p.requires_grad]
         if value_head is not None:
             params += list(value_head.parameters())
@@ -461,7 +469,10 @@ class TorchTrainer(Trainer):
                 loss = loss + cfg.kl_coef * (kl * maskf).sum()
                 kl_sum += float((kl.detach() * maskf).sum())
             if value_head is not None and returns is not None:
-                hidden = _hidden_states(model, ids_p, mask_p, ids_c, mask_c)
+                # The critic reads detached features: its loss never reaches the policy's
+                # weights, so under DDP every policy gradient goes through the wrapper.
+                with torch.no_grad():
+                    hidden = _hidden_states(model, ids_p, mask_p, ids_c, mask_c)
                 v = value_head(hidden).squeeze(-1)
                 loss = loss + 0.5 * (((v - returns[part]) ** 2) * maskf).sum()
             loss = loss / total_tokens
@@ -470,6 +481,12 @@ class TorchTrainer(Trainer):
             loss.backward()  # type: ignore[no-untyped-call]
             loss_sum += float(loss.detach())
             entropy_sum += float((entropy.detach() * maskf).sum())
+        if value_head is not None and _world_size() > 1:
+            # The value head is not inside DDP: average its gradients by hand.
+            for p in value_head.parameters():
+                if p.grad is not None:
+                    torch.distributed.all_reduce(p.grad)
+                    p.grad /= _world_size()
         grad_norm = torch.nn.utils.clip_grad_norm_(
             [p for g in optimizer.param_groups for p in g["params"]], cfg.max_grad_norm
         )
@@ -563,6 +580,12 @@ class TorchTrainer(Trainer):
                 raise TrainerError(f"loss is {float(loss)}")
             loss.backward()  # type: ignore[no-untyped-call]
             loss_sum += float(loss.detach())
+        if value_head is not None and _world_size() > 1:
+            # The value head is not inside DDP: average its gradients by hand.
+            for p in value_head.parameters():
+                if p.grad is not None:
+                    torch.distributed.all_reduce(p.grad)
+                    p.grad /= _world_size()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         optimizer.step()
         elapsed = time.perf_counter() - t0

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
 use super::errors::{core_error, run_detached};
-use crate::error::CoreError;
+use crate::error::{CoreError, CoreResult};
 use crate::reward::math::{self, MathStyle};
 use crate::reward::text::{self, ExtractStyle};
 
@@ -80,57 +80,59 @@ fn as_strs<'a>(
         .collect()
 }
 
-/// 1.0 where prediction and reference are equal after stripping surrounding whitespace.
-#[pyfunction]
-fn exact_text_match<'py>(
-    py: Python<'py>,
+/// Scores prediction/reference string pairs with `kernel`, the GIL released.
+fn score_text_pairs<'py>(
     predictions: &Bound<'py, PyAny>,
     references: &Bound<'py, PyAny>,
+    op: &str,
+    kernel: fn(&[&str], &[&str]) -> CoreResult<Vec<f32>>,
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    let py = predictions.py();
     let p = collect_strs(predictions, "predictions")?;
     let r = collect_strs(references, "references")?;
     let (ps, rs) = (
         as_strs(py, &p, "predictions")?,
         as_strs(py, &r, "references")?,
     );
-    let out = run_detached(py, "exact_text_match", || text::exact_text_match(&ps, &rs))?;
+    let out = run_detached(py, op, || kernel(&ps, &rs))?;
     Ok(out.into_pyarray(py))
+}
+
+/// 1.0 where prediction and reference are equal after stripping surrounding whitespace.
+#[pyfunction]
+fn exact_text_match<'py>(
+    predictions: &Bound<'py, PyAny>,
+    references: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    score_text_pairs(
+        predictions,
+        references,
+        "exact_text_match",
+        text::exact_text_match,
+    )
 }
 
 /// 1.0 where SQuAD-normalised prediction and reference are equal.
 #[pyfunction]
 fn normalized_exact_match<'py>(
-    py: Python<'py>,
     predictions: &Bound<'py, PyAny>,
     references: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-    let p = collect_strs(predictions, "predictions")?;
-    let r = collect_strs(references, "references")?;
-    let (ps, rs) = (
-        as_strs(py, &p, "predictions")?,
-        as_strs(py, &r, "references")?,
-    );
-    let out = run_detached(py, "normalized_exact_match", || {
-        text::normalized_exact_match(&ps, &rs)
-    })?;
-    Ok(out.into_pyarray(py))
+    score_text_pairs(
+        predictions,
+        references,
+        "normalized_exact_match",
+        text::normalized_exact_match,
+    )
 }
 
 /// SQuAD word F1 per row.
 #[pyfunction]
 fn word_f1<'py>(
-    py: Python<'py>,
     predictions: &Bound<'py, PyAny>,
     references: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-    let p = collect_strs(predictions, "predictions")?;
-    let r = collect_strs(references, "references")?;
-    let (ps, rs) = (
-        as_strs(py, &p, "predictions")?,
-        as_strs(py, &r, "references")?,
-    );
-    let out = run_detached(py, "word_f1", || text::word_f1(&ps, &rs))?;
-    Ok(out.into_pyarray(py))
+    score_text_pairs(predictions, references, "word_f1", text::word_f1)
 }
 
 /// 1.0 where `pattern` matches the text (anywhere, or all of it with `full`).

@@ -580,12 +580,6 @@ class TorchTrainer(Trainer):
                 raise TrainerError(f"loss is {float(loss)}")
             loss.backward()  # type: ignore[no-untyped-call]
             loss_sum += float(loss.detach())
-        if value_head is not None and _world_size() > 1:
-            # The value head is not inside DDP: average its gradients by hand.
-            for p in value_head.parameters():
-                if p.grad is not None:
-                    torch.distributed.all_reduce(p.grad)
-                    p.grad /= _world_size()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         optimizer.step()
         elapsed = time.perf_counter() - t0

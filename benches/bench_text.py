@@ -70,7 +70,10 @@ def make_batch(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
 
 
 def load_by_path(package: str, relative: str, name: str) -> ModuleType | None:
-    spec = importlib.util.find_spec(package)
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
     if spec is None or not spec.submodule_search_locations:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / relative

@@ -340,6 +340,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)  # as in run.py (the demo step itself is timed with 2)
     found, notes, finish = cases(args.smoke, max(5, args.runs))
     results = run_cases(found, max(5, args.runs))
     summary = finish(results)

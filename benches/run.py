@@ -130,8 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0912, PLR0915
     harness.write_json(out / f"{stem}.json", payload)
     print(f"\nwrote {out / (stem + '.json')}", end="")
     if not args.no_plot:
-        plot(results, threads, out / f"{stem}.png")
-        print(f" and {out / (stem + '.png')}", end="")
+        try:
+            plot(results, threads, out / f"{stem}.png")
+            print(f" and {out / (stem + '.png')}", end="")
+        except ImportError:
+            print(" (matplotlib not installed: no chart)", end="")
     print()
     return 0
 

@@ -235,6 +235,8 @@ def machine() -> dict[str, Any]:
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "numpy": np.__version__,
+        # other work on the machine skews the figures: the 1-minute load when measured
+        "loadavg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

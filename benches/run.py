@@ -109,6 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0912, PLR0915
         print("\n## growth with threads (RAYON_NUM_THREADS)\n")
         print(bench_growth.describe_threads(threads))
     print()
+    machine = payload["machine"]
+    print(
+        f"machine: {machine.get('cpu', machine['machine'])}, {machine['cpu_count']} cores, "
+        f"load average {machine['loadavg_1m']:.2f} at start, "
+        f"{harness.machine()['loadavg_1m']:.2f} at end; torch threads 1"
+    )
     print(f"median of {runs} runs after a warm-up; * = baseline timed on a sample, scaled")
     print("ratio = baseline time / our time; % of memory ceiling = copy time / our time")
     for note in dict.fromkeys(notes):
@@ -119,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0912, PLR0915
         for r in targets:
             print(f"  {'met   ' if r.met else 'MISSED'} {r.op} [{r.size}]: {_target_text(r)}")
     payload |= {
+        "loadavg_1m_at_end": harness.machine()["loadavg_1m"],
         "seconds": time.perf_counter() - started,
         "results": results,
         "validation": validation,

@@ -1,146 +1,233 @@
-"""Benchmarks: token rewards, dataset validation and ragged conversions vs baselines.
+"""Token rewards, dataset validation and ragged conversions against NumPy, Python and the
+memory ceiling.
 
-Run after a release build::
+Part of the suite (``python benches/run.py``); alone, after ``maturin develop -r``::
 
-    maturin develop --release
-    python benches/bench_data.py
+    python benches/bench_data.py [--runs 7] [--smoke]
 
-Every figure is the median of >= 5 runs after a warm-up, measured in this one process;
-ratios compare against baselines measured in the same run.
+The batch is 100k responses / 6.4M int32 tokens per side (rows of 32..96 tokens); the
+memory ceiling is a NumPy copy of both sides' values and offsets.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
-from typing import Any
+import argparse
+from collections import Counter
 
 import numpy as np
+from harness import Baseline, Case, Ceiling, print_results, run_cases
 
 from orbiter.train import rewards as rw
 from orbiter.train.data import RaggedTokens, validate_records, validate_tokens
 
-ROWS = 100_000
-TOKENS = 6_400_000
+GROUP = "data"
 VOCAB = 50_000
 
 
-def bench(fn: Callable[[], Any], repeat: int = 7) -> float:
-    """Median seconds of `repeat` runs after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def batch(gen: np.random.Generator, same: float) -> tuple[RaggedTokens, RaggedTokens]:
-    """100k responses, 6.4M int32 tokens (rows of 32..96), and references of which a
-    share `same` are equal to the response and the rest differ (a changed token or a
-    different length)."""
-    lengths = gen.integers(32, 97, size=ROWS)
-    diff = TOKENS - int(lengths.sum())  # spread the difference: exactly TOKENS in all
+def batch(
+    gen: np.random.Generator, rows: int, tokens: int, same: float
+) -> tuple[RaggedTokens, RaggedTokens]:
+    """``rows`` responses of ``tokens`` int32 tokens in all (rows of 32..96), and
+    references of which a share ``same`` equal the response; the rest differ in one token."""
+    lengths = gen.integers(32, 97, size=rows)
+    diff = tokens - int(lengths.sum())  # spread the difference: exactly `tokens` in all
     lengths[: abs(diff)] += np.sign(diff)
-    offsets = np.zeros(ROWS + 1, np.int64)
+    offsets = np.zeros(rows + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    values = gen.integers(0, VOCAB, size=TOKENS, dtype=np.int32)
+    values = gen.integers(0, VOCAB, size=tokens, dtype=np.int32)
     ref_values = values.copy()
-    differ = gen.random(ROWS) >= same
-    # change one token in every differing row
-    pos = offsets[:-1] + (gen.random(ROWS) * lengths).astype(np.int64)
+    differ = gen.random(rows) >= same
+    pos = offsets[:-1] + (gen.random(rows) * lengths).astype(np.int64)
     ref_values[pos[differ]] = (ref_values[pos[differ]] + 1) % VOCAB
     return RaggedTokens(values, offsets), RaggedTokens(ref_values, offsets.copy())
 
 
-def shuffled(gen: np.random.Generator, tokens: RaggedTokens) -> RaggedTokens:
-    """Independent references of the same shape: every row different (worst case)."""
-    return RaggedTokens(gen.integers(0, VOCAB, size=TOKENS, dtype=np.int32), tokens.offsets.copy())
+def np_exact_match(a: RaggedTokens, b: RaggedTokens) -> np.ndarray:
+    """Exact match vectorised in NumPy: equal lengths and no differing token per row."""
+    la, lb = np.diff(a.offsets), np.diff(b.offsets)
+    out = np.zeros(len(la), np.float32)
+    if np.array_equal(a.offsets, b.offsets):  # the common case: compare the buffers at once
+        ne = (a.values != b.values).astype(np.int32)
+        bad = np.add.reduceat(ne, a.offsets[:-1]) if len(ne) else np.zeros(len(la))
+        bad[la == 0] = 0
+        out[:] = bad == 0
+        return out
+    for i in np.flatnonzero(la == lb):  # different layouts: row by row
+        out[i] = np.array_equal(
+            a.values[a.offsets[i] : a.offsets[i + 1]], b.values[b.offsets[i] : b.offsets[i + 1]]
+        )
+    return out
 
 
-def main() -> None:  # noqa: PLR0915 (a flat list of measurements)
+def py_token_f1(a: list[list[int]], b: list[list[int]]) -> list[float]:
+    """Bag-of-tokens F1 with collections.Counter (SQuAD's F1 over ids)."""
+    out = []
+    for x, y in zip(a, b, strict=True):
+        common = sum((Counter(x) & Counter(y)).values())
+        if common == 0:
+            out.append(0.0)
+            continue
+        p, r = common / len(x), common / len(y)
+        out.append(2 * p * r / (p + r))
+    return out
+
+
+def cases(smoke: bool = False) -> tuple[list[Case], list[str]]:
+    rows, tokens = (2_000, 128_000) if smoke else (100_000, 6_400_000)
+    n_rec = 20_000 if smoke else 1_000_000
     gen = np.random.default_rng(0)
-    resp, refs = batch(gen, same=0.5)
-    other = shuffled(gen, resp)
+    resp, refs = batch(gen, rows, tokens, same=0.5)
     nbytes = 2 * (resp.values.nbytes + resp.offsets.nbytes)
-    print(f"batch: {ROWS} rows, {TOKENS} int32 tokens per side ({nbytes / 1e6:.1f} MB both sides)")
+    size = f"{rows // 1000}k rows, {tokens / 1e6:g}M int32 tokens"
+    sample = min(rows, 10_000)
+    rows_a = [resp.values[resp.offsets[i] : resp.offsets[i + 1]].tolist() for i in range(sample)]
+    rows_b = [refs.values[refs.offsets[i] : refs.offsets[i + 1]].tolist() for i in range(sample)]
 
-    # Baseline: copy of the same bytes (values + offsets of both sides).
-    dst = [np.empty_like(a) for a in (resp.values, resp.offsets, refs.values, refs.offsets)]
-    src = [resp.values, resp.offsets, refs.values, refs.offsets]
-
-    def copy_all() -> None:
-        for d, s in zip(dst, src, strict=True):
-            np.copyto(d, s)
-
-    t_copy = bench(copy_all)
-    print(f"np.copyto of both sides: {t_copy * 1e3:8.2f} ms  ({nbytes / t_copy / 1e9:.1f} GB/s)")
-
-    def py_loop_exact() -> list[float]:
+    def py_exact() -> list[float]:
         v, o, w = resp.values.tolist(), resp.offsets.tolist(), refs.values.tolist()
-        return [float(v[o[i] : o[i + 1]] == w[o[i] : o[i + 1]]) for i in range(ROWS)]
+        return [float(v[o[i] : o[i + 1]] == w[o[i] : o[i + 1]]) for i in range(rows)]
 
-    t_py = bench(py_loop_exact, repeat=5)
-    print(f"exact_match, Python loop (lists): {t_py * 1e3:8.2f} ms")
-
-    print()
-    print(f"{'reward':<34}{'ms':>9}{'x copy throughput':>20}")
-    cases: list[tuple[str, Callable[[], Any]]] = [
-        ("exact_match (50% equal)", lambda: rw.exact_match(resp, refs)),
-        ("exact_match (all differ)", lambda: rw.exact_match(resp, other)),
-        ("token_f1 (50% equal)", lambda: rw.token_f1(resp, refs)),
-        ("token_f1 (all differ)", lambda: rw.token_f1(resp, other)),
-        ("prefix_match (50% equal)", lambda: rw.prefix_match(resp, refs)),
-        ("contains (50% equal)", lambda: rw.contains(resp, refs)),
-        ("repetition_penalty n=3", lambda: rw.repetition_penalty(resp, n=3)),
-        (
-            "length_penalty dapo",
-            lambda: rw.length_penalty(resp, kind="dapo", max_len=90, cache_len=20),
+    out = [
+        Case(
+            GROUP,
+            "exact_match (50% equal)",
+            size,
+            rows,
+            lambda: rw.exact_match(resp, refs),
+            [
+                Baseline("python loop (tolist + slices)", py_exact),
+                Baseline("numpy (!= + add.reduceat)", lambda: np_exact_match(resp, refs)),
+            ],
+            nbytes=nbytes,
+            target=">= 0.5 of copy",
+            target_check=("numpy copy (memory ceiling)", 0.5),
         ),
-        ("stop_token_check", lambda: rw.stop_token_check(resp, [2, 3])),
+        Case(
+            GROUP,
+            "token_f1 (50% equal)",
+            size,
+            rows,
+            lambda: rw.token_f1(resp, refs),
+            [
+                Baseline(
+                    "python Counter loop",
+                    lambda: py_token_f1(rows_a, rows_b),
+                    items=sample,
+                )
+            ],
+            nbytes=nbytes,
+            target=">= 0.5 of copy",
+            target_check=("numpy copy (memory ceiling)", 0.5),
+        ),
+        Case(
+            GROUP,
+            "prefix_match (50% equal)",
+            size,
+            rows,
+            lambda: rw.prefix_match(resp, refs),
+            nbytes=nbytes,
+        ),
+        Case(
+            GROUP,
+            "contains (50% equal)",
+            size,
+            rows,
+            lambda: rw.contains(resp, refs),
+            nbytes=nbytes,
+        ),
+        Case(
+            GROUP,
+            "repetition_penalty n=3",
+            size,
+            rows,
+            lambda: rw.repetition_penalty(resp, n=3),
+            nbytes=nbytes // 2,
+        ),
+        Case(
+            GROUP,
+            "length_penalty dapo",
+            size,
+            rows,
+            lambda: rw.length_penalty(resp, kind="dapo", max_len=90, cache_len=20),
+            [Baseline("numpy (diff + where)", lambda: _np_dapo(resp.offsets, 90, 20))],
+            nbytes=resp.offsets.nbytes,
+        ),
     ]
-    for name, fn in cases:
-        t = bench(fn)
-        print(f"{name:<34}{t * 1e3:9.2f}{t_copy / t:20.2f}")
-
     pipe = rw.RewardPipeline(
         [("exact_match", 1.0), ("token_f1", 0.5), ("length_penalty", 0.1, {"target": 64})],
         clip=(-1.0, 1.0),
     )
-    t = bench(lambda: pipe(resp, refs))
-    print(f"{'pipeline (3 components)':<34}{t * 1e3:9.2f}{t_copy / t:20.2f}")
-
-    print()
-    for dtype in (np.int32, np.int64):
-        toks = RaggedTokens(resp.values.astype(dtype), resp.offsets)
-        nb = toks.values.nbytes
-        t = bench(lambda toks=toks: validate_tokens(toks, vocab_size=VOCAB, max_len=4096))
-        print(
-            f"validate_tokens {np.dtype(dtype).name}: {t * 1e3:8.2f} ms  "
-            f"({nb / t / 1e9:.2f} GB/s of token buffer)"
+    out.append(
+        Case(
+            GROUP,
+            "RewardPipeline (3 components)",
+            size,
+            rows,
+            lambda: pipe(resp, refs),
+            nbytes=nbytes,
         )
-    bad = resp.values.copy()
-    bad[::1000] = -1
-    bad_t = RaggedTokens(bad, resp.offsets)
-    t = bench(lambda: validate_tokens(bad_t, vocab_size=VOCAB))
-    print(
-        f"validate_tokens int32, 6.4k bad ids: {t * 1e3:8.2f} ms  ({bad.nbytes / t / 1e9:.2f} GB/s)"
     )
-    t_np = bench(lambda: bool(((resp.values < 0) | (resp.values >= VOCAB)).any()))
-    print(f"NumPy range check only (int32): {t_np * 1e3:8.2f} ms")
+    vals = resp.values
 
-    print()
+    def np_validate() -> bool:
+        lengths = np.diff(resp.offsets)
+        return bool(((vals < 0) | (vals >= VOCAB)).any() or (lengths > 4096).any())
+
+    py_vals = vals[: min(len(vals), 640_000)].tolist()
+
+    def py_validate() -> int:
+        return sum(1 for v in py_vals if not 0 <= v < VOCAB)
+
+    out.append(
+        Case(
+            GROUP,
+            "validate_tokens int32",
+            size,
+            len(vals),
+            lambda: validate_tokens(resp, vocab_size=VOCAB, max_len=4096),
+            [
+                Baseline("numpy range + length check", np_validate),
+                Baseline("python loop", py_validate, items=len(py_vals)),
+            ],
+            nbytes=vals.nbytes + resp.offsets.nbytes,
+            target=">= 1 GB/s",
+            throughput=(vals.nbytes / 1e9, "GB"),
+            min_throughput=1.0,
+        )
+    )
     ids, mask = resp.to_padded()
-    t = bench(lambda: resp.to_padded(side="left"))
-    print(f"to_padded left -> {ids.shape}: {t * 1e3:8.2f} ms")
-    t = bench(lambda: RaggedTokens.from_padded(ids, mask))
-    print(f"from_padded {ids.shape}: {t * 1e3:8.2f} ms")
 
-    print()
-    n_rec = 1_000_000
-    records = [{"input": f"q{i}", "answer": str(i), "id": i} for i in range(n_rec)]
+    def np_to_padded() -> tuple[np.ndarray, np.ndarray]:
+        lengths = np.diff(resp.offsets)
+        width = int(lengths.max())
+        m = np.arange(width)[None, :] < lengths[:, None]
+        out_ids = np.zeros((rows, width), np.int32)
+        out_ids[m] = vals
+        return out_ids, m
+
+    out.append(
+        Case(
+            GROUP,
+            "to_padded (right)",
+            f"{size} -> {ids.shape}",
+            rows,
+            resp.to_padded,
+            [Baseline("numpy (mask + boolean assign)", np_to_padded)],
+            nbytes=vals.nbytes,
+        )
+    )
+    out.append(
+        Case(
+            GROUP,
+            "from_padded",
+            f"{ids.shape} -> {size}",
+            rows,
+            lambda: RaggedTokens.from_padded(ids, mask),
+            [Baseline("numpy (boolean index + cumsum)", lambda: _np_from_padded(ids, mask))],
+            nbytes=ids.nbytes + mask.nbytes,
+        )
+    )
+    records = [{"input": f"{i}+{i + 1}=", "answer": str(2 * i + 1), "id": i} for i in range(n_rec)]
 
     def py_records() -> int:
         bad = 0
@@ -153,19 +240,43 @@ def main() -> None:  # noqa: PLR0915 (a flat list of measurements)
                 bad += 1
         return bad
 
-    t = bench(lambda: validate_records(records), repeat=5)
-    t_py = bench(py_records, repeat=5)
-    print(
-        f"validate_records 1M records: {t * 1e3:8.2f} ms  "
-        f"(Python loop {t_py * 1e3:.2f} ms, {t_py / t:.1f}x)"
+    out.append(
+        Case(
+            GROUP,
+            "validate_records (2 str keys)",
+            f"{n_rec // 1000}k records",
+            n_rec,
+            lambda: validate_records(records),
+            [Baseline("python loop (isinstance)", py_records)],
+        )
     )
-    t = bench(
-        lambda: validate_records(
-            records, required={"input": str, "answer": str}, optional={"id": int, "meta": dict}
-        ),
-        repeat=5,
-    )
-    print(f"validate_records 1M, 2 required + 2 optional keys: {t * 1e3:8.2f} ms")
+    return out, ["token rewards: no torch baseline (torch has no ragged segment ops)"]
+
+
+def _np_dapo(offsets: np.ndarray, max_len: int, cache_len: int) -> np.ndarray:
+    lengths = np.diff(offsets)
+    start = max_len - cache_len
+    pen = np.where(lengths <= start, 0.0, (start - lengths) / cache_len)
+    return np.where(lengths > max_len, -1.0, pen).astype(np.float32)
+
+
+def _np_from_padded(ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    m = mask.astype(bool)
+    offsets = np.zeros(len(ids) + 1, np.int64)
+    np.cumsum(m.sum(axis=1), out=offsets[1:])
+    return ids[m], offsets
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--smoke", action="store_true")
+    args = ap.parse_args()
+    found, notes = cases(args.smoke)
+    results = run_cases(found, max(5, args.runs), Ceiling())
+    print_results(results, "data and token rewards")
+    for note in notes:
+        print(f"note: {note}")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,13 @@
 """Text reward throughput: ours against the field's implementations, in one process.
 
-Run after a release build::
+Part of the suite (``python benches/run.py``); alone, after ``maturin develop -r``::
 
-    pip install -e . --no-deps --config-settings=build-args=--release
-    python benches/bench_text.py [--rows 100000] [--repeat 7]
+    python benches/bench_text.py [--runs 7] [--smoke]
 
-Prints the median of ``--repeat`` timed runs (after one warm-up) for each function and the
-ratios. Baselines: verl ``reward_score.gsm8k.compute_score`` and ``math_reward.compute_score``
+Baselines: verl ``reward_score.gsm8k.compute_score`` and ``math_reward.compute_score``
 (loaded by path, if verl is installed), math-verify ``parse`` + ``verify`` (on a small sample,
-per answer), and plain Python loops (``re`` + ``fractions``) doing the same work.
+per answer), and plain Python loops doing the same work (``re`` + ``fractions``); the slow
+ones run on a sample and are scaled to the batch.
 """
 
 from __future__ import annotations
@@ -18,20 +17,18 @@ import collections
 import importlib.util
 import random
 import re
-import statistics
 import string
-import time
-from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 try:
     from math_verify import parse as mv_parse
     from math_verify import verify as mv_verify
 except ImportError:  # optional baseline
     mv_parse = mv_verify = None
+
+from harness import Baseline, Case, print_results, run_cases
 
 from orbiter.train.rewards import (
     extract_answer,
@@ -45,6 +42,9 @@ FILLER = (
     "Natalia sold 48 clips in April and half as many in May, so she sold 48 / 2 = 24 in May. "
     "Altogether she sold 48 + 24 = 72 clips, and each clip costs 3 dollars so that is 216. "
 )
+
+
+GROUP = "text rewards"
 
 
 def make_batch(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -69,18 +69,11 @@ def make_batch(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
     return responses, answers
 
 
-def timeit(fn: Callable[[], Any], repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def load_by_path(package: str, relative: str, name: str) -> ModuleType | None:
-    spec = importlib.util.find_spec(package)
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
     if spec is None or not spec.submodule_search_locations:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / relative
@@ -143,109 +136,169 @@ def squad_f1(p: str, r: str) -> float:
     return 2 * prec * rec / (prec + rec)
 
 
-# ---------------------------------------------------------------- main
+# ---------------------------------------------------------------- cases
 
 
-class Report:
-    """Timings and rates, printed as they come."""
-
-    def __init__(self, repeat: int) -> None:
-        self.repeat = repeat
-        self.rate: dict[str, float] = {}
-
-    def run(self, name: str, rows: int, fn: Callable[[], Any], repeat: int | None = None) -> None:
-        seconds = timeit(fn, repeat or self.repeat)
-        self.rate[name] = rows / seconds
-        print(f"{name:<44} {seconds * 1e3:9.2f} ms  {rows / seconds / 1e6:8.3f} M/s")
-
-    def ratio(self, ours: str, theirs: str) -> float:
-        return self.rate[ours] / self.rate[theirs]
-
-
-def bench_math(rep: Report, n: int, mv_sample: int) -> None:
+def cases(smoke: bool = False, mv_sample: int = 200) -> tuple[list[Case], list[str]]:
+    """Text reward cases and notes on skipped baselines."""
+    n = 5_000 if smoke else 100_000
+    sub = min(n, 2_000 if smoke else 20_000)
+    notes: list[str] = []
     responses, answers = make_batch(n)
+    pairs = list(zip(responses[:sub], answers[:sub], strict=True))
     gsm_idx = [i for i, r in enumerate(responses) if "####" in r]
     gsm_resp = [responses[i].replace(",", "") for i in gsm_idx]
     gsm_ans = [answers[i] for i in gsm_idx]
+    gsm_pairs = list(zip(gsm_resp[:sub], gsm_ans[:sub], strict=True))
     mean_len = sum(map(len, responses)) / n
-    print(f"batch: {n} responses, mean {mean_len:.0f} chars; {len(gsm_idx)} in '####' form")
-    ours, ours_gsm = "ours math_equal (mixed batch)", "ours math_equal style=gsm8k ('####' rows)"
-    rep.run(ours, n, lambda: math_equal(responses, answers))
-    rep.run(ours_gsm, len(gsm_resp), lambda: math_equal(gsm_resp, gsm_ans, style="gsm8k"))
-    rep.run("ours extract_answer gsm8k", n, lambda: extract_answer(responses, "gsm8k"))
+    size = f"{n // 1000}k responses, ~{mean_len:.0f} chars"
 
-    sub = min(n, 20_000)
-    pairs = list(zip(responses[:sub], answers[:sub], strict=True))
-    gsm_pairs = list(zip(gsm_resp, gsm_ans, strict=True))
-    baselines = ["python loop (re + Fraction) math_equal"]
-    rep.run(baselines[0], sub, lambda: [py_math_equal(r, a) for r, a in pairs])
-    gsm8k = load_by_path("verl", "utils/reward_score/gsm8k.py", "verl_gsm8k")
-    if gsm8k is not None:
-        baselines.append("verl gsm8k.compute_score ('####' rows)")
-        rep.run(
-            baselines[-1], len(gsm_pairs), lambda: [gsm8k.compute_score(r, a) for r, a in gsm_pairs]
+    base = [
+        Baseline(
+            "python loop (re + Fraction)",
+            lambda: [py_math_equal(r, a) for r, a in pairs],
+            items=len(pairs),
         )
+    ]
     math_reward = load_by_path("verl", "utils/reward_score/math_reward.py", "verl_math_reward")
     if math_reward is not None:
-        baselines.append("verl math_reward.compute_score")
-        rep.run(baselines[-1], sub, lambda: [math_reward.compute_score(r, a) for r, a in pairs])
-    if mv_parse is not None and mv_verify is not None:
-        parse, verify = mv_parse, mv_verify
-        k = min(mv_sample, n)
-        baselines.append(f"math-verify parse+verify ({k} sample)")
-        rep.run(
-            baselines[-1],
-            k,
-            lambda: [verify(parse("$" + a + "$"), parse(r)) for r, a in pairs[:k]],
-            max(1, rep.repeat // 3),
+        base.append(
+            Baseline(
+                "verl math_reward.compute_score",
+                lambda: [math_reward.compute_score(r, a) for r, a in pairs],
+                items=len(pairs),
+            )
         )
     else:
-        print("math-verify not installed: skipped")
-
-    print("\nratios (ours math_equal on the mixed batch / baseline, answers per second):")
-    for name in baselines:
-        print(f"  vs {name:<42} {rep.ratio(ours, name):10.1f}x")
+        notes.append("verl not installed: verl reward_score baselines skipped")
+    if mv_parse is not None and mv_verify is not None:
+        parse, verify = mv_parse, mv_verify
+        k = min(mv_sample, n, 20 if smoke else mv_sample)
+        mv_pairs = pairs[:k]
+        base.append(
+            Baseline(
+                f"math-verify parse+verify ({k} sample)",
+                lambda: [verify(parse("$" + a + "$"), parse(r)) for r, a in mv_pairs],
+                items=k,
+            )
+        )
+    else:
+        notes.append("math-verify not installed: its baseline skipped")
+    out = [
+        Case(
+            GROUP,
+            "math_equal (mixed: ####, boxed frac, 'answer is')",
+            size,
+            n,
+            lambda: math_equal(responses, answers),
+            base,
+            target=">= 1M answers/s",
+            throughput=(n / 1e6, "M answers"),
+            min_throughput=1.0,
+        )
+    ]
+    gsm_base = []
+    gsm8k = load_by_path("verl", "utils/reward_score/gsm8k.py", "verl_gsm8k")
     if gsm8k is not None:
-        g = rep.ratio(ours_gsm, "verl gsm8k.compute_score ('####' rows)")
-        print(f"  '####' rows only, style='gsm8k' vs verl gsm8k: {g:.1f}x")
-
-
-def bench_squad_regex(rep: Report, n: int) -> None:
-    responses, _ = make_batch(n, seed=1)
-    preds = [r[:80] for r in responses]
-    refs = [r[40:120] for r in responses]
-    sub = min(n, 20_000)
-    pairs = list(zip(preds[:sub], refs[:sub], strict=True))
-    print()
-    rep.run("ours normalized_exact_match", n, lambda: normalized_exact_match(preds, refs))
-    rep.run(
-        "python SQuAD exact match loop",
-        sub,
-        lambda: [squad_normalize(p) == squad_normalize(r) for p, r in pairs],
+        gsm_base.append(
+            Baseline(
+                "verl gsm8k.compute_score",
+                lambda: [gsm8k.compute_score(r, a) for r, a in gsm_pairs],
+                items=len(gsm_pairs),
+            )
+        )
+    out.append(
+        Case(
+            GROUP,
+            "math_equal style=gsm8k ('####' rows)",
+            f"{len(gsm_resp):,} responses",
+            len(gsm_resp),
+            lambda: math_equal(gsm_resp, gsm_ans, style="gsm8k"),
+            gsm_base,
+            throughput=(len(gsm_resp) / 1e6, "M answers"),
+        )
     )
-    rep.run("ours word_f1", n, lambda: word_f1(preds, refs))
-    rep.run("python SQuAD word_f1 loop", sub, lambda: [squad_f1(p, r) for p, r in pairs])
+    out.append(
+        Case(
+            GROUP,
+            "extract_answer gsm8k",
+            size,
+            n,
+            lambda: extract_answer(responses, "gsm8k"),
+            [
+                Baseline(
+                    "python re.findall loop",
+                    lambda: [HASHES.findall(r)[-1:] for r in responses],
+                )
+            ],
+        )
+    )
+    s_resp, _ = make_batch(n, seed=1)
+    preds = [r[:80] for r in s_resp]
+    refs = [r[40:120] for r in s_resp]
+    sq = list(zip(preds[:sub], refs[:sub], strict=True))
+    out.append(
+        Case(
+            GROUP,
+            "normalized_exact_match (SQuAD)",
+            f"{n // 1000}k pairs, 80 chars",
+            n,
+            lambda: normalized_exact_match(preds, refs),
+            [
+                Baseline(
+                    "python SQuAD normalize loop",
+                    lambda: [squad_normalize(p) == squad_normalize(r) for p, r in sq],
+                    items=len(sq),
+                )
+            ],
+        )
+    )
+    out.append(
+        Case(
+            GROUP,
+            "word_f1 (SQuAD)",
+            f"{n // 1000}k pairs, 80 chars",
+            n,
+            lambda: word_f1(preds, refs),
+            [
+                Baseline(
+                    "python SQuAD f1 loop",
+                    lambda: [squad_f1(p, r) for p, r in sq],
+                    items=len(sq),
+                )
+            ],
+        )
+    )
     pattern = r"#### -?[0-9][0-9,]*$"
     compiled = re.compile(pattern)
-    rep.run("ours regex_match", n, lambda: regex_match(responses, pattern))
-    rep.run("python re.search loop", n, lambda: [compiled.search(r) is not None for r in responses])
-    em = rep.ratio("ours normalized_exact_match", "python SQuAD exact match loop")
-    f1 = rep.ratio("ours word_f1", "python SQuAD word_f1 loop")
-    rx = rep.ratio("ours regex_match", "python re.search loop")
-    print(
-        f"  exact match vs python: {em:.1f}x; word_f1 vs python: {f1:.1f}x; regex vs re: {rx:.1f}x"
+    out.append(
+        Case(
+            GROUP,
+            "regex_match",
+            size,
+            n,
+            lambda: regex_match(responses, pattern),
+            [
+                Baseline(
+                    "python re.search loop",
+                    lambda: [compiled.search(r) is not None for r in responses],
+                )
+            ],
+        )
     )
+    return out, notes
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--rows", type=int, default=100_000)
-    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--mv-sample", type=int, default=200)
     args = ap.parse_args()
-    rep = Report(args.repeat)
-    bench_math(rep, args.rows, args.mv_sample)
-    bench_squad_regex(rep, args.rows)
+    found, notes = cases(args.smoke, args.mv_sample)
+    print_results(run_cases(found, max(5, args.runs)), "text rewards")
+    for note in notes:
+        print(f"note: {note}")
 
 
 if __name__ == "__main__":

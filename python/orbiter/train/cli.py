@@ -1,12 +1,14 @@
 """The ``orbiter-train`` command line (also ``python -m orbiter.train``).
 
-Commands: ``demo`` (the main job), ``train CONFIG.toml``, ``eval``, ``validate DATA.jsonl``.
+Commands: ``demo`` (the main job), ``train CONFIG.toml``, ``eval``, ``validate DATA.jsonl``,
+``bench`` (the benchmark suite of a source checkout, ``benches/run.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import logging
 import sys
@@ -123,6 +125,41 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _find_suite(explicit: str | None) -> Path:
+    """``benches/run.py``: the given path, else under the current directory, else in the
+    source tree this package was installed from (an editable install)."""
+    if explicit is not None:
+        candidates = [Path(explicit)]
+    else:
+        candidates = [
+            Path.cwd() / "benches" / "run.py",
+            Path(__file__).resolve().parents[3] / "benches" / "run.py",
+        ]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise TrainerError(
+        "bench needs the benchmark suite of a source checkout (benches/run.py): run it from "
+        "the repository root or pass --suite PATH"
+    )
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    path = _find_suite(args.suite)
+    spec = importlib.util.spec_from_file_location("orbiter_benches_run", path)
+    if spec is None or spec.loader is None:
+        raise TrainerError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    argv = ["--runs", str(args.runs)]
+    argv += ["--smoke"] * args.smoke + ["--no-verl"] * args.no_verl + ["--no-plot"] * args.no_plot
+    if args.out is not None:
+        argv += ["--out", args.out]
+    if args.only:
+        argv += ["--only", *args.only]
+    return int(module.main(argv))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orbiter-train", description="Fine-tune agents with rewards on a Rust core."
@@ -154,6 +191,18 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("data")
     validate.add_argument("--require", nargs="*", default=["input", "answer"])
     validate.set_defaults(run=_cmd_validate)
+
+    bench = sub.add_parser(
+        "bench", help="run the benchmark suite (benches/run.py of a source checkout)"
+    )
+    bench.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
+    bench.add_argument("--runs", type=int, default=5, help="timed runs per figure (>= 5)")
+    bench.add_argument("--out", default=None, help="directory for JSON and PNG")
+    bench.add_argument("--only", nargs="*", default=None, help="sections to run")
+    bench.add_argument("--no-verl", action="store_true", help="skip verl core_algos")
+    bench.add_argument("--no-plot", action="store_true", help="no PNG")
+    bench.add_argument("--suite", default=None, help="path of benches/run.py")
+    bench.set_defaults(run=_cmd_bench)
     return parser
 
 

@@ -1,0 +1,163 @@
+//! Criterion benches of the pure Rust kernels (no Python): `cargo bench`.
+//!
+//! Sizes follow the scoring core's speed targets: GRPO on 4096 responses in 512 uneven
+//! groups broadcast to (4096, 1024), GAE on (4096, 1024), exact match / token F1 on
+//! 100k rows with 6.4M int32 tokens, token validation, math answers, and the lifecycle's
+//! state transition. The side-by-side comparison with baselines is `python benches/run.py`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use _core::advantage::{gae, grpo_broadcast, Shape};
+use _core::lifecycle::{Lifecycle, State};
+use _core::ragged::Ragged;
+use _core::reward::math::{math_equal, MathStyle};
+use _core::reward::token::{exact_match, token_f1};
+use _core::validate::validate_tokens;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+
+/// xorshift64*: deterministic data without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+const B: usize = 4096;
+const T: usize = 1024;
+
+fn advantages(c: &mut Criterion) {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    // 512 groups of uneven sizes (1..=15), shuffled.
+    let mut ids: Vec<i64> = (0..B).map(|i| (i % 512) as i64).collect();
+    for id in ids.iter_mut().skip(512) {
+        *id = rng.below(512) as i64;
+    }
+    for i in (1..B).rev() {
+        ids.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let scores: Vec<f32> = (0..B).map(|_| rng.unit()).collect();
+    let lengths: Vec<usize> = (0..B).map(|_| 1 + rng.below(T as u64) as usize).collect();
+    let mask: Vec<f32> = (0..B * T)
+        .map(|k| f32::from(u8::from(k % T < lengths[k / T])))
+        .collect();
+    let rewards: Vec<f32> = (0..B * T).map(|k| (rng.unit() - 0.5) * mask[k]).collect();
+    let values: Vec<f32> = (0..B * T).map(|_| rng.unit() - 0.5).collect();
+    let shape = Shape::new(B, T);
+
+    let mut g = c.benchmark_group("advantages");
+    g.sample_size(10).measurement_time(Duration::from_secs(3));
+    g.throughput(Throughput::Elements((B * T) as u64));
+    g.bench_function("grpo_broadcast 4096x1024, 512 uneven groups", |b| {
+        b.iter(|| grpo_broadcast(black_box(&scores), &ids, &mask, shape, true, 1e-6).unwrap())
+    });
+    g.bench_function("gae 4096x1024", |b| {
+        b.iter(|| {
+            gae(
+                black_box(&rewards),
+                shape,
+                &values,
+                shape,
+                &mask,
+                shape,
+                1.0,
+                0.95,
+                true,
+            )
+            .unwrap()
+        })
+    });
+    g.finish();
+}
+
+fn tokens(c: &mut Criterion) {
+    const ROWS: usize = 100_000;
+    let mut rng = Rng(7);
+    let mut offsets = vec![0i64];
+    for _ in 0..ROWS {
+        offsets.push(offsets.last().unwrap() + 32 + rng.below(65) as i64);
+    }
+    let n = *offsets.last().unwrap() as usize;
+    let values: Vec<i32> = (0..n).map(|_| rng.below(50_000) as i32).collect();
+    let mut refs = values.clone();
+    for i in (0..ROWS).step_by(2) {
+        let k = offsets[i] as usize;
+        refs[k] = (refs[k] + 1) % 50_000;
+    }
+    let a = Ragged::new(&values, &offsets, "responses").unwrap();
+    let r = Ragged::new(&refs, &offsets, "references").unwrap();
+
+    let mut g = c.benchmark_group("tokens");
+    g.sample_size(10).measurement_time(Duration::from_secs(3));
+    g.throughput(Throughput::Bytes((2 * (n * 4 + offsets.len() * 8)) as u64));
+    g.bench_function("exact_match 100k rows", |b| {
+        b.iter(|| exact_match(black_box(&a), &r).unwrap())
+    });
+    g.bench_function("token_f1 100k rows", |b| {
+        b.iter(|| token_f1(black_box(&a), &r).unwrap())
+    });
+    g.throughput(Throughput::Bytes((n * 4) as u64));
+    g.bench_function("validate_tokens 100k rows", |b| {
+        b.iter(|| validate_tokens(black_box(&a), 50_000, 1, Some(4096), 100).unwrap())
+    });
+    g.finish();
+}
+
+fn math(c: &mut Criterion) {
+    const N: usize = 20_000;
+    let mut rng = Rng(11);
+    let mut responses = Vec::with_capacity(N);
+    let mut answers = Vec::with_capacity(N);
+    for i in 0..N {
+        let v = 1 + rng.below(5000);
+        let shown = if rng.below(10) < 7 { v } else { v + 1 };
+        responses.push(match i % 3 {
+            0 => format!("She sold 48 + 24 = 72 clips, so the total is\n#### {shown}"),
+            1 => format!("So $x = \\boxed{{\\frac{{{}}}{{4}}}}$.", shown * 4),
+            _ => format!("Adding them up, the answer is {shown}."),
+        });
+        answers.push(v.to_string());
+    }
+    let resp: Vec<&str> = responses.iter().map(String::as_str).collect();
+    let ans: Vec<&str> = answers.iter().map(String::as_str).collect();
+    let mut g = c.benchmark_group("math");
+    g.sample_size(10).measurement_time(Duration::from_secs(3));
+    g.throughput(Throughput::Elements(N as u64));
+    g.bench_function("math_equal 20k mixed answers", |b| {
+        b.iter(|| math_equal(black_box(&resp), &ans, MathStyle::Auto).unwrap())
+    });
+    g.finish();
+}
+
+fn lifecycle(c: &mut Criterion) {
+    let mut g = c.benchmark_group("lifecycle");
+    g.bench_function("transition created->validated", |b| {
+        b.iter_batched(
+            Lifecycle::new,
+            |lc| {
+                lc.transition(State::Validated).unwrap();
+                lc
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let lc = Lifecycle::new();
+    g.bench_function("check (legal, no move)", |b| {
+        b.iter(|| black_box(&lc).check(State::Validated))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, advantages, tokens, math, lifecycle);
+criterion_main!(benches);

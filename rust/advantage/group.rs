@@ -7,9 +7,13 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::mem::MaybeUninit;
+
+use rayon::prelude::*;
 
 use super::{
-    check_finite_1d, check_grid, check_mask, fill_blocks, BlockOut, MaskElem, Moments, Shape,
+    check_finite_1d, check_grid, check_mask, BlockOut, MaskElem, Moments, Shape, PAR_THRESHOLD,
+    ROW_BLOCK,
 };
 use crate::error::{CoreError, CoreResult};
 
@@ -213,27 +217,55 @@ pub fn broadcast<M: MaskElem>(
         ));
     }
     check_finite_1d("advantages", advantages)?;
-    let cols = shape.cols;
-    // The mask is validated in the same pass; the first bad element is looked up only
-    // on failure.
-    let (out, status) = fill_blocks(shape, |first_row, out| {
+    let cols = shape.cols.max(1);
+    // Written straight into uninitialised memory: zeroing the output first would cost
+    // one more pass over it. The mask is validated in the same pass; the first bad
+    // element is looked up only on failure.
+    let block = |(i, out): (usize, &mut [MaybeUninit<f32>])| -> bool {
         let mut ok = true;
         for (k, orow) in out.chunks_mut(cols).enumerate() {
-            let r = first_row + k;
-            let (Some(&a), Some(m)) = (advantages.get(r), mask.get(r * cols..(r + 1) * cols))
-            else {
-                continue;
-            };
-            for (o, &mv) in orow.iter_mut().zip(m) {
-                *o = if mv.on() { a } else { 0.0 };
-                ok &= mv.valid();
+            let r = i * ROW_BLOCK + k;
+            match (advantages.get(r), mask.get(r * cols..(r + 1) * cols)) {
+                (Some(&a), Some(m)) if m.len() == orow.len() => {
+                    for (o, &mv) in orow.iter_mut().zip(m) {
+                        o.write(if mv.on() { a } else { 0.0 });
+                        ok &= mv.valid();
+                    }
+                }
+                _ => {
+                    // Unreachable after the shape checks; still, every slot gets a value.
+                    for o in orow.iter_mut() {
+                        o.write(0.0);
+                    }
+                    ok = false;
+                }
             }
         }
-        BlockOut {
-            moments: Moments::default(),
-            mask_ok: ok,
-        }
-    });
+        ok
+    };
+    let mut out: Vec<f32> = Vec::with_capacity(shape.len());
+    let slots = &mut out.spare_capacity_mut()[..shape.len()];
+    let step = cols * ROW_BLOCK;
+    let mask_ok = if shape.len() >= PAR_THRESHOLD {
+        slots
+            .par_chunks_mut(step)
+            .enumerate()
+            .map(block)
+            .reduce(|| true, |a, b| a & b)
+    } else {
+        slots
+            .chunks_mut(step)
+            .enumerate()
+            .map(block)
+            .fold(true, |a, b| a & b)
+    };
+    // SAFETY: the chunks cover all `shape.len()` slots and `block` writes every slot of
+    // its chunk on both of its paths.
+    unsafe { out.set_len(shape.len()) };
+    let status = BlockOut {
+        moments: Moments::default(),
+        mask_ok,
+    };
     if !status.mask_ok {
         check_mask("mask", mask, shape)?;
     }

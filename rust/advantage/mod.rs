@@ -19,6 +19,7 @@ pub use kl::{kl_divergence, KlKind};
 pub use temporal::{discounted_returns, gae, reinforce_pp, whiten};
 
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 use crate::error::{CoreError, CoreResult};
 
@@ -323,35 +324,67 @@ impl BlockOut {
 /// so the floating-point latency of one row's chain is hidden by the others.
 pub(crate) const ROW_BLOCK: usize = 8;
 
+/// A vector of `len` uninitialised slots. Outputs are built from it instead of
+/// `vec![0.0; len]`: for a reused heap block the allocator would otherwise zero the
+/// whole output in one extra pass over memory before the kernel writes it again.
+fn uninit_output(len: usize) -> Vec<MaybeUninit<f32>> {
+    let mut out = Vec::with_capacity(len);
+    // SAFETY: `MaybeUninit` needs no initialisation, and the capacity is `len`.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// Zeroes one block of an [`uninit_output`] (while it is about to be written anyway, so
+/// it stays in cache) and hands it out as initialised floats.
+fn zeroed_block(block: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    for slot in block.iter_mut() {
+        slot.write(0.0);
+    }
+    // SAFETY: every element was just initialised; `MaybeUninit<f32>` has the layout of `f32`.
+    unsafe { &mut *(std::ptr::from_mut(block) as *mut [f32]) }
+}
+
+/// The output once every block went through [`zeroed_block`].
+fn into_initialised(out: Vec<MaybeUninit<f32>>) -> Vec<f32> {
+    let mut out = std::mem::ManuallyDrop::new(out);
+    let (ptr, len, cap) = (out.as_mut_ptr(), out.len(), out.capacity());
+    // SAFETY: the chunks given to the kernels cover the whole vector and each was
+    // initialised by `zeroed_block`; the allocation is handed over unchanged.
+    unsafe { Vec::from_raw_parts(ptr.cast::<f32>(), len, cap) }
+}
+
 /// Runs `kernel(first_row, out_a, out_b)` over blocks of up to [`ROW_BLOCK`] rows of two
 /// fresh `(rows, cols)` outputs (in parallel above the threshold) and merges the blocks'
-/// results in row order.
+/// results in row order. Each block is zeroed right before its kernel runs.
 pub(crate) fn fill_blocks2(
     shape: Shape,
     kernel: impl Fn(usize, &mut [f32], &mut [f32]) -> BlockOut + Sync,
 ) -> (Vec<f32>, Vec<f32>, BlockOut) {
-    let mut a = vec![0.0f32; shape.len()];
-    let mut b = vec![0.0f32; shape.len()];
+    let mut a = uninit_output(shape.len());
+    let mut b = uninit_output(shape.len());
     let step = shape.cols.max(1) * ROW_BLOCK;
     let init = BlockOut {
         moments: Moments::default(),
         mask_ok: true,
     };
+    let run = |i: usize, ra: &mut [MaybeUninit<f32>], rb: &mut [MaybeUninit<f32>]| {
+        kernel(i * ROW_BLOCK, zeroed_block(ra), zeroed_block(rb))
+    };
     let parts: Vec<BlockOut> = if a.len() >= PAR_THRESHOLD {
         a.par_chunks_mut(step)
             .zip(b.par_chunks_mut(step))
             .enumerate()
-            .map(|(i, (ra, rb))| kernel(i * ROW_BLOCK, ra, rb))
+            .map(|(i, (ra, rb))| run(i, ra, rb))
             .collect()
     } else {
         a.chunks_mut(step)
             .zip(b.chunks_mut(step))
             .enumerate()
-            .map(|(i, (ra, rb))| kernel(i * ROW_BLOCK, ra, rb))
+            .map(|(i, (ra, rb))| run(i, ra, rb))
             .collect()
     };
     let out = parts.into_iter().fold(init, BlockOut::merge);
-    (a, b, out)
+    (into_initialised(a), into_initialised(b), out)
 }
 
 /// Like [`fill_blocks2`] with a single output.
@@ -359,25 +392,26 @@ pub(crate) fn fill_blocks(
     shape: Shape,
     kernel: impl Fn(usize, &mut [f32]) -> BlockOut + Sync,
 ) -> (Vec<f32>, BlockOut) {
-    let mut a = vec![0.0f32; shape.len()];
+    let mut a = uninit_output(shape.len());
     let step = shape.cols.max(1) * ROW_BLOCK;
     let init = BlockOut {
         moments: Moments::default(),
         mask_ok: true,
     };
+    let run = |i: usize, ra: &mut [MaybeUninit<f32>]| kernel(i * ROW_BLOCK, zeroed_block(ra));
     let parts: Vec<BlockOut> = if a.len() >= PAR_THRESHOLD {
         a.par_chunks_mut(step)
             .enumerate()
-            .map(|(i, ra)| kernel(i * ROW_BLOCK, ra))
+            .map(|(i, ra)| run(i, ra))
             .collect()
     } else {
         a.chunks_mut(step)
             .enumerate()
-            .map(|(i, ra)| kernel(i * ROW_BLOCK, ra))
+            .map(|(i, ra)| run(i, ra))
             .collect()
     };
     let out = parts.into_iter().fold(init, BlockOut::merge);
-    (a, out)
+    (into_initialised(a), out)
 }
 
 /// Moments (over the counted positions) and mask validity of every row of a block.

@@ -82,6 +82,15 @@ def cases(smoke: bool = False) -> tuple[list[Case], list[str]]:
     sample = min(rows, 10_000)
     rows_a = [resp.values[resp.offsets[i] : resp.offsets[i + 1]].tolist() for i in range(sample)]
     rows_b = [refs.values[refs.offsets[i] : refs.offsets[i + 1]].tolist() for i in range(sample)]
+    # References drawn independently of the responses: no shared prefix or suffix to trim,
+    # every row goes through the full multiset count.
+    unrelated = RaggedTokens(
+        gen.integers(0, VOCAB, size=len(refs.values), dtype=np.int32), refs.offsets.copy()
+    )
+    rows_u = [
+        unrelated.values[unrelated.offsets[i] : unrelated.offsets[i + 1]].tolist()
+        for i in range(sample)
+    ]
 
     def py_exact() -> list[float]:
         v, o, w = resp.values.tolist(), resp.offsets.tolist(), refs.values.tolist()
@@ -118,6 +127,21 @@ def cases(smoke: bool = False) -> tuple[list[Case], list[str]]:
             nbytes=nbytes,
             target=">= 0.5 of copy",
             target_check=("numpy copy (memory ceiling)", 0.5),
+        ),
+        Case(
+            GROUP,
+            "token_f1 (unrelated rows)",
+            size,
+            rows,
+            lambda: rw.token_f1(resp, unrelated),
+            [
+                Baseline(
+                    "python Counter loop",
+                    lambda: py_token_f1(rows_a, rows_u),
+                    items=sample,
+                )
+            ],
+            nbytes=nbytes,
         ),
         Case(
             GROUP,

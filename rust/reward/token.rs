@@ -260,17 +260,54 @@ pub fn token_f1<T: TokenId>(
             if resp.is_empty() || refs.is_empty() {
                 return score(resp.is_empty() && refs.is_empty());
             }
-            if resp == refs {
-                return 1.0;
-            }
-            let common = if resp.len().saturating_mul(refs.len()) <= PAIRS_MAX {
-                pairs(resp, refs, scratch)
-            } else {
-                scratch.table.common(resp, refs)
-            };
+            // A shared prefix and suffix are common tokens on their own: with A = P X S
+            // and B = P Y S, min(cA(t), cB(t)) = cP(t) + cS(t) + min(cX(t), cY(t)).
+            let (shared, a, b) = trim_shared_ends(resp, refs);
+            let common = shared
+                + if a.is_empty() || b.is_empty() {
+                    0
+                } else if a.len().saturating_mul(b.len()) <= PAIRS_MAX {
+                    pairs(a, b, scratch)
+                } else {
+                    scratch.table.common(a, b)
+                };
             f1(common, resp.len(), refs.len())
         },
     ))
+}
+
+/// Length of the longest common prefix, compared [`LANES`] tokens at a time.
+fn common_prefix_len<T: TokenId>(a: &[T], b: &[T]) -> usize {
+    let whole = a
+        .chunks_exact(LANES)
+        .zip(b.chunks_exact(LANES))
+        .take_while(|(x, y)| x == y)
+        .count()
+        * LANES;
+    whole
+        + a[whole..]
+            .iter()
+            .zip(&b[whole..])
+            .take_while(|(x, y)| x == y)
+            .count()
+}
+
+/// `(len(P) + len(S), X, Y)` for `a = P X S` and `b = P Y S` with the longest shared
+/// prefix `P` and then the longest shared suffix `S` of what is left.
+fn trim_shared_ends<'a, T: TokenId>(a: &'a [T], b: &'a [T]) -> (usize, &'a [T], &'a [T]) {
+    let prefix = common_prefix_len(a, b);
+    let (a, b) = (&a[prefix..], &b[prefix..]);
+    let suffix = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    (
+        prefix + suffix,
+        &a[..a.len() - suffix],
+        &b[..b.len() - suffix],
+    )
 }
 
 /// Row pairs whose length product is at most this are counted with all-pairs
@@ -650,6 +687,44 @@ mod tests {
         assert!((f1s[1] - 2.0 / 3.0).abs() < 1e-6); // common 1, P=1, R=1/2
         assert_eq!(f1s[2], 1.0);
         assert!((f1s[3] - 0.75).abs() < 1e-6); // common 3, 2*3/(5+3)
+    }
+
+    #[test]
+    fn shared_ends_are_counted_exactly() {
+        // Pseudo-random rows from a small vocabulary (many repeats), with and without a
+        // shared prefix and suffix: the F1 equals the plain multiset count's.
+        let mut state = 7u64;
+        let mut next = |m: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % m) as i32
+        };
+        let mut table = CountTable::default();
+        for case in 0..400 {
+            let core_a: Vec<i32> = (0..next(20)).map(|_| next(6)).collect();
+            let core_b: Vec<i32> = (0..next(20)).map(|_| next(6)).collect();
+            let pre: Vec<i32> = (0..next(40)).map(|_| next(6)).collect();
+            let suf: Vec<i32> = (0..(case % 3) * next(30) as usize)
+                .map(|_| next(6))
+                .collect();
+            let a: Vec<i32> = [&pre[..], &core_a, &suf].concat();
+            let b: Vec<i32> = [&pre[..], &core_b, &suf].concat();
+            if a.is_empty() || b.is_empty() {
+                continue;
+            }
+            let want = table.common(&a, &b);
+            let (oa, ob) = ([0, a.len() as i64], [0, b.len() as i64]);
+            let got = token_f1(&rg(&a, &oa), &rg(&b, &ob)).unwrap()[0];
+            assert_eq!(
+                got,
+                f1(want, a.len(), b.len()),
+                "case {case}: {a:?} vs {b:?}"
+            );
+            let (shared, x, y) = trim_shared_ends(&a, &b);
+            assert_eq!(shared + x.len(), a.len());
+            assert_eq!(shared + y.len(), b.len());
+        }
     }
 
     #[test]

@@ -187,17 +187,27 @@ def test_transformers_model_is_accepted() -> None:
     model = transformers.GPT2LMHeadModel(cfg)
     trainer = TorchTrainer()
     trainer.check_agent(PolicyAgent(model, ByteTokenizer()))
-    ids = torch.tensor([[257, 49, 43, 49, 61]])
-    out, _ = generate(
-        model,
-        ids,
-        torch.ones_like(ids, dtype=torch.bool),
-        max_new_tokens=3,
-        eos_token_id=258,
-        pad_token_id=256,
-        temperature=0.0,
+    # Two left-padded prompts decoded with the KV cache must give the tokens transformers'
+    # own greedy generate gives each prompt alone (no eos: the model is random).
+    torch.manual_seed(0)
+    model.eval()
+    prompts = [[257, 49, 43, 49, 61], [257, 50, 61]]
+    width = max(map(len, prompts))
+    ids = torch.tensor([[256] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[False] * (width - len(p)) + [True] * len(p) for p in prompts])
+    out, out_mask = generate(
+        model, ids, mask, max_new_tokens=6, eos_token_id=10_000, pad_token_id=256, temperature=0.0
     )
-    assert out.shape == (1, 3)
+    assert out.shape == (2, 6) and bool(out_mask.all())
+    for row, prompt in enumerate(prompts):
+        want = model.generate(
+            torch.tensor([prompt]),
+            attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+            max_new_tokens=6,
+            do_sample=False,
+            pad_token_id=256,
+        )[0, len(prompt) :]
+        assert out[row].tolist() == want.tolist()
 
 
 # -- check_dataset -----------------------------------------------------------------------------

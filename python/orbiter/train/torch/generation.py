@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -22,6 +23,16 @@ def _logits_of(output: Any) -> torch.Tensor:
 
 def _is_hf(model: nn.Module) -> bool:
     return hasattr(model, "config") and hasattr(model, "generation_config")
+
+
+def _hf_cache_argument(model: nn.Module) -> str:
+    """The KV cache keyword: ``cache`` in recent transformers, else ``past_key_values``."""
+    forward = model.forward
+    try:
+        parameters = inspect.signature(forward).parameters
+    except (TypeError, ValueError):  # a C-implemented or otherwise opaque forward
+        return "past_key_values"
+    return "cache" if "cache" in parameters else "past_key_values"
 
 
 def forward_logits(
@@ -49,14 +60,15 @@ def _step(
     if _is_hf(model):
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         position_ids = position_ids[:, -input_ids.shape[1] :]
+        name = _hf_cache_argument(model)
         out = model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=cache,
             use_cache=True,
+            **{name: cache},
         )
-        return out.logits[:, -1], out.past_key_values
+        return out.logits[:, -1], getattr(out, name)
     return _logits_of(model(input_ids, attention_mask))[:, -1], None
 
 

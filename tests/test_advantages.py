@@ -105,7 +105,9 @@ ANY_IDS = [0, 1, -7, 2**40, -(2**62), 123456789, 2**20, 3 * 2**20]
 def groups(draw, max_n=60):
     n = draw(st.integers(1, max_n))
     scores = np.array(draw(st.lists(grid_scores, min_size=n, max_size=n)), np.float32)
-    ids = np.array(draw(st.lists(st.sampled_from(ANY_IDS), min_size=n, max_size=n)), np.int64)
+    # Spread ids are grouped through a hash map, a compact range through a table: cover both.
+    id_values = draw(st.sampled_from([st.sampled_from(ANY_IDS), st.integers(-3, 2 * n)]))
+    ids = np.array(draw(st.lists(id_values, min_size=n, max_size=n)), np.int64)
     return scores, ids
 
 

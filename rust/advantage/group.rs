@@ -70,6 +70,23 @@ fn check_inputs(scores: &[f32], group_ids: &[i64]) -> CoreResult<()> {
     check_finite_1d("scores", scores)
 }
 
+/// Marks a group id not met yet, in the slot table or map.
+const UNSEEN: u32 = u32::MAX;
+
+fn min_max(ids: &[i64]) -> (i64, i64) {
+    ids.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &id| {
+        (lo.min(id), hi.max(id))
+    })
+}
+
+/// `(smallest id, number of values spanned)` when the ids span fewer than `4 n` values, so
+/// a table of that size (at most four u32 slots per response) can stand in for a hash map.
+fn dense_id_range(ids: &[i64]) -> Option<(i64, usize)> {
+    let (lo, hi) = min_max(ids);
+    let span = i128::from(hi) - i128::from(lo) + 1;
+    (span <= 4 * ids.len() as i128).then_some((lo, span as usize))
+}
+
 fn group(scores: &[f32], group_ids: &[i64]) -> CoreResult<Groups> {
     check_inputs(scores, group_ids)?;
     let n = scores.len();
@@ -79,22 +96,36 @@ fn group(scores: &[f32], group_ids: &[i64]) -> CoreResult<Groups> {
             format!("{n} responses exceed the supported 2^32 - 1"),
         ));
     }
-    let mut slots: HashMap<i64, u32, BuildHasherDefault<Mix64>> =
-        HashMap::with_capacity_and_hasher(n.min(1 << 20), BuildHasherDefault::default());
     let mut slot = Vec::with_capacity(n);
     let mut count: Vec<u32> = Vec::new();
     let mut sum: Vec<f64> = Vec::new();
-    for (&id, &s) in group_ids.iter().zip(scores) {
-        let next = count.len() as u32;
-        let g = *slots.entry(id).or_insert(next);
-        if g == next {
+    let mut add = |g: &mut u32, s: f32, slot: &mut Vec<u32>| {
+        if *g == UNSEEN {
+            *g = count.len() as u32;
             count.push(0);
             sum.push(0.0);
         }
-        let gi = g as usize;
+        let gi = *g as usize;
         count[gi] += 1;
         sum[gi] += f64::from(s);
-        slot.push(g);
+        slot.push(*g);
+    };
+    match dense_id_range(group_ids) {
+        // Ids in a compact range (prompt indices, the usual case): a table indexed by
+        // `id - min` replaces hashing, which dominates at a million rows.
+        Some((lo, span)) => {
+            let mut table = vec![UNSEEN; span];
+            for (&id, &s) in group_ids.iter().zip(scores) {
+                add(&mut table[(id - lo) as usize], s, &mut slot);
+            }
+        }
+        None => {
+            let mut slots: HashMap<i64, u32, BuildHasherDefault<Mix64>> =
+                HashMap::with_capacity_and_hasher(n.min(1 << 20), BuildHasherDefault::default());
+            for (&id, &s) in group_ids.iter().zip(scores) {
+                add(slots.entry(id).or_insert(UNSEEN), s, &mut slot);
+            }
+        }
     }
     let mean: Vec<f64> = sum
         .iter()
@@ -378,6 +409,32 @@ mod tests {
         assert!(err.message.starts_with("mask[1, 1]"), "{}", err.message);
         let err = grpo_broadcast(&[1.0], &[0], &mask, Shape::new(2, 3), true, 1e-6).unwrap_err();
         assert!(err.message.starts_with("mask:"), "{}", err.message);
+    }
+
+    #[test]
+    fn dense_and_hashed_ids_group_alike() {
+        // The same grouping under compact ids (table) and spread ids (hash map), with
+        // negative and extreme values on the hashed side.
+        let n = 10_000usize;
+        let dense: Vec<i64> = (0..n).map(|i| ((i * 7919) % 1_250) as i64 - 600).collect();
+        let spread: Vec<i64> = dense
+            .iter()
+            .map(|&d| {
+                if d == 0 {
+                    i64::MIN
+                } else {
+                    d.wrapping_mul(1 << 40)
+                }
+            })
+            .collect();
+        assert!(dense_id_range(&dense).is_some());
+        assert!(dense_id_range(&spread).is_none());
+        let scores: Vec<f32> = (0..n).map(|i| ((i * 31) % 17) as f32 * 0.25).collect();
+        let a = grpo(&scores, &dense, true, 1e-6).unwrap();
+        let b = grpo(&scores, &spread, true, 1e-6).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(dense_id_range(&[i64::MIN, i64::MAX]), None);
+        assert_eq!(dense_id_range(&[5, 5]), Some((5, 1)));
     }
 
     #[test]

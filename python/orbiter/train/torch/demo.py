@@ -6,7 +6,7 @@ against the core's ``math_equal`` reward, and is evaluated again.
 
 The recipe (:class:`DemoSettings`): additions ``a+b=`` with ``a, b <= 19``, 300 training and
 100 held-out problems; 150 supervised steps (batch 64, lr 3e-3) teach the format and reach
-~40-50% held-out accuracy; 1000 GRPO steps (32 prompts x 8 completions, lr 5e-4, no KL)
+~35-50% held-out accuracy; 1000 GRPO steps (32 prompts x 8 completions, lr 5e-4, no KL)
 then take it to ~80-90%. A higher RL learning rate (1e-3 and up) first unlearns part of the
 warm-up and then climbs more slowly; harder sums (``a, b <= 29``) need more steps than fit
 in the three minutes the demo aims for on two CPU cores.

@@ -344,12 +344,12 @@ fn zeroed_block(block: &mut [MaybeUninit<f32>]) -> &mut [f32] {
     unsafe { &mut *(std::ptr::from_mut(block) as *mut [f32]) }
 }
 
-/// The output once every block went through [`zeroed_block`].
+/// The output once every slot was written (by [`zeroed_block`] or directly).
 fn into_initialised(out: Vec<MaybeUninit<f32>>) -> Vec<f32> {
     let mut out = std::mem::ManuallyDrop::new(out);
     let (ptr, len, cap) = (out.as_mut_ptr(), out.len(), out.capacity());
-    // SAFETY: the chunks given to the kernels cover the whole vector and each was
-    // initialised by `zeroed_block`; the allocation is handed over unchanged.
+    // SAFETY: callers hand the whole vector out in chunks and initialise each (through
+    // `zeroed_block` or by writing every slot); the allocation is handed over unchanged.
     unsafe { Vec::from_raw_parts(ptr.cast::<f32>(), len, cap) }
 }
 

@@ -8,7 +8,9 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use _core::advantage::{gae, grpo_broadcast, Shape};
+use _core::advantage::{
+    discounted_returns, gae, grpo_broadcast, kl_divergence, reinforce_pp, KlKind, Shape,
+};
 use _core::lifecycle::{Lifecycle, State};
 use _core::ragged::Ragged;
 use _core::reward::math::{math_equal, MathStyle};
@@ -77,6 +79,16 @@ fn advantages(c: &mut Criterion) {
             )
             .unwrap()
         })
+    });
+    g.bench_function("discounted_returns 4096x1024", |b| {
+        b.iter(|| discounted_returns(black_box(&rewards), shape, &mask, shape, 1.0).unwrap())
+    });
+    g.bench_function("reinforce_pp 4096x1024", |b| {
+        b.iter(|| reinforce_pp(black_box(&rewards), shape, &mask, shape, 1.0).unwrap())
+    });
+    let ref_logp: Vec<f32> = values.iter().map(|v| v - 0.25).collect();
+    g.bench_function("kl_divergence k3 4096x1024", |b| {
+        b.iter(|| kl_divergence(black_box(&values), &ref_logp, shape, shape, KlKind::K3).unwrap())
     });
     g.finish();
 }

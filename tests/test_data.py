@@ -98,6 +98,25 @@ def test_from_sequences_bad_input():
         RaggedTokens.from_sequences([np.array([1.0])])
     with expect_error(TypeError, "dtype"):
         RaggedTokens.from_sequences([[1]], dtype=np.int16)  # type: ignore[arg-type]
+    # Lists and tuples go through the core's walk: the row and position at fault are named.
+    with expect_error(TypeError, "sequences[1][2]", "expected an int, got float"):
+        RaggedTokens.from_sequences([[1], (2, 3, 4.0)])
+    with expect_error(TypeError, "sequences[0][1]", "got bool"):
+        RaggedTokens.from_sequences([[1, True]])
+    with expect_error(TypeError, "sequences[0][0]", "got str"):
+        RaggedTokens.from_sequences([["1"]])
+    with expect_error(ValueError, "sequences[2][0]", "does not fit int64"):
+        RaggedTokens.from_sequences([[], [1], [2**63]])
+
+
+def test_from_sequences_mixed_row_kinds_agree():
+    """Lists, tuples, ranges, numpy ints and arrays give the same batch by either path."""
+    rows = [[1, 2], (3,), [], [np.int64(4), np.int32(5)]]
+    fast = RaggedTokens.from_sequences(rows)
+    general = RaggedTokens.from_sequences([*rows, range(6, 8)])
+    assert as_lists(fast) == [[1, 2], [3], [], [4, 5]]
+    assert as_lists(general) == [*as_lists(fast), [6, 7]]
+    assert fast.values.dtype == general.values.dtype == np.int64
 
 
 @given(rows_st, st.sampled_from(DTYPES), st.sampled_from(["left", "right"]), st.integers(-5, 5))

@@ -10,8 +10,9 @@ use numpy::{
     dtype, Element, IntoPyArray, PyArray1, PyArrayDescrMethods, PyReadonlyArray1, PyUntypedArray,
     PyUntypedArrayMethods,
 };
+use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyType};
+use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple, PyType};
 
 use super::arrays::{borrow_array, slice_of};
 use super::errors::{core_error, guarded, run_detached};
@@ -404,6 +405,74 @@ fn check_record(
     Ok(())
 }
 
+/// The ids of one list or tuple row, appended to `values`; `Ok(false)` when `row` is some
+/// other kind of sequence (the caller then takes its general path).
+fn push_row_ids(row: &Bound<'_, PyAny>, index: usize, values: &mut Vec<i64>) -> PyResult<bool> {
+    let push = |j: usize, item: Bound<'_, PyAny>, values: &mut Vec<i64>| -> PyResult<()> {
+        let py = item.py();
+        let not_an_int = |got: String| {
+            let err = CoreError::type_(format!(
+                "sequences[{index}][{j}]: expected an int, got {got}"
+            ));
+            core_error(py, err)
+        };
+        // bool is an int subclass, but a token id is never True or False.
+        if item.is_instance_of::<PyBool>() {
+            return Err(not_an_int("bool".to_string()));
+        }
+        match item.extract::<i64>() {
+            Ok(id) => {
+                values.push(id);
+                Ok(())
+            }
+            Err(err) if err.is_instance_of::<PyOverflowError>(py) => {
+                let detail = format!("{} does not fit int64", item.str()?);
+                Err(core_error(
+                    py,
+                    CoreError::at(&format!("sequences[{index}]"), j, detail),
+                ))
+            }
+            Err(_) => Err(not_an_int(type_name(&item))),
+        }
+    };
+    if let Ok(list) = row.cast::<PyList>() {
+        for (j, item) in list.iter().enumerate() {
+            push(j, item, values)?;
+        }
+    } else if let Ok(tuple) = row.cast::<PyTuple>() {
+        for (j, item) in tuple.iter().enumerate() {
+            push(j, item, values)?;
+        }
+    } else {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// `(values, offsets)`, both int64.
+type RaggedArrays<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>);
+
+/// `(values, offsets)` as int64 arrays of a list whose rows are all lists or tuples of
+/// ints, walked once in Rust; `None` when some row is another kind of sequence.
+#[pyfunction]
+fn ragged_from_lists<'py>(
+    py: Python<'py>,
+    rows: &Bound<'py, PyList>,
+) -> PyResult<Option<RaggedArrays<'py>>> {
+    guarded(py, "ragged_from_lists", || {
+        let mut offsets = Vec::with_capacity(rows.len() + 1);
+        offsets.push(0i64);
+        let mut values = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            if !push_row_ids(&row, i, &mut values)? {
+                return Ok(None);
+            }
+            offsets.push(values.len() as i64);
+        }
+        Ok(Some((values.into_pyarray(py), offsets.into_pyarray(py))))
+    })
+}
+
 /// One record issue: `(index, key, kind, message)`.
 type RecordIssueTuple = (usize, Option<String>, &'static str, String);
 
@@ -459,6 +528,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ragged_lengths, m)?)?;
     m.add_function(wrap_pyfunction!(ragged_to_padded, m)?)?;
     m.add_function(wrap_pyfunction!(ragged_from_padded, m)?)?;
+    m.add_function(wrap_pyfunction!(ragged_from_lists, m)?)?;
     m.add_function(wrap_pyfunction!(validate_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(validate_records, m)?)?;
     Ok(())

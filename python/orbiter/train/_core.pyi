@@ -86,6 +86,12 @@ def ragged_to_padded(
 def ragged_from_padded(ids: _Tokens, mask: NDArray[Any]) -> tuple[_Tokens, _Offsets]:
     """``(values, offsets)`` of the tokens where ``mask`` (bool or int, non-zero) is set."""
 
+def ragged_from_lists(rows: list[Any]) -> tuple[NDArray[np.int64], _Offsets] | None:
+    """``(values, offsets)`` (int64) of rows that are all lists or tuples of ints, in one
+    walk; ``None`` when some row is another kind of sequence. A non-int element (bool
+    included) is a ``TypeError`` naming ``sequences[row][position]``; an int beyond int64 a
+    ``ValueError``."""
+
 def validate_tokens(
     values: _Tokens,
     offsets: _Offsets,

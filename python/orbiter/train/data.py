@@ -88,6 +88,10 @@ class RaggedTokens:
         ndarray, and to int64 otherwise. Ids that do not fit ``dtype`` raise.
         """
         rows = list(sequences)
+        # Lists and tuples of ints (tokenizer output): one walk in the core.
+        from_lists = _core.ragged_from_lists(rows)
+        if from_lists is not None:
+            return cls._from_flat(*from_lists, dtype or np.int64)
         for i, r in enumerate(rows):
             if isinstance(r, np.ndarray):
                 if r.ndim != 1 or r.dtype.kind not in "iu":
@@ -117,6 +121,16 @@ class RaggedTokens:
             raise TrainerTypeError(
                 f"sequences: expected sequences of ints, got elements of dtype {flat.dtype}"
             )
+        return cls._from_flat(flat, offsets, dtype)
+
+    @classmethod
+    def _from_flat(
+        cls, flat: NDArray[np.integer[Any]], offsets: NDArray[np.int64], dtype: Any
+    ) -> RaggedTokens:
+        """``flat`` cast to ``dtype`` (int32 or int64), naming the first id that does not fit."""
+        target = np.dtype(dtype)
+        if target not in _TOKEN_DTYPES:
+            raise TrainerTypeError(f"dtype: expected int32 or int64, got {target}")
         info = np.iinfo(np.int32) if target == np.int32 else np.iinfo(np.int64)
         bad = np.flatnonzero((flat < info.min) | (flat > info.max))
         if bad.size:

@@ -53,16 +53,23 @@ def _from_tokens(data: Any, name: str) -> list[Example] | None:
     ]
 
 
+def _first_key(record: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        if key in record:
+            return key
+    return None
+
+
 def _from_mapping(record: Any, where: str) -> Example:
     if not isinstance(record, Mapping):
         raise TrainerError(f"{where}: expected a dict record, got {type(record).__name__}")
-    prompt_key = next((k for k in PROMPT_KEYS if k in record), None)
+    prompt_key = _first_key(record, PROMPT_KEYS)
     if prompt_key is None:
         raise TrainerError(f"{where}: missing key 'input' (or 'prompt')")
     prompt = record[prompt_key]
     if not isinstance(prompt, str):
         raise TrainerError(f"{where}['{prompt_key}']: expected str, got {type(prompt).__name__}")
-    answer_key = next((k for k in ANSWER_KEYS if k in record), None)
+    answer_key = _first_key(record, ANSWER_KEYS)
     answer: Any = "" if answer_key is None else record[answer_key]
     if isinstance(answer, int | float) and not isinstance(answer, bool):
         answer = str(answer)

@@ -25,12 +25,9 @@ class ByteTokenizer:
 
     def encode(self, text: str, *, add_bos: bool = False, add_eos: bool = False) -> list[int]:
         """Token ids of *text*: its UTF-8 bytes, optionally framed by bos / eos."""
-        ids = list(text.encode("utf-8"))
-        if add_bos:
-            ids.insert(0, self.bos_token_id)
-        if add_eos:
-            ids.append(self.eos_token_id)
-        return ids
+        head = (self.bos_token_id,) if add_bos else ()
+        tail = (self.eos_token_id,) if add_eos else ()
+        return [*head, *text.encode("utf-8"), *tail]
 
     def decode(self, ids: Iterable[int], *, stop_at_eos: bool = True) -> str:
         """Text of *ids*, special tokens dropped; stops at the first eos by default."""

@@ -193,7 +193,7 @@ def plot(  # noqa: PLR0915
         ax.axvline(100, color="black", lw=0.8)
         ax.axvline(50, color="#de2d26", lw=0.8, ls="--")
         ax.invert_yaxis()
-    ax.set_title("% of the memory ceiling (NumPy copy of the input bytes)")
+    ax.set_title("% of the memory ceiling (a NumPy copy)")
     ax = axes[1][0]
     for name, pts in bench_growth.growth_series(results).items():
         xs, ys = zip(*pts, strict=True)

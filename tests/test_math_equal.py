@@ -209,11 +209,30 @@ def test_no_float_fuzz() -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 400), st.integers(0, 400)), max_size=30))
 def test_percent_rule(pairs: list[tuple[int, int]]) -> None:
-    # p% equals p/100 and p (math-verify's rule)
+    # p% equals p/100 and p (the include_percentage rule)
     responses = [f"\\boxed{{{p}\\%}}" for p, _ in pairs]
     answers = [exact_decimal(Fraction(q, 100)) or "" for _, q in pairs]
     want = np.array([p == q or Fraction(p) == Fraction(q, 100) for p, q in pairs], np.float32)
     np.testing.assert_array_equal(math_equal(responses, answers), want)
+
+
+def test_percent_rule_agrees_with_verls_prime_math_grader() -> None:
+    """The rule's reference: verl's ``prime_math`` grader (Qwen2.5-Math's ``math_equal`` with
+    ``include_percentage=True``), on bare answers in both directions, ``%`` and ``\\%``."""
+    pytest.importorskip("pylatexenc")
+    grader = pytest.importorskip("verl.utils.reward_score.prime_math.grader")
+    predictions, references = [], []
+    for p in ["0", "5", "12.5", "50", "100", "150", "0.5", "37.25"]:
+        value = Fraction(p)
+        plain = [p, exact_decimal(value / 100), str(value + 1), exact_decimal(value / 100 + 1)]
+        for percent in (f"{p}\\%", f"{p}%"):
+            for other in filter(None, plain):
+                predictions += [percent, other]
+                references += [other, percent]
+    ours = math_equal(predictions, references, style="full")
+    theirs = [bool(grader.math_equal(a, b)) for a, b in zip(predictions, references, strict=True)]
+    assert len(predictions) >= 100
+    assert ours.astype(bool).tolist() == theirs
 
 
 # ---------------------------------------------------------------- styles and bad input

@@ -26,7 +26,10 @@ def main(output_dir: str, algorithm: str) -> None:
     trainer.check_config(
         {
             "algorithm": algorithm,
-            "batch_size": 4,
+            # 3 prompts on 2 ranks: the batch is topped up to 4 so that both ranks run the
+            # same number of micro-batches (2, with grad_accum_steps=2) in lockstep.
+            "batch_size": 3,
+            "grad_accum_steps": 2,
             "group_size": 2,
             "max_new_tokens": 3,
             "max_steps": 3,

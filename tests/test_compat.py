@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import pickle
 from typing import Any
 
 import pytest
@@ -138,3 +140,55 @@ def test_direct_illegal_assignment_is_checked_by_the_core() -> None:
         trainer._state = TrainerState.COMPLETED
     assert trainer.state is TrainerState.CREATED
     assert trainer._state is TrainerState.CREATED
+
+
+class NoSuperTrainer(EchoTrainer):
+    """Some original trainers set their attributes in ``__init__`` without calling the base
+    class's: the lifecycle is then created on first use."""
+
+    def __init__(self) -> None:
+        self._config = TrainConfig(epochs=1)
+        self._state = TrainerState.CREATED
+        self._agent = None
+        self._train_data = []
+        self._reward_fn = None
+
+
+async def test_subclass_that_skips_base_init_still_has_a_checked_lifecycle() -> None:
+    trainer = NoSuperTrainer()
+    assert trainer.state is TrainerState.CREATED
+    trainer.check_agent(lambda s: s)
+    trainer.check_dataset(DATA)
+    trainer.check_reward()
+    with pytest.raises(TrainerError, match="must be validated"):
+        await trainer.train()
+    trainer.mark_validated()
+    assert (await trainer.train()).steps == 2
+    assert trainer.state is TrainerState.COMPLETED
+    assert [r.name for r in trainer.checks] == ["check_agent", "check_dataset", "check_reward"]
+    with pytest.raises(TrainerError, match="Cannot validate"):
+        trainer.mark_validated()
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+async def test_trainers_copy_and_pickle_with_their_state(how: str) -> None:
+    trainer = EchoTrainer()
+    trainer.check_agent(len)  # a picklable agent
+    trainer.check_dataset(DATA)
+    trainer.check_reward(_equal)
+    trainer.mark_validated()
+    twin = copy.deepcopy(trainer) if how == "deepcopy" else pickle.loads(pickle.dumps(trainer))
+    assert twin.state is TrainerState.VALIDATED
+    assert [t.target for t in twin.history] == [TrainerState.VALIDATED]
+    assert [(c.name, c.passed, c.duration_ns) for c in twin.checks] == [
+        (c.name, c.passed, c.duration_ns) for c in trainer.checks
+    ]
+    await twin.train()  # the copy's lifecycle is its own
+    assert twin.state is TrainerState.COMPLETED
+    assert trainer.state is TrainerState.VALIDATED
+    with pytest.raises(TrainerError, match="Cannot validate"):
+        twin.mark_validated()
+
+
+def _equal(output: Any, expected: Any) -> float:
+    return float(output == expected)

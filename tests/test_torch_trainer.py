@@ -213,6 +213,23 @@ def test_transformers_model_is_accepted() -> None:
 # -- check_dataset -----------------------------------------------------------------------------
 
 
+async def test_prompts_must_fit_the_models_positions() -> None:
+    model = TinyCausalLM(d_model=16, n_layers=1, n_heads=2, max_positions=8)
+    trainer = TorchTrainer(TorchTrainConfig(device="cpu", max_new_tokens=3, max_steps=1))
+    trainer.check_agent(PolicyAgent(model, ByteTokenizer()))
+    # bos + 8 bytes = 9 tokens: no room left to generate.
+    with pytest.raises(TrainerError, match=r"(?s)train_data: .*row 1: too long"):
+        trainer.check_dataset(
+            [{"input": "1+1=", "answer": "2"}, {"input": "12+345=6", "answer": "x"}]
+        )
+    trainer.check_dataset([{"input": "1+1=", "answer": "2"}, {"input": "12+34=", "answer": "46"}])
+    trainer.check_reward("math_equal")
+    trainer.mark_validated()
+    # 7 prompt tokens + 3 new ones > 8 positions.
+    with pytest.raises(TrainerError, match=r"train_data\[1\]: a prompt of 7 tokens"):
+        await trainer.train()
+
+
 def test_dataset_forms(tmp_path: Path) -> None:
     trainer = TorchTrainer()
     trainer.check_agent(small_model())
@@ -400,15 +417,19 @@ async def test_every_algorithm_runs_and_checkpoints(tmp_path: Path, algorithm: s
     assert evaluation.loss > 0
 
 
-async def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Path) -> None:
-    full = ready_trainer(tmp_path / "full", max_steps=6, checkpoint_every=2)
+@pytest.mark.parametrize("kl_coef", [0.0, 0.5])
+async def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
+    tmp_path: Path, kl_coef: float
+) -> None:
+    # With a KL penalty the reference must stay the initial policy across the resume.
+    full = ready_trainer(tmp_path / "full", max_steps=6, checkpoint_every=2, kl_coef=kl_coef)
     full.mark_validated()
     await full.train()
 
-    first = ready_trainer(tmp_path / "split", max_steps=3, checkpoint_every=2)
+    first = ready_trainer(tmp_path / "split", max_steps=3, checkpoint_every=2, kl_coef=kl_coef)
     first.mark_validated()
     await first.train()  # checkpoints at steps 2 and 3 (the end)
-    second = ready_trainer(tmp_path / "split", max_steps=6, checkpoint_every=2)
+    second = ready_trainer(tmp_path / "split", max_steps=6, checkpoint_every=2, kl_coef=kl_coef)
     second.mark_validated()
     metrics = await second.train()
     assert metrics.steps == 6
@@ -417,6 +438,29 @@ async def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: P
     b = second._agent.model.state_dict()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+async def test_resume_refuses_a_different_trajectory(tmp_path: Path) -> None:
+    first = ready_trainer(tmp_path, max_steps=2)
+    first.mark_validated()
+    await first.train()
+    second = ready_trainer(tmp_path, max_steps=4, seed=1, batch_size=8)
+    second.mark_validated()
+    with pytest.raises(TrainerError, match=r"seed: checkpoint 0, now 1.*batch_size"):
+        await second.train()
+    assert second.state is TrainerState.FAILED
+    state = json.loads((tmp_path / CHECKPOINT_DIR / "trainer_state.json").read_text())
+    assert state["step"] == 2
+
+
+async def test_train_checks_ranges_without_check_config() -> None:
+    trainer = TorchTrainer(TorchTrainConfig(learning_rate=-1.0, device="cpu"))
+    trainer.check_agent(PolicyAgent(small_model(), ByteTokenizer()))
+    trainer.check_dataset(arithmetic_task(8, 2, max_operand=9, seed=0)[0])
+    trainer.check_reward("math_equal")
+    trainer.mark_validated()
+    with pytest.raises(TrainerError, match="learning_rate"):
+        await trainer.train()
 
 
 async def test_reward_failure_leaves_failed_and_checkpoint_intact(tmp_path: Path) -> None:

@@ -43,7 +43,10 @@ def _tiny_agent(model_cfg: dict[str, Any], checkpoint: Path | None) -> Any:
     from orbiter.train.torch import ByteTokenizer, PolicyAgent, TinyCausalLM
     from orbiter.train.torch.checkpoint import load_checkpoint
 
-    model = TinyCausalLM(**{k: v for k, v in model_cfg.items() if k != "instructions"})
+    try:
+        model = TinyCausalLM(**{k: v for k, v in model_cfg.items() if k != "instructions"})
+    except (TypeError, ValueError) as err:
+        raise TrainerError(f"[model]: {err}") from err
     if checkpoint is not None:
         load_checkpoint(checkpoint, {"model": model}, None)
     return PolicyAgent(model, ByteTokenizer(), instructions=model_cfg.get("instructions", ""))
@@ -83,11 +86,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     trainer.check_dataset(data["train"], data.get("test"))
     trainer.check_reward(cfg.get("reward", {}).get("name", "math_equal"))
     trainer.mark_validated()
+    out = trainer.config.output_dir
+    if out:  # first, so that `eval` can rebuild the model of a failed or cancelled run too
+        (Path(out) / "model_config.json").write_text(json.dumps(model_cfg))
     metrics = asyncio.run(trainer.train())
     print(json.dumps({"loss": metrics.loss, "accuracy": metrics.accuracy, "steps": metrics.steps}))
-    out = trainer.config.output_dir
-    if out:
-        (Path(out) / "model_config.json").write_text(json.dumps(model_cfg))
     if data.get("test"):
         evaluation = asyncio.run(trainer.evaluate())
         print(json.dumps({"eval_accuracy": evaluation.accuracy, "eval_loss": evaluation.loss}))

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 from orbiter.train import _core
 
@@ -134,9 +134,7 @@ def _timed_check(name: str, method: _F) -> _F:
         finally:
             elapsed = time.perf_counter_ns() - start
             _ACTIVE_CHECKS.reset(token)
-            lifecycle = self.__dict__.get("_lifecycle")
-            if lifecycle is not None:
-                lifecycle.record_check(name, passed, elapsed)
+            self._core_lifecycle.record_check(name, passed, elapsed)
 
     timed.__orbiter_timed__ = True  # type: ignore[attr-defined]
     return timed  # type: ignore[return-value]
@@ -164,7 +162,8 @@ class Trainer(ABC):
     """
 
     def __init__(self, config: TrainConfig | None = None) -> None:
-        self._lifecycle = _core.Lifecycle()
+        # Kept if a check already ran (and created it) before this call.
+        self.__dict__.setdefault("_lifecycle", _core.Lifecycle())
         self._config = config if config is not None else TrainConfig()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -179,7 +178,7 @@ class Trainer(ABC):
     @property
     def state(self) -> TrainerState:
         """Current lifecycle state."""
-        return TrainerState(self._lifecycle.state)
+        return TrainerState(self._core_lifecycle.state)
 
     @property
     def config(self) -> TrainConfig:
@@ -191,24 +190,58 @@ class Trainer(ABC):
         """Accepted transitions, oldest first, with monotonic timestamps."""
         return [
             Transition(TrainerState(source), TrainerState(target), at_ns)
-            for source, target, at_ns in self._lifecycle.history()
+            for source, target, at_ns in self._core_lifecycle.history()
         ]
 
     @property
     def checks(self) -> list[CheckRecord]:
         """Every ``check_*`` call so far: name, whether it passed, its duration."""
-        return [CheckRecord(*record) for record in self._lifecycle.checks()]
+        return [CheckRecord(*record) for record in self._core_lifecycle.checks()]
 
     @property
     def validation_ns(self) -> int:
         """Total nanoseconds spent in ``check_*`` calls so far."""
-        return self._lifecycle.validation_ns
+        return self._core_lifecycle.validation_ns
 
     # -- original-package compatibility -----------------------------------------------
 
     @property
+    def _core_lifecycle(self) -> _core.Lifecycle:
+        """The Rust lifecycle, created on first use for an original-style subclass whose
+        ``__init__`` sets ``_config`` and ``_state`` itself without calling ours."""
+        lifecycle = self.__dict__.get("_lifecycle")
+        if lifecycle is None:
+            # setdefault is atomic: racing threads all get the one lifecycle stored.
+            lifecycle = self.__dict__.setdefault("_lifecycle", _core.Lifecycle())
+        return cast(_core.Lifecycle, lifecycle)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Copies and pickles carry the state and the recorded checks (the native
+        lifecycle itself is not picklable); see :meth:`__setstate__`."""
+        state = dict(self.__dict__)
+        lifecycle = state.pop("_lifecycle", None)
+        if lifecycle is not None:
+            state["_lifecycle_path"] = [target for _, target, _ in lifecycle.history()]
+            state["_lifecycle_checks"] = [c[:3] for c in lifecycle.checks()]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Rebuild the lifecycle by replaying the recorded transitions and checks, each
+        checked again by the core; the copy's clock (``history`` times) starts anew."""
+        state = dict(state)
+        path = state.pop("_lifecycle_path", [])
+        checks = state.pop("_lifecycle_checks", [])
+        self.__dict__.update(state)
+        lifecycle = _core.Lifecycle()
+        for name, passed, duration_ns in checks:
+            lifecycle.record_check(name, passed, duration_ns)
+        for target in path:
+            lifecycle.transition(target)
+        self.__dict__["_lifecycle"] = lifecycle
+
+    @property
     def _state(self) -> TrainerState:
-        return TrainerState(self._lifecycle.state)
+        return TrainerState(self._core_lifecycle.state)
 
     @_state.setter
     def _state(self, value: TrainerState | str) -> None:
@@ -221,11 +254,11 @@ class Trainer(ABC):
             ) from None
         if target is TrainerState.CREATED and self.state is TrainerState.CREATED:
             return  # an original-style ``__init__`` re-stating the initial state
-        self._lifecycle.transition(target.value)
+        self._core_lifecycle.transition(target.value)
 
     def _require_validated(self) -> None:
         """Raise :class:`TrainerError` unless training may start now (state VALIDATED)."""
-        self._lifecycle.check(TrainerState.TRAINING.value)
+        self._core_lifecycle.check(TrainerState.TRAINING.value)
 
     # -- abstract methods ---------------------------------------------------------------
 
@@ -294,7 +327,7 @@ class Trainer(ABC):
         Raises:
             TrainerError: If not in ``CREATED`` state.
         """
-        self._lifecycle.transition(TrainerState.VALIDATED.value)
+        self._core_lifecycle.transition(TrainerState.VALIDATED.value)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(state={self.state.value!r}, config={self._config!r})"

@@ -140,11 +140,17 @@ def load_checkpoint(
     what was saved.
 
     Raises:
-        TrainerError: When the checkpoint lacks one of *modules*, or, when resuming with an
+        TrainerError: When there is no checkpoint or its state file cannot be read, when the
+            checkpoint lacks one of *modules*, or, when resuming with an
             optimizer, holds others (e.g. a PPO value head that this run does not have).
     """
+    if not has_checkpoint(directory):
+        raise TrainerError(f"no checkpoint in {str(directory)!r} (expected {CHECKPOINT_DIR}/)")
     root = _recover(Path(directory))
-    state: dict[str, Any] = json.loads((root / STATE).read_text())
+    try:
+        state: dict[str, Any] = json.loads((root / STATE).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise TrainerError(f"cannot read {root / STATE}: {err}") from err
     saved = state.pop("modules", ["model"])
     missing = set(modules) - set(saved)
     if missing or (optimizer is not None and set(saved) != set(modules)):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 import torch
 
 from orbiter.train.torch.agent import PolicyAgent
+from orbiter.train.torch.checkpoint import CHECKPOINT_DIR
 from orbiter.train.torch.config import TorchTrainConfig
 from orbiter.train.torch.model import TinyCausalLM
 from orbiter.train.torch.task import arithmetic_task
@@ -90,6 +92,12 @@ async def run_demo(output_dir: str | Path, settings: DemoSettings | None = None)
     out.mkdir(parents=True, exist_ok=True)
     for stale in (METRICS_FILE, "reward_curve.png", "summary.json"):
         (out / stale).unlink(missing_ok=True)
+    # A demo always starts afresh: the checkpoints of an earlier run in this directory
+    # would otherwise be resumed, at their last step.
+    for run_dir in (out, out / "warmup"):
+        for checkpoint in run_dir.glob(f"{CHECKPOINT_DIR}*"):
+            shutil.rmtree(checkpoint)
+    (out / "warmup" / METRICS_FILE).unlink(missing_ok=True)
     torch.set_num_threads(s.threads)
     torch.manual_seed(s.seed)
     train, test = arithmetic_task(s.n_train, s.n_test, max_operand=s.max_operand, seed=s.seed)

@@ -21,13 +21,20 @@ def _logits_of(output: Any) -> torch.Tensor:
     raise TypeError(f"model output has no logits: {type(output).__name__}")
 
 
+def _unwrapped(model: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel (or similar) wrapper."""
+    inner = getattr(model, "module", None)
+    return inner if isinstance(inner, nn.Module) else model
+
+
 def _is_hf(model: nn.Module) -> bool:
-    return hasattr(model, "config") and hasattr(model, "generation_config")
+    inner = _unwrapped(model)
+    return hasattr(inner, "config") and hasattr(inner, "generation_config")
 
 
 def _hf_cache_argument(model: nn.Module) -> str:
     """The KV cache keyword: ``cache`` in recent transformers, else ``past_key_values``."""
-    forward = model.forward
+    forward = _unwrapped(model).forward
     try:
         parameters = inspect.signature(forward).parameters
     except (TypeError, ValueError):  # a C-implemented or otherwise opaque forward

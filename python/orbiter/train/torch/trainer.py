@@ -57,23 +57,33 @@ class _Tokenized:
     answers: list[list[int]]
 
 
+# Metrics that add up over ranks (the others are averaged).
+_SUMMED_METRICS = frozenset({"tokens_per_s"})
+
+
 @dataclass(slots=True)
 class _Dist:
     world: int = 1
     rank: int = 0
     owns_group: bool = False
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
 
     def mean(self, values: dict[str, float]) -> dict[str, float]:
+        """Metrics averaged over ranks (throughputs summed), on the device the process group
+        serves (NCCL only reduces CUDA tensors)."""
         if self.world == 1 or not values:
             return values
         keys = sorted(values)
-        t = torch.tensor([values[k] for k in keys], dtype=torch.float64)
+        t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=self.device)
         torch.distributed.all_reduce(t)
-        return {k: float(v) / self.world for k, v in zip(keys, t.tolist(), strict=True)}
+        return {
+            k: float(v) if k in _SUMMED_METRICS else float(v) / self.world
+            for k, v in zip(keys, t.tolist(), strict=True)
+        }
 
 
 def _dist_from_env(device: torch.device) -> _Dist:
@@ -82,21 +92,26 @@ def _dist_from_env(device: torch.device) -> _Dist:
         return _Dist()
     dist = torch.distributed
     owns = False
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # before NCCL starts: one GPU per rank
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
         owns = True
-    return _Dist(world=dist.get_world_size(), rank=dist.get_rank(), owns_group=owns)
+    return _Dist(world=dist.get_world_size(), rank=dist.get_rank(), owns_group=owns, device=device)
 
 
 def _resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
+    """``"auto"`` is CUDA when present; a CUDA device without an index is this rank's GPU
+    (``LOCAL_RANK`` under ``torchrun``), so ranks never share GPU 0 by accident."""
+    device = torch.device("cuda" if name == "auto" and torch.cuda.is_available() else name)
+    if name == "auto" and device.type != "cuda":
+        return torch.device("cpu")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise TrainerError(f"config.device = {name!r} but CUDA is not available")
+        if device.index is None:
             local = int(os.environ.get("LOCAL_RANK", "0"))
             return torch.device("cuda", local % torch.cuda.device_count())
-        return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise TrainerError(f"config.device = {name!r} but CUDA is not available")
     return device
 
 
@@ -214,8 +229,13 @@ class TorchTrainer(Trainer):
         tok, agent = self._tokenizer, self._agent
         prompts = [_prompt_ids(tok, agent, e) for e in examples]
         answers = [tok.encode_answer(e.answer) for e in examples]
+        context = _context_length(agent.model)
         report = validate_tokens(
-            RaggedTokens.from_sequences(prompts), vocab_size=tok.vocab_size, min_len=1
+            RaggedTokens.from_sequences(prompts),
+            vocab_size=tok.vocab_size,
+            min_len=1,
+            # Room for at least one generated token within the model's positions.
+            max_len=None if context is None else context - 1,
         )
         if not report.ok:
             raise TrainerError(f"{name}: {report}")
@@ -247,7 +267,10 @@ class TorchTrainer(Trainer):
                 awaiting task checkpoints at the next step boundary and leaves FAILED.
         """
         self._require_validated()
-        self._require_ready()
+        agent, _, data, _ = self._require_ready()
+        # The ranges hold even when check_config was never called.
+        validate_config(self.torch_config)
+        _check_fits_context(agent.model, data.prompts, self.torch_config.max_new_tokens)
         self._state = TrainerState.TRAINING
         stop = threading.Event()
         future = asyncio.get_running_loop().run_in_executor(None, self._run, stop)
@@ -286,15 +309,23 @@ class TorchTrainer(Trainer):
         if value_head is not None:
             params += list(value_head.parameters())
         optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate)
+        # The KL reference is the policy as handed in, also when resuming (taken before the
+        # checkpoint's weights are loaded into the model).
+        reference = None
+        if cfg.kl_coef > 0 and cfg.algorithm != "sft":
+            reference = copy.deepcopy(model).eval().requires_grad_(False)
         start = 0
         out_dir = Path(cfg.output_dir) if cfg.output_dir else None
         if out_dir is not None and has_checkpoint(out_dir):
             state = load_checkpoint(out_dir, self._modules(model, value_head), optimizer)
+            _check_resumable(state.get("config", {}), cfg, out_dir)
             start = int(state["step"])
             logger.info("resuming from %s at step %d", out_dir, start)
-        reference = None
-        if cfg.kl_coef > 0 and cfg.algorithm != "sft":
-            reference = copy.deepcopy(model).eval().requires_grad_(False)
+        if cfg.batch_size < dist.world:
+            raise TrainerError(
+                f"config.batch_size = {cfg.batch_size} is smaller than the {dist.world} ranks: "
+                "every rank needs at least one prompt per step"
+            )
         n = len(data.prompts)
         steps_per_epoch = math.ceil(n / cfg.batch_size)
         total = cfg.epochs * steps_per_epoch
@@ -303,11 +334,10 @@ class TorchTrainer(Trainer):
         writer = _MetricsWriter(out_dir, enabled=dist.is_main)
         bar = _progress(total, start, enabled=dist.is_main)
         history: list[dict[str, float]] = []
-        autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16)
-            if device.type == "cuda" and cfg.dtype in ("auto", "bfloat16")
-            else contextlib.nullcontext()
-        )
+        # bf16 autocast on CUDA by default ("auto"); on the CPU only when asked for.
+        autocast: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        if cfg.dtype == "bfloat16" or (cfg.dtype == "auto" and device.type == "cuda"):
+            autocast = torch.autocast(device.type, dtype=torch.bfloat16)
         self._step = start
         try:
             for step in range(start, total):
@@ -316,12 +346,17 @@ class TorchTrainer(Trainer):
                 epoch, offset = divmod(step, steps_per_epoch)
                 order = np.random.default_rng([cfg.seed, epoch]).permutation(n)
                 batch = order[offset * cfg.batch_size : (offset + 1) * cfg.batch_size]
+                # Equal shards: an epoch's short last batch is topped up from the start of
+                # the permutation, so every rank runs the same number of backward passes.
+                if len(batch) % dist.world:
+                    top_up = dist.world - len(batch) % dist.world
+                    batch = np.concatenate([batch, order[:top_up]])
                 batch = batch[dist.rank :: dist.world]
                 torch.manual_seed(_seed_for(cfg.seed, step, dist.rank))
                 with autocast:
                     metrics = self._step_once(
                         policy, model, value_head, reference, optimizer, tok, data, reward,
-                        [int(i) for i in batch], step, device,
+                        [int(i) for i in batch], step, device, dist.rank,
                     )  # fmt: skip
                 metrics = dist.mean(metrics)
                 metrics["step"] = step + 1
@@ -410,6 +445,7 @@ class TorchTrainer(Trainer):
         batch: list[int],
         step: int,
         device: torch.device,
+        rank: int,
     ) -> dict[str, float]:
         cfg = self.torch_config
         if cfg.algorithm == "sft":
@@ -420,7 +456,7 @@ class TorchTrainer(Trainer):
         prompts = [data.prompts[i] for i in batch for _ in range(group)]
         references = [data.examples[i].answer for i in batch for _ in range(group)]
         prompt_ids, prompt_mask = _pad(prompts, tok.pad_token_id, left=True, device=device)
-        generator = torch.Generator(device=device).manual_seed(_seed_for(cfg.seed, step, 0) + 1)
+        generator = torch.Generator(device=device).manual_seed(_seed_for(cfg.seed, step, rank) + 1)
         model.eval()
         completion_ids, completion_mask = generate(
             model,
@@ -702,6 +738,55 @@ class TorchTrainer(Trainer):
 
 
 _TIME_KEYS = ("time_generate", "time_score", "time_advantage", "time_update")
+
+
+def _context_length(model: nn.Module) -> int | None:
+    """Positions the model can attend over (TinyCausalLM's ``max_positions``, a transformers
+    config's ``max_position_embeddings`` / ``n_positions``), or None when it does not say."""
+    config = getattr(model, "config", None)
+    for key in ("max_positions", "max_position_embeddings", "n_positions"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _check_fits_context(model: nn.Module, prompts: list[list[int]], new_tokens: int) -> None:
+    context = _context_length(model)
+    if context is None or not prompts:
+        return
+    longest = max(range(len(prompts)), key=lambda i: len(prompts[i]))
+    if len(prompts[longest]) + new_tokens > context:
+        raise TrainerError(
+            f"train_data[{longest}]: a prompt of {len(prompts[longest])} tokens plus "
+            f"max_new_tokens = {new_tokens} exceeds the model's {context} positions"
+        )
+
+
+# Settings that fix which prompts, samples and updates a step makes: a checkpoint resumes
+# only under the same values (the others, e.g. epochs or log_every, may change).
+_TRAJECTORY_FIELDS = ("algorithm", "seed", "batch_size", "group_size", "grad_accum_steps")
+
+
+def _check_resumable(saved: dict[str, Any], cfg: TorchTrainConfig, out_dir: Path) -> None:
+    current = _config_dict(cfg)
+    changed = [
+        f"{key}: checkpoint {saved[key]!r}, now {current[key]!r}"
+        for key in _TRAJECTORY_FIELDS
+        if key in saved and saved[key] != current[key]
+    ]
+    if changed:
+        raise TrainerError(
+            f"cannot resume the checkpoint in {str(out_dir)!r} with a different "
+            f"{'; '.join(changed)} (use another output_dir to start afresh)"
+        )
+    others = sorted(
+        key
+        for key, value in saved.items()
+        if key not in _TRAJECTORY_FIELDS and key in current and current[key] != value
+    )
+    if others:
+        logger.warning("resuming %s with changed settings: %s", out_dir, ", ".join(others))
 
 
 def _config_dict(cfg: TorchTrainConfig) -> dict[str, Any]:

@@ -212,6 +212,22 @@ pub struct Padded<T> {
 /// Pads `tokens` to `(n, width)` where `width = max_len` if given, else the longest
 /// row. Rows longer than `max_len` keep their first `max_len` tokens. Padding holds
 /// `pad_id` and mask `false`.
+/// `n` copies of `value`, or an error naming `max_len` when the memory cannot be had.
+fn filled<T: Clone>(value: T, n: usize, rows: usize, width: usize) -> CoreResult<Vec<T>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(n).map_err(|_| {
+        CoreError::arg(
+            "max_len",
+            format!(
+                "a ({rows}, {width}) padded output of {} bytes cannot be allocated",
+                n.saturating_mul(std::mem::size_of::<T>())
+            ),
+        )
+    })?;
+    out.resize(n, value);
+    Ok(out)
+}
+
 pub fn to_padded<T: TokenId>(
     tokens: &Ragged<'_, T>,
     pad_id: i64,
@@ -235,8 +251,9 @@ pub fn to_padded<T: TokenId>(
     let total = rows
         .checked_mul(width)
         .ok_or_else(|| CoreError::arg("max_len", "padded size overflows"))?;
-    let mut ids = vec![pad; total];
-    let mut mask = vec![false; total];
+    // A huge `max_len` must be an error, not an allocation failure that aborts the process.
+    let mut ids = filled(pad, total, rows, width)?;
+    let mut mask = filled(false, total, rows, width)?;
     if width == 0 {
         return Ok(Padded {
             rows,
@@ -342,6 +359,15 @@ pub fn from_padded<T: TokenId, M: MaskValue>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unallocatable_width_is_an_error() {
+        let values = [1i32, 2, 3];
+        let offsets = [0i64, 2, 3];
+        let tokens = Ragged::new(&values, &offsets, "responses").unwrap();
+        let err = to_padded(&tokens, 0, Side::Right, Some(1 << 60)).unwrap_err();
+        assert!(err.message.starts_with("max_len:"), "{}", err.message);
+    }
 
     #[test]
     fn offsets_checks_name_first_bad_index() {

@@ -153,7 +153,7 @@ fractions_st = st.builds(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(fractions_st, fractions_st), max_size=30))
+@given(st.lists(st.tuples(fractions_st, fractions_st), min_size=1, max_size=30))
 def test_fraction_equality_is_exact(pairs: list[tuple[Fraction, Fraction]]) -> None:
     responses = [f"so \\boxed{{{frac_tex(a)}}}" for a, _ in pairs]
     answers = [f"{b.numerator}/{b.denominator}" for _, b in pairs]
@@ -162,10 +162,12 @@ def test_fraction_equality_is_exact(pairs: list[tuple[Fraction, Fraction]]) -> N
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(fractions_st, fractions_st), max_size=30))
+@given(st.lists(st.tuples(fractions_st, fractions_st), min_size=1, max_size=30))
 def test_decimal_vs_fraction_is_exact(pairs: list[tuple[Fraction, Fraction]]) -> None:
     rows = [(exact_decimal(a), b) for a, b in pairs]
     rows = [(d, b) for d, b in rows if d is not None]
+    if not rows:  # no terminating decimal drawn (an empty batch is an error)
+        return
     responses = [f"The answer is ${d}$." for d, _ in rows]
     answers = [frac_tex(b) for _, b in rows]
     want = np.array([Fraction(d) == b for d, b in rows], np.float32)
@@ -173,7 +175,9 @@ def test_decimal_vs_fraction_is_exact(pairs: list[tuple[Fraction, Fraction]]) ->
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(-(10**30), 10**30), st.integers(-3, 3)), max_size=30))
+@given(
+    st.lists(st.tuples(st.integers(-(10**30), 10**30), st.integers(-3, 3)), min_size=1, max_size=30)
+)
 def test_large_integers_beyond_f64(pairs: list[tuple[int, int]]) -> None:
     responses = [f"#### {n + d:,}" for n, d in pairs]
     answers = [str(n) for n, _ in pairs]
@@ -182,7 +186,7 @@ def test_large_integers_beyond_f64(pairs: list[tuple[int, int]]) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 999), st.integers(1, 9)), max_size=30))
+@given(st.lists(st.tuples(st.integers(0, 999), st.integers(1, 9)), min_size=1, max_size=30))
 def test_decimal_sums_are_exact(pairs: list[tuple[int, int]]) -> None:
     # a/10 + b/10 written exactly equals the exact sum; the float sum's repr may not
     responses, answers, want = [], [], []
@@ -207,7 +211,7 @@ def test_no_float_fuzz() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 400), st.integers(0, 400)), max_size=30))
+@given(st.lists(st.tuples(st.integers(0, 400), st.integers(0, 400)), min_size=1, max_size=30))
 def test_percent_rule(pairs: list[tuple[int, int]]) -> None:
     # p% equals p/100 and p (the include_percentage rule)
     responses = [f"\\boxed{{{p}\\%}}" for p, _ in pairs]
@@ -279,5 +283,14 @@ def test_bad_input() -> None:
         math_equal(["a"], ["a"], style="fuzzy")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="responses"):
         math_equal("#### 5", ["5"])
-    out = math_equal([], [])
-    assert out.dtype == np.float32 and out.shape == (0,)
+    with pytest.raises(ValueError, match=r"responses: empty batch") as einfo:
+        math_equal([], [])
+    assert isinstance(einfo.value, TrainerError)
+    # Deeply nested \frac (a stack-exhaustion attempt) is no answer, not a crash: the
+    # parallel path (many rows, small thread stacks) included.
+    deep = "\\boxed{" + "\\frac{1}{" * 30_000 + "2" + "}" * 30_000 + "}"
+    assert math_equal([deep], ["1"]).tolist() == [0.0]
+    nested = "\\boxed{" + "\\frac{1}{" * 5_000 + "2" + "}" * 5_000 + "}"
+    rows = 20_000  # above the parallel threshold: scored on rayon's worker threads
+    got = math_equal(["\\boxed{1}"] * (rows - 1) + [nested], ["1"] * rows)
+    assert got[:-1].all() and got[-1] == 0.0

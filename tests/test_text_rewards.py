@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from orbiter.train.errors import TrainerError
 from orbiter.train.rewards import (
+    exact_text_match,
     extract_answer,
     normalized_exact_match,
     regex_match,
@@ -116,7 +117,7 @@ texts = st.lists(piece, max_size=12).map("".join)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(texts, texts), max_size=20))
+@given(st.lists(st.tuples(texts, texts), min_size=1, max_size=20))
 def test_exact_match_matches_squad(pairs: list[tuple[str, str]]) -> None:
     preds = [p for p, _ in pairs]
     refs = [r for _, r in pairs]
@@ -127,7 +128,7 @@ def test_exact_match_matches_squad(pairs: list[tuple[str, str]]) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(texts, texts), max_size=20))
+@given(st.lists(st.tuples(texts, texts), min_size=1, max_size=20))
 def test_word_f1_matches_squad(pairs: list[tuple[str, str]]) -> None:
     got = word_f1([p for p, _ in pairs], [r for _, r in pairs])
     want = np.array([squad_f1(p, r) for p, r in pairs], np.float32)
@@ -167,7 +168,7 @@ regex_texts = st.text(alphabet="abc1 2x", max_size=12)
 
 
 @settings(max_examples=300, deadline=None)
-@given(anchored, st.lists(regex_texts, max_size=10), st.booleans())
+@given(anchored, st.lists(regex_texts, min_size=1, max_size=10), st.booleans())
 def test_regex_match_agrees_with_python_re(pattern: str, items: list[str], full: bool) -> None:
     compiled = re.compile(pattern)
     matcher = compiled.fullmatch if full else compiled.search
@@ -291,14 +292,15 @@ def test_single_string_or_non_sequence_rejected(func) -> None:  # type: ignore[n
         func(["abc"], 5)
 
 
-def test_empty_batches_give_empty_float32() -> None:
-    for out in (
-        normalized_exact_match([], []),
-        word_f1([], []),
-        regex_match([], "a"),
-    ):
-        assert out.dtype == np.float32 and out.shape == (0,)
-    assert extract_answer([], "boxed") == []
+def test_empty_batches_are_errors() -> None:
+    """As for the token rewards and advantages: an empty batch is a caller's bug."""
+    for score in (normalized_exact_match, word_f1, exact_text_match):
+        with pytest.raises(ValueError, match=r"predictions: empty batch") as info:
+            score([], [])
+        assert isinstance(info.value, TrainerError)
+    with pytest.raises(ValueError, match=r"texts: empty batch"):
+        regex_match([], "a")
+    assert extract_answer([], "boxed") == []  # extraction, not scoring: nothing to extract
 
 
 def test_extract_bad_style_and_items() -> None:

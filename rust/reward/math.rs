@@ -2,8 +2,8 @@
 //! equals the reference answer.
 //!
 //! Extraction (style "auto"): the last `\boxed{}` / `\fbox{}`, else the text after the
-//! last "####", else the text after the last "answer is", else (when the reference is
-//! a number) the last number of the response, else the whole response. Equality:
+//! last "####", else the text after the last "answer is", else the whole response when it
+//! is a number or the reference is not, else the last number of the response. Equality:
 //! [`equal`] (exact rationals for numbers, normalised strings otherwise).
 
 pub mod equal;
@@ -20,7 +20,7 @@ use equal::{answers_equal, parse_answer, Answer};
 /// Where `math_equal` looks for the response's final answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MathStyle {
-    /// boxed, then "####", then "answer is", then the last number / whole response.
+    /// boxed, then "####", then "answer is", then the whole response / its last number.
     Auto,
     /// Only the last `\boxed{}` / `\fbox{}` (none: not equal).
     Boxed,
@@ -128,11 +128,13 @@ pub fn response_answer(response: &str, style: MathStyle, reference: &Answer) -> 
             if let Some(c) = after_hashes(response).or_else(|| after_answer_is(response)) {
                 return Some(marker_answer(c, numeric_ref));
             }
-            if numeric_ref {
-                last_number(response).map(parse_answer)
-            } else {
-                Some(parse_answer(response))
+            let whole = parse_answer(response);
+            if !numeric_ref || matches!(whole, Answer::Number(_)) {
+                // A bare answer ("\\frac{1}{2}", "2/4", "1{,}000") is read whole, not
+                // through its last number.
+                return Some(whole);
             }
+            last_number(response).map(parse_answer)
         }
     }
 }
@@ -170,6 +172,18 @@ mod tests {
         assert_eq!(auto("The answer is $\\frac{1}{2}$. Done 7", "0.5"), 1.0);
         assert_eq!(auto("So the Answer is: 1,000 dollars.", "1000"), 1.0);
         assert_eq!(auto("I got 3 then 5.", "5"), 1.0);
+        // A bare answer is read whole, not as its last number.
+        for (bare, reference) in [
+            ("\\frac{1}{2}", "0.5"),
+            ("-\\frac{1}{2}", "-0.5"),
+            ("2/4", "0.5"),
+            ("5/10", "1/2"),
+            ("2\\frac{1}{2}", "2.5"),
+            (" $1{,}000$ ", "1000"),
+        ] {
+            assert_eq!(auto(bare, reference), 1.0, "{bare} vs {reference}");
+        }
+        assert_eq!(auto("\\frac{1}{2}", "2"), 0.0);
         assert_eq!(auto("I got 3 then 5.", "3"), 0.0);
         assert_eq!(auto("it is 25%", "0.25"), 1.0);
         assert_eq!(auto("\\boxed{B}", "(B)"), 1.0);

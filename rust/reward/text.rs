@@ -21,8 +21,17 @@ pub fn map_rows<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<
     }
 }
 
-/// Checks that two text arguments have the same number of rows.
+/// Errors on an empty batch, as the token rewards and advantages do.
+fn check_nonempty(name: &str, rows: usize) -> CoreResult<()> {
+    if rows == 0 {
+        return Err(CoreError::arg(name, "empty batch (0 rows)"));
+    }
+    Ok(())
+}
+
+/// Checks that two text arguments are non-empty and have the same number of rows.
 pub fn check_same_len(a: (&str, usize), b: (&str, usize)) -> CoreResult<()> {
+    check_nonempty(a.0, a.1)?;
     if a.1 != b.1 {
         return Err(CoreError::arg(
             b.0,
@@ -206,6 +215,7 @@ pub fn compile_pattern(pattern: &str, full: bool) -> CoreResult<Regex> {
 
 /// 1.0 where `pattern` matches (anywhere, or the whole text with `full`).
 pub fn regex_match(texts: &[&str], pattern: &str, full: bool) -> CoreResult<Vec<f32>> {
+    check_nonempty("texts", texts.len())?;
     let re = compile_pattern(pattern, full)?;
     Ok(map_rows(texts.len(), |i| {
         f32::from(u8::from(re.is_match(texts[i])))
@@ -430,7 +440,8 @@ mod tests {
         assert_eq!(r, vec![1.0, 0.0]);
         let e = normalized_exact_match(&["a"], &[]).unwrap_err();
         assert!(e.message.starts_with("references"), "{}", e.message);
-        assert!(normalized_exact_match(&[], &[]).unwrap().is_empty());
+        let e = normalized_exact_match(&[], &[]).unwrap_err();
+        assert_eq!(e.message, "predictions: empty batch (0 rows)");
     }
 
     #[test]

@@ -213,7 +213,7 @@ def kl_divergence(logp: _F32, ref_logp: _F32, kind: str = "k1") -> _F32:
 
 # --- Text rewards (rust/reward/text.rs, rust/reward/math.rs; wrappers in rewards/text.py) ---
 # Texts are a list / tuple / 1-D numpy array of str; a non-str item raises TrainerTypeError
-# naming the argument and index, unequal lengths TrainerValueError. Empty in, empty out.
+# naming the argument and index; unequal lengths or an empty batch are TrainerValueError.
 
 def exact_text_match(predictions: Any, references: Any) -> NDArray[np.float32]:
     """1.0 where ``predictions[i].strip() == references[i].strip()``."""

@@ -155,7 +155,13 @@ fn decimal(int_digits: &str, frac_digits: &str) -> Num {
 struct Cursor<'a> {
     s: &'a str,
     i: usize,
+    /// How many `\frac` arguments enclose this text (see [`MAX_FRAC_DEPTH`]).
+    depth: usize,
 }
+
+/// Nesting limit of `\frac` inside `\frac` arguments: each level recurses, so without a
+/// limit a crafted answer could exhaust the stack. Real answers nest two or three deep.
+const MAX_FRAC_DEPTH: usize = 32;
 
 impl<'a> Cursor<'a> {
     fn peek(&self) -> Option<u8> {
@@ -276,7 +282,16 @@ impl<'a> Cursor<'a> {
             }
             let body = &self.s[body_start..self.i];
             self.i += 1; // the closing brace
-            return parse_number(body.trim());
+            if self.depth >= MAX_FRAC_DEPTH {
+                return None;
+            }
+            return match parse_numeric_at(body.trim(), self.depth + 1) {
+                Some(Parsed {
+                    value,
+                    percent: false,
+                }) => Some(value),
+                _ => None,
+            };
         }
         let b = self.peek()?;
         if b.is_ascii_digit() {
@@ -311,7 +326,11 @@ pub struct Parsed {
 /// `a/b` of decimals, `\frac{a}{b}` / `\frac ab`, or a mixed number `n\frac{a}{b}`
 /// (`n + a/b`, the sign applying to the whole).
 pub fn parse_numeric(s: &str) -> Option<Parsed> {
-    let mut c = Cursor { s, i: 0 };
+    parse_numeric_at(s, 0)
+}
+
+fn parse_numeric_at(s: &str, depth: usize) -> Option<Parsed> {
+    let mut c = Cursor { s, i: 0, depth };
     let neg = c.sign();
     let mut value = if c.eat("\\frac") {
         c.frac_body()?
@@ -382,6 +401,21 @@ pub fn numbers_equal(a: &Parsed, b: &Parsed) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_fractions_parse_up_to_a_depth_limit() {
+        let two = parse_number("\\frac{1}{\\frac{1}{2}}").unwrap();
+        assert_eq!(two, parse_number("2").unwrap());
+        // Far deeper than the limit: no answer, and no stack overflow.
+        let deep = format!("{}2{}", "\\frac{1}{".repeat(100_000), "}".repeat(100_000));
+        assert_eq!(parse_numeric(&deep), None);
+        let at_limit = format!(
+            "{}2{}",
+            "\\frac{1}{".repeat(MAX_FRAC_DEPTH),
+            "}".repeat(MAX_FRAC_DEPTH)
+        );
+        assert!(parse_numeric(&at_limit).is_some());
+    }
 
     fn r(n: i128, d: i128) -> Num {
         Num::Exact(Ratio::new(n, d).unwrap())

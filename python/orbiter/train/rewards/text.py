@@ -5,10 +5,10 @@ Every function takes sequences of ``str`` (a ``list``, ``tuple`` or 1-D numpy ar
 :func:`extract_answer`, which returns the extracted strings. The work runs in the Rust core
 with the GIL released (in parallel for large batches).
 
-An empty batch gives an empty result. Bad input raises an error that is a
-:class:`~orbiter.train.errors.TrainerError` and a ``ValueError`` / ``TypeError``, naming the
-argument and the first bad index: a single ``str`` instead of a sequence, a non-``str`` item,
-arguments of different lengths, an unknown ``style``, an invalid ``pattern``.
+Bad input raises an error that is a :class:`~orbiter.train.errors.TrainerError` and a
+``ValueError`` / ``TypeError``, naming the argument and the first bad index: an empty batch,
+a single ``str`` instead of a sequence, a non-``str`` item, arguments of different lengths,
+an unknown ``style``, an invalid ``pattern``.
 """
 
 from __future__ import annotations
@@ -96,9 +96,10 @@ def math_equal(
     """``score[i] = 1.0`` if the final answer of ``responses[i]`` equals ``answers[i]``, else 0.0.
 
     Extraction (``style="auto"``): the last ``\\boxed{}``, else the text after the last
-    ``####``, else after the last "answer is", else (numeric reference) the last number, else
-    the whole response. Other styles use one rule: ``"boxed"``, ``"gsm8k"``, ``"last_number"``,
-    ``"full"`` (the whole response). The reference is its ``\\boxed{}`` content, the text after
+    ``####``, else after the last "answer is", else the whole response when it is a number
+    (a bare ``\\frac{1}{2}``) or the reference is not one, else its last number. Other
+    styles use one rule: ``"boxed"``, ``"gsm8k"``, ``"last_number"``, ``"full"`` (the whole
+    response). The reference is its ``\\boxed{}`` content, the text after
     its ``####``, or all of it.
 
     Equality is exact, with rational arithmetic (``i128`` fractions; larger values compare

@@ -308,6 +308,30 @@ def test_grpo_matches_verl(verl, seed, normalize_std):
     close(got, want.numpy().astype(np.float64))
 
 
+@pytest.mark.parametrize("offset", [1e3, 1e4])
+def test_grpo_large_offsets_deviate_from_verl_towards_the_exact_value(verl, offset):
+    """The documented deviation: group sums in float64 (ours) against verl's float32 torch
+    reductions. With scores sharing a large offset the two differ by more than 1e-5 (1e-4
+    at 1000 +- 1, 1e-2 at 10000 +- 0.1); ours is the one closer to the float64 reference
+    (both round the final (s - mean) / std in float32, as verl does)."""
+    torch = verl.torch
+    rng = np.random.default_rng(0)
+    ids = np.repeat(np.arange(16, dtype=np.int64), 16)
+    scores = (offset + rng.standard_normal(ids.size) * (1e3 / offset)).astype(np.float32)
+    mask = np.ones((ids.size, 1), np.float32)
+    exact = ref_grpo(scores, ids)
+    for compute, ours in (
+        (verl.core.compute_grpo_outcome_advantage, adv.grpo(scores, ids)),
+        (verl.core.compute_rloo_outcome_advantage, adv.rloo(scores, ids)),
+    ):
+        theirs, _ = compute(torch.from_numpy(scores[:, None]), torch.from_numpy(mask), ids)
+        theirs = theirs.numpy()[:, 0].astype(np.float64)
+        reference = exact if compute is verl.core.compute_grpo_outcome_advantage else None
+        if reference is None:
+            reference = ref_rloo(scores, ids)
+        assert np.abs(ours - reference).max() <= np.abs(theirs - reference).max()
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_rloo_matches_verl(verl, seed):
     torch = verl.torch
@@ -411,6 +435,31 @@ S = np.array([1.0, 2.0, 3.0], np.float32)
 G = np.array([0, 0, 1], np.int64)
 R = np.zeros((2, 3), np.float32)
 M = np.ones((2, 3), np.float32)
+
+
+def test_string_and_object_ids_group_by_equality():
+    """verl passes a per-prompt ``uid`` string array; big Python ints are fine too."""
+    want = adv.grpo(S, G)
+    for ids in (
+        ["p0", "p0", "p1"],
+        np.array(["u-a", "u-a", "u-b"], dtype=object),
+        np.array(["x", "x", "y"]),
+        [2**70, 2**70, -(2**70)],
+    ):
+        close(adv.grpo(S, ids), want, 0)
+        close(adv.rloo(S, ids), adv.rloo(S, G), 0)
+
+
+def test_float_or_bool_ids_are_refused_not_truncated():
+    # 0.5 and 0.7 would both truncate to 0 and merge two groups.
+    with raises(TrainerTypeError, "group_ids", "float64"):
+        adv.grpo([1.0, 0.0], [0.5, 0.7])
+    with raises(TrainerTypeError, "group_ids", "bool"):
+        adv.rloo([1.0, 0.0], [True, False])
+    with raises(TrainerTypeError, "group_ids", "comparable"):
+        adv.grpo([1.0, 0.0], np.array(["a", 1], dtype=object))
+    with raises(TrainerValueError, "group_ids", "1-D"):
+        adv.grpo([1.0, 0.0], [[0], [1]])
 
 
 def test_wrong_dtype():

@@ -312,8 +312,14 @@ def test_from_arrow_does_not_copy_values():
 def test_from_arrow_bad_input():
     with expect_error(ValueError, "array[1]", "null"):
         RaggedTokens.from_arrow(pa.array([[1], None, [2]], type=pa.list_(pa.int32())))
-    with expect_error(ValueError, "null token"):
+    with expect_error(ValueError, "array[0][1]", "null token"):
         RaggedTokens.from_arrow(pa.array([[1, None]], type=pa.list_(pa.int32())))
+    sliced = pa.array([[None], [1], [3, 4, None]], type=pa.list_(pa.int64())).slice(1)
+    with expect_error(ValueError, "array[1][2]", "null token"):
+        RaggedTokens.from_arrow(sliced)
+    # A null outside the slice is not the slice's business.
+    clean = pa.array([[None], [1, 2]], type=pa.list_(pa.int64())).slice(1)
+    assert as_lists(RaggedTokens.from_arrow(clean)) == [[1, 2]]
     with expect_error(TypeError, "list<int32> or list<int64>"):
         RaggedTokens.from_arrow(pa.array([[1.0]], type=pa.list_(pa.float32())))
     with expect_error(TypeError, "ListArray"):

@@ -183,6 +183,17 @@ def test_component_output_errors_name_component_and_row():
         RewardPipeline([(lambda r, e: np.ones(0, np.float32), 1.0)])(None, None)
     check_error(e, ValueError, "empty")
 
+    # Against the batch: one score per response, whatever the other components return.
+    def one_score(r, e):
+        return np.array([1.0])
+
+    with pytest.raises(ValueError) as e:
+        RewardPipeline([(one_score, 1.0)])(["#### 5", "#### 6"], ["5", "5"])
+    check_error(e, ValueError, "one_score", "shape (1,)", "(2,)")
+    with pytest.raises(ValueError) as e:
+        RewardPipeline([(lambda r, e: 1.0, 1.0)])(["#### 5", "#### 6"], ["5", "5"])
+    check_error(e, ValueError, "shape ()")
+
     with pytest.raises(TypeError) as e:
         RewardPipeline([(RewardPipeline.per_item(lambda o, x: None, name="nothing"), 1.0)])(
             ["a", "b"], ["a", "b"]

@@ -21,6 +21,7 @@ from orbiter.train import TrainConfig, TrainerError, TrainerState
 from orbiter.train.verl import RewardSpec, VeRLAlgorithm, VeRLConfig, VeRLTrainer
 from orbiter.train.verl.config import EXTRA_KEYS
 from orbiter.train.verl.launch import (
+    build_command,
     build_overrides,
     hydra_value,
     parse_metric_line,
@@ -141,6 +142,8 @@ def test_config_defaults_are_the_original_ones() -> None:
         ("lam", -0.5),
         ("learning_rate", 0.0),
         ("learning_rate", float("nan")),
+        ("learning_rate", float("inf")),
+        ("kl_coeff", float("inf")),
         ("algorithm", "dpo"),
     ],
 )
@@ -230,6 +233,8 @@ def test_check_config_accepts_train_and_verl_configs() -> None:
         ({"verl_entry": ""}, r"extra\['verl_entry'\]"),
         ({"critic_lr": 0}, r"extra\['critic_lr'\]"),
         ({"kill_grace_s": -1}, r"extra\['kill_grace_s'\]"),
+        ({"critic_lr": float("inf")}, r"extra\['critic_lr'\]"),
+        ({"dry_run": "no"}, r"extra\['dry_run'\] must be True or False"),
     ],
 )
 def test_extra_values_are_checked(extra: dict[str, Any], message: str) -> None:
@@ -436,6 +441,20 @@ def _overrides(tmp_path: Path, case: dict[str, Any], val_only: bool = False) -> 
         output_dir=out,
         val_only=val_only,
     )
+
+
+def test_clip_range_sets_both_of_verls_clip_bounds(tmp_path: Path) -> None:
+    """verl's actor.yaml sets clip_ratio_low/high, which win over clip_ratio when set."""
+    overrides = dict(o.split("=", 1) for o in _overrides(tmp_path, {"clip_range": 0.1}))
+    for key in ("clip_ratio", "clip_ratio_low", "clip_ratio_high"):
+        assert float(overrides[f"actor_rollout_ref.actor.{key}"]) == 0.1
+
+
+def test_a_relative_entry_file_is_made_absolute(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    command = build_command(["a=1"], entry="tools/main.py")
+    assert command[1] == str(tmp_path / "tools" / "main.py")
+    assert build_command([], entry="verl.trainer.main_ppo")[1:] == ["-m", "verl.trainer.main_ppo"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: str(c["algorithm"]))

@@ -8,8 +8,9 @@ means and variances are accumulated in float64.
 Array conventions (checked, never silently cast or copied):
 
 * ``scores``: float32 ``(n,)``, one scalar reward per response; finite.
-* ``group_ids``: int64 ``(n,)``, any values; groups of any size, in any order. (verl's
-  string ``uid``\\s map onto ids with ``numpy.unique(uids, return_inverse=True)[1]``.)
+* ``group_ids``: int64 ``(n,)``, any values; groups of any size, in any order. Strings
+  (verl's per-prompt ``uid``) and other comparable objects are grouped by equality
+  (``numpy.unique(uids, return_inverse=True)``); float or bool ids are an error.
 * ``rewards``, ``values``, ``logp``, ``ref_logp``, ``x``: float32 ``(B, T)``; finite.
 * ``mask``: ``(B, T)`` response mask of dtype ``bool``, ``int8``, ``uint8`` or
   ``float32``. A position counts when the element is true / 1. Numeric masks must hold
@@ -31,7 +32,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from orbiter.train import _core
+from orbiter.train import _args, _core
+from orbiter.train.errors import TrainerTypeError, TrainerValueError
 
 __all__ = [
     "KlKind",
@@ -52,6 +54,29 @@ KlKind = Literal["k1", "kl", "abs", "k2", "mse", "k3", "low_var_kl"]
 def _arr(x: Any, dtype: type[np.generic]) -> Any:
     """ndarrays pass through untouched (the core checks them); sequences are converted."""
     return x if isinstance(x, np.ndarray) else np.asarray(x, dtype=dtype)
+
+
+def _group_ids(ids: Any) -> Any:
+    """Group ids as the core takes them (int64). Integer arrays pass through (the core checks
+    dtype and length); strings or other hashable objects (verl's per-prompt ``uid``) are
+    grouped by equality through ``np.unique``; floats and bools are refused rather than
+    truncated, which would merge groups."""
+    if isinstance(ids, np.ndarray) and ids.dtype.kind not in "USO":
+        return ids
+    arr = np.asarray(ids)
+    if arr.size == 0:
+        return arr.astype(np.int64)  # the core reports the empty batch
+    if arr.ndim != 1:
+        raise TrainerValueError(f"group_ids: expected a 1-D sequence, got shape {arr.shape}")
+    if arr.dtype.kind in "USO":
+        try:
+            _, inverse = np.unique(arr, return_inverse=True)
+        except TypeError as err:  # objects without an order, e.g. mixed str and int
+            raise TrainerTypeError(f"group_ids: ids must be mutually comparable: {err}") from err
+        return inverse.astype(np.int64).reshape(-1)
+    if arr.dtype.kind == "i" or (arr.dtype.kind == "u" and arr.max() <= np.iinfo(np.int64).max):
+        return arr.astype(np.int64)
+    raise TrainerTypeError(f"group_ids: expected integer or string ids, got {arr.dtype}")
 
 
 def grpo(
@@ -76,12 +101,18 @@ def grpo(
     Returns float32 ``(n,)``, or, when ``mask`` ``(n, T)`` is given, the broadcast
     ``A_i * mask[i, t]`` as float32 ``(n, T)`` computed in one pass (what verl returns).
 
+    Deviation from verl: group means and variances are summed in float64 (verl sums in
+    float32), so scores sharing a large offset (``1000 +- 1``) differ from verl's by more
+    than 1e-5, ours being the closer to the exact value; ordinary scores agree to 1e-6.
+
     Raises ``TrainerValueError`` for an empty batch, ``group_ids`` of another length, a
     non-finite score, ``eps < 0`` (or not finite), and ``eps == 0`` with a group of equal
     scores (0 / 0).
     """
     s = _arr(scores, np.float32)
-    g = _arr(group_ids, np.int64)
+    g = _group_ids(group_ids)
+    normalize_std = _args.flag("normalize_std", normalize_std)
+    eps = _args.real("eps", eps)
     if mask is None:
         return _core.grpo(s, g, normalize_std=normalize_std, eps=eps)
     return _core.grpo_broadcast(s, g, _arr(mask, np.float32), normalize_std=normalize_std, eps=eps)
@@ -106,7 +137,7 @@ def rloo(
     is given.
     """
     s = _arr(scores, np.float32)
-    g = _arr(group_ids, np.int64)
+    g = _group_ids(group_ids)
     if mask is None:
         return _core.rloo(s, g)
     return _core.rloo_broadcast(s, g, _arr(mask, np.float32))
@@ -131,7 +162,9 @@ def discounted_returns(rewards: npt.ArrayLike, mask: npt.ArrayLike, *, gamma: fl
 
     ``rewards`` float32 ``(B, T)``, ``gamma`` in ``[0, 1]``; returns float32 ``(B, T)``.
     """
-    return _core.discounted_returns(_arr(rewards, np.float32), _arr(mask, np.float32), gamma=gamma)
+    return _core.discounted_returns(
+        _arr(rewards, np.float32), _arr(mask, np.float32), gamma=_args.real("gamma", gamma)
+    )
 
 
 def reinforce_pp(rewards: npt.ArrayLike, mask: npt.ArrayLike, *, gamma: float) -> tuple[F32, F32]:
@@ -142,7 +175,9 @@ def reinforce_pp(rewards: npt.ArrayLike, mask: npt.ArrayLike, *, gamma: float) -
     unbiased variance). Returns ``(advantages, returns)``, both float32 ``(B, T)``, as verl.
     Needs at least two positions where the mask is 1.
     """
-    return _core.reinforce_pp(_arr(rewards, np.float32), _arr(mask, np.float32), gamma=gamma)
+    return _core.reinforce_pp(
+        _arr(rewards, np.float32), _arr(mask, np.float32), gamma=_args.real("gamma", gamma)
+    )
 
 
 def gae(
@@ -174,9 +209,9 @@ def gae(
         _arr(rewards, np.float32),
         _arr(values, np.float32),
         _arr(mask, np.float32),
-        gamma=gamma,
-        lam=lam,
-        whiten=whiten_advantages,
+        gamma=_args.real("gamma", gamma),
+        lam=_args.real("lam", lam),
+        whiten=_args.flag("whiten_advantages", whiten_advantages),
     )
 
 
@@ -189,7 +224,9 @@ def whiten(x: npt.ArrayLike, mask: npt.ArrayLike, *, shift_mean: bool = True) ->
     1. Every position is transformed, masked ones included (verl does the same). Needs at
     least two positions where the mask is 1 (verl raises too).
     """
-    return _core.whiten(_arr(x, np.float32), _arr(mask, np.float32), shift_mean=shift_mean)
+    return _core.whiten(
+        _arr(x, np.float32), _arr(mask, np.float32), shift_mean=_args.flag("shift_mean", shift_mean)
+    )
 
 
 def kl_divergence(logp: npt.ArrayLike, ref_logp: npt.ArrayLike, kind: KlKind = "k1") -> F32:
@@ -205,4 +242,6 @@ def kl_divergence(logp: npt.ArrayLike, ref_logp: npt.ArrayLike, kind: KlKind = "
     gradient, not the value. ``logp``, ``ref_logp`` float32 ``(B, T)``, finite; returns
     float32 ``(B, T)``.
     """
-    return _core.kl_divergence(_arr(logp, np.float32), _arr(ref_logp, np.float32), kind)
+    return _core.kl_divergence(
+        _arr(logp, np.float32), _arr(ref_logp, np.float32), _args.text("kind", kind)
+    )

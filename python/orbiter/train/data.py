@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeAlias, overload
 import numpy as np
 from numpy.typing import NDArray
 
-from orbiter.train import _core
+from orbiter.train import _args, _core
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
 
 __all__ = [
@@ -87,7 +87,13 @@ class RaggedTokens:
         ``dtype`` defaults to the arrays' common dtype when every row is an int32/int64
         ndarray, and to int64 otherwise. Ids that do not fit ``dtype`` raise.
         """
-        rows = list(sequences)
+        try:
+            rows = list(sequences)
+        except TypeError:
+            raise TrainerTypeError(
+                f"sequences: expected an iterable of token sequences, got "
+                f"{type(sequences).__name__}"
+            ) from None
         # Lists and tuples of ints (tokenizer output): one walk in the core.
         from_lists = _core.ragged_from_lists(rows)
         if from_lists is not None:
@@ -116,11 +122,14 @@ class RaggedTokens:
         total = int(offsets[-1])
         if total == 0:
             return cls(np.zeros(0, dtype=target), offsets)
-        flat = np.concatenate([np.asarray(r) for r in rows if len(r)])
-        if flat.ndim != 1 or flat.size != total or flat.dtype.kind not in "iu":
-            raise TrainerTypeError(
-                f"sequences: expected sequences of ints, got elements of dtype {flat.dtype}"
-            )
+        arrays = [np.asarray(r) for r in rows]
+        for i, a in enumerate(arrays):
+            if a.size and (a.ndim != 1 or a.dtype.kind not in "iu"):
+                raise TrainerTypeError(
+                    f"sequences[{i}]: expected a flat sequence of ints, got {a.dtype} "
+                    f"with shape {a.shape}"
+                )
+        flat = np.concatenate([a for a in arrays if a.size])
         return cls._from_flat(flat, offsets, dtype)
 
     @classmethod
@@ -185,12 +194,15 @@ class RaggedTokens:
         if array.null_count:
             first = int(np.flatnonzero(~np.asarray(array.is_valid()))[0])
             raise TrainerValueError(f"array[{first}]: null row")
-        child = array.values
         raw_offsets = array.offsets.to_numpy(zero_copy_only=True)
         start, stop = int(raw_offsets[0]), int(raw_offsets[-1])
-        if child.null_count and child.slice(start, stop - start).null_count:
-            raise TrainerValueError("array: contains null token ids")
-        values = child.to_numpy(zero_copy_only=True)[start:stop]
+        # Only the slice's own ids: a sliced array's child may hold nulls outside it.
+        child = array.values.slice(start, stop - start)
+        if child.null_count:
+            k = int(np.flatnonzero(~np.asarray(child.is_valid()))[0]) + start
+            row = int(np.searchsorted(raw_offsets, k, side="right")) - 1
+            raise TrainerValueError(f"array[{row}][{k - int(raw_offsets[row])}]: null token id")
+        values = child.to_numpy(zero_copy_only=True)
         if raw_offsets.dtype == np.int64 and start == 0:
             offsets = raw_offsets
         else:
@@ -210,7 +222,13 @@ class RaggedTokens:
         ``mask`` bool, true on tokens. ``side="right"`` puts tokens first,
         ``"left"`` last. Rows longer than ``max_len`` keep their first ``max_len`` tokens.
         """
-        ids, mask = _core.ragged_to_padded(self._values, self._offsets, pad_id, side, max_len)
+        ids, mask = _core.ragged_to_padded(
+            self._values,
+            self._offsets,
+            _args.integer("pad_id", pad_id),
+            _args.text("side", side),
+            _args.optional_integer("max_len", max_len),
+        )
         return ids, mask
 
     def lengths(self) -> NDArray[np.int64]:
@@ -235,7 +253,7 @@ class RaggedTokens:
             lo = int(self._offsets[start])
             offsets = self._offsets[start : stop + 1] - lo
             return RaggedTokens(self._values[lo : int(self._offsets[stop])], offsets)
-        i = int(index)
+        i = _args.integer("index", index)
         if not -n <= i < n:
             raise IndexError(f"index {index} is out of range for {n} rows")
         if i < 0:
@@ -328,10 +346,15 @@ def validate_tokens(
     ``max_len < min_len``, ``max_errors < 0`` or an empty dataset.
     """
     tokens = _as_ragged(tokens, "tokens")
-    if max_errors < 0:
-        raise TrainerValueError(f"max_errors: must be >= 0, got {max_errors}")
+    vocab_size = _args.integer("vocab_size", vocab_size)
+    max_errors = _args.integer("max_errors", max_errors, minimum=0)
     raw = _core.validate_tokens(
-        tokens.values, tokens.offsets, vocab_size, min_len, max_len, max_errors
+        tokens.values,
+        tokens.offsets,
+        vocab_size,
+        _args.integer("min_len", min_len),
+        _args.optional_integer("max_len", max_len),
+        max_errors,
     )
     errors = tuple(TokenIssue(*e) for e in raw.pop("errors"))
     return DatasetReport(vocab_size=vocab_size, errors=errors, **raw)

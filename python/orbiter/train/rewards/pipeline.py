@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Sized
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -213,6 +213,7 @@ class RewardPipeline:
         """Each component's raw (unweighted) float32 scores, by name."""
         tok_resp = responses if isinstance(responses, RaggedTokens) else response_tokens
         tok_ref = references if isinstance(references, RaggedTokens) else reference_tokens
+        rows = _batch_rows(responses, tok_resp)
         out: dict[str, Scores] = {}
         for c in self._components:
             if c.inputs is not None and tok_resp is None:
@@ -235,7 +236,7 @@ class RewardPipeline:
             except Exception as e:
                 e.add_note(f"in reward component {c.name!r}")
                 raise
-            out[c.name] = _as_scores(raw, c.name)
+            out[c.name] = _as_scores(raw, c.name, rows)
         return out
 
     def combine(self, components: Mapping[str, Scores]) -> Scores:
@@ -286,9 +287,21 @@ class RewardPipeline:
         return f"RewardPipeline([{parts}]{clip})"
 
 
-def _as_scores(raw: Any, name: str) -> Scores:
-    """A component's output as a C-contiguous float32 array (converted if needed)."""
+def _batch_rows(responses: Any, tokens: RaggedTokens | None) -> int | None:
+    """How many scores each component must return, when the batch says."""
+    for batch in (responses, tokens):
+        if isinstance(batch, Sized):
+            return len(batch)
+    return None
+
+
+def _as_scores(raw: Any, name: str, rows: int | None = None) -> Scores:
+    """A component's output as a C-contiguous float32 ``(rows,)`` array (converted if
+    needed); a scalar or an array of another shape is an error naming the component."""
     arr = np.asarray(raw)
+    if arr.ndim != 1 or (rows is not None and arr.shape[0] != rows):
+        want = "1-D (n,)" if rows is None else f"1-D ({rows},), one per response"
+        raise TrainerValueError(f"{name}: returned scores of shape {arr.shape}, expected {want}")
     if arr.dtype == np.float32 and arr.flags.c_contiguous:
         return arr
     if arr.dtype.kind not in "fiub":

@@ -19,7 +19,7 @@ from typing import Literal, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from orbiter.train import _core
+from orbiter.train import _args, _core
 
 __all__ = [
     "exact_text_match",
@@ -74,7 +74,7 @@ def regex_match(texts: Texts, pattern: str, *, full: bool = False) -> npt.NDArra
     syntax (Python's without look-around and back-references); an invalid one raises
     ``TrainerValueError`` naming ``pattern``.
     """
-    return _core.regex_match(texts, pattern, full)
+    return _core.regex_match(texts, _args.text("pattern", pattern), _args.flag("full", full))
 
 
 def extract_answer(texts: Texts, style: ExtractStyle = "gsm8k") -> list[str | None]:
@@ -87,7 +87,7 @@ def extract_answer(texts: Texts, style: ExtractStyle = "gsm8k") -> list[str | No
       ``None`` when unbalanced), or ``\\boxed x`` up to the next space or ``$``.
     - ``"last_number"``: the last number (``-?d[,ddd]*[.d*]`` or ``.d*``), commas removed.
     """
-    return _core.extract_answer(texts, style)
+    return _core.extract_answer(texts, _args.text("style", style))
 
 
 def math_equal(
@@ -112,4 +112,4 @@ def math_equal(
     numbers compare as strings after dropping spaces, ``\\left``/``\\right``, outer braces and a
     trailing period (``(B)`` equals ``B``).
     """
-    return _core.math_equal(responses, answers, style)
+    return _core.math_equal(responses, answers, _args.text("style", style))

@@ -10,14 +10,14 @@ a row-count mismatch or a bad parameter raises ``TrainerValueError`` /
 
 from __future__ import annotations
 
-import operator
+import numbers
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from orbiter.train import _core
+from orbiter.train import _args, _core
 from orbiter.train.data import RaggedTokens
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
 
@@ -130,15 +130,20 @@ def length_penalty(
     if kind == "linear":
         if target is None:
             raise TrainerValueError("target: required for kind='linear'")
-        s = float(scale) if scale is not None else max(float(target), 1.0)
-        return _core.length_penalty_linear(r.values, r.offsets, float(target), s)
+        goal = _args.real("target", target)
+        s = _args.real("scale", scale) if scale is not None else max(goal, 1.0)
+        return _core.length_penalty_linear(r.values, r.offsets, goal, s)
     if kind == "dapo":
         if max_len is None or cache_len is None:
             raise TrainerValueError(
                 f"{'max_len' if max_len is None else 'cache_len'}: required for kind='dapo'"
             )
         return _core.length_penalty_dapo(
-            r.values, r.offsets, int(max_len), int(cache_len), float(penalty_factor)
+            r.values,
+            r.offsets,
+            _args.integer("max_len", max_len),
+            _args.integer("cache_len", cache_len),
+            _args.real("penalty_factor", penalty_factor),
         )
     raise TrainerValueError(f"kind: must be 'linear' or 'dapo', got {kind!r}")
 
@@ -154,9 +159,12 @@ def repetition_penalty(responses: RaggedTokens, *, n: int = 3, max_penalty: floa
     ``max_penalty=1`` gives the plain repeat rate ``1 - unique / total``.
     """
     r = _ragged(responses, "responses")
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise TrainerValueError(f"n: must be an int >= 1, got {n!r}")
-    return _core.repetition_penalty(r.values, r.offsets, int(n), float(max_penalty))
+    return _core.repetition_penalty(
+        r.values,
+        r.offsets,
+        _args.integer("n", n, minimum=1),
+        _args.real("max_penalty", max_penalty),
+    )
 
 
 @_token_reward("responses")
@@ -164,9 +172,10 @@ def stop_token_check(responses: RaggedTokens, stop_ids: Iterable[int] | int) -> 
     """Format check: ``1.0`` where the response's last token is one of ``stop_ids``
     (e.g. EOS), else ``0.0``; an empty response scores ``0.0``."""
     r = _ragged(responses, "responses")
-    ids = [stop_ids] if isinstance(stop_ids, int | np.integer) else list(stop_ids)
-    try:
-        stops = [operator.index(x) for x in ids]
-    except TypeError as e:
-        raise TrainerTypeError(f"stop_ids: expected ints, got {ids!r}") from e
+    given: Any = stop_ids
+    if isinstance(given, numbers.Integral):
+        given = [given]
+    if not isinstance(given, Iterable):
+        raise TrainerTypeError(f"stop_ids: expected an int or ints, got {type(given).__name__}")
+    stops = [_args.integer(f"stop_ids[{i}]", x) for i, x in enumerate(given)]
     return _core.stop_token_check(r.values, r.offsets, stops)

@@ -168,7 +168,7 @@ EXTRA_KEYS: dict[str, str] = {
 
 def _check_float(extra: dict[str, Any], key: str, default: float, *, positive: bool) -> None:
     value = extra.get(key, default)
-    ok = not isinstance(value, bool) and isinstance(value, int | float)
+    ok = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
     if not ok or not (value > 0 if positive else value >= 0):
         bound = "> 0" if positive else ">= 0"
         raise TrainerValueError(f"extra[{key!r}] must be a float {bound}, got {value!r}")
@@ -248,8 +248,8 @@ class VeRLConfig(TrainConfig):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise TrainerTypeError(f"{name} must be a float, got {type(value).__name__}")
-            if math.isnan(value):
-                raise TrainerValueError(f"{name} must not be NaN")
+            if not math.isfinite(value):
+                raise TrainerValueError(f"{name} must be finite, got {value}")
         self._check_ranges()
 
     def _check_ranges(self) -> None:
@@ -312,6 +312,10 @@ class VeRLConfig(TrainConfig):
                 raise TrainerTypeError(f"extra[{key!r}] must be a non-empty str")
         _check_float(extra, "kill_grace_s", 10.0, positive=False)
         _check_float(extra, "critic_lr", 1e-5, positive=True)
+        if not isinstance(extra.get("dry_run", False), bool):
+            raise TrainerTypeError(
+                f"extra['dry_run'] must be True or False, got {extra['dry_run']!r}"
+            )
 
     @property
     def ppo_mini_batch_size(self) -> int:

@@ -97,7 +97,10 @@ def build_overrides(
         "actor_rollout_ref.actor.ppo_mini_batch_size": config.ppo_mini_batch_size,
         "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": micro,
         "actor_rollout_ref.actor.ppo_epochs": config.ppo_epochs,
+        # verl >= 0.4 reads the two-sided bounds when set, and its actor.yaml sets them.
         "actor_rollout_ref.actor.clip_ratio": float(config.clip_range),
+        "actor_rollout_ref.actor.clip_ratio_low": float(config.clip_range),
+        "actor_rollout_ref.actor.clip_ratio_high": float(config.clip_range),
         "actor_rollout_ref.rollout.name": extra.get("rollout_engine", "vllm"),
         "actor_rollout_ref.rollout.tensor_model_parallel_size": int(extra.get("rollout_tp", 1)),
         "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu": micro,
@@ -145,7 +148,11 @@ def build_overrides(
 def build_command(overrides: Sequence[str], entry: str | None = None) -> list[str]:
     """``[python, -m, entry, *overrides]``; an *entry* ending in ``.py`` is run as a file."""
     entry = entry or DEFAULT_ENTRY
-    head = [sys.executable, entry] if entry.endswith(".py") else [sys.executable, "-m", entry]
+    if entry.endswith(".py"):
+        # Absolute: the run's working directory is its output_dir, not the caller's.
+        head = [sys.executable, os.path.abspath(entry)]
+    else:
+        head = [sys.executable, "-m", entry]
     return [*head, *overrides]
 
 

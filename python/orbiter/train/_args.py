@@ -1,0 +1,59 @@
+"""Checks of scalar arguments at the Python boundary of the core.
+
+A value of the wrong type is a :class:`~orbiter.train.errors.TrainerTypeError` naming the
+argument, never a bare ``TypeError`` from the binding layer nor a silent coercion: ``True``
+is not the int 1, ``3.7`` is not truncated to 3, ``"3"`` is not parsed.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from orbiter.train.errors import TrainerTypeError, TrainerValueError
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def integer(name: str, value: Any, *, minimum: int | None = None) -> int:
+    """*value* as an int that fits int64 (numpy integers accepted, bools refused)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise TrainerTypeError(f"{name}: expected an int, got {_type_name(value)}")
+    number = int(value)
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        raise TrainerValueError(f"{name}: {number} does not fit int64")
+    if minimum is not None and number < minimum:
+        raise TrainerValueError(f"{name}: must be >= {minimum}, got {number}")
+    return number
+
+
+def optional_integer(name: str, value: Any, *, minimum: int | None = None) -> int | None:
+    """:func:`integer`, or ``None`` passed through."""
+    return None if value is None else integer(name, value, minimum=minimum)
+
+
+def real(name: str, value: Any) -> float:
+    """*value* as a float (ints and numpy numbers accepted, bools and strings refused)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TrainerTypeError(f"{name}: expected a number, got {_type_name(value)}")
+    return float(value)
+
+
+def flag(name: str, value: Any) -> bool:
+    """*value* as a bool; only ``True``/``False`` (and numpy bools) are accepted."""
+    if not isinstance(value, bool | np.bool_):
+        raise TrainerTypeError(f"{name}: expected True or False, got {_type_name(value)}")
+    return bool(value)
+
+
+def text(name: str, value: Any) -> str:
+    """*value*, which must be a ``str``."""
+    if not isinstance(value, str):
+        raise TrainerTypeError(f"{name}: expected a str, got {_type_name(value)}")
+    return value

@@ -294,3 +294,29 @@ def test_bad_input() -> None:
     rows = 20_000  # above the parallel threshold: scored on rayon's worker threads
     got = math_equal(["\\boxed{1}"] * (rows - 1) + [nested], ["1"] * rows)
     assert got[:-1].all() and got[-1] == 0.0
+
+
+# Pieces of answer syntax, so that random texts hit the parser's corners (unbalanced and
+# nested braces, signs, separators, percents, markers) and not just plain prose.
+ANSWER_PIECES = st.sampled_from(
+    [
+        "\\frac", "\\dfrac", "\\boxed{", "\\fbox{", "{", "}", "$", "\\(", "\\)", "####",
+        "answer is", "%", "\\%", "-", "+", "/", ".", ",", "{,}", " ", "\n", "0", "1", "7",
+        "12", "3.5", "1e5", "\\text{", "apples", "\\left(", "\\right)", "(B)", "é", "\x00",
+    ]
+)  # fmt: skip
+answer_texts = st.one_of(st.text(max_size=40), st.lists(ANSWER_PIECES, max_size=25).map("".join))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(answer_texts, answer_texts), min_size=1, max_size=8))
+def test_any_text_scores_zero_or_one(pairs: list[tuple[str, str]]) -> None:
+    """Arbitrary texts never raise or crash and score 0 or 1 in every style, the same
+    whichever side of a batch they sit in."""
+    responses = [r for r, _ in pairs]
+    answers = [a for _, a in pairs]
+    for style in ("auto", "boxed", "gsm8k", "last_number", "full"):
+        got = math_equal(responses, answers, style=style)  # type: ignore[arg-type]
+        assert got.dtype == np.float32 and set(got.tolist()) <= {0.0, 1.0}
+        alone = [math_equal([r], [a], style=style)[0] for r, a in pairs]  # type: ignore[arg-type]
+        assert got.tolist() == alone

@@ -309,8 +309,15 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// `a / b`; beyond `i128` only the exact cases `x / 1` and `x / -1` (a big numerator
+/// over a big or other denominator has no exact form here and is not a number).
 fn divide(a: Num, b: Num) -> Option<Num> {
-    a.ratio()?.checked_div(b.ratio()?).map(Num::Exact)
+    let one = Ratio::int(1)?;
+    match (&a, &b) {
+        (Num::Big(_), Num::Exact(d)) if *d == one => Some(a),
+        (Num::Big(_), Num::Exact(d)) if *d == one.negated() => Some(a.negated()),
+        _ => a.ratio()?.checked_div(b.ratio()?).map(Num::Exact),
+    }
 }
 
 /// A parsed numeric answer: its value and whether it was written as a percentage.
@@ -401,6 +408,21 @@ pub fn numbers_equal(a: &Parsed, b: &Parsed) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn big_numbers_over_one_stay_exact() {
+        let big = "340282366920938463463374607431768211457";
+        assert_eq!(parse_number(&format!("{big}/1")), parse_number(big));
+        assert_eq!(
+            parse_number(&format!("{big}/-1")),
+            parse_number(&format!("-{big}"))
+        );
+        assert_eq!(
+            parse_number(&format!("\\frac{{{big}}}{{1}}")),
+            parse_number(big)
+        );
+        assert_eq!(parse_number(&format!("{big}/3")), None);
+    }
 
     #[test]
     fn nested_fractions_parse_up_to_a_depth_limit() {

@@ -440,6 +440,26 @@ async def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
 
 
+def test_device_resolution() -> None:
+    from orbiter.train.torch.trainer import _resolve_device
+
+    want = "cuda" if torch.cuda.is_available() else "cpu"
+    assert _resolve_device("auto").type == want
+    assert _resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(TrainerError, match="not a torch device"):
+        _resolve_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(TrainerError, match="CUDA is not available"):
+            _resolve_device("cuda")
+
+
+async def test_the_default_device_trains() -> None:
+    """``device="auto"`` (the default) runs wherever the tests run."""
+    trainer = ready_trainer(max_steps=1, device="auto")
+    trainer.mark_validated()
+    assert (await trainer.train()).steps == 1
+
+
 async def test_resume_refuses_a_different_trajectory(tmp_path: Path) -> None:
     first = ready_trainer(tmp_path, max_steps=2)
     first.mark_validated()

@@ -103,9 +103,12 @@ def _dist_from_env(device: torch.device) -> _Dist:
 def _resolve_device(name: str) -> torch.device:
     """``"auto"`` is CUDA when present; a CUDA device without an index is this rank's GPU
     (``LOCAL_RANK`` under ``torchrun``), so ranks never share GPU 0 by accident."""
-    device = torch.device("cuda" if name == "auto" and torch.cuda.is_available() else name)
-    if name == "auto" and device.type != "cuda":
-        return torch.device("cpu")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise TrainerError(f"config.device = {name!r} is not a torch device: {err}") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise TrainerError(f"config.device = {name!r} but CUDA is not available")

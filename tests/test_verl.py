@@ -571,6 +571,23 @@ def test_summarize() -> None:
 # -- data files and the reward module ----------------------------------------------------
 
 
+async def test_an_unknown_override_key_fails_before_launch(tmp_path: Path) -> None:
+    """Checked against the installed verl's config: a typo fails fast, with a suggestion."""
+    _verl_config_dir()  # skips without verl
+    trainer = make_trainer(
+        tmp_path, dry_run=True, verl_overrides=["trainer.save_freqq=5", "+trainer.new_key=1"]
+    )
+    with pytest.raises(
+        TrainerError, match=r"'trainer.save_freqq'.*did you mean 'trainer.save_freq'"
+    ):
+        await trainer.train()
+    assert trainer.state is TrainerState.FAILED
+    assert not (tmp_path / "out" / "verl.log").exists()  # nothing was launched
+    added = make_trainer(tmp_path / "b", dry_run=True, verl_overrides=["+trainer.new_key=1"])
+    metrics = await added.train()  # Hydra's '+' adds a key: left to Hydra
+    assert "+trainer.new_key=1" in metrics.extra["command"]
+
+
 async def test_dry_run_writes_parquet_in_verls_schema(tmp_path: Path, capsys: Any) -> None:
     trainer = make_trainer(tmp_path, dry_run=True, data_source="arith")
     metrics = await trainer.train()

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
+import functools
+import importlib
+import importlib.util
 import logging
 import math
 import os
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orbiter.train.errors import TrainerValueError
 from orbiter.train.verl.config import VeRLAlgorithm, VeRLConfig
 
 __all__ = [
@@ -143,6 +148,53 @@ def build_overrides(
         user = [user]
     overrides.extend(str(item) for item in user)
     return overrides
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    for key, value in tree.items():
+        keys.add(prefix + str(key))
+        if isinstance(value, Mapping):
+            keys |= _flatten(value, f"{prefix}{key}.")
+    return keys
+
+
+@functools.lru_cache(maxsize=1)
+def verl_config_keys() -> frozenset[str] | None:
+    """Every key of the installed verl's PPO trainer config (its shipped
+    ``trainer/config/_generated_ppo_trainer.yaml``, flattened with dots), or ``None`` when
+    verl or PyYAML is not importable here (the launch then goes ahead unchecked)."""
+    spec = importlib.util.find_spec("verl")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "trainer" / "config" / "_generated_ppo_trainer.yaml"
+    try:
+        yaml = importlib.import_module("yaml")  # a dependency of verl, not of this package
+    except ImportError:
+        return None
+    if not path.is_file():
+        return None
+    tree = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return frozenset(_flatten(tree)) if isinstance(tree, Mapping) else None
+
+
+def check_override_keys(overrides: Sequence[str]) -> None:
+    """Raise :class:`TrainerValueError` for an override whose key verl's config lacks (a
+    typo would otherwise surface only after Ray and the workers have started). Keys with
+    Hydra's ``+`` (add) or ``~`` (delete) prefix are left to Hydra."""
+    known = verl_config_keys()
+    if known is None:
+        logger.debug("verl's config is not readable here; overrides are not checked")
+        return
+    for override in overrides:
+        key = override.split("=", 1)[0]
+        if key.startswith(("+", "~")) or key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else " (prefix it with '+' to add a key)"
+        raise TrainerValueError(
+            f"verl override {override!r}: {key!r} is not in verl's config{hint}"
+        )
 
 
 def build_command(overrides: Sequence[str], entry: str | None = None) -> list[str]:

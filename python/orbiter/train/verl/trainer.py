@@ -23,6 +23,7 @@ from orbiter.train.verl.launch import (
     DEFAULT_ENTRY,
     build_command,
     build_overrides,
+    check_override_keys,
     run_streaming,
     summarize,
 )
@@ -227,6 +228,7 @@ class VeRLTrainer(Trainer):
             output_dir=out,
             val_only=val_only,
         )
+        check_override_keys(overrides)
         command = build_command(overrides, cfg.extra.get("verl_entry") or DEFAULT_ENTRY)
         self._command = command
         if cfg.extra.get("dry_run"):

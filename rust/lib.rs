@@ -7,7 +7,9 @@
 
 pub mod advantage;
 pub mod error;
+pub mod hashkey;
 pub mod lifecycle;
+pub mod npbool;
 pub mod ragged;
 pub mod reward;
 pub mod validate;

@@ -307,6 +307,13 @@ macro_rules! mask_int {
 }
 mask_int!(i8, u8, i16, i32, i64);
 
+impl MaskValue for crate::npbool::NpBool {
+    #[inline]
+    fn is_set(self) -> bool {
+        self.get()
+    }
+}
+
 impl MaskValue for bool {
     #[inline]
     fn is_set(self) -> bool {
@@ -335,7 +342,14 @@ pub fn from_padded<T: TokenId, M: MaskValue>(
             format!("has {} elements, ids has {rows} x {width}", mask.len()),
         ));
     }
-    let mut offsets = Vec::with_capacity(rows + 1);
+    // `rows` can be huge with no memory behind it (a `(10**12, 0)` array): the offsets'
+    // allocation must fail as an error, not abort the process.
+    let mut offsets = Vec::new();
+    offsets
+        .try_reserve_exact(rows.saturating_add(1))
+        .map_err(|_| {
+            CoreError::arg("ids", format!("{rows} rows of offsets cannot be allocated"))
+        })?;
     offsets.push(0i64);
     let mut count = 0i64;
     if width > 0 {

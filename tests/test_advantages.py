@@ -598,3 +598,25 @@ def test_whitening_needs_two_positions():
         adv.whiten(R, m)
     with raises(TrainerValueError, "mask", "at least 2"):
         adv.reinforce_pp(R, m, gamma=1.0)
+
+
+def test_bool_masks_with_any_nonzero_byte_read_as_numpy_does():
+    """A bool array viewed from bytes can hold 2 or 255; numpy calls those True, and so must
+    the kernels (reading them as Rust bools would be undefined behaviour)."""
+    rng = np.random.default_rng(0)
+    raw = rng.choice(np.array([0, 1, 2, 255], np.uint8), size=(8, 40))
+    odd = raw.view(np.bool_)
+    clean = raw != 0
+    a = rng.standard_normal(8).astype(np.float32)
+    rewards = rng.standard_normal((8, 40)).astype(np.float32)
+    values = rng.standard_normal((8, 40)).astype(np.float32)
+    close(adv.broadcast(a, odd), adv.broadcast(a, clean), 0)
+    close(adv.whiten(rewards, odd), adv.whiten(rewards, clean), 0)
+    for got, want in zip(
+        adv.gae(rewards, values, odd, gamma=0.99, lam=0.95),
+        adv.gae(rewards, values, clean, gamma=0.99, lam=0.95),
+        strict=True,
+    ):
+        close(got, want, 0)
+    ids = np.repeat(np.arange(4, dtype=np.int64), 2)
+    close(adv.grpo(a, ids, mask=odd), adv.grpo(a, ids, mask=clean), 0)

@@ -515,3 +515,13 @@ def test_validate_records_bad_arguments():
         validate_records([{}], max_errors=-1)
     with expect_error(TypeError, "records", "int"):
         validate_records(5)  # type: ignore[arg-type]
+
+
+def test_from_padded_reads_bool_bytes_as_numpy_does_and_refuses_impossible_sizes():
+    ids = np.array([[10, 20, 30], [40, 50, 60]], np.int32)
+    raw = np.array([[2, 0, 255], [0, 1, 0]], np.uint8)
+    rt = RaggedTokens.from_padded(ids, raw.view(np.bool_))
+    assert as_lists(rt) == [[10, 30], [50]]
+    # A zero-width array can claim any number of rows without memory behind it.
+    with expect_error(ValueError, "ids", "cannot be allocated"):
+        RaggedTokens.from_padded(np.empty((10**15, 0), np.int32), np.empty((10**15, 0), bool))

@@ -242,6 +242,12 @@ def test_percent_rule_agrees_with_verls_prime_math_grader() -> None:
 # ---------------------------------------------------------------- styles and bad input
 
 
+def test_trailing_zeros_and_marker_case() -> None:
+    zeros = "0" * 45  # more digits than an i128 holds
+    responses = [f"1.{zeros}", f"\\boxed{{0.5{zeros}}}", f"-0.{zeros}", "THE ANSWER IS 5. Not 3."]
+    np.testing.assert_array_equal(math_equal(responses, ["1", "1/2", "0", "5"]), [1, 1, 1, 1])
+
+
 def test_styles_pick_their_answer() -> None:
     response = "\\boxed{3}\n#### 4\nfinally 5"
     for style, answer in [("boxed", "3"), ("gsm8k", "4"), ("last_number", "5"), ("auto", "3")]:

@@ -6,7 +6,7 @@
 //! arithmetic mirrors verl's float32 operations.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
@@ -17,10 +17,22 @@ use super::{
 };
 use crate::error::{CoreError, CoreResult};
 
-/// A hasher for i64 keys: the splitmix64 finaliser, which mixes every input bit into
-/// every output bit (so ids sharing low bits, e.g. multiples of 2^20, do not collide).
-#[derive(Default)]
+/// A hasher for i64 keys: the splitmix64 finaliser of `id ^ key`, which mixes every input
+/// bit into every output bit (so ids sharing low bits, e.g. multiples of 2^20, do not
+/// collide); the key is [`crate::hashkey::process_key`], so colliding ids cannot be
+/// crafted in advance.
 struct Mix64(u64);
+
+/// Builds [`Mix64`] hashers starting from the process key.
+#[derive(Clone, Copy)]
+struct KeyedMix64(u64);
+
+impl BuildHasher for KeyedMix64 {
+    type Hasher = Mix64;
+    fn build_hasher(&self) -> Mix64 {
+        Mix64(self.0)
+    }
+}
 
 impl Hasher for Mix64 {
     fn finish(&self) -> u64 {
@@ -37,7 +49,7 @@ impl Hasher for Mix64 {
     }
 
     fn write_i64(&mut self, i: i64) {
-        self.0 = i as u64;
+        self.0 ^= i as u64;
     }
 }
 
@@ -120,8 +132,10 @@ fn group(scores: &[f32], group_ids: &[i64]) -> CoreResult<Groups> {
             }
         }
         None => {
-            let mut slots: HashMap<i64, u32, BuildHasherDefault<Mix64>> =
-                HashMap::with_capacity_and_hasher(n.min(1 << 20), BuildHasherDefault::default());
+            let mut slots: HashMap<i64, u32, KeyedMix64> = HashMap::with_capacity_and_hasher(
+                n.min(1 << 20),
+                KeyedMix64(crate::hashkey::process_key()),
+            );
             for (&id, &s) in group_ids.iter().zip(scores) {
                 add(slots.entry(id).or_insert(UNSEEN), s, &mut slot);
             }

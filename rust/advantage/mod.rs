@@ -52,6 +52,20 @@ impl MaskElem for bool {
     }
 }
 
+impl MaskElem for crate::npbool::NpBool {
+    #[inline(always)]
+    fn on(self) -> bool {
+        self.get()
+    }
+    #[inline(always)]
+    fn valid(self) -> bool {
+        true
+    }
+    fn show(self) -> String {
+        self.get().to_string()
+    }
+}
+
 impl MaskElem for u8 {
     #[inline(always)]
     fn on(self) -> bool {

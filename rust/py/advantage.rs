@@ -9,14 +9,16 @@ use numpy::{
 };
 use pyo3::prelude::*;
 
-use super::arrays::{borrow_array, slice_of};
+use super::arrays::{bool_as_bytes, borrow_array, slice_of};
 use super::errors::{core_error, run_detached};
 use crate::advantage::{self, KlKind, Shape};
 use crate::error::CoreError;
+use crate::npbool::NpBool;
 
 /// A response mask borrowed with its own element type.
 enum MaskArray<'py> {
-    Bool(PyReadonlyArray2<'py, bool>),
+    /// A bool mask's bytes (see `crate::npbool`).
+    Bool(PyReadonlyArray2<'py, u8>),
     U8(PyReadonlyArray2<'py, u8>),
     I8(PyReadonlyArray2<'py, i8>),
     F32(PyReadonlyArray2<'py, f32>),
@@ -27,7 +29,8 @@ fn borrow_mask<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<MaskArray<'
     if let Ok(untyped) = obj.cast::<PyUntypedArray>() {
         let got = untyped.dtype();
         if got.is_equiv_to(&dtype::<bool>(py)) {
-            return borrow_array::<bool, Ix2>(obj, name).map(MaskArray::Bool);
+            let bytes = bool_as_bytes(obj)?;
+            return borrow_array::<u8, Ix2>(&bytes, name).map(MaskArray::Bool);
         }
         if got.is_equiv_to(&dtype::<u8>(py)) {
             return borrow_array::<u8, Ix2>(obj, name).map(MaskArray::U8);
@@ -46,7 +49,7 @@ fn borrow_mask<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<MaskArray<'
         ));
     }
     // Not an ndarray: let the common borrow report the type.
-    borrow_array::<bool, Ix2>(obj, name).map(MaskArray::Bool)
+    borrow_array::<f32, Ix2>(obj, name).map(MaskArray::F32)
 }
 
 fn shape2<T: numpy::Element>(array: &PyReadonlyArray2<'_, T>) -> Shape {
@@ -60,7 +63,7 @@ macro_rules! with_mask {
         match &$mask {
             MaskArray::Bool(a) => {
                 let $shape = shape2(a);
-                let $m = slice_of($py, a, "mask")?;
+                let $m = NpBool::from_bytes(slice_of($py, a, "mask")?);
                 $body
             }
             MaskArray::U8(a) => {

@@ -15,6 +15,12 @@ use pyo3::prelude::*;
 use super::errors::core_error;
 use crate::error::CoreError;
 
+/// A numpy bool array `obj` viewed as `uint8` (same memory): its bytes are then borrowed
+/// and read as [`crate::npbool::NpBool`], never as Rust `bool` (see that module).
+pub fn bool_as_bytes<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    obj.call_method1("view", (dtype::<u8>(obj.py()),))
+}
+
 /// Borrows `obj` (argument `name`) as a read-only, C-contiguous `ndim`-D array of `T`.
 pub fn borrow_array<'py, T: Element, D: Dimension>(
     obj: &Bound<'py, PyAny>,

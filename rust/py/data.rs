@@ -14,9 +14,10 @@ use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple, PyType};
 
-use super::arrays::{borrow_array, slice_of};
+use super::arrays::{bool_as_bytes, borrow_array, slice_of};
 use super::errors::{core_error, guarded, run_detached};
 use crate::error::CoreError;
+use crate::npbool::NpBool;
 use crate::ragged::{self, MaskValue, Side, TokenId};
 use crate::validate::{self, RecordErrors, RecordIssue, RecordIssueKind, TokenIssueKind};
 
@@ -184,12 +185,18 @@ fn ragged_to_padded<'py>(
     )
 }
 
-fn gather<'py, T: TokenId + Element, M: MaskValue + Element>(
+fn same<X>(mask: &[X]) -> &[X] {
+    mask
+}
+
+/// `as_mask` reads the borrowed elements `E` as mask values `M` (bool bytes as `NpBool`).
+fn gather<'py, T: TokenId + Element, E: Element, M: MaskValue>(
     py: Python<'py>,
     ids: &numpy::PyReadonlyArray2<'py, T>,
     mask_obj: &Bound<'py, PyAny>,
+    as_mask: fn(&[E]) -> &[M],
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    let mask = borrow_array::<M, Ix2>(mask_obj, "mask")?;
+    let mask = borrow_array::<E, Ix2>(mask_obj, "mask")?;
     let shape = ids.shape().to_vec();
     if mask.shape() != shape.as_slice() {
         return Err(core_error(
@@ -202,7 +209,7 @@ fn gather<'py, T: TokenId + Element, M: MaskValue + Element>(
     }
     let (rows, width) = (shape[0], shape[1]);
     let id_slice = slice_of(py, ids, "ids")?;
-    let mask_slice = slice_of(py, &mask, "mask")?;
+    let mask_slice = as_mask(slice_of(py, &mask, "mask")?);
     let (values, offsets) = run_detached(py, "from_padded", || {
         ragged::from_padded(id_slice, mask_slice, rows, width)
     })?;
@@ -218,17 +225,18 @@ fn gather_any_mask<'py, T: TokenId + Element>(
     mask: &Bound<'py, PyAny>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     if is_dtype::<bool>(mask) {
-        gather::<T, bool>(py, ids, mask)
+        let bytes = bool_as_bytes(mask)?;
+        gather::<T, u8, NpBool>(py, ids, &bytes, NpBool::from_bytes)
     } else if is_dtype::<u8>(mask) {
-        gather::<T, u8>(py, ids, mask)
+        gather::<T, u8, u8>(py, ids, mask, same)
     } else if is_dtype::<i8>(mask) {
-        gather::<T, i8>(py, ids, mask)
+        gather::<T, i8, i8>(py, ids, mask, same)
     } else if is_dtype::<i16>(mask) {
-        gather::<T, i16>(py, ids, mask)
+        gather::<T, i16, i16>(py, ids, mask, same)
     } else if is_dtype::<i32>(mask) {
-        gather::<T, i32>(py, ids, mask)
+        gather::<T, i32, i32>(py, ids, mask, same)
     } else if is_dtype::<i64>(mask) {
-        gather::<T, i64>(py, ids, mask)
+        gather::<T, i64, i64>(py, ids, mask, same)
     } else {
         Err(core_error(
             py,

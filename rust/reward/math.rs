@@ -9,10 +9,6 @@
 pub mod equal;
 pub mod number;
 
-use std::sync::LazyLock;
-
-use memchr::memmem::FinderRev;
-
 use crate::error::{CoreError, CoreResult};
 use crate::reward::text::{check_same_len, extract_boxed, last_number_span, map_rows};
 use equal::{answers_equal, parse_answer, Answer};
@@ -60,16 +56,13 @@ fn after_hashes(text: &str) -> Option<&str> {
 
 /// The rest of the sentence after the last "answer is" (ASCII case-insensitive).
 fn after_answer_is(text: &str) -> Option<&str> {
-    static FINDER: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new("nswer is"));
+    const MARKER: &[u8] = b"answer is";
     let b = text.as_bytes();
-    let mut end = text.len();
-    let pos = loop {
-        let p = FINDER.rfind(&b[..end])?;
-        if p > 0 && b[p - 1].eq_ignore_ascii_case(&b'a') {
-            break p - 1;
-        }
-        end = p;
-    };
+    // Candidates are the a/A bytes, from the end (memrchr2 is vectorised).
+    let pos = memchr::memrchr2_iter(b'a', b'A', b).find(|&p| {
+        b.get(p..p + MARKER.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(MARKER))
+    })?;
     let rest = text[pos + 9..].trim_start_matches([':', ' ']);
     let line = rest.split('\n').next().unwrap_or(rest);
     let sentence = match line.find(". ") {
@@ -171,6 +164,8 @@ mod tests {
         assert_eq!(auto("#### 4 apples\nbye 9", "4"), 1.0);
         assert_eq!(auto("The answer is $\\frac{1}{2}$. Done 7", "0.5"), 1.0);
         assert_eq!(auto("So the Answer is: 1,000 dollars.", "1000"), 1.0);
+        assert_eq!(auto("THE ANSWER IS 5. I checked 3 times.", "5"), 1.0);
+        assert_eq!(auto("the answer IS 5. I checked 3 times.", "5"), 1.0);
         assert_eq!(auto("I got 3 then 5.", "5"), 1.0);
         // A bare answer is read whole, not as its last number.
         for (bare, reference) in [

@@ -148,6 +148,8 @@ pub struct CountTable {
     used: Vec<u32>,
     shift: u32,
     mask: usize,
+    /// [`crate::hashkey::process_key`], mixed into every key before hashing.
+    key: u64,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -169,12 +171,13 @@ impl CountTable {
         // Only the first `want` slots are used: small rows stay in a small, hot prefix.
         self.shift = 64 - want.trailing_zeros();
         self.mask = want - 1;
+        self.key = crate::hashkey::process_key();
     }
 
     #[inline]
     fn home(&self, key: i64) -> usize {
         // Fibonacci hashing: the top bits of the product are well mixed.
-        ((key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+        (((key as u64) ^ self.key).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
     }
 
     #[inline]
@@ -266,7 +269,7 @@ pub fn token_f1<T: TokenId>(
             let common = shared
                 + if a.is_empty() || b.is_empty() {
                     0
-                } else if a.len().saturating_mul(b.len()) <= PAIRS_MAX {
+                } else if a.len() <= PAIRS_MAX_LEN && b.len() <= PAIRS_MAX_LEN {
                     pairs(a, b, scratch)
                 } else {
                     scratch.table.common(a, b)
@@ -310,9 +313,11 @@ fn trim_shared_ends<'a, T: TokenId>(a: &'a [T], b: &'a [T]) -> (usize, &'a [T], 
     )
 }
 
-/// Row pairs whose length product is at most this are counted with all-pairs
-/// comparisons (vectorised); longer ones with the hash table.
-const PAIRS_MAX: usize = 128 * 128;
+/// Row pairs with both sides at most this long are counted with all-pairs comparisons
+/// (vectorised); longer ones with the hash table. Both sides: the pairs count scans the
+/// response once per position, so a 16384-token response against a 1-token reference
+/// would be quadratic.
+const PAIRS_MAX_LEN: usize = 128;
 /// Lanes of the all-pairs loops: rows are padded to a multiple of this so that the
 /// loops have no scalar tail.
 const LANES: usize = 16;
@@ -574,8 +579,9 @@ impl NgramSet {
         }
         let (mask, shift) = (want - 1, 64 - want.trailing_zeros());
         let mut unique = 0usize;
+        let seed = 0x243F_6A88_85A3_08D3u64 ^ crate::hashkey::process_key();
         for (start, gram) in row.windows(n).enumerate() {
-            let h = gram.iter().fold(0x243F_6A88_85A3_08D3u64, |h, t| {
+            let h = gram.iter().fold(seed, |h, t| {
                 (h ^ t.to_i64() as u64)
                     .wrapping_mul(0x9E37_79B9_7F4A_7C15)
                     .rotate_left(29)

@@ -127,6 +127,10 @@ impl Num {
 /// Parses unsigned decimal digits `int_part` (may carry `,ddd` groups, already checked)
 /// and `frac_part` exactly.
 fn decimal(int_digits: &str, frac_digits: &str) -> Num {
+    // Leading and trailing zeros change nothing but would overflow the i128 accumulator
+    // ("1.000…0" with 39 zeros is exactly 1).
+    let int_digits = int_digits.trim_start_matches('0');
+    let frac_digits = frac_digits.trim_end_matches('0');
     let mut num: Option<i128> = Some(0);
     for b in int_digits.bytes().chain(frac_digits.bytes()) {
         num = num
@@ -408,6 +412,15 @@ pub fn numbers_equal(a: &Parsed, b: &Parsed) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zeros_around_a_decimal_do_not_overflow_it() {
+        let zeros = "0".repeat(60);
+        assert_eq!(parse_number(&format!("1.{zeros}")), parse_number("1"));
+        assert_eq!(parse_number(&format!("0.5{zeros}")), parse_number("1/2"));
+        assert_eq!(parse_number(&format!("-0.{zeros}")), parse_number("0"));
+        assert_eq!(parse_number(&format!("{zeros}7")), parse_number("7"));
+    }
 
     #[test]
     fn big_numbers_over_one_stay_exact() {

@@ -5,7 +5,8 @@
 //! are scored in parallel (rayon) above [`PAR_THRESHOLD`] rows.
 
 use rayon::prelude::*;
-use regex::Regex;
+use regex_automata::meta::Regex;
+use regex_syntax::hir::{Hir, Look};
 
 use crate::error::{CoreError, CoreResult};
 
@@ -205,12 +206,19 @@ pub fn word_f1(predictions: &[&str], references: &[&str]) -> CoreResult<Vec<f32>
 
 /// Compiles `pattern` once; `full` anchors it at both ends (Python's `re.fullmatch`).
 pub fn compile_pattern(pattern: &str, full: bool) -> CoreResult<Regex> {
-    let source = if full {
-        format!(r"\A(?:{pattern})\z")
+    let invalid =
+        |e: &dyn std::fmt::Display| CoreError::arg("pattern", format!("invalid regex: {e}"));
+    let hir = regex_syntax::parse(pattern).map_err(|e| invalid(&e))?;
+    // Anchored on the parsed pattern, not by pasting `\A(?:…)\z` around its text: the
+    // pattern can then neither close the group early nor comment the anchor away.
+    let hir = if full {
+        Hir::concat(vec![Hir::look(Look::Start), hir, Hir::look(Look::End)])
     } else {
-        pattern.to_owned()
+        hir
     };
-    Regex::new(&source).map_err(|e| CoreError::arg("pattern", format!("invalid regex: {e}")))
+    Regex::builder()
+        .build_from_hir(&hir)
+        .map_err(|e| invalid(&e))
 }
 
 /// 1.0 where `pattern` matches (anywhere, or the whole text with `full`).
@@ -389,6 +397,19 @@ pub fn extract_answers(texts: &[&str], style: ExtractStyle) -> Vec<Option<String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn full_match_anchors_the_parsed_pattern() {
+        // Pasting the text into \A(?:…)\z would let this close the group and match "xxb".
+        assert!(compile_pattern("a)|(?:b", true).is_err());
+        let commented = compile_pattern("(?x)abc # the answer", true).unwrap();
+        assert!(commented.is_match("abc") && !commented.is_match("abcd"));
+        let alternation = compile_pattern("a|ab", true).unwrap();
+        assert!(
+            alternation.is_match("ab") && alternation.is_match("a") && !alternation.is_match("abc")
+        );
+        assert!(compile_pattern("b", false).unwrap().is_match("abc"));
+    }
 
     #[test]
     fn exact_text_match_strips_only_surrounding_whitespace() {

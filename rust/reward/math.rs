@@ -165,6 +165,11 @@ mod tests {
         assert_eq!(auto("The answer is $\\frac{1}{2}$. Done 7", "0.5"), 1.0);
         assert_eq!(auto("So the Answer is: 1,000 dollars.", "1000"), 1.0);
         assert_eq!(auto("THE ANSWER IS 5. I checked 3 times.", "5"), 1.0);
+        assert_eq!(auto("\\boxed{\\text{\\textbf{5}}}", "5"), 1.0);
+        assert_eq!(auto("\\boxed{\\text{\\textbf{5 apples}}}", "5"), 1.0);
+        // An unclosed wrapper stays as it is (and costs one pass, not one per brace).
+        let unclosed = "\\text{".repeat(20_000);
+        assert_eq!(math_equal_one(&unclosed, "5", MathStyle::Full), 0.0);
         assert_eq!(auto("the answer IS 5. I checked 3 times.", "5"), 1.0);
         assert_eq!(auto("I got 3 then 5.", "5"), 1.0);
         // A bare answer is read whole, not as its last number.

@@ -72,8 +72,43 @@ fn unwrap_outer(s: &str) -> Option<&str> {
     None
 }
 
-/// Replaces `\cmd{X}` by `X` for the commands in [`UNWRAP`].
+/// Layers of wrappers (`$…$`, `\boxed{}`, `\text{}` inside `\text{}`, outer braces)
+/// peeled at most: real answers have one or two, and each layer costs a pass over the text,
+/// so an adversarial answer of thousands of layers must not cost thousands of passes.
+const MAX_LAYERS: usize = 8;
+
+/// Every `{` of `s` with the position of its matching `}` (`usize::MAX` when unclosed),
+/// in order, from one pass with a stack: the same partner a depth count from that `{`
+/// finds, without rescanning the rest of the text for each brace.
+fn brace_partners(s: &str) -> Vec<(usize, usize)> {
+    let (mut open, mut partners) = (Vec::new(), Vec::new());
+    for (i, b) in s.bytes().enumerate() {
+        match b {
+            b'{' => {
+                open.push(partners.len());
+                partners.push((i, usize::MAX));
+            }
+            b'}' => {
+                if let Some(k) = open.pop() {
+                    partners[k].1 = i;
+                }
+            }
+            _ => {}
+        }
+    }
+    partners
+}
+
+/// Replaces `\cmd{X}` by `X` for the commands in [`UNWRAP`] (one layer).
 fn unwrap_commands(s: &str) -> String {
+    let partners = brace_partners(s);
+    let close_of = |open: usize| {
+        partners
+            .binary_search_by_key(&open, |&(o, _)| o)
+            .ok()
+            .map(|k| partners[k].1)
+            .filter(|&c| c != usize::MAX)
+    };
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     'outer: while let Some(pos) = rest.find('\\') {
@@ -84,20 +119,11 @@ fn unwrap_commands(s: &str) -> String {
                 // the command name must end here (\textbf is not \text + "bf")
                 let after_trim = after.trim_start_matches(' ');
                 if let Some(body) = after_trim.strip_prefix('{') {
-                    let mut depth = 1usize;
-                    for (i, b) in body.bytes().enumerate() {
-                        match b {
-                            b'{' => depth += 1,
-                            b'}' => {
-                                depth -= 1;
-                                if depth == 0 {
-                                    out.push_str(&body[..i]);
-                                    rest = &body[i + 1..];
-                                    continue 'outer;
-                                }
-                            }
-                            _ => {}
-                        }
+                    let open = s.len() - body.len() - 1;
+                    if let Some(close) = close_of(open) {
+                        out.push_str(&s[open + 1..close]);
+                        rest = &s[close + 1..];
+                        continue 'outer;
                     }
                 }
             }
@@ -109,18 +135,33 @@ fn unwrap_commands(s: &str) -> String {
     out
 }
 
+/// `s` without up to [`MAX_LAYERS`] enclosing delimiters (see [`unwrap_outer`]).
+fn unwrap_layers(mut s: &str) -> &str {
+    for _ in 0..MAX_LAYERS {
+        match unwrap_outer(s) {
+            Some(inner) => s = inner,
+            None => break,
+        }
+    }
+    s
+}
+
 /// Cleans an extracted answer: outer delimiters, `\text{}`-style wrappers, spacing
 /// commands, `\left`/`\right`, `$`, degree signs, `\dfrac`/`\tfrac`, trailing period.
 pub fn clean(raw: &str) -> String {
-    let mut s = raw.trim();
-    while let Some(inner) = unwrap_outer(s) {
-        s = inner;
+    let s = unwrap_layers(raw.trim());
+    let mut t = s.to_owned();
+    // Nested wrappers ("\text{\textbf{5}}") come off one layer per pass.
+    for _ in 0..MAX_LAYERS {
+        if !t.contains('\\') {
+            break;
+        }
+        let unwrapped = unwrap_commands(&t);
+        if unwrapped == t {
+            break;
+        }
+        t = unwrapped;
     }
-    let mut t = if s.contains('\\') {
-        unwrap_commands(s)
-    } else {
-        s.to_owned()
-    };
     for d in DELETE {
         if t.contains(d) {
             t = t.replace(d, "");
@@ -137,11 +178,7 @@ pub fn clean(raw: &str) -> String {
     }
     let trimmed = t.trim().trim_end_matches('.').trim_end();
     // one more layer of delimiters may have been exposed ("\text{$5$}")
-    let mut u = trimmed;
-    while let Some(inner) = unwrap_outer(u) {
-        u = inner;
-    }
-    u.to_owned()
+    unwrap_layers(trimmed).to_owned()
 }
 
 /// Splits "x = 5" / "n=5" into its right-hand side when the left is a plain name.
@@ -226,9 +263,14 @@ fn normalize_text(s: &str) -> String {
     while t.ends_with('.') {
         t.pop();
     }
-    while t.len() >= 2 && t.starts_with('{') && t.ends_with('}') {
-        t = t[1..t.len() - 1].to_owned();
+    let mut peeled = t.as_str();
+    for _ in 0..MAX_LAYERS {
+        match peeled.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
+            Some(inner) => peeled = inner,
+            None => break,
+        }
     }
+    let t = peeled.to_owned();
     let inner = t
         .strip_prefix('(')
         .and_then(|x| x.strip_suffix(')'))

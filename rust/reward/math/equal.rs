@@ -99,8 +99,19 @@ fn brace_partners(s: &str) -> Vec<(usize, usize)> {
     partners
 }
 
-/// Replaces `\cmd{X}` by `X` for the commands in [`UNWRAP`] (one layer).
-fn unwrap_commands(s: &str) -> String {
+/// Replaces `\cmd{X}` by `X` for the commands in [`UNWRAP`] (one layer); `None` when
+/// there is none to replace (the common case costs no allocation).
+fn unwrap_commands(s: &str) -> Option<String> {
+    let has_command = s.match_indices('\\').any(|(i, _)| {
+        UNWRAP.iter().any(|cmd| {
+            s[i..]
+                .strip_prefix(cmd)
+                .is_some_and(|a| a.trim_start_matches(' ').starts_with('{'))
+        })
+    });
+    if !has_command {
+        return None;
+    }
     let partners = brace_partners(s);
     let close_of = |open: usize| {
         partners
@@ -132,7 +143,7 @@ fn unwrap_commands(s: &str) -> String {
         rest = &tail[1..];
     }
     out.push_str(rest);
-    out
+    Some(out)
 }
 
 /// `s` without up to [`MAX_LAYERS`] enclosing delimiters (see [`unwrap_outer`]).
@@ -153,14 +164,10 @@ pub fn clean(raw: &str) -> String {
     let mut t = s.to_owned();
     // Nested wrappers ("\text{\textbf{5}}") come off one layer per pass.
     for _ in 0..MAX_LAYERS {
-        if !t.contains('\\') {
-            break;
+        match unwrap_commands(&t) {
+            Some(unwrapped) if unwrapped != t => t = unwrapped,
+            _ => break,
         }
-        let unwrapped = unwrap_commands(&t);
-        if unwrapped == t {
-            break;
-        }
-        t = unwrapped;
     }
     for d in DELETE {
         if t.contains(d) {

@@ -98,38 +98,30 @@ class RaggedTokens:
         from_lists = _core.ragged_from_lists(rows)
         if from_lists is not None:
             return cls._from_flat(*from_lists, dtype or np.int64)
+        arrays = []
         for i, r in enumerate(rows):
-            if isinstance(r, np.ndarray):
-                if r.ndim != 1 or r.dtype.kind not in "iu":
-                    raise TrainerTypeError(
-                        f"sequences[{i}]: expected a 1-D integer array, got {r.dtype} "
-                        f"with shape {r.shape}"
-                    )
-            elif isinstance(r, str | bytes) or not isinstance(r, Sequence):
+            if not isinstance(r, np.ndarray) and (
+                isinstance(r, str | bytes) or not isinstance(r, Sequence)
+            ):
                 raise TrainerTypeError(
                     f"sequences[{i}]: expected a sequence of ints, got {type(r).__name__}"
                 )
-        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        if dtype is None:
-            kinds = {r.dtype for r in rows if isinstance(r, np.ndarray)}
-            all_arrays = len(kinds) > 0 and all(isinstance(r, np.ndarray) for r in rows)
-            dtype = np.int32 if all_arrays and kinds == {np.dtype(np.int32)} else np.int64
-        target = np.dtype(dtype)
-        if target not in _TOKEN_DTYPES:
-            raise TrainerTypeError(f"dtype: expected int32 or int64, got {target}")
-        total = int(offsets[-1])
-        if total == 0:
-            return cls(np.zeros(0, dtype=target), offsets)
-        arrays = [np.asarray(r) for r in rows]
-        for i, a in enumerate(arrays):
-            if a.size and (a.ndim != 1 or a.dtype.kind not in "iu"):
+            a = np.asarray(r)
+            # An empty list has no dtype to speak of; an array always does.
+            if (a.size or isinstance(r, np.ndarray)) and (a.ndim != 1 or a.dtype.kind not in "iu"):
                 raise TrainerTypeError(
                     f"sequences[{i}]: expected a flat sequence of ints, got {a.dtype} "
                     f"with shape {a.shape}"
                 )
-        flat = np.concatenate([a for a in arrays if a.size])
+            arrays.append(a)
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(np.array([a.size for a in arrays], dtype=np.int64), out=offsets[1:])
+        if dtype is None:
+            kinds = {r.dtype for r in rows if isinstance(r, np.ndarray)}
+            all_arrays = len(kinds) > 0 and all(isinstance(r, np.ndarray) for r in rows)
+            dtype = np.int32 if all_arrays and kinds == {np.dtype(np.int32)} else np.int64
+        nonempty = [a for a in arrays if a.size]
+        flat = np.concatenate(nonempty) if nonempty else np.zeros(0, np.int64)
         return cls._from_flat(flat, offsets, dtype)
 
     @classmethod

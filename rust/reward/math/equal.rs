@@ -99,50 +99,45 @@ fn brace_partners(s: &str) -> Vec<(usize, usize)> {
     partners
 }
 
+/// Byte position of the `{` opening the argument of an [`UNWRAP`] command that starts at
+/// byte `i` of `s` (the name must end there: `\textbf` is not `\text` + "bf").
+fn command_brace(s: &str, i: usize) -> Option<usize> {
+    UNWRAP.iter().find_map(|cmd| {
+        let after = s[i..].strip_prefix(cmd)?.trim_start_matches(' ');
+        after.starts_with('{').then(|| s.len() - after.len())
+    })
+}
+
 /// Replaces `\cmd{X}` by `X` for the commands in [`UNWRAP`] (one layer); `None` when
-/// there is none to replace (the common case costs no allocation).
+/// nothing was replaced (then nothing is allocated either).
 fn unwrap_commands(s: &str) -> Option<String> {
-    let has_command = s.match_indices('\\').any(|(i, _)| {
-        UNWRAP.iter().any(|cmd| {
-            s[i..]
-                .strip_prefix(cmd)
-                .is_some_and(|a| a.trim_start_matches(' ').starts_with('{'))
-        })
-    });
-    if !has_command {
-        return None;
-    }
-    let partners = brace_partners(s);
-    let close_of = |open: usize| {
-        partners
+    let mut partners: Option<Vec<(usize, usize)>> = None;
+    let mut out = String::new();
+    let mut done = 0; // bytes of `s` already copied or consumed
+    for (i, _) in s.match_indices('\\') {
+        if i < done {
+            continue; // inside an argument just copied: the next pass unwraps it
+        }
+        let Some(open) = command_brace(s, i) else {
+            continue;
+        };
+        let partners = partners.get_or_insert_with(|| brace_partners(s));
+        let Some(close) = partners
             .binary_search_by_key(&open, |&(o, _)| o)
             .ok()
             .map(|k| partners[k].1)
             .filter(|&c| c != usize::MAX)
-    };
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    'outer: while let Some(pos) = rest.find('\\') {
-        out.push_str(&rest[..pos]);
-        let tail = &rest[pos..];
-        for cmd in UNWRAP {
-            if let Some(after) = tail.strip_prefix(cmd) {
-                // the command name must end here (\textbf is not \text + "bf")
-                let after_trim = after.trim_start_matches(' ');
-                if let Some(body) = after_trim.strip_prefix('{') {
-                    let open = s.len() - body.len() - 1;
-                    if let Some(close) = close_of(open) {
-                        out.push_str(&s[open + 1..close]);
-                        rest = &s[close + 1..];
-                        continue 'outer;
-                    }
-                }
-            }
-        }
-        out.push('\\');
-        rest = &tail[1..];
+        else {
+            continue;
+        };
+        out.push_str(&s[done..i]);
+        out.push_str(&s[open + 1..close]);
+        done = close + 1;
     }
-    out.push_str(rest);
+    if done == 0 {
+        return None;
+    }
+    out.push_str(&s[done..]);
     Some(out)
 }
 
@@ -165,8 +160,8 @@ pub fn clean(raw: &str) -> String {
     // Nested wrappers ("\text{\textbf{5}}") come off one layer per pass.
     for _ in 0..MAX_LAYERS {
         match unwrap_commands(&t) {
-            Some(unwrapped) if unwrapped != t => t = unwrapped,
-            _ => break,
+            Some(unwrapped) => t = unwrapped,
+            None => break,
         }
     }
     for d in DELETE {

@@ -32,14 +32,23 @@ def _is_hf(model: nn.Module) -> bool:
     return hasattr(inner, "config") and hasattr(inner, "generation_config")
 
 
+# Model class -> its KV cache keyword: looked up once per class, since generation asks at
+# every decoded token.
+_CACHE_KEYWORDS: dict[type, str] = {}
+
+
 def _hf_cache_argument(model: nn.Module) -> str:
     """The KV cache keyword: ``cache`` in recent transformers, else ``past_key_values``."""
-    forward = _unwrapped(model).forward
-    try:
-        parameters = inspect.signature(forward).parameters
-    except (TypeError, ValueError):  # a C-implemented or otherwise opaque forward
-        return "past_key_values"
-    return "cache" if "cache" in parameters else "past_key_values"
+    model_class = type(_unwrapped(model))
+    keyword = _CACHE_KEYWORDS.get(model_class)
+    if keyword is None:
+        try:
+            names = set(inspect.signature(model_class.forward).parameters)
+        except (TypeError, ValueError):  # a C-implemented or otherwise opaque forward
+            names = set()
+        keyword = "cache" if "cache" in names else "past_key_values"
+        _CACHE_KEYWORDS[model_class] = keyword
+    return keyword
 
 
 def forward_logits(

@@ -55,6 +55,7 @@ class _Tokenized:
     examples: list[Example]
     prompts: list[list[int]]
     answers: list[list[int]]
+    longest_prompt: int
 
 
 # Metrics that add up over ranks (the others are averaged).
@@ -242,7 +243,7 @@ class TorchTrainer(Trainer):
         )
         if not report.ok:
             raise TrainerError(f"{name}: {report}")
-        return _Tokenized(examples, prompts, answers)
+        return _Tokenized(examples, prompts, answers, report.max_len)
 
     def _require_ready(self) -> tuple[PolicyAgent, TokenizerAdapter, _Tokenized, BatchedReward]:
         missing = [
@@ -273,7 +274,7 @@ class TorchTrainer(Trainer):
         agent, _, data, _ = self._require_ready()
         # The ranges hold even when check_config was never called.
         validate_config(self.torch_config)
-        _check_fits_context(agent.model, data.prompts, self.torch_config.max_new_tokens)
+        _check_fits_context(agent.model, data, self.torch_config.max_new_tokens)
         self._state = TrainerState.TRAINING
         stop = threading.Event()
         future = asyncio.get_running_loop().run_in_executor(None, self._run, stop)
@@ -754,16 +755,16 @@ def _context_length(model: nn.Module) -> int | None:
     return None
 
 
-def _check_fits_context(model: nn.Module, prompts: list[list[int]], new_tokens: int) -> None:
+def _check_fits_context(model: nn.Module, data: _Tokenized, new_tokens: int) -> None:
     context = _context_length(model)
-    if context is None or not prompts:
+    if context is None or data.longest_prompt + new_tokens <= context:
         return
-    longest = max(range(len(prompts)), key=lambda i: len(prompts[i]))
-    if len(prompts[longest]) + new_tokens > context:
-        raise TrainerError(
-            f"train_data[{longest}]: a prompt of {len(prompts[longest])} tokens plus "
-            f"max_new_tokens = {new_tokens} exceeds the model's {context} positions"
-        )
+    # The longest length came from the core's report; its row is looked up only to name it.
+    row = next(i for i, p in enumerate(data.prompts) if len(p) == data.longest_prompt)
+    raise TrainerError(
+        f"train_data[{row}]: a prompt of {data.longest_prompt} tokens plus "
+        f"max_new_tokens = {new_tokens} exceeds the model's {context} positions"
+    )
 
 
 # Settings that fix which prompts, samples and updates a step makes: a checkpoint resumes

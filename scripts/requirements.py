@@ -2,6 +2,8 @@
 
 Lets a fresh environment take the dependencies from the package index while the package
 itself is installed only from a wheel file: ``pip install $(python scripts/requirements.py dev)``.
+With ``--extras-only`` the project's own dependencies are left out (an environment that holds
+only an extra's tools, such as the ``math-reference`` one).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import tomllib
 from pathlib import Path
 
 
-def requirements(extras: list[str]) -> list[str]:
+def requirements(extras: list[str], *, extras_only: bool = False) -> list[str]:
     project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())[
         "project"
     ]
@@ -19,11 +21,13 @@ def requirements(extras: list[str]) -> list[str]:
     unknown = [e for e in extras if e not in optional]
     if unknown:
         raise SystemExit(f"unknown extra(s) {unknown}; known: {sorted(optional)}")
-    found: list[str] = list(project.get("dependencies", []))
+    found: list[str] = [] if extras_only else list(project.get("dependencies", []))
     for extra in extras:
         found += [r for r in optional[extra] if not r.startswith("orbiter-train")]
     return list(dict.fromkeys(found))
 
 
 if __name__ == "__main__":
-    print("\n".join(requirements(sys.argv[1:])))
+    args = sys.argv[1:]
+    only = "--extras-only" in args
+    print("\n".join(requirements([a for a in args if a != "--extras-only"], extras_only=only)))

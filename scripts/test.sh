@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rm -rf dist .venv .venv-build
+rm -rf dist .venv .venv-build .venv-math-verify
 python3 -m venv .venv-build
 # maturin finds zig through the python on PATH, so the build venv goes first on it.
 (
@@ -26,5 +26,11 @@ python3 -m venv .venv
 # The sdist must build from scratch too: a wheel built from it alone, outside the tree.
 .venv/bin/python -m pip wheel -q --no-deps --wheel-dir .venv-build/from-sdist dist/*.tar.gz
 
-ORBITER_TEST_INSTALLED=1 .venv/bin/python -m pytest
+# math-verify, the reference math_equal is tested against, in an environment of its own: its
+# LaTeX grammar needs the ANTLR 4.13.2 runtime, which hydra-core above cannot share.
+python3 -m venv .venv-math-verify
+.venv-math-verify/bin/python -m pip install -q $(python3 scripts/requirements.py --extras-only math-reference)
+
+ORBITER_TEST_INSTALLED=1 ORBITER_MATH_VERIFY_PYTHON="$PWD/.venv-math-verify/bin/python" \
+  .venv/bin/python -m pytest
 cargo test

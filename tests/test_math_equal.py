@@ -4,20 +4,20 @@ Checked three ways: properties against :class:`fractions.Fraction` (the referenc
 exactness), the corpus in ``tests/data/math_corpus.jsonl`` (its ``equal`` labels are decided
 by construction in ``make_math_corpus.py``), and agreement with math-verify on that corpus.
 
-Disagreements with math-verify that we accept (each listed in ``ACCEPTED`` below):
+math-verify runs as a separate script (``math_verify_reference.py``) in the Python named by
+``$ORBITER_MATH_VERIFY_PYTHON`` (default: this one), because its full LaTeX grammar needs the
+ANTLR 4.13.2 runtime, which cannot share an environment with the hydra-core the verl tests use.
+Without math-verify the two math-verify tests skip, except under CI, where they fail.
+
+Disagreements with math-verify that we accept (each listed in ``ACCEPTED`` below; 6 of the
+3,052 pairs, 99.8 % agreement):
 
 - float tolerance: math-verify compares numbers rounded to ~7 significant digits, so it calls
   ``0.3333333 == 1/3``, ``0.6666667 == 2/3`` and ``0.30000000000000004 == 0.3`` equal; we are
   exact (no float fuzz), so these are not equal.
-- percentages: we follow the ``include_percentage`` rule of the Qwen2.5-Math / DeepSeek-Math
-  graders (``p%`` equals both ``p/100`` and ``p``); math-verify's rule has changed between
-  releases (0.7 took ``50%`` == ``50`` for integers only), so pairs with a ``%`` on either
-  side where we say equal and math-verify does not are accepted. No single
-  percent rule reproduces math-verify 0.9: it reads a gold ``50\\%`` as 50 and accepts a
-  boxed ``50`` for it, yet does not read a boxed ``50\\%`` as a number, so that response fails
-  a gold ``50`` (``test_math_verify_percent_rule_is_not_symmetric`` pins this down). On the
-  corpus, raw agreement is 96.9 %; with math-verify's "p% is p" rule it would be 99.2 %; on
-  the rows without a percentage it is 99.9 %.
+- a decimal percentage against its bare number: both sides read ``p%`` as ``p`` and as
+  ``p/100``, but math-verify allows the first reading only when ``p`` is an integer
+  (``50\\% == 50`` but ``12.5\\% != 12.5``); we allow it for every ``p``.
 - an unbalanced ``\\boxed{\\frac{1}{2}`` (missing brace): math-verify still reads ``1/2``; we
   treat an unbalanced box as no box and fall back to the last number ("2").
 """
@@ -25,6 +25,9 @@ Disagreements with math-verify that we accept (each listed in ``ACCEPTED`` below
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -79,52 +82,72 @@ def test_corpus_labels() -> None:
     assert not bad, bad[:10]
 
 
-def is_percent_pair(response: str, answer: str) -> bool:
-    return "%" in answer or "%" in response[-40:]
-
-
 def accepted(response: str, answer: str) -> bool:
     if (response, answer) in ACCEPTED:
         return True
     return any(response.endswith(s) and answer == "12.5" for s in ACCEPTED_SUFFIXES)
 
 
+MATH_VERIFY_SCRIPT = Path(__file__).with_name("math_verify_reference.py")
+MATH_VERIFY_UNAVAILABLE = 3  # math_verify_reference.UNAVAILABLE
+
+
+def math_verify(pairs: list[tuple[str, str]]) -> list[bool]:
+    """math-verify's verdicts on ``(answer, response)`` pairs (see ``math_verify_reference.py``)."""
+    python = os.environ.get("ORBITER_MATH_VERIFY_PYTHON") or sys.executable
+    proc = subprocess.run(
+        [python, str(MATH_VERIFY_SCRIPT)],
+        input=json.dumps(pairs),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode == MATH_VERIFY_UNAVAILABLE:
+        reason = f"math-verify reference unavailable: {proc.stderr.strip()}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)  # CI builds the reference environment; a skip there hides a gap
+        pytest.skip(reason)
+    assert proc.returncode == 0, proc.stderr
+    verdicts: list[bool] = json.loads(proc.stdout)
+    assert len(verdicts) == len(pairs)
+    return verdicts
+
+
 def test_agrees_with_math_verify_on_corpus() -> None:
-    mv = pytest.importorskip("math_verify")
     rows = load_corpus()
     ours = math_equal([r["response"] for r in rows], [r["answer"] for r in rows])
-    disagree = []
-    percent_rule = 0
-    for r, o in zip(rows, ours, strict=True):
-        # math-verify's documented use: the gold answer as LaTeX in $...$.
-        theirs = bool(mv.verify(mv.parse("$" + r["answer"] + "$"), mv.parse(r["response"])))
-        if theirs == bool(o):
-            continue
-        if bool(o) and is_percent_pair(r["response"], r["answer"]):
-            percent_rule += 1  # the documented percentage convention, see the docstring
-        else:
-            disagree.append((r["response"], r["answer"]))
-    rate = 1 - len(disagree) / (len(rows) - percent_rule)
+    theirs = math_verify([(r["answer"], r["response"]) for r in rows])
+    disagree = [
+        (r["response"], r["answer"])
+        for r, o, t in zip(rows, ours, theirs, strict=True)
+        if bool(o) != t
+    ]
+    rate = 1 - len(disagree) / len(rows)
     assert rate >= 0.995, (rate, disagree[:20])
     unexplained = [d for d in disagree if not accepted(*d)]
     assert not unexplained, unexplained
 
 
-def test_math_verify_percent_rule_is_not_symmetric() -> None:
-    """The reason the percent pairs are accepted: math-verify's own rule is one-sided."""
-    mv = pytest.importorskip("math_verify")
-
-    def verify(answer: str, response: str) -> bool:
-        return bool(mv.verify(mv.parse("$" + answer + "$"), mv.parse(response)))
-
-    assert verify("50\\%", "$\\boxed{50}$")
-    assert verify("50\\%", "$\\boxed{50\\%}$")
-    assert not verify("50", "$\\boxed{50\\%}$")
-    assert not verify("0.5", "$\\boxed{50\\%}$")
-    ours = math_equal(
-        ["$\\boxed{50}$", "$\\boxed{50\\%}$", "$\\boxed{50\\%}$"], ["50\\%", "50", "0.5"]
-    )
-    assert ours.tolist() == [1.0, 1.0, 1.0]
+def test_percent_readings_agree_with_math_verify() -> None:
+    """A percentage ``p%`` equals ``p`` and ``p/100``, boxed or not, on either side."""
+    pairs = [
+        ("50\\%", "$\\boxed{50}$"),
+        ("50\\%", "$\\boxed{0.5}$"),
+        ("50\\%", "$\\boxed{\\frac{1}{2}}$"),
+        ("50\\%", "$\\boxed{50\\%}$"),
+        ("50", "$\\boxed{50\\%}$"),
+        ("0.5", "$\\boxed{50\\%}$"),
+        ("0.5", "The answer is 50%."),
+        ("50", "The answer is 50%."),
+        ("50\\%", "$\\boxed{5}$"),
+        ("50\\%", "$\\boxed{0.05}$"),
+        ("5", "$\\boxed{50\\%}$"),
+        ("0.05", "$\\boxed{50\\%}$"),
+    ]
+    theirs = math_verify(pairs)
+    ours = math_equal([r for _, r in pairs], [a for a, _ in pairs])
+    assert theirs == [True] * 8 + [False] * 4
+    assert [bool(x) for x in ours] == theirs
 
 
 # ---------------------------------------------------------------- exactness properties

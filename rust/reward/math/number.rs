@@ -392,9 +392,8 @@ pub fn parse_number(s: &str) -> Option<Num> {
 }
 
 /// Whether two parsed answers denote the same number. A percentage `p%` matches both
-/// `p / 100` and `p` ("50%" equals 0.5 and 50), the `include_percentage` rule of the
-/// Qwen2.5-Math and DeepSeek-Math graders; math-verify 0.9 reads a reference `p%` as `p`
-/// only and does not parse `\%` in a response.
+/// `p / 100` and `p` ("50%" equals 0.5 and 50), as math-verify does and as the
+/// `include_percentage` rule of the Qwen2.5-Math and DeepSeek-Math graders does.
 pub fn numbers_equal(a: &Parsed, b: &Parsed) -> bool {
     let alts = |p: &Parsed| -> [Option<Num>; 2] {
         if p.percent {

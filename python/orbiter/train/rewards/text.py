@@ -107,9 +107,9 @@ def math_equal(
     ``1{,}000``), signs, ``a/b``, ``\\frac``/``\\dfrac``/``\\tfrac`` (also ``\\frac12``), mixed
     numbers (``2\\frac{1}{2} = 5/2``), around ``$…$``, ``\\(…\\)``, ``\\text{}``, ``\\mathrm{}``,
     currency (``\\$``), degree signs, ``x = 5`` and unit words (``5 dollars``, ``5 cm``). A
-    percentage ``p%`` (or ``p percent``) equals both ``p/100`` and ``p``, as in math-verify.
-    ``1/3`` does not equal ``0.333``: there is no float tolerance. Answers that are not
-    numbers compare as strings after dropping spaces, ``\\left``/``\\right``, outer braces and a
-    trailing period (``(B)`` equals ``B``).
+    percentage ``p%`` (or ``p percent``) equals both ``p/100`` and ``p``, as in math-verify and
+    the Qwen2.5-Math grader. ``1/3`` does not equal ``0.333``: there is no float tolerance.
+    Answers that are not numbers compare as strings after dropping spaces,
+    ``\\left``/``\\right``, outer braces and a trailing period (``(B)`` equals ``B``).
     """
     return _core.math_equal(responses, answers, _args.text("style", style))

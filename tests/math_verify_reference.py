@@ -1,9 +1,9 @@
 """math-verify's verdicts on (answer, response) pairs, the reference of ``math_equal``.
 
 Runs as a script, in whichever Python has math-verify installed with the ANTLR 4.13.2 runtime
-(``pip install 'math-verify[antlr4_13_2]'``, math-verify's recommended install). That runtime
-cannot share an environment with hydra-core / omegaconf, which pin ``antlr4-python3-runtime
-==4.9.*`` and are needed by the verl tests, so the test suite calls this script through
+(``pip install math-verify 'antlr4-python3-runtime==4.13.2'``). That runtime cannot share an
+environment with hydra-core / omegaconf, which pin ``antlr4-python3-runtime==4.9.*`` and are
+needed by the verl tests, so the test suite calls this script through
 ``$ORBITER_MATH_VERIFY_PYTHON`` (``scripts/test.sh`` builds that environment).
 
 Under the 4.9.3 runtime, latex2sympy2_extended falls back to an older grammar that has no
@@ -36,7 +36,8 @@ def unavailable_reason() -> str | None:
     if tuple(int(x) for x in antlr.split(".")[:2]) < MIN_ANTLR:
         return (
             f"math-verify {math_verify} in {sys.executable} runs on antlr4-python3-runtime "
-            f"{antlr}, whose grammar has no percentages; install 'math-verify[antlr4_13_2]'"
+            f"{antlr}, whose grammar has no percentages; "
+            "install antlr4-python3-runtime==4.13.2 there"
         )
     return None
 

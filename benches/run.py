@@ -195,14 +195,16 @@ def plot(  # noqa: PLR0915
         ax.invert_yaxis()
     ax.set_title("% of the memory ceiling (a NumPy copy)")
     ax = axes[1][0]
-    for name, pts in bench_growth.growth_series(results).items():
+    series = bench_growth.growth_series(results)
+    for name, pts in series.items():
         xs, ys = zip(*pts, strict=True)
         ax.loglog(xs, [y * 1e3 for y in ys], marker="o", label=name)
     ax.set_xlabel("rows")
     ax.set_ylabel("ms (median)")
-    ax.set_title("growth with rows")
+    ax.set_title("growth with rows" if series else "growth with rows (section not run)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    if series:  # a run with --only and no growth section has nothing to label
+        ax.legend(fontsize=7)
     ax = axes[1][1]
     if threads is not None:
         secs = threads["seconds"]

@@ -96,7 +96,10 @@ pub fn check_offsets(offsets: &[i64], values_len: usize, name: &str) -> CoreResu
             return Err(CoreError::at(
                 name,
                 i,
-                format!("offsets decrease ({o} < {prev} at index {})", i - 1),
+                format!(
+                    "offsets decrease: {o} is less than {name}[{}] = {prev}",
+                    i - 1
+                ),
             ));
         }
         if o > len {

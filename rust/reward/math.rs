@@ -8,6 +8,7 @@
 
 pub mod equal;
 pub mod number;
+pub mod power;
 
 use crate::error::{CoreError, CoreResult};
 use crate::reward::text::{check_same_len, extract_boxed, last_number_span, map_rows};
@@ -186,6 +187,9 @@ mod tests {
         assert_eq!(auto("\\frac{1}{2}", "2"), 0.0);
         assert_eq!(auto("I got 3 then 5.", "3"), 0.0);
         assert_eq!(auto("it is 25%", "0.25"), 1.0);
+        assert_eq!(auto("so it is \u{2212}5", "-5"), 1.0);
+        assert_eq!(auto("about 2.5\\times10^{3} cells", "2500"), 0.0); // last number: 3
+        assert_eq!(auto("\\boxed{2.5\\times10^{3}}", "2500"), 1.0);
         assert_eq!(auto("\\boxed{B}", "(B)"), 1.0);
         assert_eq!(auto("no number", "5"), 0.0);
         assert_eq!(auto("answer: C", "C"), 0.0);

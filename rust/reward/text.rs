@@ -334,8 +334,8 @@ pub fn extract_boxed(text: &str) -> Option<&str> {
     None
 }
 
-/// The span of the last number in `text`: an optional '-' (when not glued to a preceding
-/// letter or digit), digits with optional `,ddd` groups, an optional `.digits` part;
+/// The span of the last number in `text`: an optional '-' or U+2212 minus (when not glued
+/// to a preceding letter or digit), digits with optional `,ddd` groups, an optional `.digits` part;
 /// or `.digits`.
 pub fn last_number_span(text: &str) -> Option<(usize, usize)> {
     let b = text.as_bytes();
@@ -349,11 +349,20 @@ pub fn last_number_span(text: &str) -> Option<(usize, usize)> {
             continue;
         }
         let mut start = i;
-        if start > 0 && b[start - 1] == b'-' {
+        // the sign: '-' or the typeset minus U+2212 (3 bytes)
+        let minus = if text[..start].ends_with('-') {
+            1
+        } else if text[..start].ends_with('\u{2212}') {
+            3
+        } else {
+            0
+        };
+        if minus > 0 {
+            let before = start - minus;
             let glued =
-                start >= 2 && (b[start - 2].is_ascii_alphanumeric() || b[start - 2] == b')');
+                before >= 1 && (b[before - 1].is_ascii_alphanumeric() || b[before - 1] == b')');
             if !glued {
-                start -= 1;
+                start = before;
             }
         }
         let mut j = i;
@@ -380,9 +389,10 @@ pub fn last_number_span(text: &str) -> Option<(usize, usize)> {
     last
 }
 
-/// The last number in `text` with thousands separators removed.
+/// The last number in `text`, its thousands separators removed and a typeset minus
+/// (U+2212) written as "-".
 pub fn extract_last_number(text: &str) -> Option<String> {
-    last_number_span(text).map(|(s, e)| text[s..e].replace(',', ""))
+    last_number_span(text).map(|(s, e)| text[s..e].replace(',', "").replace('\u{2212}', "-"))
 }
 
 /// Extracts one answer per text (`None` where there is none).
@@ -518,6 +528,11 @@ mod tests {
         );
         assert_eq!(extract_last_number("it is -4.5").as_deref(), Some("-4.5"));
         assert_eq!(extract_last_number("x-4").as_deref(), Some("4"));
+        assert_eq!(
+            extract_last_number("it is \u{2212}4.5").as_deref(),
+            Some("-4.5")
+        );
+        assert_eq!(extract_last_number("x\u{2212}4").as_deref(), Some("4"));
         assert_eq!(extract_last_number("1,2,3").as_deref(), Some("3"));
         assert_eq!(extract_last_number("worth .5").as_deref(), Some(".5"));
         assert_eq!(extract_last_number("none"), None);

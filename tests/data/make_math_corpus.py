@@ -4,7 +4,8 @@ Deterministic (fixed seed). Each line is ``{"form", "response", "answer", "equal
 ``equal`` is decided here by construction with :class:`fractions.Fraction` (a percentage
 ``p%`` equals both ``p/100`` and ``p``), independently of the Rust code. The forms cover
 integers, decimals, thousands separators, signs, ``a/b``, ``\\frac``/``\\dfrac``/``\\tfrac``
-(and ``\\frac12``), mixed numbers, percentages, ``$…$``/``\\(…\\)``, ``\\text{}``/``\\mathrm{}``,
+(and ``\\frac12``), mixed numbers, percentages, powers and scientific notation, typeset
+minus signs and parentheses, ``$…$``/``\\(…\\)``, ``\\text{}``/``\\mathrm{}``,
 units and currency, degrees, ``x = …``, large integers, and non-numeric answers, each with
 equal and non-equal pairs.
 
@@ -317,6 +318,53 @@ def gen_text(k: int) -> None:
             add("expression", wrap_response(shown), a, eq)
 
 
+def gen_powers(k: int) -> None:
+    """Scientific notation and integer powers (``2.5\\times10^{3}``, ``10^{-2}``, ``3^{4}``)."""
+    for _ in range(k):
+        kind = R.randrange(3)
+        if kind == 0:
+            mant = Fraction(R.randint(100, 999), 100)
+            e = R.randint(-3, 12)
+            op = R.choice(["\\times", "\\cdot"])
+            gap = R.choice(["", " "])
+            shown = f"{decimal_str(mant)}{gap}{op}{gap}10^{{{e}}}"
+            value = mant * Fraction(10) ** e
+        elif kind == 1:
+            e = R.randint(-4, 15)
+            shown = f"10^{{{e}}}"
+            value = Fraction(10) ** e
+        else:
+            base, e = R.randint(2, 12), R.randint(2, 6)
+            shown = f"{base}^{{{e}}}"
+            value = Fraction(base) ** e
+        other = value if R.random() < 0.6 else value * R.choice([10, Fraction(1, 10), 2])
+        plain = decimal_str(other)
+        assert plain is not None
+        if R.random() < 0.7:  # the power in the response, the plain number as reference
+            add("powers", wrap_response(shown), plain, other == value)
+        else:
+            add("powers", wrap_response(plain), shown, other == value)
+
+
+def gen_typeset(k: int) -> None:
+    """Typeset signs and spacing: U+2212 minus, parenthesised numbers, ``~`` spaces."""
+    for _ in range(k):
+        n = Fraction(R.randint(1, 999), R.choice([1, 2, 4, 10]))
+        got = -n if R.random() < 0.6 else n
+        body = decimal_str(n)
+        assert body is not None
+        kind = R.randrange(4)
+        if kind == 0:
+            shown = f"\u2212{body}"
+        elif kind == 1:
+            shown = f"\\left(-{body}\\right)"
+        elif kind == 2:
+            shown = f"(-{frac_tex(n)})"
+        else:
+            shown = f"-{body}\\mathrm{{~{R.choice(['cm', 'kg', 'm'])}}}"
+        add("typeset", wrap_response(shown), decimal_str(got) or "", got == -n)
+
+
 # Hand-picked edge cases: (response, answer, equal by our rules).
 TRICKY: list[tuple[str, str, bool]] = [
     ("\\boxed{0.1}", "\\frac{1}{10}", True),
@@ -394,6 +442,8 @@ GENERATORS: list[tuple[Callable[[int], None], int]] = [
     (gen_large, 80),
     (gen_signs, 150),
     (gen_text, 250),
+    (gen_powers, 120),
+    (gen_typeset, 80),
     (gen_tricky, 0),
 ]
 

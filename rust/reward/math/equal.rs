@@ -175,8 +175,12 @@ pub fn clean(raw: &str) -> String {
             .replace("\\tfrac", "\\frac")
             .replace("\\%", "%");
     }
-    if t.contains(['\n', '\t', '\r']) {
-        t = t.replace(['\n', '\t', '\r'], " ");
+    // "~" is LaTeX's unbreakable space; U+2212 is the typeset minus sign.
+    if t.contains(['\n', '\t', '\r', '~']) {
+        t = t.replace(['\n', '\t', '\r', '~'], " ");
+    }
+    if t.contains('\u{2212}') {
+        t = t.replace('\u{2212}', "-");
     }
     let trimmed = t.trim().trim_end_matches('.').trim_end();
     // one more layer of delimiters may have been exposed ("\text{$5$}")
@@ -200,10 +204,15 @@ fn after_assignment(s: &str) -> Option<&str> {
     }
 }
 
+/// One-letter SI units (metre, gram, second, litre, hour, kelvin, ampere, volt, watt,
+/// newton, joule), read as a unit only when a space sets them apart from the number
+/// ("5 m", `5\mathrm{~m}`): glued to it ("5m") the letter may be a variable.
+const ONE_LETTER_UNITS: &[u8] = b"mgslLhKAVWNJ";
+
 /// Splits "5 dollars" / "2.5cm" / "3 square feet" into the number and its unit words.
 /// The unit starts at the first letter outside a `\command` and must be words of
-/// letters (the first at least two letters long, and not "pi"), with `^n`, `/`, `.`,
-/// spaces and braces between them.
+/// letters (the first at least two letters long, or a spaced [`ONE_LETTER_UNITS`] one,
+/// and not "pi"), with `^n`, `/`, `.`, spaces and braces between them.
 fn split_unit(s: &str) -> Option<(&str, &str)> {
     let b = s.as_bytes();
     let mut i = 0;
@@ -225,7 +234,10 @@ fn split_unit(s: &str) -> Option<(&str, &str)> {
     }
     let (num, unit) = (s[..i].trim_end(), &s[i..]);
     let first_word = unit.bytes().take_while(u8::is_ascii_alphabetic).count();
-    let unit_ok = first_word >= 2
+    let spaced = num.len() < i;
+    let word_ok = first_word >= 2
+        || (first_word == 1 && spaced && ONE_LETTER_UNITS.contains(&unit.as_bytes()[0]));
+    let unit_ok = word_ok
         && !unit[..first_word].eq_ignore_ascii_case("pi")
         && unit.bytes().all(|c| {
             c.is_ascii_alphanumeric() || matches!(c, b' ' | b'^' | b'/' | b'.' | b'{' | b'}' | b'-')
@@ -237,11 +249,17 @@ fn split_unit(s: &str) -> Option<(&str, &str)> {
     }
 }
 
-/// Parses a cleaned answer as a number: directly, after "x =", or before unit words
-/// ("percent" as a unit makes it a percentage).
+/// Parses a cleaned answer as a number: directly, in parentheses, after "x =", or before
+/// unit words ("percent" as a unit makes it a percentage).
 fn parse_cleaned_number(s: &str) -> Option<Parsed> {
     if let Some(p) = parse_numeric(s) {
         return Some(p);
+    }
+    // one number in parentheses: "(2500)", "\left(-\frac{3}{4}\right)"
+    if let Some(inner) = s.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
+        if let Some(p) = parse_numeric(inner.trim()) {
+            return Some(p);
+        }
     }
     let s = after_assignment(s).unwrap_or(s);
     if let Some(p) = parse_numeric(s) {
@@ -339,6 +357,13 @@ mod tests {
         assert!(eq("0.5", "50\\%"));
         assert!(eq("50", "50 percent"));
         assert!(eq("12", "12^{\\circ}"));
+        assert!(eq("2500", "2.5 \\times 10^{3}"));
+        assert!(eq("1000000", "10^6"));
+        assert!(eq("-0.75", "\u{2212}0.75"));
+        assert!(eq("-0.75", "\\left(-\\frac{3}{4}\\right)"));
+        assert!(eq("2500", "(2500)"));
+        assert!(eq("3", "3\\mathrm{~cm}"));
+        assert!(!eq("2500", "(2500, 1)"));
         assert!(!eq("5", "5x"));
         assert!(!eq("3", "3 pi"));
         assert!(!eq("1/3", "0.333"));
@@ -360,7 +385,10 @@ mod tests {
         assert_eq!(after_assignment("x = 5"), Some("5"));
         assert_eq!(after_assignment("1 + 2 = 3"), None);
         assert_eq!(split_unit("5 square feet"), Some(("5", "square feet")));
-        assert_eq!(split_unit("5 m"), None);
+        assert_eq!(split_unit("5 m"), Some(("5", "m")));
+        assert_eq!(split_unit("5 m/s"), Some(("5", "m/s")));
+        assert_eq!(split_unit("5m"), None);
+        assert_eq!(split_unit("5 x"), None);
         assert_eq!(
             split_unit("\\frac{1}{2} cup"),
             Some(("\\frac{1}{2}", "cup"))

@@ -1,6 +1,6 @@
 //! Exact numbers: `i128` rationals with overflow checks, and the parser of the numeric
 //! answer forms (integers, decimals, thousands separators, signs, `a/b`, `\frac`,
-//! mixed numbers).
+//! mixed numbers, and the powers of [`super::power`]).
 //!
 //! A value that does not fit an `i128` fraction is kept as its canonical decimal
 //! string ([`Num::Big`]), so huge integers and long decimals still compare exactly
@@ -124,9 +124,9 @@ impl Num {
     }
 }
 
-/// Parses unsigned decimal digits `int_part` (may carry `,ddd` groups, already checked)
-/// and `frac_part` exactly.
-fn decimal(int_digits: &str, frac_digits: &str) -> Num {
+/// The exact value of unsigned decimal digits `int_digits` . `frac_digits` (separators
+/// already removed).
+pub(super) fn decimal(int_digits: &str, frac_digits: &str) -> Num {
     // Leading and trailing zeros change nothing but would overflow the i128 accumulator
     // ("1.000…0" with 39 zeros is exactly 1).
     let int_digits = int_digits.trim_start_matches('0');
@@ -154,6 +154,8 @@ fn decimal(int_digits: &str, frac_digits: &str) -> Num {
         Num::Big(format!("{int}.{frac}"))
     }
 }
+
+use super::power::{power, times_pow10};
 
 /// A cursor over the bytes of an answer.
 struct Cursor<'a> {
@@ -305,6 +307,53 @@ impl<'a> Cursor<'a> {
         None
     }
 
+    /// An exponent `^{k}` / `^k` (a signed integer in braces, or unbraced digits: typeset
+    /// LaTeX would raise only the first digit of `10^12`, but whoever writes it means
+    /// 10^{12}, and math-verify reads it so); the cursor stays put when there is none.
+    fn exponent(&mut self) -> Option<i64> {
+        let save = self.i;
+        self.skip_spaces();
+        if !self.eat("^") {
+            self.i = save;
+            return None;
+        }
+        self.skip_spaces();
+        let braced = self.eat("{");
+        let neg = braced && self.sign();
+        let digits = self.digits();
+        if braced {
+            self.skip_spaces();
+        }
+        // more than 18 digits cannot be an i64 (and is far past MAX_EXPONENT anyway)
+        let k = if digits.is_empty() || digits.len() > 18 || (braced && !self.eat("}")) {
+            None
+        } else {
+            digits.parse::<i64>().ok().map(|k| if neg { -k } else { k })
+        };
+        if k.is_none() {
+            self.i = save;
+        }
+        k
+    }
+
+    /// Scientific notation after a number: `\times 10^{k}` (also `\cdot`, `×`, `*`);
+    /// the cursor stays put when there is none.
+    fn times_ten_power(&mut self) -> Option<i64> {
+        let save = self.i;
+        self.skip_spaces();
+        let times = ["\\times", "\\cdot", "×", "*"];
+        if times.iter().any(|op| self.eat(op)) {
+            self.skip_spaces();
+            if self.eat("10") {
+                if let Some(k) = self.exponent() {
+                    return Some(k);
+                }
+            }
+        }
+        self.i = save;
+        None
+    }
+
     /// `\frac{a}{b}` (the caller has consumed `\frac`).
     fn frac_body(&mut self) -> Option<Num> {
         let a = self.frac_arg()?;
@@ -333,9 +382,10 @@ pub struct Parsed {
 
 /// Parses a whole cleaned answer (see `equal::clean`) as a number, or `None`.
 ///
-/// Accepted: `[sign] core [%]` where core is a decimal (thousands separators allowed),
-/// `a/b` of decimals, `\frac{a}{b}` / `\frac ab`, or a mixed number `n\frac{a}{b}`
-/// (`n + a/b`, the sign applying to the whole).
+/// Accepted: `[sign] core [\times 10^{k}] [%]` where core is a decimal (thousands
+/// separators allowed), a power `b^{k}` of one, `a/b` of decimals, `\frac{a}{b}` /
+/// `\frac ab`, or a mixed number `n\frac{a}{b}` (`n + a/b`); the sign applies to the
+/// whole (`-2^{2}` is -4).
 pub fn parse_numeric(s: &str) -> Option<Parsed> {
     parse_numeric_at(s, 0)
 }
@@ -349,7 +399,9 @@ fn parse_numeric_at(s: &str, depth: usize) -> Option<Parsed> {
         let whole = c.unsigned_decimal()?;
         let save = c.i;
         c.skip_spaces();
-        if c.eat("\\frac") {
+        if let Some(k) = c.exponent() {
+            power(whole, k)?
+        } else if c.eat("\\frac") {
             // mixed number: integer part + proper fraction
             let frac = c.frac_body()?;
             let (Num::Exact(w), Num::Exact(f)) = (&whole, &frac) else {
@@ -368,6 +420,9 @@ fn parse_numeric_at(s: &str, depth: usize) -> Option<Parsed> {
             whole
         }
     };
+    if let Some(k) = c.times_ten_power() {
+        value = times_pow10(value, k)?;
+    }
     if neg {
         value = value.negated();
     }
@@ -513,6 +568,37 @@ mod tests {
         let p = parse_numeric("50%").unwrap();
         assert!(p.percent);
         assert_eq!(p.value, r(50, 1));
+    }
+
+    #[test]
+    fn powers_and_scientific_notation() {
+        assert_eq!(num("2.5\\times10^{3}"), Some(r(2500, 1)));
+        assert_eq!(num("2.5 \\times 10^3"), Some(r(2500, 1)));
+        assert_eq!(num("-1.5 \\cdot 10^{-2}"), Some(r(-3, 200)));
+        assert_eq!(num("3×10^{ 2 }"), Some(r(300, 1)));
+        assert_eq!(num("\\frac{1}{2}\\times 10^{2}"), Some(r(50, 1)));
+        assert_eq!(num("10^{6}"), Some(r(1_000_000, 1)));
+        assert_eq!(num("10^6"), Some(r(1_000_000, 1)));
+        assert_eq!(num("2^{10}"), Some(r(1024, 1)));
+        assert_eq!(num("-2^{2}"), Some(r(-4, 1)));
+        assert_eq!(num("2^{-2}"), Some(r(1, 4)));
+        assert_eq!(
+            num("6.02\\times10^{40}"),
+            num(&format!("602{}", "0".repeat(38)))
+        );
+        assert_eq!(num("10^12"), Some(r(1_000_000_000_000, 1)));
+        assert_eq!(num("10^-3"), None); // an unbraced sign is not an exponent
+        assert_eq!(num("2 \\times 3"), None);
+        assert_eq!(num("2\\times10"), None);
+        assert_eq!(num("10^{x}"), None);
+        assert_eq!(num("10^{1000000}"), None);
+        assert_eq!(num("10^{99999999999999999999}"), None);
+        assert_eq!(num("2^{200}"), None);
+        let p = parse_numeric("1.5\\times10^{1}\\%").map(|p| p.percent);
+        assert_eq!(p, None); // "\\%" is cleaned to "%" before parsing
+        let p = parse_numeric("1.5\\times10^{1}%").unwrap();
+        assert!(p.percent);
+        assert_eq!(p.value, r(15, 1));
     }
 
     #[test]

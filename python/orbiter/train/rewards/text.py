@@ -105,8 +105,11 @@ def math_equal(
     Equality is exact, with rational arithmetic (``i128`` fractions; larger values compare
     by canonical decimal digits): integers, decimals, thousands separators (``1,000``,
     ``1{,}000``), signs, ``a/b``, ``\\frac``/``\\dfrac``/``\\tfrac`` (also ``\\frac12``), mixed
-    numbers (``2\\frac{1}{2} = 5/2``), around ``$…$``, ``\\(…\\)``, ``\\text{}``, ``\\mathrm{}``,
-    currency (``\\$``), degree signs, ``x = 5`` and unit words (``5 dollars``, ``5 cm``). A
+    numbers (``2\\frac{1}{2} = 5/2``), powers and scientific notation (``2^{10}``,
+    ``10^{-3}``, ``6.02\\times10^{23}``, exact past ``i128`` for powers of ten), the typeset
+    minus sign (U+2212) and one number in parentheses, around ``$…$``, ``\\(…\\)``, ``\\text{}``,
+    ``\\mathrm{}``, currency (``\\$``), degree signs, ``x = 5`` and unit words (``5 dollars``,
+    ``5 cm``, ``5\\mathrm{~m}``; a one-letter unit only when spaced from the number). A
     percentage ``p%`` (or ``p percent``) equals both ``p/100`` and ``p``, as in math-verify and
     the Qwen2.5-Math grader. ``1/3`` does not equal ``0.333``: there is no float tolerance.
     Answers that are not numbers compare as strings after dropping spaces,

@@ -205,14 +205,71 @@ fn after_assignment(s: &str) -> Option<&str> {
 }
 
 /// One-letter SI units (metre, gram, second, litre, hour, kelvin, ampere, volt, watt,
-/// newton, joule), read as a unit only when a space sets them apart from the number
-/// ("5 m", `5\mathrm{~m}`): glued to it ("5m") the letter may be a variable.
+/// newton, joule), read as a unit only when set in upright text (`5\mathrm{~m}`,
+/// `5\,\text{m/s}`): in "5 m" or "2h" the letter may just as well be a variable.
 const ONE_LETTER_UNITS: &[u8] = b"mgslLhKAVWNJ";
+
+/// Commands that set upright text: a letter in one is a word or unit, not a variable.
+const UPRIGHT: [&str; 4] = ["\\mathrm{", "\\text{", "\\textrm{", "\\mbox{"];
+
+/// Whether `raw` sets the one-letter unit `letter` in upright text: an [`UPRIGHT`] command
+/// whose argument, after spacing (` `, `~`, `\,`, `\;`, `\ `), starts with that letter
+/// alone (`\mathrm{~m}`, `\text{ m/s}`, not `\text{min}`).
+fn upright_unit(raw: &str, letter: u8) -> bool {
+    UPRIGHT.iter().any(|cmd| {
+        raw.match_indices(cmd).any(|(i, _)| {
+            let mut arg = &raw[i + cmd.len()..];
+            loop {
+                let next = arg
+                    .strip_prefix([' ', '~'])
+                    .or_else(|| arg.strip_prefix("\\,"))
+                    .or_else(|| arg.strip_prefix("\\;"))
+                    .or_else(|| arg.strip_prefix("\\ "));
+                match next {
+                    Some(rest) => arg = rest,
+                    None => break,
+                }
+            }
+            let b = arg.as_bytes();
+            b.first() == Some(&letter) && !b.get(1).is_some_and(u8::is_ascii_alphabetic)
+        })
+    })
+}
+
+/// Whether a unit is one compact symbol: letters and `/`, with integer exponents
+/// (`m`, `m/s`, `m^2`, `m/s^{-2}`); no spaces, signs or loose digits ("m - 1").
+fn compact_unit(unit: &str) -> bool {
+    let b = unit.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_alphabetic() || b[i] == b'/' {
+            i += 1;
+            continue;
+        }
+        if b[i] != b'^' {
+            return false;
+        }
+        i += 1;
+        let braced = b.get(i) == Some(&b'{');
+        i += usize::from(braced);
+        i += usize::from(b.get(i) == Some(&b'-'));
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start || (braced && b.get(i) != Some(&b'}')) {
+            return false;
+        }
+        i += usize::from(braced);
+    }
+    true
+}
 
 /// Splits "5 dollars" / "2.5cm" / "3 square feet" into the number and its unit words.
 /// The unit starts at the first letter outside a `\command` and must be words of
-/// letters (the first at least two letters long, or a spaced [`ONE_LETTER_UNITS`] one,
-/// and not "pi"), with `^n`, `/`, `.`, spaces and braces between them.
+/// letters (the first at least two letters long, or a compact [`ONE_LETTER_UNITS`] one,
+/// which the caller accepts only when typeset upright; and not "pi"), with `^n`, `/`, `.`,
+/// spaces and braces between them.
 fn split_unit(s: &str) -> Option<(&str, &str)> {
     let b = s.as_bytes();
     let mut i = 0;
@@ -234,9 +291,10 @@ fn split_unit(s: &str) -> Option<(&str, &str)> {
     }
     let (num, unit) = (s[..i].trim_end(), &s[i..]);
     let first_word = unit.bytes().take_while(u8::is_ascii_alphabetic).count();
-    let spaced = num.len() < i;
     let word_ok = first_word >= 2
-        || (first_word == 1 && spaced && ONE_LETTER_UNITS.contains(&unit.as_bytes()[0]));
+        || (first_word == 1
+            && ONE_LETTER_UNITS.contains(&unit.as_bytes()[0])
+            && compact_unit(unit.trim()));
     let unit_ok = word_ok
         && !unit[..first_word].eq_ignore_ascii_case("pi")
         && unit.bytes().all(|c| {
@@ -251,13 +309,14 @@ fn split_unit(s: &str) -> Option<(&str, &str)> {
 
 /// Parses a cleaned answer as a number: directly, in parentheses, after "x =", or before
 /// unit words ("percent" as a unit makes it a percentage).
-fn parse_cleaned_number(s: &str) -> Option<Parsed> {
+fn parse_cleaned_number(s: &str, raw: &str) -> Option<Parsed> {
     if let Some(p) = parse_numeric(s) {
         return Some(p);
     }
-    // one number in parentheses: "(2500)", "\left(-\frac{3}{4}\right)"
+    // one number in parentheses: "(2500)", "\left(-\frac{3}{4}\right)"; with a comma
+    // inside it is a pair ("(3,500)"), not a thousands separator
     if let Some(inner) = s.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
-        if let Some(p) = parse_numeric(inner.trim()) {
+        if let Some(p) = parse_numeric(inner.trim()).filter(|_| !inner.contains(',')) {
             return Some(p);
         }
     }
@@ -266,6 +325,10 @@ fn parse_cleaned_number(s: &str) -> Option<Parsed> {
         return Some(p);
     }
     let (num, unit) = split_unit(s)?;
+    let one_letter = unit.bytes().take_while(u8::is_ascii_alphabetic).count() == 1;
+    if one_letter && !upright_unit(raw, unit.as_bytes()[0]) {
+        return None;
+    }
     let mut p = parse_numeric(num)?;
     if unit.eq_ignore_ascii_case("percent") {
         if p.percent {
@@ -308,7 +371,7 @@ pub fn parse_answer(raw: &str) -> Answer {
         return Answer::Number(p);
     }
     let cleaned = clean(raw);
-    match parse_cleaned_number(&cleaned) {
+    match parse_cleaned_number(&cleaned, raw) {
         Some(p) => Answer::Number(p),
         None => Answer::Text(normalize_text(&cleaned)),
     }
@@ -363,7 +426,18 @@ mod tests {
         assert!(eq("-0.75", "\\left(-\\frac{3}{4}\\right)"));
         assert!(eq("2500", "(2500)"));
         assert!(eq("3", "3\\mathrm{~cm}"));
+        assert!(eq("3", "3\\mathrm{~m}"));
+        assert!(eq("3", "3\\,\\mathrm{m}"));
+        assert!(eq("3", "3 \\text{m/s}"));
+        assert!(!eq("2", "2 h"));
+        assert!(!eq("2", "2h"));
+        assert!(!eq("2", "2 m - 1"));
+        assert!(eq("2 h", "2h")); // both the text "2h"
         assert!(!eq("2500", "(2500, 1)"));
+        assert!(!eq("3500", "(3,500)"));
+        assert!(eq("(3,500)", "(3, 500)"));
+        assert!(!eq("100", "(0,100)"));
+        assert!(!eq("100", "0,100"));
         assert!(!eq("5", "5x"));
         assert!(!eq("3", "3 pi"));
         assert!(!eq("1/3", "0.333"));
@@ -385,10 +459,13 @@ mod tests {
         assert_eq!(after_assignment("x = 5"), Some("5"));
         assert_eq!(after_assignment("1 + 2 = 3"), None);
         assert_eq!(split_unit("5 square feet"), Some(("5", "square feet")));
-        assert_eq!(split_unit("5 m"), Some(("5", "m")));
         assert_eq!(split_unit("5 m/s"), Some(("5", "m/s")));
-        assert_eq!(split_unit("5m"), None);
+        assert_eq!(split_unit("5 m - 1"), None);
         assert_eq!(split_unit("5 x"), None);
+        assert!(compact_unit("m/s^{-2}") && compact_unit("m^2") && !compact_unit("m^"));
+        assert!(!compact_unit("m 2") && !compact_unit("m^{2"));
+        assert!(upright_unit("5\\mathrm{~m}", b'm') && upright_unit("5\\,\\text{\\, m/s}", b'm'));
+        assert!(!upright_unit("5\\text{min}", b'm') && !upright_unit("5 m", b'm'));
         assert_eq!(
             split_unit("\\frac{1}{2} cup"),
             Some(("\\frac{1}{2}", "cup"))

@@ -89,7 +89,10 @@ impl Ratio {
 }
 
 /// An exact number: a fraction, or the canonical decimal string of one too large for it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Equality is by value: a fraction equals a digit string when its finite decimal expansion
+/// is that string, so it does not matter which form a parse path produced.
+#[derive(Clone, Debug)]
 pub enum Num {
     Exact(Ratio),
     /// Canonical decimal: optional '-', integer digits without leading zeros, and
@@ -110,10 +113,7 @@ impl Num {
 
     /// `self / 100` (percentages); `None` when the result cannot be represented.
     pub fn percent(&self) -> Option<Num> {
-        match self {
-            Num::Exact(r) => r.checked_div(Ratio::int(100)?).map(Num::Exact),
-            Num::Big(_) => None,
-        }
+        times_pow10(self.clone(), -2)
     }
 
     fn ratio(&self) -> Option<Ratio> {
@@ -122,6 +122,81 @@ impl Num {
             Num::Big(_) => None,
         }
     }
+}
+
+impl PartialEq for Num {
+    fn eq(&self, other: &Num) -> bool {
+        match (self, other) {
+            (Num::Exact(a), Num::Exact(b)) => a == b,
+            (Num::Big(a), Num::Big(b)) => a == b,
+            (Num::Exact(r), Num::Big(s)) | (Num::Big(s), Num::Exact(r)) => {
+                finite_decimal(*r).is_some_and(|d| d == *s)
+            }
+        }
+    }
+}
+
+impl Eq for Num {}
+
+/// `r` written as a canonical decimal (the form [`Num::Big`] holds), when its expansion is
+/// finite (the reduced denominator is `2^a 5^b`); `None` otherwise (`1/3`).
+///
+/// `n / (2^a 5^b) = n 2^(m-a) 5^(m-b) / 10^m` with `m = max(a, b) <= 127`, so the digits
+/// come from multiplying `n`'s digits by 2s and 5s: exact where `i128` would overflow.
+pub fn finite_decimal(r: Ratio) -> Option<String> {
+    let mut den = r.den();
+    let (mut twos, mut fives) = (0u32, 0u32);
+    while den % 2 == 0 {
+        den /= 2;
+        twos += 1;
+    }
+    while den % 5 == 0 {
+        den /= 5;
+        fives += 1;
+    }
+    if den != 1 {
+        return None;
+    }
+    let places = twos.max(fives) as usize;
+    // little-endian decimal digits of |num|
+    let mut digits: Vec<u8> = r
+        .num()
+        .unsigned_abs()
+        .to_string()
+        .bytes()
+        .rev()
+        .map(|b| b - b'0')
+        .collect();
+    let factors = std::iter::repeat(2u8)
+        .take(places - twos as usize)
+        .chain(std::iter::repeat(5u8).take(places - fives as usize));
+    for f in factors {
+        let mut carry = 0u8;
+        for d in digits.iter_mut() {
+            let v = *d * f + carry; // at most 9 * 5 + 4
+            *d = v % 10;
+            carry = v / 10;
+        }
+        if carry > 0 {
+            digits.push(carry);
+        }
+    }
+    while digits.len() <= places {
+        digits.push(0);
+    }
+    let text: String = digits.iter().rev().map(|d| char::from(b'0' + d)).collect();
+    let (int, frac) = text.split_at(text.len() - places);
+    let int = match int.trim_start_matches('0') {
+        "" => "0",
+        rest => rest,
+    };
+    let frac = frac.trim_end_matches('0');
+    let sign = if r.num() < 0 { "-" } else { "" };
+    Some(if frac.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    })
 }
 
 /// The exact value of unsigned decimal digits `int_digits` . `frac_digits` (separators
@@ -137,13 +212,8 @@ pub(super) fn decimal(int_digits: &str, frac_digits: &str) -> Num {
             .and_then(|n| n.checked_mul(10))
             .and_then(|n| n.checked_add(i128::from(b - b'0')));
     }
-    let den = u32::try_from(frac_digits.len())
-        .ok()
-        .and_then(|k| 10i128.checked_pow(k));
-    if let (Some(n), Some(d)) = (num, den) {
-        if let Some(r) = Ratio::new(n, d) {
-            return Num::Exact(r);
-        }
+    if let Some(r) = num.and_then(|n| over_pow10(n, frac_digits.len())) {
+        return Num::Exact(r);
     }
     let int = int_digits.trim_start_matches('0');
     let frac = frac_digits.trim_end_matches('0');
@@ -156,6 +226,27 @@ pub(super) fn decimal(int_digits: &str, frac_digits: &str) -> Num {
 }
 
 use super::power::{power, times_pow10};
+
+/// `n / 10^places` reduced, or `None` when even the reduced fraction overflows `i128`
+/// (common factors of 2 and 5 come off first: `25 / 10^39` is `1 / (4 * 10^37)`).
+fn over_pow10(mut n: i128, places: usize) -> Option<Ratio> {
+    let (mut twos, mut fives) = (u32::try_from(places).ok()?, u32::try_from(places).ok()?);
+    if n == 0 {
+        return Ratio::int(0);
+    }
+    while twos > 0 && n % 2 == 0 {
+        n /= 2;
+        twos -= 1;
+    }
+    while fives > 0 && n % 5 == 0 {
+        n /= 5;
+        fives -= 1;
+    }
+    let den = 2i128
+        .checked_pow(twos)?
+        .checked_mul(5i128.checked_pow(fives)?)?;
+    Ratio::new(n, den)
+}
 
 /// A cursor over the bytes of an answer.
 struct Cursor<'a> {
@@ -206,7 +297,7 @@ impl<'a> Cursor<'a> {
         let start = self.i;
         let lead = self.digits();
         let mut int = String::from(lead);
-        if !lead.is_empty() && lead.len() <= 3 {
+        if !lead.is_empty() && lead.len() <= 3 && !lead.starts_with('0') {
             // thousands separators: ",ddd" groups (also LaTeX "{,}ddd")
             loop {
                 let save = self.i;

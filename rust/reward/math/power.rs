@@ -5,7 +5,7 @@
 //! exact even beyond `i128` (as a [`Num::Big`] digit string). Other bases multiply
 //! checked `i128` fractions; a power that overflows them is not a number.
 
-use super::number::{decimal, Num, Ratio};
+use super::number::{decimal, finite_decimal, Num, Ratio};
 
 /// Largest `|k|` accepted in `10^{k}` / `b^{k}`: a power of ten is built as a digit
 /// string, so a crafted `10^{999999999}` must not allocate gigabytes. Real answers use
@@ -13,44 +13,18 @@ use super::number::{decimal, Num, Ratio};
 pub const MAX_EXPONENT: u32 = 1000;
 
 /// `x` as a finite decimal: (negative, integer digits, fraction digits); `None` when it
-/// has none (`1/3`) or its digits overflow `i128`.
+/// has none (`1/3`).
 fn decimal_digits(x: &Num) -> Option<(bool, String, String)> {
-    match x {
-        Num::Big(s) => {
-            let (neg, body) = match s.strip_prefix('-') {
-                Some(rest) => (true, rest),
-                None => (false, s.as_str()),
-            };
-            let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-            Some((neg, int.to_owned(), frac.to_owned()))
-        }
-        Num::Exact(r) => {
-            // den = 2^a 5^b has a decimal with max(a, b) places: num * (10^m / den).
-            let mut den = r.den();
-            let (mut twos, mut fives) = (0u32, 0u32);
-            while den % 2 == 0 {
-                den /= 2;
-                twos += 1;
-            }
-            while den % 5 == 0 {
-                den /= 5;
-                fives += 1;
-            }
-            if den != 1 {
-                return None;
-            }
-            let places = twos.max(fives);
-            let scaled = r
-                .num()
-                .checked_mul(10i128.checked_pow(places)? / r.den())?
-                .unsigned_abs()
-                .to_string();
-            let places = places as usize;
-            let padded = format!("{scaled:0>width$}", width = places + 1);
-            let (int, frac) = padded.split_at(padded.len() - places);
-            Some((r.num() < 0, int.to_owned(), frac.to_owned()))
-        }
-    }
+    let canonical = match x {
+        Num::Big(s) => s.clone(),
+        Num::Exact(r) => finite_decimal(*r)?,
+    };
+    let (neg, body) = match canonical.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, canonical.as_str()),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    Some((neg, int.to_owned(), frac.to_owned()))
 }
 
 /// `x * 10^k`, exactly (`None` when `|k| > MAX_EXPONENT`, or `x` has no finite decimal
@@ -92,7 +66,8 @@ pub fn times_pow10(x: Num, k: i64) -> Option<Num> {
 }
 
 /// `base^k` for an integer `k`, exactly: ten by [`times_pow10`], other bases by checked
-/// multiplication (`None` on overflow, `0^{-k}` or `|k| > MAX_EXPONENT`).
+/// powers of the reduced numerator and denominator (`None` on overflow, `0^{-k}` or
+/// `|k| > MAX_EXPONENT`).
 pub fn power(base: Num, k: i64) -> Option<Num> {
     let n = u32::try_from(k.unsigned_abs())
         .ok()
@@ -104,15 +79,14 @@ pub fn power(base: Num, k: i64) -> Option<Num> {
     let Num::Exact(b) = base else {
         return None;
     };
-    let mut acc = one;
-    // |b| >= 2 overflows within 127 steps; 0, 1 and -1 run at most MAX_EXPONENT.
-    for _ in 0..n {
-        acc = acc.checked_mul(b)?;
-    }
-    if k < 0 {
-        acc = one.checked_div(acc)?;
-    }
-    Some(Num::Exact(acc))
+    // num and den are coprime, so their powers are too: no reduction is lost.
+    let raised = Ratio::new(b.num().checked_pow(n)?, b.den().checked_pow(n)?)?;
+    let value = if k < 0 {
+        one.checked_div(raised)?
+    } else {
+        raised
+    };
+    Some(Num::Exact(value))
 }
 
 #[cfg(test)]
@@ -142,6 +116,26 @@ mod tests {
     }
 
     #[test]
+    fn a_fraction_equals_the_digits_of_its_decimal() {
+        // 2^-55 has 39 significant digits: parsed, they overflow i128 and stay a digit
+        // string; as a power it is the fraction 1/2^55. Equal either way.
+        let digits = "0.0000000000000000277555756156289135105907917022705078125";
+        let parsed = crate::reward::math::number::parse_number(digits).unwrap();
+        assert_eq!(power(r(2, 1), -55), Some(parsed.clone()));
+        assert_eq!(Some(parsed), power(r(2, 1), -55));
+        assert_ne!(power(r(2, 1), -55), power(r(2, 1), -54));
+        assert_eq!(times_pow10(r(5, 2), -38), Some(r(1, 40 * 10i128.pow(36))));
+        assert_eq!(
+            finite_decimal(Ratio::new(-1, 8).unwrap()).as_deref(),
+            Some("-0.125")
+        );
+        assert_eq!(finite_decimal(Ratio::new(1, 3).unwrap()), None);
+        let tiny = finite_decimal(Ratio::new(1, 1 << 126).unwrap()).unwrap();
+        assert!(tiny.starts_with("0.0000000000000000000000000000000000000117549435"));
+        assert!(tiny.ends_with('5'));
+    }
+
+    #[test]
     fn integer_powers() {
         assert_eq!(power(r(2, 1), 10), Some(r(1024, 1)));
         assert_eq!(power(r(-3, 1), 3), Some(r(-27, 1)));
@@ -151,6 +145,8 @@ mod tests {
         assert_eq!(power(r(0, 1), -1), None);
         assert_eq!(power(r(2, 1), 200), None); // beyond i128: not a number
         assert_eq!(power(r(1, 1), 1000), Some(r(1, 1)));
+        assert_eq!(power(r(-1, 1), 999), Some(r(-1, 1)));
+        assert_eq!(power(r(2, 3), -3), Some(r(27, 8)));
         assert_eq!(power(r(10, 1), 40), times_pow10(r(1, 1), 40));
     }
 }

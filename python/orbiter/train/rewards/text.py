@@ -109,7 +109,7 @@ def math_equal(
     ``10^{-3}``, ``6.02\\times10^{23}``, exact past ``i128`` for powers of ten), the typeset
     minus sign (U+2212) and one number in parentheses, around ``$…$``, ``\\(…\\)``, ``\\text{}``,
     ``\\mathrm{}``, currency (``\\$``), degree signs, ``x = 5`` and unit words (``5 dollars``,
-    ``5 cm``, ``5\\mathrm{~m}``; a one-letter unit only when spaced from the number). A
+    ``5 cm``; a one-letter SI unit only when set upright, ``5\\,\\mathrm{m}``). A
     percentage ``p%`` (or ``p percent``) equals both ``p/100`` and ``p``, as in math-verify and
     the Qwen2.5-Math grader. ``1/3`` does not equal ``0.333``: there is no float tolerance.
     Answers that are not numbers compare as strings after dropping spaces,

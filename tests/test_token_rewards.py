@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orbiter.train import TrainerError
@@ -145,6 +145,22 @@ def test_token_f1_large_vocab_rows():
 def test_repetition_penalty_matches_reference(rows, dtype, n, max_penalty):
     got = rw.repetition_penalty(make(rows, dtype), n=n, max_penalty=max_penalty)
     want = [ref_repetition(r, n, max_penalty) for r in rows]
+    np.testing.assert_allclose(got, np.array(want, np.float32), rtol=1e-6, atol=1e-7)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.integers(0, 2), min_size=0, max_size=300),
+        min_size=1,
+        max_size=8,
+    ),
+    st.integers(30, 130),
+)
+def test_repetition_penalty_long_ngrams_match_reference(rows, n):
+    """Long n-grams (counted by rank doubling from n = 32) over a 3-token alphabet."""
+    got = rw.repetition_penalty(make(rows, np.int32), n=n)
+    want = [ref_repetition(r, n, 1.0) for r in rows]
     np.testing.assert_allclose(got, np.array(want, np.float32), rtol=1e-6, atol=1e-7)
 
 

@@ -6,7 +6,6 @@
 //! arithmetic mirrors verl's float32 operations.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
@@ -16,42 +15,7 @@ use super::{
     ROW_BLOCK,
 };
 use crate::error::{CoreError, CoreResult};
-
-/// A hasher for i64 keys: the splitmix64 finaliser of `id ^ key`, which mixes every input
-/// bit into every output bit (so ids sharing low bits, e.g. multiples of 2^20, do not
-/// collide); the key is [`crate::hashkey::process_key`], so colliding ids cannot be
-/// crafted in advance.
-struct Mix64(u64);
-
-/// Builds [`Mix64`] hashers starting from the process key.
-#[derive(Clone, Copy)]
-struct KeyedMix64(u64);
-
-impl BuildHasher for KeyedMix64 {
-    type Hasher = Mix64;
-    fn build_hasher(&self) -> Mix64 {
-        Mix64(self.0)
-    }
-}
-
-impl Hasher for Mix64 {
-    fn finish(&self) -> u64 {
-        let mut z = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8)) ^ u64::from(b);
-        }
-    }
-
-    fn write_i64(&mut self, i: i64) {
-        self.0 ^= i as u64;
-    }
-}
+use crate::hashkey::KeyedMix64;
 
 /// Group statistics of a batch: the dense group slot of each response, and per group the
 /// number of responses and the float64 sum and sum of squared deviations of the scores.
@@ -132,10 +96,8 @@ fn group(scores: &[f32], group_ids: &[i64]) -> CoreResult<Groups> {
             }
         }
         None => {
-            let mut slots: HashMap<i64, u32, KeyedMix64> = HashMap::with_capacity_and_hasher(
-                n.min(1 << 20),
-                KeyedMix64(crate::hashkey::process_key()),
-            );
+            let mut slots: HashMap<i64, u32, KeyedMix64> =
+                HashMap::with_capacity_and_hasher(n.min(1 << 20), KeyedMix64::new());
             for (&id, &s) in group_ids.iter().zip(scores) {
                 add(slots.entry(id).or_insert(UNSEEN), s, &mut slot);
             }

@@ -15,8 +15,7 @@ pub fn process_key() -> u64 {
 
 /// A hasher for i64 keys: the splitmix64 finaliser of `id ^ key`, which mixes every input
 /// bit into every output bit (so ids sharing low bits, e.g. multiples of 2^20, do not
-/// collide); the key is [`process_key`], so colliding ids cannot be
-/// crafted in advance.
+/// collide); the key is [`process_key`], so colliding ids cannot be crafted in advance.
 pub struct Mix64(u64);
 
 /// Builds [`Mix64`] hashers starting from the process key.

@@ -212,9 +212,6 @@ pub struct Padded<T> {
     pub mask: Vec<bool>,
 }
 
-/// Pads `tokens` to `(n, width)` where `width = max_len` if given, else the longest
-/// row. Rows longer than `max_len` keep their first `max_len` tokens. Padding holds
-/// `pad_id` and mask `false`.
 /// `n` copies of `value`, or an error naming `max_len` when the memory cannot be had.
 fn filled<T: Clone>(value: T, n: usize, rows: usize, width: usize) -> CoreResult<Vec<T>> {
     let mut out = Vec::new();
@@ -231,6 +228,9 @@ fn filled<T: Clone>(value: T, n: usize, rows: usize, width: usize) -> CoreResult
     Ok(out)
 }
 
+/// Pads `tokens` to `(n, width)` where `width = max_len` if given, else the longest
+/// row. Rows longer than `max_len` keep their first `max_len` tokens. Padding holds
+/// `pad_id` and mask `false`.
 pub fn to_padded<T: TokenId>(
     tokens: &Ragged<'_, T>,
     pad_id: i64,

@@ -335,8 +335,8 @@ pub fn extract_boxed(text: &str) -> Option<&str> {
 }
 
 /// The span of the last number in `text`: an optional '-' or U+2212 minus (when not glued
-/// to a preceding letter or digit), digits with optional `,ddd` groups, an optional `.digits` part;
-/// or `.digits`.
+/// to a preceding letter or digit), digits with optional `,ddd` groups, an optional
+/// `.digits` part; or `.digits`.
 pub fn last_number_span(text: &str) -> Option<(usize, usize)> {
     let b = text.as_bytes();
     let mut last = None;

@@ -6,6 +6,8 @@
 //! string ([`Num::Big`]), so huge integers and long decimals still compare exactly
 //! (by digits) instead of being rounded.
 
+use super::power::{power, times_pow10};
+
 /// A reduced fraction `num / den` with `den > 0`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ratio {
@@ -186,17 +188,7 @@ pub fn finite_decimal(r: Ratio) -> Option<String> {
     }
     let text: String = digits.iter().rev().map(|d| char::from(b'0' + d)).collect();
     let (int, frac) = text.split_at(text.len() - places);
-    let int = match int.trim_start_matches('0') {
-        "" => "0",
-        rest => rest,
-    };
-    let frac = frac.trim_end_matches('0');
-    let sign = if r.num() < 0 { "-" } else { "" };
-    Some(if frac.is_empty() {
-        format!("{sign}{int}")
-    } else {
-        format!("{sign}{int}.{frac}")
-    })
+    Some(canonical_decimal(r.num() < 0, int, frac))
 }
 
 /// The exact value of unsigned decimal digits `int_digits` . `frac_digits` (separators
@@ -212,20 +204,27 @@ pub(super) fn decimal(int_digits: &str, frac_digits: &str) -> Num {
             .and_then(|n| n.checked_mul(10))
             .and_then(|n| n.checked_add(i128::from(b - b'0')));
     }
-    if let Some(r) = num.and_then(|n| over_pow10(n, frac_digits.len())) {
-        return Num::Exact(r);
-    }
-    let int = int_digits.trim_start_matches('0');
-    let frac = frac_digits.trim_end_matches('0');
-    let int = if int.is_empty() { "0" } else { int };
-    if frac.is_empty() {
-        Num::Big(int.to_owned())
-    } else {
-        Num::Big(format!("{int}.{frac}"))
+    match num.and_then(|n| over_pow10(n, frac_digits.len())) {
+        Some(r) => Num::Exact(r),
+        None => Num::Big(canonical_decimal(false, int_digits, frac_digits)),
     }
 }
 
-use super::power::{power, times_pow10};
+/// The canonical writing [`Num::Big`] holds: optional '-', integer digits without leading
+/// zeros ("0" when none), and '.' + fraction digits without trailing zeros when any remain.
+fn canonical_decimal(negative: bool, int_digits: &str, frac_digits: &str) -> String {
+    let int = match int_digits.trim_start_matches('0') {
+        "" => "0",
+        rest => rest,
+    };
+    let frac = frac_digits.trim_end_matches('0');
+    let sign = if negative { "-" } else { "" };
+    if frac.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    }
+}
 
 /// `n / 10^places` reduced, or `None` when even the reduced fraction overflows `i128`
 /// (common factors of 2 and 5 come off first: `25 / 10^39` is `1 / (4 * 10^37)`).

@@ -147,7 +147,7 @@ fn math(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(3));
     g.throughput(Throughput::Elements(N as u64));
     g.bench_function("math_equal 20k mixed answers", |b| {
-        b.iter(|| math_equal(black_box(&resp), &ans, MathStyle::Auto).unwrap())
+        b.iter(|| math_equal(black_box(&resp), &ans, MathStyle::Auto, Some("</think>")).unwrap())
     });
     g.finish();
 }

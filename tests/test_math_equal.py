@@ -53,6 +53,7 @@ ACCEPTED: dict[tuple[str, str], str] = {
     ("\\boxed{0.6666667}", "\\frac{2}{3}"): "math-verify float tolerance",
     ("\\boxed{12.5\\%}", "12.5"): "math-verify: p% == p only for integer p",
     ("\\boxed{\\frac{1}{2}", "0.5"): "unbalanced box: math-verify reads it anyway",
+    ("I think it is 3, no wait, 4.", "4"): "prose states no final answer; math-verify takes 4",
 }
 # Generated responses (their last characters, and the answer) that hit the same rules.
 ACCEPTED_SUFFIXES: dict[tuple[str, str], str] = {
@@ -74,7 +75,8 @@ def test_corpus_is_large_and_varied() -> None:
     assert len(forms) >= 12
     for form in forms:
         labels = {r["equal"] for r in rows if r["form"] == form}
-        if form != "repeating":  # non-terminating vs rounding: never equal by design
+        # never equal by design: non-terminating vs rounding, and prose ending in a number
+        if form not in {"repeating", "last_number"}:
             assert labels == {True, False}, form
 
 
@@ -88,6 +90,12 @@ def test_corpus_labels() -> None:
         if g != w
     ]
     assert not bad, bad[:10]
+
+
+# Forms whose every disagreement with math-verify is a rule of ours (see the docstring).
+ACCEPTED_FORMS: dict[str, str] = {
+    "last_number": "prose ending in a number states no final answer; math-verify takes it",
+}
 
 
 def accepted(response: str, answer: str) -> bool:
@@ -125,12 +133,14 @@ def test_agrees_with_math_verify_on_corpus() -> None:
     rows = load_corpus()
     ours = math_equal([r["response"] for r in rows], [r["answer"] for r in rows])
     theirs = math_verify([(r["answer"], r["response"]) for r in rows])
+    by_design = [r for r, o, t in zip(rows, ours, theirs, strict=True) if r["form"] in ACCEPTED_FORMS]
     disagree = [
         (r["response"], r["answer"])
         for r, o, t in zip(rows, ours, theirs, strict=True)
-        if bool(o) != t
+        if bool(o) != t and r["form"] not in ACCEPTED_FORMS
     ]
-    rate = 1 - len(disagree) / len(rows)
+    assert by_design  # the by-design form is present, and excluded from the rate below
+    rate = 1 - len(disagree) / (len(rows) - len(by_design))
     assert rate >= 0.995, (rate, disagree[:20])
     unexplained = [d for d in disagree if not accepted(*d)]
     assert not unexplained, unexplained

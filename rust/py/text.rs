@@ -11,8 +11,9 @@ use pyo3::types::{PyList, PyString};
 
 use super::errors::{core_error, run_detached};
 use crate::error::{CoreError, CoreResult};
+use crate::reward::math::extract::{self, ExtractStyle};
 use crate::reward::math::{self, MathStyle};
-use crate::reward::text::{self, ExtractStyle};
+use crate::reward::text;
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()
@@ -160,24 +161,32 @@ fn extract_answer<'py>(
     let t = collect_strs(texts, "texts")?;
     let ts = as_strs(py, &t, "texts")?;
     run_detached(py, "extract_answer", || {
-        Ok(text::extract_answers(&ts, style))
+        Ok(extract::extract_answers(&ts, style))
     })
 }
 
-/// 1.0 where the response's final answer equals the reference answer exactly.
+/// Float32 scores and their uint8 statuses.
+type ScoresAndStatus<'py> = (Bound<'py, PyArray1<f32>>, Bound<'py, PyArray1<u8>>);
+
+/// Scores (1.0 / 0.0) and statuses (`math::Status` as uint8) of each response's final
+/// answer against its gold answer; `think_marker` cuts the reasoning off (None: keep all).
 #[pyfunction]
+#[pyo3(signature = (responses, answers, style, think_marker))]
 fn math_equal<'py>(
     py: Python<'py>,
     responses: &Bound<'py, PyAny>,
     answers: &Bound<'py, PyAny>,
     style: &str,
-) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    think_marker: Option<&str>,
+) -> PyResult<ScoresAndStatus<'py>> {
     let style = MathStyle::parse(style).map_err(|e| core_error(py, e))?;
     let r = collect_strs(responses, "responses")?;
     let a = collect_strs(answers, "answers")?;
     let (rs, as_) = (as_strs(py, &r, "responses")?, as_strs(py, &a, "answers")?);
-    let out = run_detached(py, "math_equal", || math::math_equal(&rs, &as_, style))?;
-    Ok(out.into_pyarray(py))
+    let (scores, status) = run_detached(py, "math_equal", || {
+        math::math_equal(&rs, &as_, style, think_marker)
+    })?;
+    Ok((scores.into_pyarray(py), status.into_pyarray(py)))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -256,7 +256,10 @@ def gen_last_number(k: int) -> None:
         eq = R.random() < 0.6
         got = n if eq else other_int(n)
         name, thing = R.choice(NAMES), R.choice(THINGS)
-        add("last_number", f"{reasoning()} In the end {name} has {got} {thing}.", str(n), eq)
+        # Prose that ends with a number states no final answer (math_equal's rule since
+        # its last-number fallback paid for "$4\\sqrt{2}$" against 2), whatever it holds.
+        text = f"{reasoning()} In the end {name} has {got} {thing}."
+        add("last_number", text, str(n), False)
 
 
 def gen_assignment(k: int) -> None:
@@ -417,7 +420,7 @@ TRICKY: list[tuple[str, str, bool]] = [
     ("#### 17", "-17", False),
     ("The answer is 5 apples.", "5", True),
     ("$\\frac{3}{4}$ of 20 is 15, so the answer is \\(15\\).", "15", True),
-    ("I think it is 3, no wait, 4.", "4", True),
+    ("I think it is 3, no wait, 4.", "4", False),  # prose: no final answer stated
     ("I think it is 3, no wait, 4.", "3", False),
 ]
 

@@ -240,8 +240,11 @@ def math_equal(
     responses: Sequence[str] | npt.NDArray[Any],
     answers: Sequence[str] | npt.NDArray[Any],
     style: str,
-) -> npt.NDArray[np.float32]:
-    """1.0 where the response's final answer equals the reference exactly.
+    think_marker: str | None,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
+    """Scores (1.0 where the final answer equals the gold) and statuses per response.
 
-    *style*: "auto", "boxed", "gsm8k", "last_number" or "full".
+    *style*: "auto", "boxed", "gsm8k", "last_number" or "full". *think_marker*: only the
+    text after its last occurrence is scored (None: the whole response). Statuses:
+    0 incorrect, 1 correct, 2 no answer found, 3 gold unparseable.
     """

@@ -1,7 +1,8 @@
 """Rewards: one float32 score per response.
 
 Text rewards (:mod:`.text`): :func:`exact_text_match`, :func:`normalized_exact_match`,
-:func:`word_f1`, :func:`regex_match`, :func:`extract_answer`, :func:`math_equal`. Token
+:func:`word_f1`, :func:`regex_match`, :func:`extract_answer`, :func:`math_equal` (with
+:class:`MathStatus`). Token
 rewards over
 :class:`~orbiter.train.data.RaggedTokens` (:mod:`.tokens`) and :class:`RewardPipeline`, which
 weights and clips several rewards in one call.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from orbiter.train.rewards.pipeline import PerItemReward, RewardPipeline
 from orbiter.train.rewards.text import (
+    MathStatus,
     exact_text_match,
     extract_answer,
     math_equal,
@@ -29,6 +31,7 @@ from orbiter.train.rewards.tokens import (
 )
 
 __all__ = [
+    "MathStatus",
     "PerItemReward",
     "RewardPipeline",
     "contains",

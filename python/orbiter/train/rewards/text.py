@@ -14,7 +14,8 @@ an unknown ``style``, an invalid ``pattern``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, TypeAlias
+from enum import IntEnum
+from typing import Literal, TypeAlias, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +25,7 @@ from orbiter.train import _args, _core
 __all__ = [
     "exact_text_match",
     "extract_answer",
+    "MathStatus",
     "math_equal",
     "normalized_exact_match",
     "regex_match",
@@ -90,29 +92,112 @@ def extract_answer(texts: Texts, style: ExtractStyle = "gsm8k") -> list[str | No
     return _core.extract_answer(texts, _args.text("style", style))
 
 
+class MathStatus(IntEnum):
+    """Why :func:`math_equal` scored a response as it did (its ``uint8`` status array)."""
+
+    INCORRECT = 0
+    """An answer was found and it differs from the gold."""
+    CORRECT = 1
+    """The answer equals the gold (score 1.0)."""
+    NO_ANSWER = 2
+    """No final answer could be isolated: none where the style looks, reasoning opened
+    with ``<think>`` and never closed, or a hedged answer ("4, not 3")."""
+    GOLD_UNPARSEABLE = 3
+    """The gold answer is empty, has unbalanced braces or is too large to judge: skip the
+    item rather than punish the policy (TRL's reward contract returns ``None`` here)."""
+
+
+@overload
 def math_equal(
-    responses: Texts, answers: Texts, *, style: MathStyle = "auto"
-) -> npt.NDArray[np.float32]:
+    responses: Texts,
+    answers: Texts,
+    *,
+    style: MathStyle = ...,
+    think_marker: str | None = ...,
+    with_status: Literal[False] = ...,
+) -> npt.NDArray[np.float32]: ...
+
+
+@overload
+def math_equal(
+    responses: Texts,
+    answers: Texts,
+    *,
+    style: MathStyle = ...,
+    think_marker: str | None = ...,
+    with_status: Literal[True],
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]: ...
+
+
+def math_equal(
+    responses: Texts,
+    answers: Texts,
+    *,
+    style: MathStyle = "auto",
+    think_marker: str | None = "</think>",
+    with_status: bool = False,
+) -> npt.NDArray[np.float32] | tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
     """``score[i] = 1.0`` if the final answer of ``responses[i]`` equals ``answers[i]``, else 0.0.
 
-    Extraction (``style="auto"``): the last ``\\boxed{}``, else the text after the last
-    ``####``, else after the last "answer is", else the whole response when it is a number
-    (a bare ``\\frac{1}{2}``) or the reference is not one, else its last number. Other
-    styles use one rule: ``"boxed"``, ``"gsm8k"``, ``"last_number"``, ``"full"`` (the whole
-    response). The reference is its ``\\boxed{}`` content, the text after
-    its ``####``, or all of it.
+    With ``with_status=True`` it returns ``(scores, status)``, ``status`` a ``uint8`` array of
+    :class:`MathStatus` (0 incorrect, 1 correct, 2 no answer found, 3 gold unparseable).
 
-    Equality is exact, with rational arithmetic (``i128`` fractions; larger values compare
-    by canonical decimal digits): integers, decimals, thousands separators (``1,000``,
-    ``1{,}000``), signs, ``a/b``, ``\\frac``/``\\dfrac``/``\\tfrac`` (also ``\\frac12``), mixed
-    numbers (``2\\frac{1}{2} = 5/2``), powers and scientific notation (``2^{10}``,
-    ``10^{-3}``, ``6.02\\times10^{23}``, exact past ``i128`` for powers of ten), the typeset
-    minus sign (U+2212) and one number in parentheses, around ``$…$``, ``\\(…\\)``, ``\\text{}``,
-    ``\\mathrm{}``, currency (``\\$``), degree signs, ``x = 5`` and unit words (``5 dollars``,
-    ``5 cm``; a one-letter SI unit only when set upright, ``5\\,\\mathrm{m}``). A
-    percentage ``p%`` (or ``p percent``) equals both ``p/100`` and ``p``, as in math-verify and
-    the Qwen2.5-Math grader. ``1/3`` does not equal ``0.333``: there is no float tolerance.
-    Answers that are not numbers compare as strings after dropping spaces,
-    ``\\left``/``\\right``, outer braces and a trailing period (``(B)`` equals ``B``).
+    **Final answer.** Only the text after the last *think_marker* (``"</think>"``; ``None``
+    keeps the whole response) is read; a response that opens ``<think>`` and never closes
+    it has no answer. Then, for ``style="auto"``, the first of:
+
+    1. the last ``\\boxed{…}``/``\\fbox{…}`` (balanced braces), with the boxes just before it
+       that only ``,``, "and", "or", ``$`` or spaces separate from it (several answers);
+    2. the rest of the line after the last ``####``;
+    3. the rest of the sentence after the last "answer is" / "answer:" (any case; after
+       "answer:", a sentence "… is X" gives X);
+    4. the last math (``$…$``, ``$$…$$``, ``\\(…\\)``, ``\\[…\\]``) and the math joined to it
+       by ``,``/"and"/"or", when no digit follows it;
+    5. the last line, when it is math alone: no words, only numbers, symbols and operators
+       (``42``, ``-3/4``, ``\\frac{1}{2}``, ``(1, 2)``). A line of prose is no answer.
+
+    Other styles use one rule: ``"boxed"`` (1), ``"gsm8k"`` (2), ``"full"`` (the whole
+    text), ``"last_number"`` (the last number, only when it stands alone: not glued to a
+    letter, a power, a root, a fraction bar, a factorial, a relation, a bracket or a scale
+    word such as "thousand", and not after "not"/"or"/"than"). The gold is its boxed
+    content, the text after its ``####``, or all of it.
+
+    **Equality** of the whole extracted answer with the whole gold, exactly (no floating
+    point; a number inside a larger expression never matches on its own):
+
+    - numbers: integers, decimals, separators (``1,000``, ``1{,}000``, ``12,\\!345``,
+      ``1 000``; a comma inside ``(…)`` separates items), signs, ``a/b``, ``\\frac``,
+      ``\\dfrac``, ``\\cfrac``, ``\\frac12``, mixed numbers (``2\\frac12 = 5/2``), powers,
+      scientific notation, ``n!``, ``\\binom``, ``|x|``, units and ``\\text{}`` words after a
+      number (``5 cm``), degrees (``90^\\circ = 90``); ``p%`` (or "percent") equals ``p`` and
+      ``p/100`` (math-verify's and the Qwen2.5-Math grader's rule);
+    - exact algebra with big rationals: radicals (``\\sqrt{8} = 2\\sqrt{2}``,
+      ``\\frac{\\sqrt2}{2} = \\frac{1}{\\sqrt2}``), rational multiples of ``\\pi``, and
+      polynomial and rational expressions in any variables (``\\frac{x+2}{7} = \\frac{x}{7} +
+      \\frac{2}{7}``), compared in a canonical form; functions (``\\sin``, ``\\log``) are kept
+      whole, so there are no trigonometric identities and no calculus: those compare as
+      canonical text;
+    - structures: tuples and points (ordered), intervals (open/closed ends, ``\\infty``,
+      unions), sets ``\\{…\\}`` (unordered, duplicates removed), several answers
+      (``x=1 or x=2``, ``1, 2``, several boxes: a set; a bare list equals the tuple with
+      the same order), matrices (``pmatrix``, ``bmatrix``, ``array``);
+    - relations: ``x = 3`` equals ``3``; ``y = 2x+1`` equals ``2x+1``; a chain ``x = 5+6 =
+      11`` answers its last part (parts after ``\\approx`` are dropped); two equations are
+      equal when ``L₁ - R₁ = c (L₂ - R₂)`` for a rational ``c ≠ 0``; inequalities in any
+      spelling and direction (``x \\ge 5``, ``5 <= x``); a gold inequality in one variable
+      equals its interval, but a gold interval is not answered by an inequality;
+    - anything else compares as normalised text (spaces, ``\\left``/``\\right``, outer braces,
+      trailing period dropped; a lone letter is a choice: ``(B)`` equals ``B``).
+
+    A hostile input costs bounded work: answers over 16 KiB compare as text, nesting,
+    tokens, terms, exponents and number sizes are bounded.
     """
-    return _core.math_equal(responses, answers, _args.text("style", style))
+    scores, status = _core.math_equal(
+        responses,
+        answers,
+        _args.text("style", style),
+        None if think_marker is None else _args.text("think_marker", think_marker),
+    )
+    if _args.flag("with_status", with_status):
+        return scores, status
+    return scores

@@ -1,0 +1,489 @@
+//! Canonical forms: an answer tree becomes a [`Value`] whose parts are exact
+//! ([`RatFn`]) or normalised text, so that comparison is a structural walk.
+//!
+//! - Numbers, radicals, `π` and polynomial or rational expressions in any variables:
+//!   a [`RatFn`] over exact big rationals (see `algebra`). Functions (`\sin x`, `\log`),
+//!   non-integer powers of sums and other forms outside that algebra are kept whole as
+//!   atoms keyed by their canonical argument, so `\sin(x+1)` equals `\sin(1+x)` but
+//!   `\tan^2 y + 1` does not equal `\sec^2 y`: no trigonometric identities, no calculus.
+//! - `a ± b` is the two answers `a + b`, `a - b`.
+//! - A percentage keeps both readings, `p` and `p/100`.
+//! - Tuples and intervals keep their brackets; sets are unordered; several answers are a
+//!   list; equations, inequalities and `x \in S` become relations (see `compare`).
+
+use num_traits::{Signed, ToPrimitive};
+
+use super::algebra::{binomial, factorial, AResult, Atom, Exp, RatFn, Unsupported, Q};
+use super::lex::RelOp;
+use super::parse::Node;
+
+/// The kind of one normalised inequality `d ⋈ 0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ineq {
+    /// `d > 0`
+    Pos,
+    /// `d >= 0`
+    NonNeg,
+    /// `d != 0`
+    NonZero,
+}
+
+/// A canonical answer.
+#[derive(Clone, Debug)]
+pub enum Value {
+    /// An exact value; `percent` when written `p%` (it then also reads as `p/100`).
+    Expr {
+        e: RatFn,
+        percent: bool,
+    },
+    /// `∞` (`false`) or `-∞` (`true`).
+    Inf(bool),
+    /// Brackets and items: a tuple, a point, an interval (`(` `]` …).
+    Tuple(char, char, Vec<Value>),
+    /// `\{…\}`: unordered, duplicates removed at comparison.
+    Set(Vec<Value>),
+    /// Several answers, in no particular order.
+    List(Vec<Value>),
+    Union(Vec<Value>),
+    Matrix(usize, Vec<Value>),
+    /// `lhs = rhs`: `label` when one side is a name (`x`, `(p, q)`, `f(x)`), `value` the
+    /// answer it gives (the last part of a chain `x = 2 + 3 = 5`), `diff` = lhs - rhs.
+    Equation {
+        label: Option<String>,
+        value: Option<Box<Value>>,
+        diff: Option<RatFn>,
+    },
+    /// Normalised inequalities `d ⋈ 0`, with the interval they describe when they bound one
+    /// variable by numbers (`-2 <= x < 7` is `[-2, 7)`).
+    Inequality {
+        rels: Vec<(RatFn, Ineq)>,
+        interval: Option<Box<Value>>,
+    },
+    /// Normalised text (no spaces, braces, `\text{}`; one letter upper-cased).
+    Text(String),
+}
+
+/// Branches `a ± b` may multiply into (`1 ± √2 ± √3` is four answers).
+const MAX_BRANCHES: usize = 8;
+
+/// The exact value(s) of an arithmetic node: one per `±` branch.
+fn eval(node: &Node) -> AResult<Vec<RatFn>> {
+    let one = |r: RatFn| Ok(vec![r]);
+    match node {
+        Node::Num(q) => one(RatFn::constant(q.clone())),
+        Node::Sym(s) => one(RatFn::atom(Atom::Sym(s.clone()))),
+        Node::Pi => one(RatFn::atom(Atom::Pi)),
+        Node::Neg(a) => Ok(eval(a)?.iter().map(RatFn::neg).collect()),
+        Node::Add(terms) => {
+            let mut acc = vec![RatFn::int(0)];
+            for t in terms {
+                acc = combine(&acc, &eval(t)?, RatFn::add)?;
+            }
+            Ok(acc)
+        }
+        Node::PlusMinus(a, b) => {
+            let (a, b) = (eval(a)?, eval(b)?);
+            let mut out = combine(&a, &b, RatFn::add)?;
+            out.extend(combine(&a, &b, RatFn::sub)?);
+            bounded(out)
+        }
+        Node::Mul(fs) => {
+            let mut acc = vec![RatFn::int(1)];
+            for f in fs {
+                acc = combine(&acc, &eval(f)?, RatFn::mul)?;
+            }
+            Ok(acc)
+        }
+        Node::Div(a, b) => combine(&eval(a)?, &eval(b)?, RatFn::div),
+        Node::Pow(base, exp) => {
+            let bases = eval(base)?;
+            let exps = eval(exp)?;
+            let mut out = Vec::new();
+            for b in &bases {
+                for e in &exps {
+                    out.push(power(b, e)?);
+                }
+            }
+            bounded(out)
+        }
+        Node::Root(index, radicand) => {
+            let n = match index {
+                Some(i) => single(eval(i)?)?
+                    .as_rational()
+                    .filter(|q| q.is_integer() && q.is_positive())
+                    .and_then(|q| q.to_integer().to_i64())
+                    .filter(|&n| n <= super::algebra::MAX_EXPONENT)
+                    .ok_or(Unsupported::NotAlgebraic)?,
+                None => 2,
+            };
+            let mut out = Vec::new();
+            for r in eval(radicand)? {
+                out.push(root(&r, n)?);
+            }
+            Ok(out)
+        }
+        Node::Factorial(a) => {
+            let v = single(eval(a)?)?;
+            match v.as_rational() {
+                Some(q) => one(RatFn::constant(factorial(&q)?)),
+                None => one(opaque("factorial", &[&v])),
+            }
+        }
+        Node::Binom(a, b) => {
+            let (a, b) = (single(eval(a)?)?, single(eval(b)?)?);
+            match (a.as_rational(), b.as_rational()) {
+                (Some(n), Some(k)) => one(RatFn::constant(binomial(&n, &k)?)),
+                _ => one(opaque("binom", &[&a, &b])),
+            }
+        }
+        Node::Abs(a) => {
+            let v = single(eval(a)?)?;
+            match v.rational_sign() {
+                Some(std::cmp::Ordering::Less) => one(v.neg()),
+                Some(_) => one(v),
+                None => one(opaque("abs", &[&v])),
+            }
+        }
+        Node::Func(name, arg) => {
+            let v = single(eval(arg)?)?;
+            one(opaque(name, &[&v]))
+        }
+        Node::Percent(a) => Ok(eval(a)?
+            .into_iter()
+            .map(|v| v.div(&RatFn::int(100)))
+            .collect::<AResult<_>>()?),
+        _ => Err(Unsupported::NotAlgebraic),
+    }
+}
+
+fn bounded(v: Vec<RatFn>) -> AResult<Vec<RatFn>> {
+    if v.len() > MAX_BRANCHES {
+        Err(Unsupported::TooBig)
+    } else {
+        Ok(v)
+    }
+}
+
+fn single(mut v: Vec<RatFn>) -> AResult<RatFn> {
+    if v.len() == 1 {
+        v.pop().ok_or(Unsupported::NotAlgebraic)
+    } else {
+        Err(Unsupported::NotAlgebraic)
+    }
+}
+
+fn combine(
+    a: &[RatFn],
+    b: &[RatFn],
+    op: fn(&RatFn, &RatFn) -> AResult<RatFn>,
+) -> AResult<Vec<RatFn>> {
+    let mut out = Vec::with_capacity(a.len() * b.len());
+    for x in a {
+        for y in b {
+            out.push(op(x, y)?);
+        }
+    }
+    bounded(out)
+}
+
+/// An atom for an expression outside the algebra, keyed by its canonical arguments.
+fn opaque(name: &str, args: &[&RatFn]) -> RatFn {
+    let keys: Vec<String> = args.iter().map(|a| a.key()).collect();
+    RatFn::atom(Atom::Opaque(format!("{name}({})", keys.join(","))))
+}
+
+/// `base^exp`: a rational exponent goes to the algebra; any other is kept whole.
+fn power(base: &RatFn, exp: &RatFn) -> AResult<RatFn> {
+    if let Some(q) = exp.as_rational() {
+        let small = |x: &num_bigint::BigInt| {
+            x.to_i64()
+                .filter(|v| v.abs() <= super::algebra::MAX_EXPONENT)
+        };
+        if let (Some(n), Some(d)) = (small(q.numer()), small(q.denom())) {
+            match base.pow(Exp::new(n, d)) {
+                Ok(v) => return Ok(v),
+                Err(Unsupported::NotAlgebraic) => {}
+                Err(e) => return Err(e),
+            }
+        } else {
+            return Err(Unsupported::TooBig);
+        }
+    }
+    Ok(opaque("pow", &[base, exp]))
+}
+
+/// The principal `n`-th root.
+fn root(radicand: &RatFn, n: i64) -> AResult<RatFn> {
+    match radicand.pow(Exp::new(1, n)) {
+        Err(Unsupported::NotAlgebraic) => Ok(opaque(
+            "pow",
+            &[radicand, &RatFn::constant(Q::new(1.into(), n.into()))],
+        )),
+        other => other,
+    }
+}
+
+/// Normalised text of an answer: no whitespace, `\left`/`\right`, `\!`, `$`, outer
+/// braces or trailing period; `\dfrac`/`\tfrac` as `\frac`, `\text{X}` as X; a lone
+/// letter (also "(b)") upper-cased.
+pub fn text_form(raw: &str) -> String {
+    let mut t: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    for junk in [
+        "\\left",
+        "\\right",
+        "\\displaystyle",
+        "\\!",
+        "\\,",
+        "\\;",
+        "\\:",
+        "$",
+        "\\$",
+    ] {
+        if t.contains(junk) {
+            t = t.replace(junk, "");
+        }
+    }
+    if t.contains('\\') {
+        t = t.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac");
+        for wrapper in ["\\text{", "\\textbf{", "\\mathrm{", "\\mbox{", "\\boxed{"] {
+            if let Some(inner) = t.strip_prefix(wrapper).and_then(|x| x.strip_suffix('}')) {
+                t = inner.to_owned();
+            }
+        }
+    }
+    while t.ends_with('.') {
+        t.pop();
+    }
+    let mut peeled = t.as_str();
+    for _ in 0..8 {
+        match peeled.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
+            Some(inner) => peeled = inner,
+            None => break,
+        }
+    }
+    let inner = peeled
+        .strip_prefix('(')
+        .and_then(|x| x.strip_suffix(')'))
+        .unwrap_or(peeled);
+    if inner.len() == 1 && inner.as_bytes()[0].is_ascii_alphabetic() {
+        return inner.to_ascii_uppercase();
+    }
+    peeled.to_owned()
+}
+
+/// A label: a variable, a tuple of variables (`(p, q)`), a call `f(x)`, `\zzz`.
+fn label(node: &Node) -> Option<String> {
+    match node {
+        Node::Sym(s) => Some(s.clone()),
+        Node::Group('(', ')', items) => {
+            let names: Option<Vec<String>> = items.iter().map(label).collect();
+            names.map(|n| format!("({})", n.join(",")))
+        }
+        Node::Mul(fs) if fs.len() == 2 => match (&fs[0], &fs[1]) {
+            (Node::Sym(f), Node::Sym(x)) if f.len() == 1 && x.len() == 1 => {
+                Some(format!("{f}({x})"))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The difference `a - b` of two single-valued sides, when both are arithmetic.
+fn difference(a: &Node, b: &Node) -> Option<RatFn> {
+    let a = single(eval(a).ok()?).ok()?;
+    let b = single(eval(b).ok()?).ok()?;
+    a.sub(&b).ok()
+}
+
+fn relation(parts: &[Node], ops: &[RelOp]) -> Option<Value> {
+    // Parts after an approximation are dropped: "x = 1/3 \approx 0.33" answers 1/3.
+    let (parts, ops) = match ops.iter().position(|o| *o == RelOp::Approx) {
+        Some(0) => (&parts[..2], &[RelOp::Eq][..]),
+        Some(k) => (&parts[..=k], &ops[..k]),
+        None => (parts, ops),
+    };
+    if ops.iter().all(|o| *o == RelOp::Eq) {
+        let first_label = label(&parts[0]);
+        let last = parts.last()?;
+        if parts.len() == 2 {
+            let diff = difference(&parts[0], &parts[1]);
+            let (label, value) = match (first_label, label(&parts[1])) {
+                (Some(l), _) => (Some(l), Some(Box::new(canonical(&parts[1])))),
+                (None, Some(r)) => (Some(r), Some(Box::new(canonical(&parts[0])))),
+                (None, None) => (None, None),
+            };
+            return Some(Value::Equation { label, value, diff });
+        }
+        // A solution chain "x = 5 + 5 + 1 = 11": its answer is the last part.
+        return Some(Value::Equation {
+            label: first_label,
+            value: Some(Box::new(canonical(last))),
+            diff: None,
+        });
+    }
+    if ops.len() == 1 && ops[0] == RelOp::In {
+        return Some(Value::Equation {
+            label: label(&parts[0]),
+            value: Some(Box::new(canonical(&parts[1]))),
+            diff: None,
+        });
+    }
+    if ops
+        .iter()
+        .any(|o| matches!(o, RelOp::Eq | RelOp::In | RelOp::Approx))
+    {
+        return None;
+    }
+    let mut rels = Vec::with_capacity(ops.len());
+    for (k, op) in ops.iter().enumerate() {
+        let (a, b) = (&parts[k], &parts[k + 1]);
+        let rel = match op {
+            RelOp::Lt => (difference(b, a)?, Ineq::Pos),
+            RelOp::Le => (difference(b, a)?, Ineq::NonNeg),
+            RelOp::Gt => (difference(a, b)?, Ineq::Pos),
+            RelOp::Ge => (difference(a, b)?, Ineq::NonNeg),
+            RelOp::Ne => (difference(a, b)?, Ineq::NonZero),
+            _ => return None,
+        };
+        rels.push(rel);
+    }
+    let interval = interval_of(parts, ops).map(Box::new);
+    Some(Value::Inequality { rels, interval })
+}
+
+/// The interval of `a ⋈ x ⋈ b` / `x ⋈ b` / `b ⋈ x` for one variable `x` and numeric
+/// bounds, when the relations are all `<`/`<=` or all `>`/`>=`.
+fn interval_of(parts: &[Node], ops: &[RelOp]) -> Option<Value> {
+    let numeric = |n: &Node| -> Option<Value> {
+        let v = single(eval(n).ok()?).ok()?;
+        (!v.has_symbols()).then_some(Value::Expr {
+            e: v,
+            percent: false,
+        })
+    };
+    let is_var = |n: &Node| matches!(n, Node::Sym(_));
+    let up = |o: &RelOp| matches!(o, RelOp::Lt | RelOp::Le);
+    let down = |o: &RelOp| matches!(o, RelOp::Gt | RelOp::Ge);
+    let strict = |o: &RelOp| matches!(o, RelOp::Lt | RelOp::Gt);
+    let (lo, lo_open, hi, hi_open) = match (parts, ops) {
+        ([a, x, b], [o1, o2]) if is_var(x) && up(o1) && up(o2) => {
+            (numeric(a)?, strict(o1), numeric(b)?, strict(o2))
+        }
+        ([a, x, b], [o1, o2]) if is_var(x) && down(o1) && down(o2) => {
+            (numeric(b)?, strict(o2), numeric(a)?, strict(o1))
+        }
+        ([x, b], [o]) if is_var(x) && up(o) => (Value::Inf(true), true, numeric(b)?, strict(o)),
+        ([x, b], [o]) if is_var(x) && down(o) => (numeric(b)?, strict(o), Value::Inf(false), true),
+        ([b, x], [o]) if is_var(x) && up(o) => (numeric(b)?, strict(o), Value::Inf(false), true),
+        ([b, x], [o]) if is_var(x) && down(o) => (Value::Inf(true), true, numeric(b)?, strict(o)),
+        _ => return None,
+    };
+    let open = if lo_open { '(' } else { '[' };
+    let close = if hi_open { ')' } else { ']' };
+    Some(Value::Tuple(open, close, vec![lo, hi]))
+}
+
+/// Flattens `±` branches of list items into the list.
+fn items(nodes: &[Node]) -> Vec<Value> {
+    let mut out = Vec::with_capacity(nodes.len());
+    for n in nodes {
+        match canonical(n) {
+            Value::List(vs) => out.extend(vs),
+            v => out.push(v),
+        }
+    }
+    out
+}
+
+/// The canonical value of an answer tree; `Text` of `fallback` where it has none.
+pub fn canonical_or_text(node: &Node, fallback: &str) -> Value {
+    match canonical(node) {
+        Value::Text(t) if t.is_empty() => Value::Text(text_form(fallback)),
+        v => v,
+    }
+}
+
+/// The canonical value of an answer tree (text where no exact form exists).
+pub fn canonical(node: &Node) -> Value {
+    match node {
+        Node::Inf => Value::Inf(false),
+        Node::Neg(inner) if matches!(inner.as_ref(), Node::Inf) => Value::Inf(true),
+        Node::Text(t) => Value::Text(text_form(t)),
+        Node::Sym(s) if s.len() == 1 && s.as_bytes()[0].is_ascii_uppercase() => {
+            Value::Text(s.clone()) // a choice letter: "B" equals "(B)" and "\text{b}"
+        }
+        Node::Percent(inner) => match eval(inner).ok().and_then(|v| single(v).ok()) {
+            Some(e) => Value::Expr { e, percent: true },
+            None => Value::Text(String::new()),
+        },
+        Node::Group(open, close, nodes) => Value::Tuple(*open, *close, items(nodes)),
+        Node::Set(nodes) => Value::Set(items(nodes)),
+        Node::List(nodes) => list(items(nodes)),
+        Node::Union(nodes) => Value::Union(nodes.iter().map(canonical).collect()),
+        Node::Matrix(rows) => {
+            let width = rows.first().map_or(0, Vec::len);
+            Value::Matrix(width, rows.iter().flatten().map(canonical).collect())
+        }
+        Node::Rel(parts, ops) => relation(parts, ops).unwrap_or(Value::Text(String::new())),
+        Node::Intersection(_) => Value::Text(String::new()),
+        arithmetic => match eval(arithmetic) {
+            Ok(mut vs) if vs.len() == 1 => Value::Expr {
+                e: vs.pop().unwrap_or_else(|| RatFn::int(0)),
+                percent: false,
+            },
+            Ok(vs) => Value::List(
+                vs.into_iter()
+                    .map(|e| Value::Expr { e, percent: false })
+                    .collect(),
+            ),
+            Err(_) => Value::Text(String::new()),
+        },
+    }
+}
+
+/// Several answers: equations answering the same label give their values
+/// (`x = 1 or x = 2` is the list 1, 2); one answer is itself.
+fn list(mut vs: Vec<Value>) -> Value {
+    let labels: Vec<Option<&String>> = vs
+        .iter()
+        .map(|v| match v {
+            Value::Equation {
+                label: Some(l),
+                value: Some(_),
+                ..
+            } => Some(l),
+            _ => None,
+        })
+        .collect();
+    if labels.iter().all(Option::is_some) && labels.windows(2).all(|w| w[0] == w[1]) {
+        vs = vs
+            .into_iter()
+            .map(|v| match v {
+                Value::Equation {
+                    value: Some(value), ..
+                } => *value,
+                other => other,
+            })
+            .collect();
+    }
+    if vs.len() == 1 {
+        return vs.pop().unwrap_or(Value::Text(String::new()));
+    }
+    Value::List(vs)
+}
+
+/// Whether `v` holds an unreadable part (an empty text), so that the answer as a whole
+/// is compared as text instead.
+pub fn has_gap(v: &Value) -> bool {
+    match v {
+        Value::Text(t) => t.is_empty(),
+        Value::Tuple(_, _, vs) | Value::Set(vs) | Value::List(vs) | Value::Union(vs) => {
+            vs.iter().any(has_gap)
+        }
+        Value::Matrix(_, vs) => vs.iter().any(has_gap),
+        Value::Equation { value, .. } => value.as_deref().is_some_and(has_gap),
+        Value::Inequality { interval, .. } => interval.as_deref().is_some_and(has_gap),
+        Value::Expr { .. } | Value::Inf(_) => false,
+    }
+}

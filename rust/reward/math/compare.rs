@@ -1,0 +1,101 @@
+//! Comparison of canonical answers: whether a response's [`Value`] equals the gold's.
+//!
+//! - Exact values: `a = b` by exact cross-multiplication; a percentage `p%` also reads as
+//!   `p/100` (as math-verify and the Qwen2.5-Math grader read it).
+//! - Tuples and intervals: the same brackets and pairwise equal items. A bare list `1, 3`
+//!   equals the tuple `(1, 3)` in order (math-verify's rule), not `(3, 1)`.
+//! - Sets and lists of several answers: equal as sets (order and repeats do not count).
+//! - Unions: equal as sets of their parts.
+//! - Matrices: the same shape and equal entries.
+//! - Equations: `L₁ = R₁` equals `L₂ = R₂` when `L₁ - R₁ = c (L₂ - R₂)` for a rational
+//!   `c ≠ 0`, or when both answer the same label with equal values. An assignment
+//!   (`x = 3`, `(p, q) = (1, 2)`) or a solution chain (`x = 5 + 6 = 11`) equals its value.
+//! - Inequalities: each `d ⋈ 0` matches one of the other side's with `d₁ = c d₂`, `c > 0`
+//!   (`c ≠ 0` for `≠`), so `x < 1` equals `-x > -1` and `1 > x`. A gold inequality in one
+//!   variable equals the interval it describes (`-2 <= x <= 7` and `[-2, 7]`); a gold
+//!   interval is not answered by an inequality, so that restating the question's
+//!   inequality does not pay (math-verify's asymmetry).
+//! - Text: equal normalised strings.
+
+use super::algebra::RatFn;
+use super::canonical::{Ineq, Value};
+use num_traits::Signed;
+
+fn expr_equal(a: &RatFn, ap: bool, b: &RatFn, bp: bool) -> bool {
+    if a.equals(b) {
+        return true;
+    }
+    let hundredth = |e: &RatFn| e.div(&RatFn::int(100)).ok();
+    (ap && hundredth(a).is_some_and(|x| x.equals(b)))
+        || (bp && hundredth(b).is_some_and(|y| a.equals(&y)))
+}
+
+/// `a` and `b` as sets: each element of one equals one of the other (repeats ignored).
+fn same_set(a: &[Value], b: &[Value]) -> bool {
+    a.iter().all(|x| b.iter().any(|y| equal(x, y)))
+        && b.iter().all(|y| a.iter().any(|x| equal(x, y)))
+}
+
+fn pairwise(a: &[Value], b: &[Value]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| equal(x, y))
+}
+
+fn ineq_match(a: &(RatFn, Ineq), b: &(RatFn, Ineq)) -> bool {
+    a.1 == b.1
+        && a.0
+            .ratio_to(&b.0)
+            .is_some_and(|c| a.1 == Ineq::NonZero || c.is_positive())
+}
+
+/// Whether the response's answer `pred` equals the gold answer `gold`.
+pub fn equal(gold: &Value, pred: &Value) -> bool {
+    use Value::*;
+    match (gold, pred) {
+        (Expr { e: a, percent: ap }, Expr { e: b, percent: bp }) => expr_equal(a, *ap, b, *bp),
+        (Inf(a), Inf(b)) => a == b,
+        (Text(a), Text(b)) => !a.is_empty() && a == b,
+        (Tuple(o1, c1, a), Tuple(o2, c2, b)) => o1 == o2 && c1 == c2 && pairwise(a, b),
+        (Tuple('(', ')', a), List(b)) | (List(a), Tuple('(', ')', b)) => pairwise(a, b),
+        (Set(a) | List(a), Set(b) | List(b)) => same_set(a, b),
+        (Union(a), Union(b)) => same_set(a, b),
+        (Matrix(w1, a), Matrix(w2, b)) => w1 == w2 && pairwise(a, b),
+        (
+            Equation {
+                label: l1,
+                value: v1,
+                diff: d1,
+            },
+            Equation {
+                label: l2,
+                value: v2,
+                diff: d2,
+            },
+        ) => {
+            let proportional = match (d1, d2) {
+                (Some(a), Some(b)) => a.ratio_to(b).is_some(),
+                _ => false,
+            };
+            let same_answer = match (l1, v1, l2, v2) {
+                (Some(l1), Some(v1), Some(l2), Some(v2)) => l1 == l2 && equal(v1, v2),
+                // a chain without a label ("1 = \zzz = 0") answers its last part
+                (_, Some(v1), _, Some(v2)) => equal(v1, v2),
+                _ => false,
+            };
+            proportional || same_answer
+        }
+        (Equation { value: Some(v), .. }, other) => equal(v, other),
+        (other, Equation { value: Some(v), .. }) => equal(other, v),
+        (Inequality { rels: a, .. }, Inequality { rels: b, .. }) => {
+            a.len() == b.len()
+                && a.iter().all(|x| b.iter().any(|y| ineq_match(x, y)))
+                && b.iter().all(|y| a.iter().any(|x| ineq_match(x, y)))
+        }
+        (
+            Inequality {
+                interval: Some(i), ..
+            },
+            p @ (Tuple(..) | Union(_)),
+        ) => equal(i, p),
+        _ => false,
+    }
+}

@@ -1,0 +1,551 @@
+//! Answer extraction: where a response states its final answer, for every style of
+//! `math_equal` and `extract_answer`. One scanner per marker, shared by both.
+//!
+//! A response is first cut to its final segment: the text after the last reasoning marker
+//! (`</think>` by default), when there is one; a response that opens `<think>` and never
+//! closes it has no final answer. Then, by style:
+//!
+//! - `boxed`: the last `\boxed{…}` / `\fbox{…}` (balanced braces), together with the boxes
+//!   just before it that only `,`, "and", "or", `$` or spaces separate from it
+//!   (`\boxed{1}, \boxed{2}` is the two answers 1, 2: math-verify's rule).
+//! - `gsm8k`: the rest of the line after the last `####`.
+//! - `answer`: the rest of the sentence after the last "answer is" / "answer:" (any case);
+//!   after "answer:" a sentence "… is X" gives X ("Final Answer: The largest n is 34").
+//! - `math`: the last inline or display math (`$…$`, `$$…$$`, `\(…\)`, `\[…\]`), with the
+//!   math just before it that "and"/"or"/`,` join to it, when no digit follows it.
+//! - `bare`: the last line, when it is math alone: no words, only numbers, symbols and
+//!   operators (`42`, `-3/4`, `\frac{1}{2}`, `x^2+1`, `(1, 2)`). A line of prose ("so she
+//!   has 42 apples") is not a final answer, so its last number is never taken for one.
+//!
+//! `auto` tries boxed, gsm8k, answer, math, bare in that order and takes the first found.
+
+use memchr::memmem;
+
+use super::lex::{tokenize, Tok};
+
+/// The default reasoning marker: only the text after the last one is scored.
+pub const THINK_MARKER: &str = "</think>";
+
+/// The final segment of `text`: after the last `marker` when present; `None` when the
+/// marker's opening tag (`<think>` for `</think>`) opens and the marker never follows.
+pub fn final_segment<'a>(text: &'a str, marker: Option<&str>) -> Option<&'a str> {
+    let Some(marker) = marker.filter(|m| !m.is_empty()) else {
+        return Some(text);
+    };
+    if let Some(pos) = memmem::rfind(text.as_bytes(), marker.as_bytes()) {
+        return Some(&text[pos + marker.len()..]);
+    }
+    match marker.strip_prefix("</") {
+        Some(name) if memmem::find(text.as_bytes(), format!("<{name}").as_bytes()).is_some() => {
+            None
+        }
+        _ => Some(text),
+    }
+}
+
+/// Byte offsets of every `####` run's end, from the right (each run once).
+fn hash_markers(text: &str) -> impl Iterator<Item = usize> + '_ {
+    let b = text.as_bytes();
+    memchr::memrchr_iter(b'#', b).filter(move |&p| {
+        p >= 3 && b[p - 3..p].iter().all(|&c| c == b'#') && b.get(p + 1) != Some(&b'#')
+    })
+}
+
+/// The rest of the line after the last `####`.
+pub fn after_hashes(text: &str) -> Option<&str> {
+    let end = hash_markers(text).next()?;
+    let rest = &text[end + 1..];
+    Some(rest.split('\n').next().unwrap_or(rest).trim())
+}
+
+/// verl's GSM8K strict rule (`gsm8k.extract_solution(method="strict")`, without its
+/// 300-character clip): the last match of `#### (-?[0-9.,]+)`, commas removed.
+pub fn gsm8k_strict(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    for p in hash_markers(text) {
+        if b.get(p + 1) != Some(&b' ') {
+            continue;
+        }
+        let start = p + 2;
+        let mut i = start + usize::from(b.get(start) == Some(&b'-'));
+        let digits = i;
+        while b
+            .get(i)
+            .is_some_and(|c| c.is_ascii_digit() || *c == b'.' || *c == b',')
+        {
+            i += 1;
+        }
+        if i > digits {
+            return Some(text[start..i].replace(',', ""));
+        }
+    }
+    None
+}
+
+/// Whether a box command (`\\boxed`, `\\fbox`) starts at `pos`.
+fn is_box_command(text: &str, pos: usize) -> bool {
+    let rest = &text[pos + 1..];
+    rest.starts_with("boxed") || rest.starts_with("fbox")
+}
+
+/// Span `(command start, content start, content end, end)` of the box command at `pos`;
+/// `None` when it has no content (unbalanced braces, nothing after it).
+fn box_at(text: &str, pos: usize) -> Option<(usize, usize, usize, usize)> {
+    let skip = if text[pos + 1..].starts_with("boxed") {
+        6
+    } else if text[pos + 1..].starts_with("fbox") {
+        5
+    } else {
+        return None;
+    };
+    let after = &text[pos + skip..];
+    let trimmed = after.trim_start_matches(' ');
+    let open = pos + skip + (after.len() - trimmed.len());
+    if let Some(body) = trimmed.strip_prefix('{') {
+        let mut depth = 1usize;
+        for (i, c) in body.bytes().enumerate() {
+            match c {
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some((pos, open + 1, open + 1 + i, open + 2 + i));
+                    }
+                }
+                _ => {}
+            }
+        }
+        return None; // unbalanced: no box
+    }
+    if open > pos + skip {
+        // "\\boxed 5": up to whitespace or '$'
+        let len = trimmed
+            .find(|c: char| c.is_whitespace() || c == '$')
+            .unwrap_or(trimmed.len());
+        if len > 0 {
+            return Some((pos, open, open + len, open + len));
+        }
+    }
+    None
+}
+
+/// Positions of the box commands in `text`, from the right.
+fn box_commands(text: &str) -> impl Iterator<Item = usize> + '_ {
+    memchr::memrchr_iter(b'\\', text.as_bytes()).filter(|&p| is_box_command(text, p))
+}
+
+/// Whether `gap` only joins two answers: spaces, `$`, `,`, `.`-less "and"/"or",
+/// `\text{ and }`, `\quad`.
+fn joins(gap: &str) -> bool {
+    let g = gap
+        .replace("\\text{", "")
+        .replace("\\quad", "")
+        .replace("\\qquad", "")
+        .replace(['$', '}', '{', ',', ' ', '\n', '~'], " ");
+    g.split_whitespace().all(|w| w == "and" || w == "or")
+}
+
+/// The content of the last box command (`None` when that one is unbalanced).
+pub fn last_box(text: &str) -> Option<&str> {
+    let pos = box_commands(text).next()?;
+    box_at(text, pos).map(|(_, s, e, _)| &text[s..e])
+}
+
+/// The last box and the boxes joined to it, in order (none when the last box command is
+/// unbalanced).
+pub fn boxes(text: &str) -> Vec<&str> {
+    let mut found: Vec<(usize, usize, usize, usize)> = Vec::new();
+    for p in box_commands(text) {
+        let Some(span) = box_at(text, p) else {
+            if found.is_empty() {
+                return Vec::new();
+            }
+            continue;
+        };
+        match found.last() {
+            None => found.push(span),
+            // a box around the one found (`\\boxed{\\boxed{5}}`) replaces it
+            Some(&(start, ..)) if span.3 > start => {
+                if let Some(last) = found.last_mut() {
+                    *last = span;
+                }
+            }
+            Some(&(start, ..)) if joins(&text[span.3..start]) => found.push(span),
+            Some(_) => break,
+        }
+    }
+    found.reverse();
+    found.iter().map(|&(_, s, e, _)| &text[s..e]).collect()
+}
+
+/// The rest of the sentence after the last "answer is" / "answer:" (ASCII any case).
+pub fn after_answer_marker(text: &str) -> Option<&str> {
+    let b = text.as_bytes();
+    let (pos, label) = memchr::memrchr2_iter(b'a', b'A', b).find_map(|p| {
+        let w = b.get(p..p + 6)?;
+        if !w.eq_ignore_ascii_case(b"answer") {
+            return None;
+        }
+        let after = text.get(p + 6..)?.trim_start_matches(' ');
+        if after.len() >= 2 && after.as_bytes()[..2].eq_ignore_ascii_case(b"is") {
+            let end = text.len() - after.len() + 2;
+            // "answer is" but not "answer isn't" / "answer issues"
+            if !b.get(end).is_some_and(u8::is_ascii_alphabetic) {
+                return Some((end, false));
+            }
+        }
+        after
+            .starts_with(':')
+            .then(|| (text.len() - after.len() + 1, true))
+    })?;
+    let rest = text[pos..].trim_start_matches([':', ' ']);
+    let line = rest.split('\n').next().unwrap_or(rest);
+    let mut sentence = sentence_end(line);
+    if label {
+        // "Answer: The largest $n$ is 34." answers 34
+        if let Some(k) = sentence.rfind(" is ") {
+            sentence = &sentence[k + 4..];
+        }
+    }
+    Some(sentence.trim().trim_end_matches('.').trim_end())
+}
+
+/// `line` up to its first sentence break: ". " followed by more text, outside `$…$`.
+fn sentence_end(line: &str) -> &str {
+    let b = line.as_bytes();
+    let mut in_math = false;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'$' => in_math = !in_math,
+            b'.' if !in_math && b.get(i + 1) == Some(&b' ') => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
+
+/// Spans `(start, content start, content end, end)` of the math delimiters in `text`.
+fn math_spans(text: &str) -> Vec<(usize, usize, usize, usize)> {
+    let b = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let (open, close): (&str, &str) = if b[i] == b'$' && b.get(i + 1) == Some(&b'$') {
+            ("$$", "$$")
+        } else if b[i] == b'$' && (i == 0 || b[i - 1] != b'\\') {
+            ("$", "$")
+        } else if b[i] == b'\\' && b.get(i + 1) == Some(&b'(') {
+            ("\\(", "\\)")
+        } else if b[i] == b'\\' && b.get(i + 1) == Some(&b'[') {
+            ("\\[", "\\]")
+        } else {
+            i += 1;
+            continue;
+        };
+        let body = i + open.len();
+        let mut j = body;
+        let found = loop {
+            match memmem::find(&b[j..], close.as_bytes()) {
+                Some(k) if close == "$" && j + k > 0 && b[j + k - 1] == b'\\' => j += k + 1,
+                Some(k) => break Some(j + k),
+                None => break None,
+            }
+        };
+        match found {
+            Some(end) => {
+                spans.push((i, body, end, end + close.len()));
+                i = end + close.len();
+            }
+            None => i = body,
+        }
+    }
+    spans
+}
+
+/// The last math in `text` and the math joined to it, when no digit follows it.
+pub fn last_math(text: &str) -> Vec<&str> {
+    let spans = math_spans(text);
+    let Some(&(_, _, _, end)) = spans.last() else {
+        return Vec::new();
+    };
+    if text[end..].bytes().any(|c| c.is_ascii_digit()) {
+        return Vec::new();
+    }
+    let mut out = vec![spans[spans.len() - 1]];
+    for w in spans.windows(2).rev() {
+        let (prev, next) = (w[0], w[1]);
+        if joins(&text[prev.3..next.0]) {
+            out.push(prev);
+        } else {
+            break;
+        }
+    }
+    out.reverse();
+    out.iter()
+        .map(|&(_, s, e, _)| text[s..e].trim())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The last non-empty line of `text` when it is math alone (no word tokens).
+pub fn bare_line(text: &str) -> Option<&str> {
+    let line = text.trim_end().rsplit('\n').next()?.trim();
+    let line = line.strip_suffix('.').unwrap_or(line).trim();
+    if line.is_empty() {
+        return None;
+    }
+    let tokens = tokenize(line).ok()?;
+    (!tokens.is_empty() && !tokens.iter().any(|t| matches!(t, Tok::Word(_)))).then_some(line)
+}
+
+/// The span of the last number in `text`: an optional `-` or U+2212 minus not glued to a
+/// preceding letter or digit, digits with `,ddd` groups, an optional `.digits`; or `.digits`.
+pub fn last_number_span(text: &str) -> Option<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut last = None;
+    let mut i = 0;
+    while i < b.len() {
+        let starts =
+            b[i].is_ascii_digit() || (b[i] == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit));
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let mut start = i;
+        let minus = if text[..start].ends_with('-') {
+            1
+        } else if text[..start].ends_with('\u{2212}') {
+            3
+        } else {
+            0
+        };
+        if minus > 0 {
+            let before = start - minus;
+            let glued =
+                before >= 1 && (b[before - 1].is_ascii_alphanumeric() || b[before - 1] == b')');
+            if !glued {
+                start = before;
+            }
+        }
+        let mut j = i;
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        while j + 3 < b.len()
+            && b[j] == b','
+            && b[j + 1..j + 4].iter().all(u8::is_ascii_digit)
+            && !b.get(j + 4).is_some_and(u8::is_ascii_digit)
+        {
+            j += 4;
+        }
+        if j < b.len() && b[j] == b'.' && b.get(j + 1).is_some_and(u8::is_ascii_digit) {
+            j += 1;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+        }
+        last = Some((start, j));
+        i = j.max(i + 1);
+    }
+    last
+}
+
+/// Words before a number that make it one of several candidates or a denied one.
+const HEDGE_WORDS: &[&str] = &[
+    "not", "or", "nor", "than", "either", "neither", "except", "but",
+];
+
+/// Words after a number that change it ("5 thousand") or offer another ("5 or 6").
+const SCALE_WORDS: &[&str] = &[
+    "thousand", "million", "billion", "trillion", "hundred", "dozen", "or", "times", "percent",
+];
+
+/// Whether the number at `text[s..e]` stands alone: not glued to a letter, a command, a
+/// power, a subscript, a root, a fraction bar or a factorial (`4\sqrt{2}`, `x^2`, `2/3`,
+/// `100!`, `3\pi` all contain a number that is not the answer).
+pub fn standalone(text: &str, s: usize, e: usize) -> bool {
+    let b = text.as_bytes();
+    let head = text[..s].trim_end_matches(' ');
+    let glued_before = s > 0 && b[s - 1].is_ascii_alphabetic();
+    let glued_after = b.get(e).is_some_and(|c| c.is_ascii_alphabetic());
+    // the braces of \boxed{} and \text{} hold an answer; those of \sqrt{}, ^{} do not
+    let holder = [
+        "\\boxed", "\\fbox", "\\text", "\\mathrm", "\\textbf", "\\mbox",
+    ];
+    let bad_before = match head.as_bytes().last() {
+        Some(b'^' | b'_' | b'/' | b'\\' | b'<' | b'>' | b'|' | b',') => true,
+        Some(b'{') => !holder
+            .iter()
+            .any(|h| head[..head.len() - 1].trim_end().ends_with(h)),
+        Some(c) if c.is_ascii_alphabetic() => {
+            // a relation or operator command ("x \le 3"), or a hedge ("4, not 3")
+            let word = head.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+            let last = &head[word.len()..];
+            word.ends_with('\\') || HEDGE_WORDS.iter().any(|h| last.eq_ignore_ascii_case(h))
+        }
+        _ => false,
+    };
+    let tail = text[e..].trim_start_matches(' ');
+    let bad_after = tail.starts_with(['^', '!', '_', '/', '(', '{', '[', ')', ']'])
+        || (tail.starts_with('\\')
+            && !["\\%", "\\$", "\\)", "\\]", "\\text", "\\mathrm", "\\,"]
+                .iter()
+                .any(|ok| tail.starts_with(ok)));
+    let next_word: String = tail.chars().take_while(char::is_ascii_alphabetic).collect();
+    let scaled = SCALE_WORDS
+        .iter()
+        .any(|w| next_word.eq_ignore_ascii_case(w));
+    !(glued_before || glued_after || bad_before || bad_after || scaled)
+}
+
+/// The last number of `text` with a `%` / `\%` right after it, when it stands alone.
+pub fn last_standalone_number(text: &str) -> Option<&str> {
+    let (s, e) = last_number_span(text)?;
+    if !standalone(text, s, e) {
+        return None;
+    }
+    let tail = &text[e..];
+    let pct = if tail.starts_with('%') {
+        1
+    } else if tail.starts_with("\\%") {
+        2
+    } else {
+        0
+    };
+    Some(&text[s..e + pct])
+}
+
+/// The last number in `text`, thousands separators removed and a typeset minus as "-".
+pub fn last_number(text: &str) -> Option<String> {
+    last_number_span(text).map(|(s, e)| text[s..e].replace(',', "").replace('\u{2212}', "-"))
+}
+
+/// Which answer `extract_answer` pulls out of a text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExtractStyle {
+    /// verl's GSM8K strict mode: the last `#### <number>`, commas removed.
+    Gsm8k,
+    /// The content of the last `\boxed{...}` / `\fbox{...}` (nested braces).
+    Boxed,
+    /// The last number in the text, thousands separators removed.
+    LastNumber,
+}
+
+impl ExtractStyle {
+    pub fn parse(style: &str) -> crate::error::CoreResult<Self> {
+        match style {
+            "gsm8k" => Ok(ExtractStyle::Gsm8k),
+            "boxed" => Ok(ExtractStyle::Boxed),
+            "last_number" => Ok(ExtractStyle::LastNumber),
+            other => Err(crate::error::CoreError::arg(
+                "style",
+                format!("'{other}' is not one of 'gsm8k', 'boxed', 'last_number'"),
+            )),
+        }
+    }
+}
+
+/// Extracts one answer per text (`None` where there is none).
+pub fn extract_answers(texts: &[&str], style: ExtractStyle) -> Vec<Option<String>> {
+    crate::reward::text::map_rows(texts.len(), |i| match style {
+        ExtractStyle::Gsm8k => gsm8k_strict(texts[i]),
+        ExtractStyle::Boxed => last_box(texts[i]).map(str::to_owned),
+        ExtractStyle::LastNumber => last_number(texts[i]),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasoning_is_cut_off() {
+        let t = "<think>so \\boxed{42}</think> The answer is 7.";
+        assert_eq!(
+            final_segment(t, Some(THINK_MARKER)),
+            Some(" The answer is 7.")
+        );
+        assert_eq!(
+            final_segment("<think>still thinking \\boxed{4}", Some(THINK_MARKER)),
+            None
+        );
+        assert_eq!(final_segment("plain", Some(THINK_MARKER)), Some("plain"));
+        assert_eq!(final_segment(t, None), Some(t));
+        let custom = "reasoning END 5";
+        assert_eq!(final_segment(custom, Some("END")), Some(" 5"));
+    }
+
+    #[test]
+    fn boxes_join_only_when_adjacent() {
+        assert_eq!(boxes("\\boxed{1}\\boxed{2}"), vec!["1", "2"]);
+        assert_eq!(boxes("$\\boxed{1}$ and $\\boxed{2}$."), vec!["1", "2"]);
+        assert_eq!(
+            boxes("we get \\boxed{200} so then \\boxed{10455}"),
+            vec!["10455"]
+        );
+        assert_eq!(
+            boxes("\\boxed{\\frac{1}{2}} \\boxed{\\boxed{3}}"),
+            vec!["\\frac{1}{2}", "\\boxed{3}"]
+        );
+        assert!(boxes("\\boxed{\\frac{1}{2}").is_empty());
+        assert_eq!(boxes("\\boxed 5$"), vec!["5"]);
+        assert_eq!(last_box("\\boxed{1} \\fbox{2}"), Some("2"));
+    }
+
+    #[test]
+    fn markers() {
+        assert_eq!(after_hashes("a\n#### 42 apples\nbye"), Some("42 apples"));
+        assert_eq!(gsm8k_strict("#### 3 #### -"), Some("3".into()));
+        assert_eq!(gsm8k_strict("so #### 1,234"), Some("1234".into()));
+        assert_eq!(gsm8k_strict("####5"), None);
+        assert_eq!(
+            after_answer_marker("The answer is 4, not 3."),
+            Some("4, not 3")
+        );
+        assert_eq!(after_answer_marker("THE ANSWER IS 5. Not 3."), Some("5"));
+        assert_eq!(
+            after_answer_marker("Final Answer: The largest $n$ is 34."),
+            Some("34")
+        );
+        assert_eq!(
+            after_answer_marker("The final answer is $28 \\%$. I hope it is correct."),
+            Some("$28 \\%$")
+        );
+        assert_eq!(after_answer_marker("the answer isn't clear"), None);
+    }
+
+    #[test]
+    fn math_and_bare_lines() {
+        assert_eq!(
+            last_math("So the result is $\\frac{13}{20}$."),
+            vec!["\\frac{13}{20}"]
+        );
+        assert_eq!(last_math("between $12$ and $13$."), vec!["12", "13"]);
+        assert!(last_math("$x$ is 5").is_empty());
+        assert_eq!(last_math("Answer \\[ 9 \\]"), vec!["9"]);
+        assert_eq!(bare_line("work\n42"), Some("42"));
+        assert_eq!(bare_line("\\frac{1}{2}."), Some("\\frac{1}{2}"));
+        assert_eq!(bare_line("I got 3 then 5."), None);
+    }
+
+    #[test]
+    fn standalone_numbers() {
+        let cases = [
+            ("it is 42", Some("42")),
+            ("$4\\sqrt{2}$", None),
+            ("$x^2$", None),
+            ("the probability is 2/3", None),
+            ("$100!$", None),
+            ("AZYUK2A", None),
+            ("it is 25%", Some("25%")),
+            ("so it is \u{2212}5", Some("\u{2212}5")),
+            ("$x \\le 3$", None),
+            ("$3\\pi$", None),
+            ("$-[0,1)$", None),
+            ("so \\boxed{5}", Some("5")),
+        ];
+        for (text, want) in cases {
+            assert_eq!(last_standalone_number(text), want, "{text}");
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! `math_equal`: isolate the final answer of a response and decide exactly whether it
+//! equals the gold answer, with a status saying why when it does not.
+//!
+//! Laid out by stage:
+//! - [`extract`]: where the final answer is (reasoning cut off, boxes, `####`, "answer
+//!   is", the last math, a bare last line);
+//! - [`lex`] and [`parse`]: the answer text as a tree (LaTeX and plain math);
+//! - [`canonical`] with [`algebra`]: the tree as an exact canonical value;
+//! - [`compare`]: equality of canonical values (sets, intervals, relations, …).
+//!
+//! No false positives by construction: the whole extracted answer must equal the whole
+//! gold. A number inside a larger expression (`4\sqrt{2}`, `x^2`, `100!`, `x \le 3`,
+//! "4, not 3", "either 7 or 9", "5 thousand") is that expression, never the number.
+
+pub mod algebra;
+pub mod canonical;
+pub mod compare;
+pub mod extract;
+pub mod lex;
+pub mod parse;
+
+use crate::error::{CoreError, CoreResult};
+use crate::reward::text::{check_same_len, map_rows};
+use canonical::{canonical, has_gap, text_form, Value};
+use lex::tokenize;
+use parse::{parse, ParseError};
+
+/// Where `math_equal` looks for the response's final answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MathStyle {
+    /// boxed, then "####", then "answer is", then the last math, then a bare last line.
+    Auto,
+    /// Only the last `\boxed{}` / `\fbox{}` (and the boxes joined to it).
+    Boxed,
+    /// Only the text after the last "####".
+    Gsm8k,
+    /// Only the last number of the response, when it stands alone.
+    LastNumber,
+    /// The whole response is the answer.
+    Full,
+}
+
+impl MathStyle {
+    pub fn parse(style: &str) -> CoreResult<Self> {
+        match style {
+            "auto" => Ok(MathStyle::Auto),
+            "boxed" => Ok(MathStyle::Boxed),
+            "gsm8k" => Ok(MathStyle::Gsm8k),
+            "last_number" => Ok(MathStyle::LastNumber),
+            "full" => Ok(MathStyle::Full),
+            other => Err(CoreError::arg(
+                "style",
+                format!("'{other}' is not one of 'auto', 'boxed', 'gsm8k', 'last_number', 'full'"),
+            )),
+        }
+    }
+}
+
+/// The verdict on one response, as the `uint8` `math_equal` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Status {
+    /// An answer was found and it differs from the gold.
+    Incorrect = 0,
+    /// The answer equals the gold.
+    Correct = 1,
+    /// No final answer could be isolated (none in the style's place, unfinished
+    /// reasoning, or a hedged answer such as "4, not 3").
+    NoAnswer = 2,
+    /// The gold answer is empty, unbalanced or too large to judge.
+    GoldUnparseable = 3,
+}
+
+/// Bytes an answer may have to be parsed; a longer one is compared as text (linear).
+pub const MAX_ANSWER_BYTES: usize = 16 * 1024;
+
+/// A read answer.
+enum Read {
+    Value(Value, String),
+    Hedged,
+}
+
+/// Reads one extracted answer: its canonical value, or its normalised text where it has
+/// none, with the text kept for a last textual comparison.
+fn read(raw: &str) -> Read {
+    let text = text_form(raw);
+    if raw.len() > MAX_ANSWER_BYTES {
+        return Read::Value(Value::Text(text.clone()), text);
+    }
+    let value = match tokenize(raw) {
+        Ok(tokens) => match parse(&tokens) {
+            Ok(node) => {
+                let v = canonical(&node);
+                if has_gap(&v) {
+                    Value::Text(text.clone())
+                } else {
+                    v
+                }
+            }
+            Err(ParseError::Hedged) => return Read::Hedged,
+            Err(ParseError::Invalid) => Value::Text(text.clone()),
+        },
+        Err(_) => Value::Text(text.clone()),
+    };
+    Read::Value(value, text)
+}
+
+/// Whether braces balance (an unbalanced gold cannot be judged).
+fn balanced(s: &str) -> bool {
+    let mut depth = 0i64;
+    for b in s.bytes() {
+        match b {
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    depth == 0
+}
+
+/// The gold answer: its boxed content, the text after its "####", or all of it.
+fn gold_answer(answer: &str) -> Option<String> {
+    let boxes = extract::boxes(answer);
+    let raw = if !boxes.is_empty() {
+        boxes.join(", ")
+    } else if let Some(h) = extract::after_hashes(answer) {
+        h.to_owned()
+    } else {
+        answer.to_owned()
+    };
+    let raw = raw.trim();
+    (!raw.is_empty() && balanced(raw) && raw.len() <= MAX_ANSWER_BYTES).then(|| raw.to_owned())
+}
+
+/// The response's final answer by `style` (several pieces are several answers).
+fn response_answer(response: &str, style: MathStyle, marker: Option<&str>) -> Option<String> {
+    let text = extract::final_segment(response, marker)?;
+    let pieces = |v: Vec<&str>| (!v.is_empty()).then(|| v.join(", "));
+    let found = match style {
+        MathStyle::Boxed => pieces(extract::boxes(text)),
+        MathStyle::Gsm8k => extract::after_hashes(text).map(str::to_owned),
+        MathStyle::LastNumber => extract::last_standalone_number(text).map(str::to_owned),
+        MathStyle::Full => Some(text.to_owned()),
+        MathStyle::Auto => pieces(extract::boxes(text))
+            .or_else(|| extract::after_hashes(text).map(str::to_owned))
+            .or_else(|| extract::after_answer_marker(text).map(str::to_owned))
+            .or_else(|| pieces(extract::last_math(text)))
+            .or_else(|| extract::bare_line(text).map(str::to_owned)),
+    }?;
+    let found = found.trim();
+    (!found.is_empty()).then(|| found.to_owned())
+}
+
+/// The verdict on one response against one gold answer.
+pub fn judge(response: &str, answer: &str, style: MathStyle, marker: Option<&str>) -> Status {
+    let Some(gold_raw) = gold_answer(answer) else {
+        return Status::GoldUnparseable;
+    };
+    let Read::Value(gold, gold_text) = read(&gold_raw) else {
+        return Status::GoldUnparseable;
+    };
+    let Some(pred_raw) = response_answer(response, style, marker) else {
+        return Status::NoAnswer;
+    };
+    let Read::Value(pred, pred_text) = read(&pred_raw) else {
+        return Status::NoAnswer;
+    };
+    if compare::equal(&gold, &pred) || (!gold_text.is_empty() && gold_text == pred_text) {
+        Status::Correct
+    } else {
+        Status::Incorrect
+    }
+}
+
+/// 1.0 where the response's final answer equals the gold answer, else 0.0.
+pub fn math_equal_one(response: &str, answer: &str, style: MathStyle) -> f32 {
+    f32::from(u8::from(
+        judge(response, answer, style, Some(extract::THINK_MARKER)) == Status::Correct,
+    ))
+}
+
+/// Scores and statuses of a batch (parallel above the rayon threshold).
+pub fn math_equal(
+    responses: &[&str],
+    answers: &[&str],
+    style: MathStyle,
+    marker: Option<&str>,
+) -> CoreResult<(Vec<f32>, Vec<u8>)> {
+    check_same_len(("responses", responses.len()), ("answers", answers.len()))?;
+    let status = map_rows(responses.len(), |i| {
+        judge(responses[i], answers[i], style, marker) as u8
+    });
+    let scores = status
+        .iter()
+        .map(|&s| f32::from(u8::from(s == Status::Correct as u8)))
+        .collect();
+    Ok((scores, status))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,355 @@
+//! End-to-end cases of `math_equal`: extraction, parsing, canonical forms and comparison.
+
+use super::*;
+
+fn status(r: &str, a: &str) -> Status {
+    judge(r, a, MathStyle::Auto, Some(extract::THINK_MARKER))
+}
+
+fn auto(r: &str, a: &str) -> f32 {
+    math_equal_one(r, a, MathStyle::Auto)
+}
+
+/// Whether `pred`, read whole, equals `gold`.
+fn eq(gold: &str, pred: &str) -> bool {
+    judge(pred, gold, MathStyle::Full, None) == Status::Correct
+}
+
+#[test]
+fn extraction_order() {
+    assert_eq!(auto("so 3 + 4 = 7 \\boxed{7}", "7"), 1.0);
+    assert_eq!(auto("2 + 2 = 4\n#### 4", "4"), 1.0);
+    assert_eq!(auto("#### 4 apples\nbye 9", "4"), 1.0);
+    assert_eq!(auto("The answer is $\\frac{1}{2}$. Done 7", "0.5"), 1.0);
+    assert_eq!(auto("So the Answer is: 1,000 dollars.", "1000"), 1.0);
+    assert_eq!(auto("THE ANSWER IS 5. I checked 3 times.", "5"), 1.0);
+    assert_eq!(auto("\\boxed{\\text{\\textbf{5}}}", "5"), 1.0);
+    assert_eq!(auto("\\boxed{\\text{\\textbf{5 apples}}}", "5"), 1.0);
+    let unclosed = "\\text{".repeat(20_000);
+    assert_eq!(math_equal_one(&unclosed, "5", MathStyle::Full), 0.0);
+    for (bare, reference) in [
+        ("\\frac{1}{2}", "0.5"),
+        ("-\\frac{1}{2}", "-0.5"),
+        ("2/4", "0.5"),
+        ("5/10", "1/2"),
+        ("2\\frac{1}{2}", "2.5"),
+        (" $1{,}000$ ", "1000"),
+    ] {
+        assert_eq!(auto(bare, reference), 1.0, "{bare} vs {reference}");
+    }
+    assert_eq!(auto("\\frac{1}{2}", "2"), 0.0);
+    assert_eq!(auto("\\boxed{2.5\\times10^{3}}", "2500"), 1.0);
+    assert_eq!(auto("\\boxed{B}", "(B)"), 1.0);
+    assert_eq!(auto("C", "C"), 1.0);
+    assert_eq!(auto("answer: C", "C"), 1.0);
+    assert_eq!(auto("\\boxed{5}", "\\boxed{5.0}"), 1.0);
+    assert_eq!(auto("\\boxed{5}", "step\n#### 5"), 1.0);
+    assert_eq!(auto("So the result is $\\frac{13}{20}$", "0.65"), 1.0);
+    assert_eq!(auto("So the result is $\\frac{13}{20}$", "20"), 0.0);
+    assert_eq!(auto("$\\boxed{1,2}$", "$\\boxed{1}\\boxed{2}$"), 1.0);
+    assert_eq!(auto("\\boxed{2}, \\boxed{1}", "1, 2"), 1.0);
+    assert_eq!(auto("\\boxed{12}", "\\boxed{1}\\boxed{2}"), 0.0);
+}
+
+#[test]
+fn prose_is_not_an_answer() {
+    assert_eq!(status("I got 3 then 5.", "5"), Status::NoAnswer);
+    assert_eq!(status("no number", "5"), Status::NoAnswer);
+    assert_eq!(
+        status("about 2.5\\times10^{3} cells", "2500"),
+        Status::NoAnswer
+    );
+    assert_eq!(status("work\n42", "42"), Status::Correct);
+}
+
+/// The answers a last-number reading paid for: each scores 0 now.
+#[test]
+fn no_reward_for_a_number_inside_an_expression() {
+    let cases = [
+        ("$4\\sqrt{2}$", "2"),
+        ("$x^2$", "2"),
+        ("$\\frac{\\pi}{2}$", "2"),
+        ("The result is $\\sqrt{2}$", "2"),
+        ("$\\frac{1+\\sqrt{5}}{2}$", "2"),
+        ("$3\\pi$", "3"),
+        ("$x \\le 3$", "3"),
+        ("the probability is 2/3", "3"),
+        ("$100!$", "100"),
+        ("$-[0,1)$", "1"),
+        ("AZYUK2A", "2"),
+        ("The answer is 4, not 3.", "3"),
+        ("The answer is 4, not 3.", "4"),
+        ("The answer is either 7 or 9.", "9"),
+        ("\\boxed{5 or 6}", "5"),
+        ("\\boxed{5 thousand}", "5"),
+        ("$(3,500)$", "3500"),
+        ("<think>\\boxed{42}</think> so it is \\boxed{41}", "42"),
+        ("<think>the answer is \\boxed{42}", "42"),
+    ];
+    for (response, gold) in cases {
+        for style in [MathStyle::Auto, MathStyle::LastNumber, MathStyle::Boxed] {
+            let got = judge(response, gold, style, Some(extract::THINK_MARKER));
+            assert_ne!(got, Status::Correct, "{response} vs {gold} ({style:?})");
+        }
+    }
+    assert_eq!(status("The answer is 4, not 3.", "4"), Status::NoAnswer);
+    assert_eq!(status("<think>x</think>\\boxed{42}", "42"), Status::Correct);
+}
+
+#[test]
+fn statuses() {
+    assert_eq!(status("\\boxed{3}", "3"), Status::Correct);
+    assert_eq!(status("\\boxed{4}", "3"), Status::Incorrect);
+    assert_eq!(status("\\boxed{3}", ""), Status::GoldUnparseable);
+    assert_eq!(status("\\boxed{3}", "\\boxed{3"), Status::GoldUnparseable);
+    assert_eq!(status("\\boxed{3}", "  "), Status::GoldUnparseable);
+    let (scores, st) = math_equal(
+        &["\\boxed{1}", "no idea", "\\boxed{2}"],
+        &["1", "2", ""],
+        MathStyle::Auto,
+        Some("</think>"),
+    )
+    .unwrap();
+    assert_eq!(scores, vec![1.0, 0.0, 0.0]);
+    assert_eq!(st, vec![1, 2, 3]);
+}
+
+#[test]
+fn styles() {
+    assert_eq!(
+        math_equal_one("#### 5\n\\boxed{4}", "5", MathStyle::Gsm8k),
+        1.0
+    );
+    assert_eq!(
+        math_equal_one("#### 5 \\boxed{4}", "5", MathStyle::Boxed),
+        0.0
+    );
+    assert_eq!(
+        math_equal_one("#### 5 \\boxed{4}", "4", MathStyle::LastNumber),
+        1.0
+    );
+    assert_eq!(math_equal_one("5", "5", MathStyle::Boxed), 0.0);
+    assert_eq!(math_equal_one(" $5$ ", "5", MathStyle::Full), 1.0);
+    assert!(MathStyle::parse("nope").is_err());
+    let e = math_equal(&["a"], &[], MathStyle::Auto, None).unwrap_err();
+    assert!(e.message.starts_with("answers"), "{}", e.message);
+}
+
+#[test]
+fn numbers_in_many_forms() {
+    for (a, b) in [
+        ("0.5", "\\frac{1}{2}"),
+        ("0.5", "$\\dfrac12$"),
+        ("1000", "1,000"),
+        ("1000", "1 000"),
+        ("1000", "\\$1{,}000.00"),
+        ("5", "5 dollars"),
+        ("5", "5\\text{ cm}"),
+        ("5", "x = 5"),
+        ("-3", "- 3"),
+        ("2.5", "2\\frac{1}{2}"),
+        ("0.5", "50\\%"),
+        ("50", "50 percent"),
+        ("28\\%", "28 pct"),
+        ("12", "12^{\\circ}"),
+        ("90", "90^\\circ"),
+        ("2500", "2.5 \\times 10^{3}"),
+        ("1000000", "10^6"),
+        ("-0.75", "\u{2212}0.75"),
+        ("-0.75", "\\left(-\\frac{3}{4}\\right)"),
+        ("2500", "(2500)"),
+        ("3", "3\\mathrm{~cm}"),
+        ("1/3", "\\cfrac{1}{3}"),
+        ("1", "\\frac3{3}"),
+        ("11111111100", "11,\\! 111,\\! 111,\\! 100"),
+        ("120", "5!"),
+        ("10", "\\binom{5}{2}"),
+        ("3", "|-3|"),
+    ] {
+        assert!(eq(a, b), "{a} vs {b}");
+        assert!(eq(b, a), "{b} vs {a}");
+    }
+    for (a, b) in [
+        ("3500", "(3,500)"),
+        ("100", "(0,100)"),
+        ("100", "0,100"),
+        ("5", "5x"),
+        ("3", "3 pi"),
+        ("1/3", "0.333"),
+        ("0.3", "0.30000000000000004"),
+        ("32349", "32, 349"),
+        ("2500", "(2500, 1)"),
+        ("5", "five"),
+        ("\\sqrt{2}", "\\sqrt{3}"),
+    ] {
+        assert!(!eq(a, b), "{a} vs {b}");
+    }
+    let zeros = "0".repeat(60);
+    assert!(eq(&format!("1.{zeros}"), "1"));
+    let big = "123456789012345678901234567890123456789012";
+    assert!(eq(
+        big,
+        "123,456,789,012,345,678,901,234,567,890,123,456,789,012"
+    ));
+    assert!(!eq(big, "123456789012345678901234567890123456789013"));
+    assert!(eq("6.02\\times10^{40}", &format!("602{}", "0".repeat(38))));
+    assert!(eq(
+        "2^{-55}",
+        "0.0000000000000000277555756156289135105907917022705078125"
+    ));
+}
+
+#[test]
+fn exact_algebra() {
+    for (a, b) in [
+        ("\\sqrt{8}", "2\\sqrt{2}"),
+        ("\\frac{\\sqrt2}{2}", "\\frac{1}{\\sqrt2}"),
+        ("\\sqrt3", "\\sqrt{3}"),
+        ("\\frac{9}{4}\\pi", "\\frac94\\pi"),
+        ("\\sqrt{2}+\\sqrt{5}", "\\sqrt 2+\\sqrt 5"),
+        ("3\\sqrt{13}", "\\sqrt{117}"),
+        ("\\frac{x+2}{7}", "\\frac{x}{7}+\\frac{2}{7}"),
+        ("(x+1)^2", "x^2+2x+1"),
+        ("\\frac{x^2-1}{x-1}", "x+1"),
+        ("2-2p", "-2p+2"),
+        ("\\frac{\\pi r}{h+r}", "\\frac{r\\pi}{r+h}"),
+        ("2 \\sin b \\cos a", "2\\cos a \\sin b"),
+        ("\\frac{1}{3\\sqrt[3]{x}^2}", "\\frac{1}{3x^{2/3}}"),
+        (
+            "\\frac{\\sqrt{\\sqrt{11}+\\sqrt{194}}}{15+2\\sqrt{33}}",
+            "\\frac{\\sqrt{\\sqrt{11}+\\sqrt{194}}}{2\\sqrt{33}+15}",
+        ),
+        ("\\sqrt[3]{8}", "2"),
+        ("4^{3/2}", "8"),
+    ] {
+        assert!(eq(a, b), "{a} vs {b}");
+    }
+    for (a, b) in [
+        ("1\\sqrt{19}", "1"),
+        ("(a+5)(b+2)", "(+5)(b+2)"),
+        ("x+2n+1", "x+1"),
+        ("\\sqrt{x^2}", "x"),
+        ("\\tan^2(y)+1", "\\sec^2(y)"),
+        ("4", "\\frac{34}{16}+\\frac{\\sqrt{1358}}{16}"),
+    ] {
+        assert!(!eq(a, b), "{a} vs {b}");
+    }
+}
+
+#[test]
+fn structured_answers() {
+    for (gold, pred) in [
+        ("(1, 2)", "\\left( 1, 2 \\right)"),
+        ("[0,1)", "[0, 1)"),
+        ("(1,\\frac{9}{2})", "(1,4.5)"),
+        ("\\{1,2\\}", "\\{2, 1, 1\\}"),
+        ("-2,1", "1, -2"),
+        ("(1,3)", "{1,3}"),
+        ("1 \\pm \\sqrt{19}", "1+\\sqrt{19}, 1-\\sqrt{19}"),
+        ("\\{1\\pm\\sqrt{5},-2\\}", "\\{-2, 1+\\sqrt5, 1-\\sqrt5\\}"),
+        (
+            "[-1, -\\frac{1}{2}) \\cup (-\\frac{1}{2}, 0) \\cup (0, 1) \\cup (1, \\infty)",
+            "[-1, -\\tfrac12) \\cup (-\\tfrac12, 0) \\cup (0, 1) \\cup (1, \\infty)",
+        ),
+        ("(-\\infty, 3]", "(-\\infty,3]"),
+        ("x \\in [-2,7]", "[-2,7]"),
+        (
+            "\\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix}",
+            "\\begin{bmatrix}1&0\\\\0&1\\end{bmatrix}",
+        ),
+        (
+            "\\begin{pmatrix}1 & 2 \\\\3 & 4\\end{pmatrix}",
+            "\\left[\\begin{array}{cc}1 & 2 \\\\3 & 4\\end{array}\\right]",
+        ),
+        ("12 and 13", "12 $ and $13"),
+        ("x = 1 or x = 2", "1, 2"),
+        ("(p,q)=(1,2)", "(1, 2)"),
+        ("\\text{Evelyn}", "Evelyn"),
+        ("\\text{C}", "\\text{(C)}"),
+        ("125 miles", "125\\textnormal{ miles}"),
+        ("15\\mbox{ cm}^2", "15\\mbox{ cm}^2"),
+    ] {
+        assert!(eq(gold, pred), "{gold} vs {pred}");
+    }
+    for (gold, pred) in [
+        ("[0,9)", "[0,1)"),
+        ("(0,9)", "[0,9)"),
+        ("(3,1)", "{1,3}"),
+        ("\\{1,2\\}", "(1,2)"),
+        ("1", "-[0,1)"),
+        (
+            "\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}",
+            "\\begin{pmatrix}1 & 2 \\\\ 3 & 5\\end{pmatrix}",
+        ),
+        ("(1,2)", "(2,1)"),
+        ("5", "5 or 6"),
+    ] {
+        assert!(!eq(gold, pred), "{gold} vs {pred}");
+    }
+}
+
+#[test]
+fn relations() {
+    for (gold, pred) in [
+        ("x >= 5", "x \\geq 5"),
+        ("x < 3", "x \\lt 3"),
+        ("x \\leq 2", "x <= 2"),
+        ("x != 3", "x \\neq 3"),
+        ("x \\leq 5", "5 \\geq x"),
+        ("x < 1", "-x > -1"),
+        ("x = 11", "x = 5+5+1 = 7 =11"),
+        ("x = 1/3", "x = 5+5+1 = 1/3 \\approx 11"),
+        ("11", "x=11"),
+        ("11", "x\\approx11"),
+        ("1/3", "x=1/3\\approx1.3"),
+        ("k=1", "1"),
+        ("1", "k=1"),
+        ("1 = \\zzz = x = 0", "0"),
+        ("z = 1 + 1 = 2", "z = 3+3 = 2"),
+        ("2x+4y-3=0", "y=-\\frac{1}{2}x+\\frac{3}{4}"),
+        ("x^2/4 + y^2/3 = 1", "x^2/16 + y^2/12 = 1/4"),
+        ("34x+45y-20z+100=0", "-34x-45y+20z-100=0"),
+        ("y = 2x+1", "2x+1"),
+        ("-2 \\le x \\le 7", "x \\in [-2,7]"),
+        ("x < 3", "(-\\infty, 3)"),
+        ("f(2) < f(1) < f(4)", "f(2) < f(1) < f(4)"),
+    ] {
+        assert!(eq(gold, pred), "{gold} vs {pred}");
+    }
+    for (gold, pred) in [
+        ("x > 5", "x < 5"),
+        ("x \\geq 5", "x \\leq 5"),
+        ("x < 1", "x > -1"),
+        ("7 = 11a+c", "11a+c"),
+        ("a +3z = 0", "0"),
+        ("2x + z = 1", "1"),
+        ("a^2 + b = 0", "0"),
+        ("x \\in [-2,7]", "-2 \\le x \\le 7"),
+    ] {
+        assert!(!eq(gold, pred), "{gold} vs {pred}");
+    }
+}
+
+#[test]
+fn hostile_inputs_are_bounded() {
+    let deep = format!(
+        "\\boxed{{{}2{}}}",
+        "\\frac{1}{".repeat(30_000),
+        "}".repeat(30_000)
+    );
+    assert_eq!(auto(&deep, "1"), 0.0);
+    let parens = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
+    assert_eq!(math_equal_one(&parens, "1", MathStyle::Full), 0.0);
+    let big = "9".repeat(1 << 20);
+    assert_eq!(math_equal_one(&big, "1", MathStyle::Full), 0.0);
+    let power = "\\boxed{10^{999999999}}";
+    assert_eq!(auto(power, "1"), 0.0);
+    let blowup = "\\boxed{(x+1)^{1000}}";
+    assert_eq!(auto(blowup, "1"), 0.0);
+    let tower = "\\boxed{2^{2^{2^{2^{2^{2}}}}}}";
+    assert_eq!(auto(tower, "1"), 0.0);
+    let exps = format!("\\boxed{{x{}}}", "^{1000}".repeat(40));
+    assert_eq!(auto(&exps, "1"), 0.0);
+    let many = "1+".repeat(100_000) + "1";
+    assert_eq!(math_equal_one(&many, "100001", MathStyle::Full), 0.0);
+}

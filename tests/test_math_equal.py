@@ -133,7 +133,9 @@ def test_agrees_with_math_verify_on_corpus() -> None:
     rows = load_corpus()
     ours = math_equal([r["response"] for r in rows], [r["answer"] for r in rows])
     theirs = math_verify([(r["answer"], r["response"]) for r in rows])
-    by_design = [r for r, o, t in zip(rows, ours, theirs, strict=True) if r["form"] in ACCEPTED_FORMS]
+    by_design = [
+        r for r, o, t in zip(rows, ours, theirs, strict=True) if r["form"] in ACCEPTED_FORMS
+    ]
     disagree = [
         (r["response"], r["answer"])
         for r, o, t in zip(rows, ours, theirs, strict=True)

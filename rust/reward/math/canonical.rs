@@ -271,10 +271,20 @@ pub fn text_form(raw: &str) -> String {
     peeled.to_owned()
 }
 
-/// A label: a variable, a tuple of variables (`(p, q)`), a call `f(x)`, `\zzz`.
+/// A label: a variable, a tuple of variables (`(p, q)`), a call `f(x)`, `\zzz`, a
+/// segment or its length (`AB`, `|AB|`), a ratio of labels (`A:B`).
 fn label(node: &Node) -> Option<String> {
+    let upper = |n: &Node| matches!(n, Node::Sym(s) if s.len() == 1 && s.as_bytes()[0].is_ascii_uppercase());
     match node {
         Node::Sym(s) => Some(s.clone()),
+        Node::Mul(fs) if fs.len() >= 2 && fs.iter().all(upper) => {
+            Some(fs.iter().filter_map(label).collect::<Vec<_>>().concat())
+        }
+        Node::Abs(inner) => label(inner).map(|l| format!("|{l}|")),
+        Node::Ratio(parts) => {
+            let names: Option<Vec<String>> = parts.iter().map(label).collect();
+            names.map(|n| n.join(":"))
+        }
         Node::Group('(', ')', items) => {
             let names: Option<Vec<String>> = items.iter().map(label).collect();
             names.map(|n| format!("({})", n.join(",")))
@@ -311,6 +321,12 @@ fn relation(parts: &[Node], ops: &[RelOp]) -> Option<Value> {
             let (label, value) = match (first_label, label(&parts[1])) {
                 (Some(l), _) => (Some(l), Some(Box::new(canonical(&parts[1])))),
                 (None, Some(r)) => (Some(r), Some(Box::new(canonical(&parts[0])))),
+                // "3 + 4 = 7": a computation answers its result
+                (None, None)
+                    if !diff.as_ref().is_some_and(RatFn::has_symbols) && diff.is_some() =>
+                {
+                    (None, Some(Box::new(canonical(&parts[1]))))
+                }
                 (None, None) => (None, None),
             };
             return Some(Value::Equation { label, value, diff });
@@ -362,7 +378,7 @@ fn interval_of(parts: &[Node], ops: &[RelOp]) -> Option<Value> {
             percent: false,
         })
     };
-    let is_var = |n: &Node| matches!(n, Node::Sym(_));
+    let is_var = |n: &Node| label(n).is_some();
     let up = |o: &RelOp| matches!(o, RelOp::Lt | RelOp::Le);
     let down = |o: &RelOp| matches!(o, RelOp::Gt | RelOp::Ge);
     let strict = |o: &RelOp| matches!(o, RelOp::Lt | RelOp::Gt);
@@ -421,6 +437,7 @@ pub fn canonical(node: &Node) -> Value {
         Node::Set(nodes) => Value::Set(items(nodes)),
         Node::List(nodes) => list(items(nodes)),
         Node::Union(nodes) => Value::Union(nodes.iter().map(canonical).collect()),
+        Node::Ratio(nodes) => Value::Tuple(':', ':', items(nodes)),
         Node::Matrix(rows) => {
             let width = rows.first().map_or(0, Vec::len);
             Value::Matrix(width, rows.iter().flatten().map(canonical).collect())

@@ -139,6 +139,10 @@ fn box_commands(text: &str) -> impl Iterator<Item = usize> + '_ {
 fn joins(gap: &str) -> bool {
     let g = gap
         .replace("\\text{", "")
+        .replace("\\(", " ")
+        .replace("\\)", " ")
+        .replace("\\[", " ")
+        .replace("\\]", " ")
         .replace("\\quad", "")
         .replace("\\qquad", "")
         .replace(['$', '}', '{', ',', ' ', '\n', '~'], " ");
@@ -251,7 +255,10 @@ fn math_spans(text: &str) -> Vec<(usize, usize, usize, usize)> {
                 None => break None,
             }
         };
+        // inline math ($…$, \\(…\\)) stays on one line; display math may span lines
+        let inline = open == "$" || open == "\\(";
         match found {
+            Some(end) if inline && b[body..end].contains(&b'\n') => i = body,
             Some(end) => {
                 spans.push((i, body, end, end + close.len()));
                 i = end + close.len();
@@ -287,7 +294,8 @@ pub fn last_math(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The last non-empty line of `text` when it is math alone (no word tokens).
+/// The last non-empty line of `text` when it is math alone: no word before or between
+/// its math tokens (unit words after them are allowed: "28 percent", "5 cm").
 pub fn bare_line(text: &str) -> Option<&str> {
     let line = text.trim_end().rsplit('\n').next()?.trim();
     let line = line.strip_suffix('.').unwrap_or(line).trim();
@@ -295,7 +303,32 @@ pub fn bare_line(text: &str) -> Option<&str> {
         return None;
     }
     let tokens = tokenize(line).ok()?;
-    (!tokens.is_empty() && !tokens.iter().any(|t| matches!(t, Tok::Word(_)))).then_some(line)
+    let math = tokens
+        .iter()
+        .position(|t| matches!(t, Tok::Word(_)))
+        .unwrap_or(tokens.len());
+    if math == tokens.len() || tokens.len() == 1 {
+        return Some(line); // math alone, or one word ("Evelyn", "C")
+    }
+    // words only as trailing units of a number: "28 percent", "15 cm^2", "3 m/s"
+    let numeric = tokens[..math].iter().any(|t| matches!(t, Tok::Num(..)))
+        && !tokens[..math].iter().any(|t| matches!(t, Tok::Letter(_)));
+    let mut rest = tokens[math..].iter().peekable();
+    let mut units = true;
+    while let Some(t) = rest.next() {
+        units &= match t {
+            Tok::Word(_) => true,
+            Tok::Caret => matches!(rest.next(), Some(Tok::Num(..))),
+            Tok::Divide => matches!(rest.peek(), Some(Tok::Word(_))),
+            _ => false,
+        };
+    }
+    (numeric && units).then_some(line)
+}
+
+/// Byte offset of `part` (a slice of `text`) in `text`.
+pub fn offset(text: &str, part: &str) -> usize {
+    (part.as_ptr() as usize).saturating_sub(text.as_ptr() as usize)
 }
 
 /// The span of the last number in `text`: an optional `-` or U+2212 minus not glued to a

@@ -71,6 +71,13 @@ pub enum Tok {
 /// Tokens an answer may have; longer ones are compared as text.
 pub const MAX_TOKENS: usize = 2048;
 
+/// Commands recognised after a doubled backslash (`\\\\frac` written through an escaped
+/// string): a row break `\\\\` is never followed by one of these.
+const ESCAPED_COMMANDS: &[&str] = &[
+    "frac", "dfrac", "tfrac", "left", "right", "boxed", "sqrt", "pi", "text", "cdot", "times",
+    "le", "ge", "leq", "geq", "neq", "infty", "cup", "in ", "in{", "mathrm", "pm",
+];
+
 /// Commands that vanish (spacing, sizing, style).
 const SKIP: &[&str] = &[
     "left",
@@ -329,7 +336,38 @@ impl<'a> Lexer<'a> {
         {
             self.i += 1; // "5." : a trailing point
         }
-        self.push(Tok::Num(int, frac))
+        self.push(Tok::Num(int, frac))?;
+        self.e_notation()
+    }
+
+    /// `1.5e-3`, `2E+21` after a number: `× 10^{k}` (a letter `e` followed by digits).
+    fn e_notation(&mut self) -> Result<(), LexError> {
+        if !matches!(self.peek(), Some(b'e' | b'E')) {
+            return Ok(());
+        }
+        let mut j = self.i + 1;
+        let neg = self.b.get(j) == Some(&b'-');
+        if matches!(self.b.get(j), Some(b'-' | b'+')) {
+            j += 1;
+        }
+        let start = j;
+        while self.b.get(j).is_some_and(u8::is_ascii_digit) {
+            j += 1;
+        }
+        if j == start || self.b.get(j).is_some_and(u8::is_ascii_alphabetic) {
+            return Ok(());
+        }
+        let exp = self.s[start..j].to_owned();
+        self.i = j;
+        self.push(Tok::Times)?;
+        self.push(Tok::Num("10".into(), String::new()))?;
+        self.push(Tok::Caret)?;
+        self.push(Tok::LBrace)?;
+        if neg {
+            self.push(Tok::Minus)?;
+        }
+        self.push(Tok::Num(exp, String::new()))?;
+        self.push(Tok::RBrace)
     }
 
     /// The name of the command at `self.i` (after the backslash), consumed.
@@ -393,13 +431,21 @@ impl<'a> Lexer<'a> {
 
     fn backslash(&mut self) -> Result<(), LexError> {
         self.i += 1;
+        // "\\frac", "\\left(": a backslash doubled by string escaping, not a row break
+        if self.peek() == Some(b'\\')
+            && ESCAPED_COMMANDS
+                .iter()
+                .any(|c| self.rest()[1..].starts_with(c))
+        {
+            self.i += 1;
+        }
         let name = self.command();
         match name {
             "" => return Err(LexError),
             "\\" => return self.push(Tok::RowSep),
             "{" | "lbrace" => return self.push(Tok::OpenSet),
             "}" | "rbrace" => return self.push(Tok::CloseSet),
-            "," | ";" | ":" | "!" | " " | ">" | "(" | ")" | "[" | "]" | "$" => return Ok(()),
+            "," | ";" | ":" | "!" | " " | ">" | "(" | ")" | "[" | "]" | "$" | "\"" => return Ok(()),
             "%" => return self.push(Tok::Percent),
             "&" => return self.push(Tok::Amp),
             "|" => return self.push(Tok::Bar),
@@ -514,7 +560,7 @@ impl<'a> Lexer<'a> {
     fn run(mut self) -> Result<Vec<Tok>, LexError> {
         while let Some(c) = self.peek() {
             match c {
-                b' ' | b'\n' | b'\t' | b'\r' | b'~' | b'$' => self.i += 1,
+                b' ' | b'\n' | b'\t' | b'\r' | b'~' | b'$' | b'"' => self.i += 1,
                 b'0'..=b'9' => self.number()?,
                 b'.' if self.b.get(self.i + 1).is_some_and(u8::is_ascii_digit) => {
                     self.i += 1;

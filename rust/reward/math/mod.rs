@@ -2,8 +2,8 @@
 //! equals the gold answer, with a status saying why when it does not.
 //!
 //! Laid out by stage:
-//! - [`extract`]: where the final answer is (reasoning cut off, boxes, `####`, "answer
-//!   is", the last math, a bare last line);
+//! - [`extract`]: where the final answer is (reasoning cut off; the last of boxes,
+//!   `####` and "answer is"; else the last math; else a bare last line);
 //! - [`lex`] and [`parse`]: the answer text as a tree (LaTeX and plain math);
 //! - [`canonical`] with [`algebra`]: the tree as an exact canonical value;
 //! - [`compare`]: equality of canonical values (sets, intervals, relations, …).
@@ -28,7 +28,8 @@ use parse::{parse, ParseError};
 /// Where `math_equal` looks for the response's final answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MathStyle {
-    /// boxed, then "####", then "answer is", then the last math, then a bare last line.
+    /// The last stated answer (boxes, "####", "answer is"), else the last math, else a
+    /// bare last line.
     Auto,
     /// Only the last `\boxed{}` / `\fbox{}` (and the boxes joined to it).
     Boxed,
@@ -67,7 +68,7 @@ pub enum Status {
     /// No final answer could be isolated (none in the style's place, unfinished
     /// reasoning, or a hedged answer such as "4, not 3").
     NoAnswer = 2,
-    /// The gold answer is empty, unbalanced or too large to judge.
+    /// The gold answer is empty, unbalanced, too large, or prose with no math in it.
     GoldUnparseable = 3,
 }
 
@@ -105,6 +106,16 @@ fn read(raw: &str) -> Read {
     Read::Value(value, text)
 }
 
+/// Whether a text gold is prose: two or more words and no digit, command or math sign
+/// ("Answer is forty two."). It has no exact answer to compare with, so it is not judged
+/// (TRL's math rewards return `None` for it); one word ("Evelyn", "C") is judged as text.
+fn is_prose(gold: &str) -> bool {
+    gold.split_whitespace().count() >= 2
+        && !gold
+            .bytes()
+            .any(|b| b.is_ascii_digit() || matches!(b, b'\\' | b'$' | b'=' | b'^' | b'+' | b'/'))
+}
+
 /// Whether braces balance (an unbalanced gold cannot be judged).
 fn balanced(s: &str) -> bool {
     let mut depth = 0i64;
@@ -123,16 +134,29 @@ fn balanced(s: &str) -> bool {
     depth == 0
 }
 
-/// The gold answer: its boxed content, the text after its "####", or all of it.
+/// The stated final answer of `text`: of its last box group, its text after the last
+/// "####" and its sentence after the last "answer is", the one that comes last (the final
+/// statement wins: "\\boxed{255} … The final answer is $10,455$" answers 10,455).
+fn stated_answer(text: &str) -> Option<String> {
+    let boxes = extract::boxes(text);
+    let candidates = [
+        boxes
+            .first()
+            .map(|b| (extract::offset(text, b), boxes.join(", "))),
+        extract::after_hashes(text).map(|h| (extract::offset(text, h), h.to_owned())),
+        extract::after_answer_marker(text).map(|a| (extract::offset(text, a), a.to_owned())),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .filter(|(_, a)| !a.trim().is_empty())
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, a)| a)
+}
+
+/// The gold answer: its stated final answer (box, "####", "answer is"), or all of it.
 fn gold_answer(answer: &str) -> Option<String> {
-    let boxes = extract::boxes(answer);
-    let raw = if !boxes.is_empty() {
-        boxes.join(", ")
-    } else if let Some(h) = extract::after_hashes(answer) {
-        h.to_owned()
-    } else {
-        answer.to_owned()
-    };
+    let raw = stated_answer(answer).unwrap_or_else(|| answer.to_owned());
     let raw = raw.trim();
     (!raw.is_empty() && balanced(raw) && raw.len() <= MAX_ANSWER_BYTES).then(|| raw.to_owned())
 }
@@ -146,9 +170,7 @@ fn response_answer(response: &str, style: MathStyle, marker: Option<&str>) -> Op
         MathStyle::Gsm8k => extract::after_hashes(text).map(str::to_owned),
         MathStyle::LastNumber => extract::last_standalone_number(text).map(str::to_owned),
         MathStyle::Full => Some(text.to_owned()),
-        MathStyle::Auto => pieces(extract::boxes(text))
-            .or_else(|| extract::after_hashes(text).map(str::to_owned))
-            .or_else(|| extract::after_answer_marker(text).map(str::to_owned))
+        MathStyle::Auto => stated_answer(text)
             .or_else(|| pieces(extract::last_math(text)))
             .or_else(|| extract::bare_line(text).map(str::to_owned)),
     }?;
@@ -164,6 +186,9 @@ pub fn judge(response: &str, answer: &str, style: MathStyle, marker: Option<&str
     let Read::Value(gold, gold_text) = read(&gold_raw) else {
         return Status::GoldUnparseable;
     };
+    if matches!(gold, Value::Text(_)) && is_prose(&gold_raw) {
+        return Status::GoldUnparseable;
+    }
     let Some(pred_raw) = response_answer(response, style, marker) else {
         return Status::NoAnswer;
     };

@@ -4,7 +4,8 @@
 //! answer  := item (sep item)*            sep: , ; "and" "or"
 //! item    := words | rel [units]
 //! rel     := setexpr (relop setexpr)*    = < > \le \ge \ne \approx \in
-//! setexpr := expr ((\cup | \cap) expr)*
+//! setexpr := ratio ((\cup | \cap) ratio)*
+//! ratio   := expr (":" expr)*
 //! expr    := [sign] term (("+" | "-" | \pm) term)*
 //! term    := factor ((\cdot | / | implicit) factor)*
 //! factor  := sign factor | postfix ["^" exponent]
@@ -51,6 +52,8 @@ pub enum Node {
     Matrix(Vec<Vec<Node>>),
     Union(Vec<Node>),
     Intersection(Vec<Node>),
+    /// `a : b` (a ratio, kept as its parts).
+    Ratio(Vec<Node>),
     /// `parts[0] ops[0] parts[1] ops[1] …`.
     Rel(Vec<Node>, Vec<RelOp>),
     /// Several answers: `1, 2`, `x = 1 or x = 2`, several boxes.
@@ -318,7 +321,7 @@ impl<'t> Parser<'t> {
     }
 
     fn setexpr(&mut self) -> PResult<Node> {
-        let first = self.expr()?;
+        let first = self.ratio()?;
         let cup = matches!(self.peek(), Some(Tok::Cup));
         if !matches!(self.peek(), Some(Tok::Cup | Tok::Cap)) {
             return Ok(first);
@@ -326,7 +329,7 @@ impl<'t> Parser<'t> {
         let op = if cup { Tok::Cup } else { Tok::Cap };
         let mut parts = vec![first];
         while self.eat(&op) {
-            parts.push(self.expr()?);
+            parts.push(self.ratio()?);
         }
         if matches!(self.peek(), Some(Tok::Cup | Tok::Cap)) {
             return Err(ParseError::Invalid); // mixed ∪ and ∩ without brackets
@@ -336,6 +339,19 @@ impl<'t> Parser<'t> {
         } else {
             Node::Intersection(parts)
         })
+    }
+
+    /// `a : b : …`, or one expression.
+    fn ratio(&mut self) -> PResult<Node> {
+        let first = self.expr()?;
+        if self.peek() != Some(&Tok::Colon) {
+            return Ok(first);
+        }
+        let mut parts = vec![first];
+        while self.eat(&Tok::Colon) {
+            parts.push(self.expr()?);
+        }
+        Ok(Node::Ratio(parts))
     }
 
     fn expr(&mut self) -> PResult<Node> {

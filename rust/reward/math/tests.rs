@@ -103,6 +103,11 @@ fn statuses() {
     assert_eq!(status("\\boxed{3}", ""), Status::GoldUnparseable);
     assert_eq!(status("\\boxed{3}", "\\boxed{3"), Status::GoldUnparseable);
     assert_eq!(status("\\boxed{3}", "  "), Status::GoldUnparseable);
+    assert_eq!(
+        status("\\boxed{42}", "Answer is forty two."),
+        Status::GoldUnparseable
+    );
+    assert_eq!(status("Evelyn", "\\text{Evelyn}"), Status::Correct);
     let (scores, st) = math_equal(
         &["\\boxed{1}", "no idea", "\\boxed{2}"],
         &["1", "2", ""],

@@ -23,9 +23,9 @@ import numpy.typing as npt
 from orbiter.train import _args, _core
 
 __all__ = [
+    "MathStatus",
     "exact_text_match",
     "extract_answer",
-    "MathStatus",
     "math_equal",
     "normalized_exact_match",
     "regex_match",

@@ -69,6 +69,40 @@ def make_batch(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
     return responses, answers
 
 
+STRUCTURED = [
+    ("\\boxed{\\{2, 1, 1\\}}", "\\{1,2\\}"),
+    ("The answer is $(1, \\frac{9}{2}]$.", "(1, 4.5]"),
+    ("so $x = \\boxed{2\\sqrt{2}}$", "\\sqrt{8}"),
+    ("Thus $x = 3$.", "3"),
+    ("\\boxed{\\frac{x}{7}+\\frac{2}{7}}", "\\frac{x+2}{7}"),
+    ("\\boxed{[-1, 0) \\cup (1, \\infty)}", "[-1,0)\\cup(1,\\infty)"),
+    ("We get $y=-\\frac{1}{2}x+\\frac{3}{4}$.", "2x+4y-3=0"),
+    (
+        "\\boxed{\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}}",
+        "\\begin{bmatrix}1&2\\\\3&5\\end{bmatrix}",
+    ),
+]
+
+
+def make_structured_batch(n: int) -> tuple[list[str], list[str]]:
+    """Structured answers (sets, intervals, radicals, equations, matrices) after some working."""
+    rows = [STRUCTURED[i % len(STRUCTURED)] for i in range(n)]
+    return [FILLER[:100] + r for r, _ in rows], [a for _, a in rows]
+
+
+def hostile_answers() -> list[str]:
+    """Responses of about 1 MB built to be expensive: deep nesting, brackets, digits, powers."""
+    k = 1 << 20
+    return [
+        "\\boxed{" + "\\frac{1}{" * (k // 9) + "2" + "}" * (k // 9) + "}",
+        "\\boxed{" + "(" * (k // 2) + "1" + ")" * (k // 2) + "}",
+        "\\boxed{" + "9" * k + "}",
+        "\\boxed{" + "(x+1)^{1000}" * (k // 12) + "}",
+        "$" + "1+" * (k // 2) + "1$",
+        "<think>" * (k // 7),
+    ]
+
+
 def load_by_path(package: str, relative: str, name: str) -> ModuleType | None:
     try:
         spec = importlib.util.find_spec(package)
@@ -197,6 +231,29 @@ def cases(smoke: bool = False, mv_sample: int = 200) -> tuple[list[Case], list[s
             min_throughput=1.0,
         )
     ]
+    s_resp_structured, s_ans_structured = make_structured_batch(n)
+    out.append(
+        Case(
+            GROUP,
+            "math_equal structured (sets, intervals, radicals, equations, polynomials)",
+            f"{n // 1000}k responses",
+            n,
+            lambda: math_equal(s_resp_structured, s_ans_structured),
+            [],
+            throughput=(n / 1e6, "M answers"),
+        )
+    )
+    hostile = hostile_answers()
+    out.append(
+        Case(
+            GROUP,
+            "math_equal hostile 1 MB answers (nested \\frac, brackets, digits, powers)",
+            f"{len(hostile)} responses of ~1 MB",
+            len(hostile),
+            lambda: math_equal(hostile, ["1"] * len(hostile)),
+            [],
+        )
+    )
     gsm_base = []
     gsm8k = load_by_path("verl", "utils/reward_score/gsm8k.py", "verl_gsm8k")
     if gsm8k is not None:

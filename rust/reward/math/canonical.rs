@@ -281,6 +281,7 @@ fn label(node: &Node) -> Option<String> {
             Some(fs.iter().filter_map(label).collect::<Vec<_>>().concat())
         }
         Node::Abs(inner) => label(inner).map(|l| format!("|{l}|")),
+        Node::Div(a, b) => Some(format!("{}/{}", label(a)?, label(b)?)),
         Node::Ratio(parts) => {
             let names: Option<Vec<String>> = parts.iter().map(label).collect();
             names.map(|n| n.join(":"))
@@ -400,6 +401,88 @@ fn interval_of(parts: &[Node], ops: &[RelOp]) -> Option<Value> {
     Some(Value::Tuple(open, close, vec![lo, hi]))
 }
 
+/// Whether a sum or product has a matrix among its terms.
+fn holds_matrix(node: &Node) -> bool {
+    match node {
+        Node::Matrix(_) => true,
+        Node::Add(v) | Node::Mul(v) => v.iter().any(holds_matrix),
+        Node::Neg(a) => holds_matrix(a),
+        _ => false,
+    }
+}
+
+/// A matrix as (columns, row-major entries).
+type Mat = (usize, Vec<RatFn>);
+
+/// The value of sums, products and scalar multiples of matrices, exactly.
+fn matrix_eval(node: &Node) -> AResult<Mat> {
+    let scalar = |n: &Node| single(eval(n)?);
+    match node {
+        Node::Matrix(rows) => {
+            let cols = rows.first().map_or(0, Vec::len);
+            let entries = rows.iter().flatten().map(scalar).collect::<AResult<_>>()?;
+            Ok((cols, entries))
+        }
+        Node::Neg(a) => {
+            let (c, e) = matrix_eval(a)?;
+            Ok((c, e.iter().map(RatFn::neg).collect()))
+        }
+        Node::Add(terms) => {
+            let mut acc: Option<Mat> = None;
+            for t in terms {
+                let (c, e) = matrix_eval(t)?;
+                acc = Some(match acc {
+                    None => (c, e),
+                    Some((c0, e0)) if c0 == c && e0.len() == e.len() => {
+                        let sum = e0
+                            .iter()
+                            .zip(&e)
+                            .map(|(a, b)| a.add(b))
+                            .collect::<AResult<_>>()?;
+                        (c, sum)
+                    }
+                    Some(_) => return Err(Unsupported::NotAlgebraic),
+                });
+            }
+            acc.ok_or(Unsupported::NotAlgebraic)
+        }
+        Node::Mul(factors) => {
+            let mut acc: Option<Mat> = None;
+            let mut k = RatFn::int(1);
+            for f in factors {
+                if !holds_matrix(f) {
+                    k = k.mul(&scalar(f)?)?;
+                    continue;
+                }
+                let (c, e) = matrix_eval(f)?;
+                acc = Some(match acc {
+                    None => (c, e),
+                    Some((c0, e0)) => {
+                        let (n, m) = (e0.len() / c0.max(1), c);
+                        if c0 == 0 || c == 0 || e.len() != c0 * m {
+                            return Err(Unsupported::NotAlgebraic);
+                        }
+                        let mut out = Vec::with_capacity(n * m);
+                        for i in 0..n {
+                            for j in 0..m {
+                                let mut cell = RatFn::int(0);
+                                for t in 0..c0 {
+                                    cell = cell.add(&e0[i * c0 + t].mul(&e[t * m + j])?)?;
+                                }
+                                out.push(cell);
+                            }
+                        }
+                        (m, out)
+                    }
+                });
+            }
+            let (c, e) = acc.ok_or(Unsupported::NotAlgebraic)?;
+            Ok((c, e.iter().map(|x| x.mul(&k)).collect::<AResult<_>>()?))
+        }
+        _ => Err(Unsupported::NotAlgebraic),
+    }
+}
+
 /// Flattens `±` branches of list items into the list.
 fn items(nodes: &[Node]) -> Vec<Value> {
     let mut out = Vec::with_capacity(nodes.len());
@@ -444,6 +527,18 @@ pub fn canonical(node: &Node) -> Value {
         }
         Node::Rel(parts, ops) => relation(parts, ops).unwrap_or(Value::Text(String::new())),
         Node::Intersection(_) => Value::Text(String::new()),
+        Node::Add(_) | Node::Mul(_) | Node::Neg(_) if holds_matrix(node) => {
+            match matrix_eval(node) {
+                Ok((cols, entries)) => Value::Matrix(
+                    cols,
+                    entries
+                        .into_iter()
+                        .map(|e| Value::Expr { e, percent: false })
+                        .collect(),
+                ),
+                Err(_) => Value::Text(String::new()),
+            }
+        }
         arithmetic => match eval(arithmetic) {
             Ok(mut vs) if vs.len() == 1 => Value::Expr {
                 e: vs.pop().unwrap_or_else(|| RatFn::int(0)),

@@ -472,6 +472,7 @@ impl<'a> Lexer<'a> {
         let tok = match name {
             "frac" | "dfrac" | "tfrac" | "cfrac" => Tok::Cmd("frac".into()),
             "binom" | "dbinom" | "tbinom" | "choose" => Tok::Cmd("binom".into()),
+            "sum" | "prod" => Tok::Cmd(name.to_owned()),
             "sqrt" => Tok::Cmd("sqrt".into()),
             "pi" => Tok::Cmd("pi".into()),
             "infty" | "infinity" | "inf" => Tok::Cmd("infty".into()),
@@ -512,8 +513,8 @@ impl<'a> Lexer<'a> {
             self.i += 1;
         }
         let run = &self.s[start..self.i];
-        let lower = run.to_ascii_lowercase();
-        if self.in_text() || run.len() >= 3 || TWO_LETTER_WORDS.contains(&lower.as_str()) {
+        // case-sensitive: "NO" is the segment N·O, "no" a word
+        if self.in_text() || run.len() >= 3 || TWO_LETTER_WORDS.contains(&run) {
             return self.push(Tok::Word(run.to_owned()));
         }
         for c in run.chars() {

@@ -552,6 +552,9 @@ impl<'t> Parser<'t> {
             match t {
                 Tok::Num(i, f) if f.is_empty() => Some(i.clone()),
                 Tok::Letter(l) | Tok::Word(l) => Some(l.clone()),
+                Tok::Minus => Some("-".into()),
+                Tok::Plus => Some("+".into()),
+                Tok::Comma => Some(",".into()),
                 _ => None,
             }
         };
@@ -658,6 +661,17 @@ impl<'t> Parser<'t> {
             "binom" => {
                 let (a, b) = self.frac_args()?;
                 Node::Binom(Box::new(a), Box::new(b))
+            }
+            "sum" | "prod" => {
+                // \sum_{k=0}^{n-1} body: kept whole, keyed by its bounds and its term
+                let mut bounds = Vec::new();
+                for mark in [Tok::Underscore, Tok::Caret] {
+                    if self.eat(&mark) {
+                        bounds.push(self.exponent_atom()?);
+                    }
+                }
+                let body = self.term()?;
+                Node::Func(format!("{c}{bounds:?}"), Box::new(body))
             }
             "sqrt" => {
                 let index = if self.eat(&Tok::Open('[')) {

@@ -409,3 +409,65 @@ def test_any_text_scores_zero_or_one(pairs: list[tuple[str, str]]) -> None:
         assert got.dtype == np.float32 and set(got.tolist()) <= {0.0, 1.0}
         alone = [math_equal([r], [a], style=style)[0] for r, a in pairs]  # type: ignore[arg-type]
         assert got.tolist() == alone
+
+
+# ---------------------------------------------------------------- no reward for a wrong answer
+
+
+def _embeddings(g: int, h: int) -> list[str]:
+    """Responses whose final answer holds the digits of ``g >= 2`` but is not ``g`` (``h != g``)."""
+    out = [
+        f"$x^{{{g}}}$",
+        f"$4\\sqrt{{{g}}}$",
+        f"$\\frac{{\\pi}}{{{g}}}$",
+        f"$x \\le {g}$",
+        f"$({h}, {g})$",
+        f"The answer is either {h} or {g}.",
+        f"The answer is {h}, not {g}.",
+        f"\\boxed{{{g} or {h}}}",
+        f"\\boxed{{{g} thousand}}",
+        f"the probability is 1/{g}",
+        f"<think>\\boxed{{{g}}}</think> so \\boxed{{{h}}}",
+        f"{g}x",
+        f"$-[0, {g})$",
+    ]
+    out += [f"${g}^2$", f"$\\sqrt{{{g}}}$" if int(g**0.5) ** 2 != g else f"${g}^3$"]
+    if g != 2:
+        out.append(f"${g}!$")
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(2, 10**6), st.integers(0, 10**6))
+def test_a_number_inside_a_larger_answer_never_pays(g: int, h: int) -> None:
+    if g == h:
+        h = g + 1
+    responses = _embeddings(g, h)
+    for style in ("auto", "boxed", "last_number", "full"):
+        got = math_equal(responses, [str(g)] * len(responses), style=style)  # type: ignore[arg-type]
+        assert not got.any(), [r for r, s in zip(responses, got, strict=True) if s]
+
+
+def test_statuses_name_why() -> None:
+    from orbiter.train.rewards import MathStatus
+
+    responses = ["\\boxed{3}", "\\boxed{4}", "I think about it", "<think>\\boxed{3}", "\\boxed{3}"]
+    answers = ["3", "3", "3", "3", "\\boxed{3"]
+    scores, status = math_equal(responses, answers, with_status=True)
+    assert status.dtype == np.uint8 and scores.dtype == np.float32
+    assert [MathStatus(s) for s in status] == [
+        MathStatus.CORRECT,
+        MathStatus.INCORRECT,
+        MathStatus.NO_ANSWER,
+        MathStatus.NO_ANSWER,
+        MathStatus.GOLD_UNPARSEABLE,
+    ]
+    assert scores.tolist() == [1.0, 0.0, 0.0, 0.0, 0.0]
+    # the reasoning marker is configurable, and None scores the whole text
+    text = ["REASONING \\boxed{3} DONE \\boxed{4}"]
+    assert math_equal(text, ["4"], think_marker="DONE").tolist() == [1.0]
+    assert math_equal(["<think>\\boxed{3}"], ["3"], think_marker=None).tolist() == [1.0]
+    with pytest.raises(TypeError, match="with_status"):
+        math_equal(["1"], ["1"], with_status=1)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="think_marker"):
+        math_equal(["1"], ["1"], think_marker=5)  # type: ignore[call-overload]

@@ -151,7 +151,7 @@ fn mono_mul(a: &Monomial, b: &Monomial) -> AResult<(Q, Monomial)> {
 /// Exponents of atoms stay within `±MAX_EXPONENT²` (nested powers multiply them).
 fn bounded_exp(e: Exp) -> AResult<Exp> {
     let limit = MAX_EXPONENT * MAX_EXPONENT;
-    if e.numer().abs() > limit || *e.denom() > limit {
+    if e.numer().unsigned_abs() > limit.unsigned_abs() || *e.denom() > limit {
         Err(Unsupported::TooBig)
     } else {
         Ok(e)

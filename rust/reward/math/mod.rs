@@ -2,8 +2,8 @@
 //! equals the gold answer, with a status saying why when it does not.
 //!
 //! Laid out by stage:
-//! - [`extract`]: where the final answer is (reasoning cut off; the last of boxes,
-//!   `####` and "answer is"; else the last math; else a bare last line);
+//! - [`extract`]: where the final answer is (reasoning cut off; boxes, `####`, "answer
+//!   is"; else the last math; else a bare last line);
 //! - [`lex`] and [`parse`]: the answer text as a tree (LaTeX and plain math);
 //! - [`canonical`] with [`algebra`]: the tree as an exact canonical value;
 //! - [`compare`]: equality of canonical values (sets, intervals, relations, …).
@@ -28,8 +28,8 @@ use parse::{parse, ParseError};
 /// Where `math_equal` looks for the response's final answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MathStyle {
-    /// The last stated answer (boxes, "####", "answer is"), else the last math, else a
-    /// bare last line.
+    /// The stated answer (boxes, then "####", then "answer is", which also wins after the
+    /// last box), else the last math, else a bare last line.
     Auto,
     /// Only the last `\boxed{}` / `\fbox{}` (and the boxes joined to it).
     Boxed,
@@ -134,24 +134,24 @@ fn balanced(s: &str) -> bool {
     depth == 0
 }
 
-/// The stated final answer of `text`: of its last box group, its text after the last
-/// "####" and its sentence after the last "answer is", the one that comes last (the final
-/// statement wins: "\\boxed{255} … The final answer is $10,455$" answers 10,455).
+/// The stated final answer of `text`: its last box group, else the text after its last
+/// "####", else its sentence after the last "answer is"; but an "answer is" sentence after
+/// the last box is the final statement and wins ("\\boxed{255} … The final answer is
+/// $10,455$" answers 10,455).
 fn stated_answer(text: &str) -> Option<String> {
     let boxes = extract::boxes(text);
-    let candidates = [
-        boxes
-            .first()
-            .map(|b| (extract::offset(text, b), boxes.join(", "))),
-        extract::after_hashes(text).map(|h| (extract::offset(text, h), h.to_owned())),
-        extract::after_answer_marker(text).map(|a| (extract::offset(text, a), a.to_owned())),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .filter(|(_, a)| !a.trim().is_empty())
-        .max_by_key(|(at, _)| *at)
-        .map(|(_, a)| a)
+    let marker = extract::after_answer_marker(text).filter(|a| !a.is_empty());
+    if let Some(last) = boxes.last() {
+        let box_end = extract::offset(text, last) + last.len();
+        return match marker {
+            Some(a) if extract::offset(text, a) > box_end => Some(a.to_owned()),
+            _ => Some(boxes.join(", ")),
+        };
+    }
+    extract::after_hashes(text)
+        .filter(|h| !h.is_empty())
+        .or(marker)
+        .map(str::to_owned)
 }
 
 /// The gold answer: its stated final answer (box, "####", "answer is"), or all of it.

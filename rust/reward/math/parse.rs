@@ -580,15 +580,13 @@ impl<'t> Parser<'t> {
             Some(Tok::LBrace) => self.primary(),
             Some(Tok::Num(i, f)) => {
                 self.i += 1;
-                if whole_number || i.len() <= 1 && f.is_empty() {
-                    return Ok(Node::Num(decimal(i, f)));
+                // LaTeX reads one digit ("\frac12" is split by `frac_args`); a radicand
+                // may be a whole number ("\sqrt 12" as written)
+                if whole_number || (i.len() == 1 && f.is_empty()) {
+                    Ok(Node::Num(decimal(i, f)))
+                } else {
+                    Err(ParseError::Invalid)
                 }
-                // LaTeX reads one digit: "\frac12" is 1/2; the rest follows
-                let (first, rest) = i.split_at(1);
-                if rest.is_empty() {
-                    return Ok(Node::Num(decimal(first, f)));
-                }
-                Err(ParseError::Invalid)
             }
             Some(Tok::Letter(l)) => {
                 self.i += 1;

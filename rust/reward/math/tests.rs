@@ -49,6 +49,12 @@ fn extraction_order() {
     assert_eq!(auto("$\\boxed{1,2}$", "$\\boxed{1}\\boxed{2}$"), 1.0);
     assert_eq!(auto("\\boxed{2}, \\boxed{1}", "1, 2"), 1.0);
     assert_eq!(auto("\\boxed{12}", "\\boxed{1}\\boxed{2}"), 0.0);
+    assert_eq!(auto("\\boxed{3}\n#### 4", "3"), 1.0);
+    assert_eq!(
+        auto("\\boxed{255} so The final answer is $10,455$.", "10455"),
+        1.0
+    );
+    assert_eq!(auto("The answer is \\boxed{5}.", "5"), 1.0);
 }
 
 #[test]
@@ -360,6 +366,22 @@ fn hostile_inputs_are_bounded() {
     assert_eq!(auto(tower, "1"), 0.0);
     let exps = format!("\\boxed{{x{}}}", "^{1000}".repeat(40));
     assert_eq!(auto(&exps, "1"), 0.0);
+    for odd in [
+        "\\frac.0",
+        "\\frac.5.5",
+        "\\sqrt.",
+        "\\frac",
+        "^",
+        "_",
+        "\\frac{}{}",
+        "(]",
+        "\\{",
+    ] {
+        for style in [MathStyle::Auto, MathStyle::Full, MathStyle::LastNumber] {
+            assert_ne!(judge(odd, "1", style, None), Status::Correct, "{odd}");
+            assert_ne!(judge("1", odd, style, None), Status::Correct, "{odd}");
+        }
+    }
     let many = "1+".repeat(100_000) + "1";
     assert_eq!(math_equal_one(&many, "100001", MathStyle::Full), 0.0);
 }

@@ -147,7 +147,8 @@ def math_equal(
     it has no answer. Then, for ``style="auto"``, the first of:
 
     1. the last ``\\boxed{…}``/``\\fbox{…}`` (balanced braces), with the boxes just before it
-       that only ``,``, "and", "or", ``$`` or spaces separate from it (several answers);
+       that only ``,``, "and", "or", ``$`` or spaces separate from it (several answers) —
+       unless an "answer is" sentence (3) comes after it, which is then the final statement;
     2. the rest of the line after the last ``####``;
     3. the rest of the sentence after the last "answer is" / "answer:" (any case; after
        "answer:", a sentence "… is X" gives X);

@@ -13,8 +13,6 @@
 //! Sizes are bounded (terms per polynomial, bits per number, exponents), so a crafted
 //! answer costs bounded time and memory; past a bound the caller compares text instead.
 
-use std::collections::BTreeMap;
-
 use num_bigint::{BigInt, BigUint};
 use num_integer::Integer;
 use num_rational::{BigRational, Ratio};
@@ -62,10 +60,11 @@ pub enum Atom {
 /// A product of atoms with non-zero exponents, sorted by atom.
 pub type Monomial = Vec<(Atom, Exp)>;
 
-/// A polynomial (Laurent in its variables): monomial → non-zero coefficient.
+/// A polynomial (Laurent in its variables): monomial → non-zero coefficient, sorted by
+/// monomial (a vector: most answers have one or two terms, and a map's node costs more).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Poly {
-    terms: BTreeMap<Monomial, Q>,
+    terms: Vec<(Monomial, Q)>,
 }
 
 fn check_bits(q: &Q) -> AResult<()> {
@@ -234,14 +233,14 @@ impl Poly {
     pub fn constant(c: Q) -> Poly {
         let mut p = Poly::zero();
         if !c.is_zero() {
-            p.terms.insert(Monomial::new(), c);
+            p.terms.push((Monomial::new(), c));
         }
         p
     }
 
     pub fn atom(a: Atom) -> Poly {
         let mut p = Poly::zero();
-        p.terms.insert(vec![(a, Exp::one())], Q::one());
+        p.terms.push((vec![(a, Exp::one())], Q::one()));
         p
     }
 
@@ -253,12 +252,15 @@ impl Poly {
     pub fn as_constant(&self) -> Option<Q> {
         match self.terms.len() {
             0 => Some(Q::zero()),
-            1 => self
-                .terms
-                .iter()
-                .next()
-                .filter(|(m, _)| m.is_empty())
-                .map(|(_, c)| c.clone()),
+            1 => self.terms[0].0.is_empty().then(|| self.terms[0].1.clone()),
+            _ => None,
+        }
+    }
+
+    /// The constant of a polynomial that is one non-zero constant.
+    fn constant_term(&self) -> Option<&Q> {
+        match self.terms.len() {
+            1 => self.terms[0].0.is_empty().then_some(&self.terms[0].1),
             _ => None,
         }
     }
@@ -266,7 +268,7 @@ impl Poly {
     /// The one term `c · m`, when there is exactly one.
     pub fn single_term(&self) -> Option<(&Monomial, &Q)> {
         if self.terms.len() == 1 {
-            self.terms.iter().next()
+            Some((&self.terms[0].0, &self.terms[0].1))
         } else {
             None
         }
@@ -275,7 +277,7 @@ impl Poly {
     /// Whether any term involves a variable or kept-whole expression (not only numbers,
     /// roots and `π`).
     pub fn has_symbols(&self) -> bool {
-        self.terms.keys().any(|m| {
+        self.terms.iter().any(|(m, _)| {
             m.iter()
                 .any(|(a, _)| matches!(a, Atom::Sym(_) | Atom::Opaque(_)))
         })
@@ -285,16 +287,14 @@ impl Poly {
         if c.is_zero() {
             return;
         }
-        match self.terms.entry(m) {
-            std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert(c);
-            }
-            std::collections::btree_map::Entry::Occupied(mut o) => {
-                *o.get_mut() += c;
-                if o.get().is_zero() {
-                    o.remove();
+        match self.terms.binary_search_by(|(k, _)| k.cmp(&m)) {
+            Ok(i) => {
+                self.terms[i].1 += c;
+                if self.terms[i].1.is_zero() {
+                    self.terms.remove(i);
                 }
             }
+            Err(i) => self.terms.insert(i, (m, c)),
         }
     }
 
@@ -302,7 +302,7 @@ impl Poly {
         if self.terms.len() > MAX_TERMS {
             return Err(Unsupported::TooBig);
         }
-        for c in self.terms.values() {
+        for (_, c) in &self.terms {
             check_bits(c)?;
         }
         Ok(self)
@@ -488,7 +488,23 @@ impl RatFn {
         Ok(self)
     }
 
+    /// `(num, den)` when both are rational constants (the fast path of plain numbers).
+    fn constants(&self) -> Option<(&Q, &Q)> {
+        Some((self.num.constant_term()?, self.den.constant_term()?))
+    }
+
+    /// Applies `op` to two constant values directly; `None` when either is not constant.
+    fn const_op(&self, o: &RatFn, op: fn(Q, Q) -> Q) -> Option<AResult<RatFn>> {
+        let ((a, b), (c, d)) = (self.constants()?, o.constants()?);
+        let value = |n: &Q, d: &Q| if d.is_one() { n.clone() } else { n / d };
+        let v = op(value(a, b), value(c, d));
+        Some(check_bits(&v).map(|()| RatFn::constant(v)))
+    }
+
     pub fn add(&self, o: &RatFn) -> AResult<RatFn> {
+        if let Some(v) = self.const_op(o, |x, y| x + y) {
+            return v;
+        }
         if self.den == o.den {
             return Ok(RatFn {
                 num: self.num.add(&o.num)?,
@@ -514,6 +530,9 @@ impl RatFn {
     }
 
     pub fn mul(&self, o: &RatFn) -> AResult<RatFn> {
+        if let Some(v) = self.const_op(o, |x, y| x * y) {
+            return v;
+        }
         RatFn {
             num: self.num.mul(&o.num)?,
             den: self.den.mul(&o.den)?,
@@ -524,6 +543,9 @@ impl RatFn {
     pub fn div(&self, o: &RatFn) -> AResult<RatFn> {
         if o.num.is_zero() {
             return Err(Unsupported::Undefined);
+        }
+        if let Some(v) = self.const_op(o, |x, y| x / y) {
+            return v;
         }
         RatFn {
             num: self.num.mul(&o.den)?,
@@ -587,8 +609,8 @@ impl RatFn {
     pub fn ratio_to(&self, o: &RatFn) -> Option<Q> {
         let a = self.num.mul(&o.den).ok()?;
         let b = o.num.mul(&self.den).ok()?;
-        let (ma, ca) = a.terms.iter().next_back()?;
-        let cb = b.terms.get(ma)?;
+        let (ma, ca) = a.terms.last()?;
+        let cb = &b.terms[b.terms.binary_search_by(|(k, _)| k.cmp(ma)).ok()?].1;
         let c = ca / cb;
         (b.scale(&c).ok()? == a).then_some(c)
     }

@@ -26,21 +26,47 @@ use super::lex::{tokenize, Tok};
 /// The default reasoning marker: only the text after the last one is scored.
 pub const THINK_MARKER: &str = "</think>";
 
-/// The final segment of `text`: after the last `marker` when present; `None` when the
-/// marker's opening tag (`<think>` for `</think>`) opens and the marker never follows.
-pub fn final_segment<'a>(text: &'a str, marker: Option<&str>) -> Option<&'a str> {
-    let Some(marker) = marker.filter(|m| !m.is_empty()) else {
-        return Some(text);
-    };
-    if let Some(pos) = memmem::rfind(text.as_bytes(), marker.as_bytes()) {
-        return Some(&text[pos + marker.len()..]);
-    }
-    match marker.strip_prefix("</") {
-        Some(name) if memmem::find(text.as_bytes(), format!("<{name}").as_bytes()).is_some() => {
-            None
+/// A reasoning marker, its searchers built once per batch.
+pub struct Reasoning {
+    /// The marker (`</think>`); `None` scores whole responses.
+    close: Option<memmem::FinderRev<'static>>,
+    close_len: usize,
+    /// Its opening tag (`<think` for `</think>`), when the marker is a closing tag.
+    open: Option<memmem::Finder<'static>>,
+}
+
+impl Reasoning {
+    pub fn new(marker: Option<&str>) -> Reasoning {
+        let marker = marker.filter(|m| !m.is_empty());
+        Reasoning {
+            close: marker.map(|m| memmem::FinderRev::new(m.as_bytes()).into_owned()),
+            close_len: marker.map_or(0, str::len),
+            open: marker
+                .and_then(|m| m.strip_prefix("</"))
+                .map(|name| memmem::Finder::new(format!("<{name}").as_bytes()).into_owned()),
         }
-        _ => Some(text),
     }
+
+    /// The final segment of `text`: after the last marker when present; `None` when the
+    /// marker's opening tag (`<think>` for `</think>`) opens and the marker never follows.
+    pub fn final_segment<'a>(&self, text: &'a str) -> Option<&'a str> {
+        let Some(close) = &self.close else {
+            return Some(text);
+        };
+        if let Some(pos) = close.rfind(text.as_bytes()) {
+            return Some(&text[pos + self.close_len..]);
+        }
+        let opened = self
+            .open
+            .as_ref()
+            .is_some_and(|o| o.find(text.as_bytes()).is_some());
+        (!opened).then_some(text)
+    }
+}
+
+/// [`Reasoning::final_segment`] for a one-off marker.
+pub fn final_segment<'a>(text: &'a str, marker: Option<&str>) -> Option<&'a str> {
+    Reasoning::new(marker).final_segment(text)
 }
 
 /// Byte offsets of every `####` run's end, from the right (each run once).
@@ -228,6 +254,17 @@ fn sentence_end(line: &str) -> &str {
     line
 }
 
+/// The first position of a one- or two-byte delimiter (`$`, `$$`, `\\)`, `\\]`) in `hay`.
+fn find_delimiter(hay: &[u8], delim: &[u8]) -> Option<usize> {
+    match *delim {
+        [a] => memchr::memchr(a, hay),
+        [a, b] => memchr::memchr_iter(b, hay)
+            .find(|&p| p > 0 && hay[p - 1] == a)
+            .map(|p| p - 1),
+        _ => memmem::find(hay, delim),
+    }
+}
+
 /// Spans `(start, content start, content end, end)` of the math delimiters in `text`.
 fn math_spans(text: &str) -> Vec<(usize, usize, usize, usize)> {
     let b = text.as_bytes();
@@ -249,7 +286,7 @@ fn math_spans(text: &str) -> Vec<(usize, usize, usize, usize)> {
         let body = i + open.len();
         let mut j = body;
         let found = loop {
-            match memmem::find(&b[j..], close.as_bytes()) {
+            match find_delimiter(&b[j..], close.as_bytes()) {
                 Some(k) if close == "$" && j + k > 0 && b[j + k - 1] == b'\\' => j += k + 1,
                 Some(k) => break Some(j + k),
                 None => break None,

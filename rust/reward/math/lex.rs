@@ -68,6 +68,9 @@ pub enum Tok {
     Colon,
 }
 
+/// Digits a number may have (about the bits `algebra` allows); longer ones are text.
+pub const MAX_DIGITS: usize = 4096;
+
 /// Tokens an answer may have; longer ones are compared as text.
 pub const MAX_TOKENS: usize = 2048;
 
@@ -336,6 +339,9 @@ impl<'a> Lexer<'a> {
         {
             self.i += 1; // "5." : a trailing point
         }
+        if int.len() + frac.len() > MAX_DIGITS {
+            return Err(LexError);
+        }
         self.push(Tok::Num(int, frac))?;
         self.e_notation()
     }
@@ -566,6 +572,9 @@ impl<'a> Lexer<'a> {
                 b'.' if self.b.get(self.i + 1).is_some_and(u8::is_ascii_digit) => {
                     self.i += 1;
                     let frac = self.digits().to_owned();
+                    if frac.len() > MAX_DIGITS {
+                        return Err(LexError);
+                    }
                     self.push(Tok::Num(String::new(), frac))?;
                 }
                 b'.' => {

@@ -22,6 +22,7 @@ pub mod parse;
 use crate::error::{CoreError, CoreResult};
 use crate::reward::text::{check_same_len, map_rows};
 use canonical::{canonical, has_gap, text_form, Value};
+use extract::Reasoning;
 use lex::tokenize;
 use parse::{parse, ParseError};
 
@@ -77,33 +78,67 @@ pub const MAX_ANSWER_BYTES: usize = 16 * 1024;
 
 /// A read answer.
 enum Read {
-    Value(Value, String),
+    Value(Value),
     Hedged,
 }
 
+/// A plain decimal answer ("1234", "-1,234.5", "$42$"): its value without the parser.
+fn plain_number(raw: &str) -> Option<Value> {
+    let s = raw.trim().trim_matches('$').trim();
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let groups_ok = if int.contains(',') {
+        let mut parts = int.split(',');
+        let lead = parts.next()?;
+        (1..=3).contains(&lead.len()) && !lead.starts_with('0') && parts.all(|g| g.len() == 3)
+    } else {
+        true
+    };
+    let digits: std::borrow::Cow<'_, str> = if int.contains(',') {
+        int.replace(',', "").into()
+    } else {
+        int.into()
+    };
+    let all_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if !groups_ok || digits.is_empty() || !all_digits(&digits) || !all_digits(frac) {
+        return None;
+    }
+    if digits.len() + frac.len() > lex::MAX_DIGITS {
+        return Some(Value::Text(text_form(raw))); // beyond the bound on numbers: as text
+    }
+    let q = parse::decimal(&digits, frac);
+    let e = algebra::RatFn::constant(if neg { -q } else { q });
+    Some(Value::Expr { e, percent: false })
+}
+
 /// Reads one extracted answer: its canonical value, or its normalised text where it has
-/// none, with the text kept for a last textual comparison.
+/// none (an answer over [`MAX_ANSWER_BYTES`] is compared as text, in linear time).
 fn read(raw: &str) -> Read {
-    let text = text_form(raw);
+    if let Some(v) = plain_number(raw) {
+        return Read::Value(v);
+    }
     if raw.len() > MAX_ANSWER_BYTES {
-        return Read::Value(Value::Text(text.clone()), text);
+        return Read::Value(Value::Text(text_form(raw)));
     }
     let value = match tokenize(raw) {
         Ok(tokens) => match parse(&tokens) {
             Ok(node) => {
                 let v = canonical(&node);
                 if has_gap(&v) {
-                    Value::Text(text.clone())
+                    Value::Text(text_form(raw))
                 } else {
                     v
                 }
             }
             Err(ParseError::Hedged) => return Read::Hedged,
-            Err(ParseError::Invalid) => Value::Text(text.clone()),
+            Err(ParseError::Invalid) => Value::Text(text_form(raw)),
         },
-        Err(_) => Value::Text(text.clone()),
+        Err(_) => Value::Text(text_form(raw)),
     };
-    Read::Value(value, text)
+    Read::Value(value)
 }
 
 /// Whether a text gold is prose: two or more words and no digit, command or math sign
@@ -114,6 +149,12 @@ fn is_prose(gold: &str) -> bool {
         && !gold
             .bytes()
             .any(|b| b.is_ascii_digit() || matches!(b, b'\\' | b'$' | b'=' | b'^' | b'+' | b'/'))
+}
+
+/// Whether two answers have the same normalised text (see `canonical::text_form`).
+fn same_text(a: &str, b: &str) -> bool {
+    let a = text_form(a);
+    !a.is_empty() && a == text_form(b)
 }
 
 /// Whether braces balance (an unbalanced gold cannot be judged).
@@ -162,8 +203,8 @@ fn gold_answer(answer: &str) -> Option<String> {
 }
 
 /// The response's final answer by `style` (several pieces are several answers).
-fn response_answer(response: &str, style: MathStyle, marker: Option<&str>) -> Option<String> {
-    let text = extract::final_segment(response, marker)?;
+fn response_answer(response: &str, style: MathStyle, reasoning: &Reasoning) -> Option<String> {
+    let text = reasoning.final_segment(response)?;
     let pieces = |v: Vec<&str>| (!v.is_empty()).then(|| v.join(", "));
     let found = match style {
         MathStyle::Boxed => pieces(extract::boxes(text)),
@@ -178,24 +219,30 @@ fn response_answer(response: &str, style: MathStyle, marker: Option<&str>) -> Op
     (!found.is_empty()).then(|| found.to_owned())
 }
 
-/// The verdict on one response against one gold answer.
+/// The verdict on one response against one gold answer (`marker`: see [`Reasoning`]).
 pub fn judge(response: &str, answer: &str, style: MathStyle, marker: Option<&str>) -> Status {
+    judge_with(response, answer, style, &Reasoning::new(marker))
+}
+
+/// [`judge`] with the reasoning marker's searchers built once.
+pub fn judge_with(response: &str, answer: &str, style: MathStyle, reasoning: &Reasoning) -> Status {
     let Some(gold_raw) = gold_answer(answer) else {
         return Status::GoldUnparseable;
     };
-    let Read::Value(gold, gold_text) = read(&gold_raw) else {
+    let Read::Value(gold) = read(&gold_raw) else {
         return Status::GoldUnparseable;
     };
     if matches!(gold, Value::Text(_)) && is_prose(&gold_raw) {
         return Status::GoldUnparseable;
     }
-    let Some(pred_raw) = response_answer(response, style, marker) else {
+    let Some(pred_raw) = response_answer(response, style, reasoning) else {
         return Status::NoAnswer;
     };
-    let Read::Value(pred, pred_text) = read(&pred_raw) else {
+    let Read::Value(pred) = read(&pred_raw) else {
         return Status::NoAnswer;
     };
-    if compare::equal(&gold, &pred) || (!gold_text.is_empty() && gold_text == pred_text) {
+    // the same text is the same answer, whatever either reads as
+    if compare::equal(&gold, &pred) || same_text(&gold_raw, &pred_raw) {
         Status::Correct
     } else {
         Status::Incorrect
@@ -217,8 +264,9 @@ pub fn math_equal(
     marker: Option<&str>,
 ) -> CoreResult<(Vec<f32>, Vec<u8>)> {
     check_same_len(("responses", responses.len()), ("answers", answers.len()))?;
+    let reasoning = Reasoning::new(marker);
     let status = map_rows(responses.len(), |i| {
-        judge(responses[i], answers[i], style, marker) as u8
+        judge_with(responses[i], answers[i], style, &reasoning) as u8
     });
     let scores = status
         .iter()

@@ -151,13 +151,25 @@ const PERCENT_WORDS: &[&str] = &["percent", "pct", "percentage", "percents", "pe
 
 /// The exact value of the decimal `int.frac`.
 pub fn decimal(int: &str, frac: &str) -> Q {
-    let digits = format!("{int}{frac}");
-    let n: BigInt = if digits.is_empty() {
-        BigInt::zero()
+    let (int, frac) = (int.trim_start_matches('0'), frac.trim_end_matches('0'));
+    let den = if frac.len() <= 18 {
+        BigInt::from(10u64.pow(frac.len() as u32))
     } else {
-        digits.parse().unwrap_or_default()
+        num_traits::pow(BigInt::from(10u8), frac.len())
     };
-    let den = num_traits::pow(BigInt::from(10u8), frac.len());
+    let n: BigInt = if int.len() + frac.len() <= 18 {
+        // the common case: one machine word, no string building
+        let v = int
+            .bytes()
+            .chain(frac.bytes())
+            .fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'));
+        BigInt::from(v)
+    } else {
+        format!("{int}{frac}").parse().unwrap_or_default()
+    };
+    if frac.is_empty() {
+        return Q::from_integer(n); // already reduced: no gcd
+    }
     Q::new(n, den)
 }
 

@@ -29,6 +29,32 @@ pub const MAX_TERMS: usize = 256;
 pub const MAX_BITS: u64 = 16_384;
 /// Largest `|k|` of an integer power (`10^{1000}` is fine, `10^{10^9}` is not).
 pub const MAX_EXPONENT: i64 = 1000;
+/// Term products one answer may spend (`(1+√2)(1+√3)…` raised to powers keeps 256 terms
+/// per product, so the term bound alone does not bound the work).
+pub const MAX_WORK: u64 = 100_000;
+
+thread_local! {
+    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Starts a fresh work budget (once per answer read or compared).
+pub fn reset_work() {
+    WORK.with(|w| w.set(0));
+}
+
+/// Spends `n` units of the budget; `TooBig` once it is exhausted.
+fn spend(n: u64) -> AResult<()> {
+    WORK.with(|w| {
+        let total = w.get().saturating_add(n);
+        w.set(total);
+        if total > MAX_WORK {
+            Err(Unsupported::TooBig)
+        } else {
+            Ok(())
+        }
+    })
+}
+
 /// Trial division stops here; a larger cofactor stays one root atom.
 const TRIAL_LIMIT: u32 = 10_000;
 
@@ -333,9 +359,11 @@ impl Poly {
     }
 
     pub fn mul(&self, o: &Poly) -> AResult<Poly> {
-        if self.terms.len().saturating_mul(o.terms.len()) > MAX_TERMS * MAX_TERMS {
+        let products = self.terms.len().saturating_mul(o.terms.len());
+        if products > MAX_TERMS * MAX_TERMS {
             return Err(Unsupported::TooBig);
         }
+        spend(products as u64)?;
         let mut out = Poly::zero();
         for (ma, ca) in &self.terms {
             for (mb, cb) in &o.terms {
@@ -376,8 +404,9 @@ impl Poly {
         if c.is_negative() {
             return Err(Unsupported::NotAlgebraic);
         }
+        // x^{2/3} is even in x: (x^{2/3})^{3/2} is |x|, so only odd numerators go through
         let symbolic_ok = m.iter().all(|(a, e)| match a {
-            Atom::Sym(_) | Atom::Opaque(_) => e.abs() <= Exp::one(),
+            Atom::Sym(_) | Atom::Opaque(_) => e.abs() <= Exp::one() && e.numer() % 2 != 0,
             _ => true,
         });
         if !symbolic_ok {

@@ -11,7 +11,7 @@
 //! - Tuples and intervals keep their brackets; sets are unordered; several answers are a
 //!   list; equations, inequalities and `x \in S` become relations (see `compare`).
 
-use num_traits::{Signed, ToPrimitive};
+use num_traits::{Signed, ToPrimitive, Zero};
 
 use super::algebra::{binomial, factorial, AResult, Atom, Exp, RatFn, Unsupported, Q};
 use super::lex::RelOp;
@@ -59,6 +59,8 @@ pub enum Value {
         rels: Vec<(RatFn, Ineq)>,
         interval: Option<Box<Value>>,
     },
+    /// Values given to distinct labels: `x = 1, y = 2`.
+    Assignments(Vec<(String, Value)>),
     /// Normalised text (no spaces, braces, `\text{}`; one letter upper-cased).
     Text(String),
 }
@@ -322,9 +324,11 @@ fn relation(parts: &[Node], ops: &[RelOp]) -> Option<Value> {
             let (label, value) = match (first_label, label(&parts[1])) {
                 (Some(l), _) => (Some(l), Some(Box::new(canonical(&parts[1])))),
                 (None, Some(r)) => (Some(r), Some(Box::new(canonical(&parts[0])))),
-                // "3 + 4 = 7": a computation answers its result
+                // "3 + 4 = 7", a true computation, answers its result ("5 = 7" nothing)
                 (None, None)
-                    if !diff.as_ref().is_some_and(RatFn::has_symbols) && diff.is_some() =>
+                    if diff
+                        .as_ref()
+                        .is_some_and(|d| d.as_rational().is_some_and(|q| q.is_zero())) =>
                 {
                     (None, Some(Box::new(canonical(&parts[1]))))
                 }
@@ -379,7 +383,8 @@ fn interval_of(parts: &[Node], ops: &[RelOp]) -> Option<Value> {
             percent: false,
         })
     };
-    let is_var = |n: &Node| label(n).is_some();
+    // a variable or a call such as f(x); not |x| (|x| < 3 is (-3, 3), not (-∞, 3))
+    let is_var = |n: &Node| !matches!(n, Node::Abs(_)) && label(n).is_some();
     let up = |o: &RelOp| matches!(o, RelOp::Lt | RelOp::Le);
     let down = |o: &RelOp| matches!(o, RelOp::Gt | RelOp::Ge);
     let strict = |o: &RelOp| matches!(o, RelOp::Lt | RelOp::Gt);
@@ -568,7 +573,23 @@ fn list(mut vs: Vec<Value>) -> Value {
             _ => None,
         })
         .collect();
-    if labels.iter().all(Option::is_some) && labels.windows(2).all(|w| w[0] == w[1]) {
+    let labelled = labels.iter().all(Option::is_some);
+    let distinct = labels
+        .iter()
+        .enumerate()
+        .all(|(i, l)| !labels[..i].contains(l));
+    if labelled && distinct && vs.len() > 1 {
+        // "x = 1, y = 2": which value goes to which label is part of the answer
+        let names: Vec<String> = labels.iter().flatten().map(|l| (*l).clone()).collect();
+        let values = vs.into_iter().map(|v| match v {
+            Value::Equation {
+                value: Some(value), ..
+            } => *value,
+            other => other,
+        });
+        return Value::Assignments(names.into_iter().zip(values).collect());
+    }
+    if labelled && labels.windows(2).all(|w| w[0] == w[1]) {
         vs = vs
             .into_iter()
             .map(|v| match v {
@@ -594,6 +615,7 @@ pub fn has_gap(v: &Value) -> bool {
             vs.iter().any(has_gap)
         }
         Value::Matrix(_, vs) => vs.iter().any(has_gap),
+        Value::Assignments(vs) => vs.iter().any(|(_, v)| has_gap(v)),
         Value::Equation { value, .. } => value.as_deref().is_some_and(has_gap),
         Value::Inequality { interval, .. } => interval.as_deref().is_some_and(has_gap),
         Value::Expr { .. } | Value::Inf(_) => false,

@@ -25,6 +25,9 @@ fn expr_equal(a: &RatFn, ap: bool, b: &RatFn, bp: bool) -> bool {
     if a.equals(b) {
         return true;
     }
+    if ap && bp {
+        return false; // two percentages compare as written: 0.5% is not 50%
+    }
     let hundredth = |e: &RatFn| e.div(&RatFn::int(100)).ok();
     (ap && hundredth(a).is_some_and(|x| x.equals(b)))
         || (bp && hundredth(b).is_some_and(|y| a.equals(&y)))
@@ -47,8 +50,46 @@ fn ineq_match(a: &(RatFn, Ineq), b: &(RatFn, Ineq)) -> bool {
             .is_some_and(|c| a.1 == Ineq::NonZero || c.is_positive())
 }
 
+/// Labels and their values: `x = 1, y = 2`, or `(x, y) = (1, 2)`.
+fn assignments(v: &Value) -> Option<Vec<(&str, &Value)>> {
+    match v {
+        Value::Assignments(pairs) => Some(pairs.iter().map(|(l, v)| (l.as_str(), v)).collect()),
+        Value::Equation {
+            label: Some(label),
+            value: Some(value),
+            ..
+        } => {
+            let names = label.strip_prefix('(')?.strip_suffix(')')?.split(',');
+            let Value::Tuple('(', ')', items) = value.as_ref() else {
+                return None;
+            };
+            let pairs: Vec<(&str, &Value)> = names.zip(items.iter()).collect();
+            (pairs.len() == items.len() && pairs.len() > 1).then_some(pairs)
+        }
+        _ => None,
+    }
+}
+
 /// Whether the response's answer `pred` equals the gold answer `gold`.
 pub fn equal(gold: &Value, pred: &Value) -> bool {
+    use Value::*;
+    if let (Some(g), Some(p)) = (assignments(gold), assignments(pred)) {
+        // the same labels with equal values, in any order
+        return g.len() == p.len()
+            && g.iter()
+                .all(|(l, v)| p.iter().any(|(m, w)| l == m && equal(v, w)));
+    }
+    match (gold, pred) {
+        (Assignments(g), Tuple('(', ')', p) | List(p))
+        | (Tuple('(', ')', p) | List(p), Assignments(g)) => {
+            // unlabelled values answer labelled ones in the order written
+            g.len() == p.len() && g.iter().zip(p).all(|((_, v), w)| equal(v, w))
+        }
+        _ => equal_values(gold, pred),
+    }
+}
+
+fn equal_values(gold: &Value, pred: &Value) -> bool {
     use Value::*;
     match (gold, pred) {
         (Expr { e: a, percent: ap }, Expr { e: b, percent: bp }) => expr_equal(a, *ap, b, *bp),

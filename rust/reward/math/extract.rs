@@ -155,9 +155,15 @@ fn box_at(text: &str, pos: usize) -> Option<(usize, usize, usize, usize)> {
     None
 }
 
-/// Positions of the box commands in `text`, from the right.
+/// Box commands looked at, from the right: each costs a scan to its closing brace, so a
+/// crafted nest of boxes must not cost one scan per box.
+const MAX_BOXES: usize = 64;
+
+/// Positions of the last [`MAX_BOXES`] box commands in `text`, from the right.
 fn box_commands(text: &str) -> impl Iterator<Item = usize> + '_ {
-    memchr::memrchr_iter(b'\\', text.as_bytes()).filter(|&p| is_box_command(text, p))
+    memchr::memrchr_iter(b'\\', text.as_bytes())
+        .filter(|&p| is_box_command(text, p))
+        .take(MAX_BOXES)
 }
 
 /// Whether `gap` only joins two answers: spaces, `$`, `,`, `.`-less "and"/"or",
@@ -171,7 +177,7 @@ fn joins(gap: &str) -> bool {
         .replace("\\]", " ")
         .replace("\\quad", "")
         .replace("\\qquad", "")
-        .replace(['$', '}', '{', ',', ' ', '\n', '~'], " ");
+        .replace(['$', '}', '{', ',', ';', ' ', '\n', '~'], " ");
     g.split_whitespace().all(|w| w == "and" || w == "or")
 }
 
@@ -194,10 +200,16 @@ pub fn boxes(text: &str) -> Vec<&str> {
         };
         match found.last() {
             None => found.push(span),
-            // a box around the one found (`\\boxed{\\boxed{5}}`) replaces it
-            Some(&(start, ..)) if span.3 > start => {
+            // a box around the one found replaces it, unless it holds only that box
+            // (`\\boxed{\\boxed{5}}` is 5): then the content stays, the extent grows
+            Some(&(start, content_start, content_end, end)) if span.3 > start => {
+                let only_that = text[span.1..span.2].trim() == &text[start..end];
                 if let Some(last) = found.last_mut() {
-                    *last = span;
+                    *last = if only_that {
+                        (span.0, content_start, content_end, span.3)
+                    } else {
+                        span
+                    };
                 }
             }
             Some(&(start, ..)) if joins(&text[span.3..start]) => found.push(span),
@@ -233,7 +245,8 @@ pub fn after_answer_marker(text: &str) -> Option<&str> {
     let mut sentence = sentence_end(line);
     if label {
         // "Answer: The largest $n$ is 34." answers 34
-        if let Some(k) = sentence.rfind(" is ") {
+        // only one " is ": "Answer: x is 5 or x is 6" has no single answer
+        if let (Some(k), 1) = (sentence.rfind(" is "), sentence.matches(" is ").count()) {
             sentence = &sentence[k + 4..];
         }
     }
@@ -269,20 +282,28 @@ fn find_delimiter(hay: &[u8], delim: &[u8]) -> Option<usize> {
 fn math_spans(text: &str) -> Vec<(usize, usize, usize, usize)> {
     let b = text.as_bytes();
     let mut spans = Vec::new();
+    // a closer found missing once is missing for every later opener too (linear time on
+    // thousands of unclosed "\\(")
+    let mut missing = [false; 4];
     let mut i = 0;
     while i < b.len() {
-        let (open, close): (&str, &str) = if b[i] == b'$' && b.get(i + 1) == Some(&b'$') {
-            ("$$", "$$")
-        } else if b[i] == b'$' && (i == 0 || b[i - 1] != b'\\') {
-            ("$", "$")
-        } else if b[i] == b'\\' && b.get(i + 1) == Some(&b'(') {
-            ("\\(", "\\)")
-        } else if b[i] == b'\\' && b.get(i + 1) == Some(&b'[') {
-            ("\\[", "\\]")
-        } else {
-            i += 1;
+        let (kind, open, close): (usize, &str, &str) =
+            if b[i] == b'$' && b.get(i + 1) == Some(&b'$') {
+                (0, "$$", "$$")
+            } else if b[i] == b'$' && (i == 0 || b[i - 1] != b'\\') {
+                (1, "$", "$")
+            } else if b[i] == b'\\' && b.get(i + 1) == Some(&b'(') {
+                (2, "\\(", "\\)")
+            } else if b[i] == b'\\' && b.get(i + 1) == Some(&b'[') {
+                (3, "\\[", "\\]")
+            } else {
+                i += 1;
+                continue;
+            };
+        if missing[kind] {
+            i += open.len();
             continue;
-        };
+        }
         let body = i + open.len();
         let mut j = body;
         let found = loop {
@@ -295,12 +316,18 @@ fn math_spans(text: &str) -> Vec<(usize, usize, usize, usize)> {
         // inline math ($…$, \\(…\\)) stays on one line; display math may span lines
         let inline = open == "$" || open == "\\(";
         match found {
-            Some(end) if inline && b[body..end].contains(&b'\n') => i = body,
+            Some(end) if inline && b[body..end].contains(&b'\n') => {
+                // not inline math; openers before the line break would meet the same closer
+                i = body + memchr::memchr(b'\n', &b[body..end]).map_or(0, |k| k + 1);
+            }
             Some(end) => {
                 spans.push((i, body, end, end + close.len()));
                 i = end + close.len();
             }
-            None => i = body,
+            None => {
+                missing[kind] = true;
+                i = body;
+            }
         }
     }
     spans
@@ -354,13 +381,75 @@ pub fn bare_line(text: &str) -> Option<&str> {
     let mut units = true;
     while let Some(t) = rest.next() {
         units &= match t {
-            Tok::Word(_) => true,
+            Tok::Word(w) => crate::reward::math::parse::is_trailing_word(w),
             Tok::Caret => matches!(rest.next(), Some(Tok::Num(..))),
             Tok::Divide => matches!(rest.peek(), Some(Tok::Word(_))),
             _ => false,
         };
     }
     (numeric && units).then_some(line)
+}
+
+/// Words that, in the sentence of a final answer, deny it or doubt it.
+const CONTEXT_HEDGES: &[&str] = &[
+    "not",
+    "nor",
+    "neither",
+    "isn't",
+    "wasn't",
+    "aren't",
+    "except",
+    "rather",
+    "instead",
+    "wrong",
+    "incorrect",
+    "rejected",
+    "reject",
+    "rule",
+    "ruled",
+    "maybe",
+    "perhaps",
+    "possibly",
+    "unsure",
+    "doubt",
+];
+
+/// Words that offer another answer when they come just before this one ("5 or $6$").
+const ALTERNATIVES: &[&str] = &["or", "either", "no"];
+
+/// Whether the sentence around `text[start..end]` hedges the answer there: a hedge word
+/// in the sentence before or after the answer, an alternative among the three words just
+/// before it, or a question mark right after it ("we can rule out $6$", "$6$? No.").
+pub fn hedged(text: &str, start: usize, end: usize) -> bool {
+    let b = text.as_bytes();
+    let (start, end) = (start.min(b.len()), end.min(b.len()));
+    let is_break = |i: usize| match b[i] {
+        b'\n' => true,
+        b'.' | b'!' | b'?' => b
+            .get(i + 1)
+            .map_or(true, |&c| c.is_ascii_whitespace() || c == b'$'),
+        _ => false,
+    };
+    let sentence_start = (0..start).rev().find(|&i| is_break(i)).map_or(0, |i| i + 1);
+    let sentence_end = (end..b.len()).find(|&i| is_break(i)).unwrap_or(b.len());
+    let after = text[end..].trim_start_matches(['$', '}', ' ', ')', ']']);
+    if after.starts_with('?') {
+        return true;
+    }
+    let words = |part: &'_ str| -> Vec<String> {
+        part.split(|c: char| !(c.is_ascii_alphabetic() || c == '\''))
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect()
+    };
+    let hedge = |w: &String| CONTEXT_HEDGES.contains(&w.as_str());
+    let before = words(&text[sentence_start..start]);
+    let offers = before
+        .iter()
+        .rev()
+        .take(3)
+        .any(|w| ALTERNATIVES.contains(&w.as_str()));
+    offers || before.iter().any(hedge) || words(&text[end..sentence_end.max(end)]).iter().any(hedge)
 }
 
 /// Byte offset of `part` (a slice of `text`) in `text`.
@@ -422,7 +511,7 @@ pub fn last_number_span(text: &str) -> Option<(usize, usize)> {
 
 /// Words before a number that make it one of several candidates or a denied one.
 const HEDGE_WORDS: &[&str] = &[
-    "not", "or", "nor", "than", "either", "neither", "except", "but",
+    "not", "or", "nor", "than", "either", "neither", "except", "but", "and",
 ];
 
 /// Words after a number that change it ("5 thousand") or offer another ("5 or 6").
@@ -443,7 +532,12 @@ pub fn standalone(text: &str, s: usize, e: usize) -> bool {
         "\\boxed", "\\fbox", "\\text", "\\mathrm", "\\textbf", "\\mbox",
     ];
     let bad_before = match head.as_bytes().last() {
-        Some(b'^' | b'_' | b'/' | b'\\' | b'<' | b'>' | b'|' | b',') => true,
+        // an operand of an operator or a relation ("3 + 5", "2:1", "x ≤ 3", "√3"); a '-'
+        // here is a binary minus ("3-5"): a sign would be part of the number
+        Some(
+            b'^' | b'_' | b'/' | b'\\' | b'<' | b'>' | b'|' | b',' | b'+' | b'*' | b':' | b'-',
+        ) => true,
+        Some(c) if !c.is_ascii() => true,
         Some(b'{') => !holder
             .iter()
             .any(|h| head[..head.len() - 1].trim_end().ends_with(h)),
@@ -456,7 +550,12 @@ pub fn standalone(text: &str, s: usize, e: usize) -> bool {
         _ => false,
     };
     let tail = text[e..].trim_start_matches(' ');
-    let bad_after = tail.starts_with(['^', '!', '_', '/', '(', '{', '[', ')', ']'])
+    let bad_after = tail.starts_with([
+        '^', '!', '_', '/', '(', '{', '[', ')', ']', '+', '-', '*', ':',
+    ]) || tail
+        .chars()
+        .next()
+        .is_some_and(|c| !c.is_ascii() && !c.is_whitespace())
         || (tail.starts_with('\\')
             && !["\\%", "\\$", "\\)", "\\]", "\\text", "\\mathrm", "\\,"]
                 .iter()
@@ -555,7 +654,7 @@ mod tests {
         );
         assert_eq!(
             boxes("\\boxed{\\frac{1}{2}} \\boxed{\\boxed{3}}"),
-            vec!["\\frac{1}{2}", "\\boxed{3}"]
+            vec!["\\frac{1}{2}", "3"]
         );
         assert!(boxes("\\boxed{\\frac{1}{2}").is_empty());
         assert_eq!(boxes("\\boxed 5$"), vec!["5"]);

@@ -449,8 +449,20 @@ impl<'a> Lexer<'a> {
         match name {
             "" => return Err(LexError),
             "\\" => return self.push(Tok::RowSep),
-            "{" | "lbrace" => return self.push(Tok::OpenSet),
-            "}" | "rbrace" => return self.push(Tok::CloseSet),
+            // a comma inside a set separates items, as inside brackets: \{1,100\} is two
+            "{" | "lbrace" => {
+                self.frames.push(Frame::Bracket);
+                return self.push(Tok::OpenSet);
+            }
+            "}" | "rbrace" => {
+                if self.frames.last() == Some(&Frame::Bracket) {
+                    self.frames.pop();
+                }
+                return self.push(Tok::CloseSet);
+            }
+            "not" | "notin" | "neg" | "lnot" => return self.push(Tok::Word("not".into())),
+            "emptyset" | "varnothing" => return self.push(Tok::Cmd("\\emptyset".into())),
+            "angle" | "measuredangle" | "triangle" => return Ok(()),
             "," | ";" | ":" | "!" | " " | ">" | "(" | ")" | "[" | "]" | "$" | "\"" => return Ok(()),
             "%" => return self.push(Tok::Percent),
             "&" => return self.push(Tok::Amp),
@@ -461,6 +473,13 @@ impl<'a> Lexer<'a> {
             return Ok(());
         }
         if TEXT_WRAPPERS.contains(&name) {
+            // \mathrm{e}, \mathrm{i}: the upright constants are symbols, not units
+            let r = self.rest().trim_start_matches(' ').as_bytes();
+            if r.len() >= 3 && r[0] == b'{' && matches!(r[1], b'e' | b'i') && r[2] == b'}' {
+                let letter = char::from(r[1]).to_string();
+                self.i += self.rest().len() - self.rest().trim_start_matches(' ').len() + 3;
+                return self.push(Tok::Letter(letter));
+            }
             return self.open_wrapper(true);
         }
         if MATH_WRAPPERS.contains(&name) {
@@ -497,8 +516,16 @@ impl<'a> Lexer<'a> {
             "circ" | "degree" => Tok::Degree,
             "dots" | "cdots" | "ldots" | "dotsb" | "dotsc" | "dotsm" => Tok::Ellipsis,
             "prime" => Tok::Prime,
-            "langle" => Tok::Open('<'),
-            "rangle" => Tok::Close('>'),
+            "langle" => {
+                self.frames.push(Frame::Bracket);
+                Tok::Open('<')
+            }
+            "rangle" => {
+                if self.frames.last() == Some(&Frame::Bracket) {
+                    self.frames.pop();
+                }
+                Tok::Close('>')
+            }
             "lvert" | "rvert" | "vert" | "mid" => Tok::Bar,
             "begin" => {
                 let env = self.env_name()?;
@@ -520,7 +547,9 @@ impl<'a> Lexer<'a> {
         }
         let run = &self.s[start..self.i];
         // case-sensitive: "NO" is the segment N·O, "no" a word
-        if self.in_text() || run.len() >= 3 || TWO_LETTER_WORDS.contains(&run) {
+        // capitals in math are points: "ABC" is the angle or triangle A·B·C
+        let points = run.len() <= 4 && run.bytes().all(|c| c.is_ascii_uppercase());
+        if self.in_text() || (run.len() >= 3 && !points) || TWO_LETTER_WORDS.contains(&run) {
             return self.push(Tok::Word(run.to_owned()));
         }
         for c in run.chars() {

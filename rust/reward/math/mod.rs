@@ -117,6 +117,7 @@ fn plain_number(raw: &str) -> Option<Value> {
 /// Reads one extracted answer: its canonical value, or its normalised text where it has
 /// none (an answer over [`MAX_ANSWER_BYTES`] is compared as text, in linear time).
 fn read(raw: &str) -> Read {
+    algebra::reset_work();
     if let Some(v) = plain_number(raw) {
         return Read::Value(v);
     }
@@ -179,44 +180,75 @@ fn balanced(s: &str) -> bool {
 /// "####", else its sentence after the last "answer is"; but an "answer is" sentence after
 /// the last box is the final statement and wins ("\\boxed{255} … The final answer is
 /// $10,455$" answers 10,455).
-fn stated_answer(text: &str) -> Option<String> {
+fn stated_answer(text: &str) -> Option<Found<'_>> {
     let boxes = extract::boxes(text);
     let marker = extract::after_answer_marker(text).filter(|a| !a.is_empty());
     if let Some(last) = boxes.last() {
         let box_end = extract::offset(text, last) + last.len();
         return match marker {
-            Some(a) if extract::offset(text, a) > box_end => Some(a.to_owned()),
-            _ => Some(boxes.join(", ")),
+            Some(a) if extract::offset(text, a) > box_end => Found::one(text, a),
+            _ => Found::several(text, boxes),
         };
     }
     extract::after_hashes(text)
         .filter(|h| !h.is_empty())
         .or(marker)
-        .map(str::to_owned)
+        .and_then(|a| Found::one(text, a))
+}
+
+/// An extracted answer: its pieces (several answers when more than one) and where they
+/// stand in the text.
+struct Found<'a> {
+    pieces: Vec<&'a str>,
+    start: usize,
+    end: usize,
+}
+
+impl<'a> Found<'a> {
+    fn several(text: &'a str, pieces: Vec<&'a str>) -> Option<Found<'a>> {
+        let (first, last) = (*pieces.first()?, *pieces.last()?);
+        let start = extract::offset(text, first);
+        let end = extract::offset(text, last) + last.len();
+        Some(Found { pieces, start, end })
+    }
+
+    fn one(text: &'a str, piece: &'a str) -> Option<Found<'a>> {
+        Found::several(text, vec![piece])
+    }
+
+    fn text(&self) -> String {
+        self.pieces.join(", ")
+    }
 }
 
 /// The gold answer: its stated final answer (box, "####", "answer is"), or all of it.
 fn gold_answer(answer: &str) -> Option<String> {
-    let raw = stated_answer(answer).unwrap_or_else(|| answer.to_owned());
+    let raw = stated_answer(answer).map_or_else(|| answer.to_owned(), |f| f.text());
     let raw = raw.trim();
     (!raw.is_empty() && balanced(raw) && raw.len() <= MAX_ANSWER_BYTES).then(|| raw.to_owned())
 }
 
-/// The response's final answer by `style` (several pieces are several answers).
+/// The response's final answer by `style` (several pieces are several answers); `None`
+/// also when the sentence around it hedges ("we can rule out $6$", "$6$? No.").
 fn response_answer(response: &str, style: MathStyle, reasoning: &Reasoning) -> Option<String> {
     let text = reasoning.final_segment(response)?;
-    let pieces = |v: Vec<&str>| (!v.is_empty()).then(|| v.join(", "));
     let found = match style {
-        MathStyle::Boxed => pieces(extract::boxes(text)),
-        MathStyle::Gsm8k => extract::after_hashes(text).map(str::to_owned),
-        MathStyle::LastNumber => extract::last_standalone_number(text).map(str::to_owned),
-        MathStyle::Full => Some(text.to_owned()),
+        MathStyle::Boxed => Found::several(text, extract::boxes(text)),
+        MathStyle::Gsm8k => extract::after_hashes(text).and_then(|h| Found::one(text, h)),
+        MathStyle::LastNumber => {
+            extract::last_standalone_number(text).and_then(|n| Found::one(text, n))
+        }
+        MathStyle::Full => return Some(text.trim().to_owned()).filter(|t| !t.is_empty()),
         MathStyle::Auto => stated_answer(text)
-            .or_else(|| pieces(extract::last_math(text)))
-            .or_else(|| extract::bare_line(text).map(str::to_owned)),
+            .or_else(|| Found::several(text, extract::last_math(text)))
+            .or_else(|| extract::bare_line(text).and_then(|l| Found::one(text, l))),
     }?;
-    let found = found.trim();
-    (!found.is_empty()).then(|| found.to_owned())
+    if extract::hedged(text, found.start, found.end) {
+        return None;
+    }
+    let answer = found.text();
+    let answer = answer.trim();
+    (!answer.is_empty()).then(|| answer.to_owned())
 }
 
 /// The verdict on one response against one gold answer (`marker`: see [`Reasoning`]).
@@ -242,6 +274,7 @@ pub fn judge_with(response: &str, answer: &str, style: MathStyle, reasoning: &Re
         return Status::NoAnswer;
     };
     // the same text is the same answer, whatever either reads as
+    algebra::reset_work();
     if compare::equal(&gold, &pred) || same_text(&gold_raw, &pred_raw) {
         Status::Correct
     } else {

@@ -146,6 +146,82 @@ const QUANTITY_WORDS: &[&str] = &[
     "total",
 ];
 
+/// Words that deny or qualify the number before them, or scale it: "6 wrong", "5 tenths".
+const QUALIFIERS: &[&str] = &[
+    "wrong",
+    "rejected",
+    "reject",
+    "incorrect",
+    "invalid",
+    "false",
+    "impossible",
+    "extraneous",
+    "discarded",
+    "factorial",
+    "inverse",
+    "reciprocal",
+    "negative",
+    "lakh",
+    "lakhs",
+    "crore",
+    "crores",
+    "grand",
+    "gross",
+    "score",
+    "halves",
+    "thirds",
+    "quarters",
+    "fourths",
+    "root",
+    "roots",
+    "power",
+    "powers",
+    "digits",
+    "decimal",
+    "fraction",
+    "ratio",
+    "odds",
+    "mod",
+    "modulo",
+    "remainder",
+    "base",
+];
+
+/// Units of two or three letters (a longer word after a number is taken as its unit:
+/// "apples", "dollars"; a shorter one must be known, so "2xyz" is not 2).
+const SHORT_UNITS: &[&str] = &[
+    "cm", "mm", "km", "kg", "mg", "ml", "mL", "ft", "in", "yd", "mi", "hr", "hrs", "min", "sec",
+    "lb", "lbs", "oz", "mph", "kph", "deg", "cal", "pt", "qt", "gal", "sq", "cu", "cc", "ha", "kW",
+    "kWh", "Hz", "kHz", "MHz", "GHz", "dB", "mol", "eV", "ms", "ns", "men", "cms", "kms", "yds",
+    "mins", "secs", "pts", "ozs", "day", "yr", "yrs", "wk", "wks", "cent", "km2", "m2",
+];
+
+/// One-letter SI units (metre, gram, second, litre, hour, ampere, volt, watt, newton,
+/// joule); not K, M, B or T, which scale money ("5K", "2M").
+const ONE_LETTER_UNITS: &str = "mgslLhAVWNJ";
+
+/// Whether a word after a number is read as its unit (and dropped).
+fn is_unit(word: &str) -> bool {
+    let lower = word.to_ascii_lowercase();
+    if !word.is_ascii() || QUALIFIERS.contains(&lower.as_str()) || lower.ends_with("ths") {
+        return false;
+    }
+    match word.len() {
+        1 => ONE_LETTER_UNITS.contains(word),
+        2 | 3 => SHORT_UNITS.contains(&word) || SHORT_UNITS.contains(&lower.as_str()),
+        _ => true,
+    }
+}
+
+/// Whether a word after a number keeps it a number: a unit or a percent word.
+pub fn is_trailing_word(word: &str) -> bool {
+    let lower = word.to_ascii_lowercase();
+    PERCENT_WORDS.contains(&lower.as_str())
+        || (!QUANTITY_WORDS.contains(&lower.as_str())
+            && !HEDGES.contains(&lower.as_str())
+            && is_unit(word))
+}
+
 /// Words read as a percent sign.
 const PERCENT_WORDS: &[&str] = &["percent", "pct", "percentage", "percents", "per cent"];
 
@@ -291,7 +367,7 @@ impl<'t> Parser<'t> {
                     let lower = w.to_ascii_lowercase();
                     if PERCENT_WORDS.contains(&lower.as_str()) {
                         node = Node::Percent(Box::new(node));
-                    } else if QUANTITY_WORDS.contains(&lower.as_str()) {
+                    } else if QUANTITY_WORDS.contains(&lower.as_str()) || !is_unit(w) {
                         return Err(ParseError::Invalid);
                     }
                     self.i += 1;
@@ -304,8 +380,15 @@ impl<'t> Parser<'t> {
                     braces -= 1;
                     self.i += 1;
                 }
-                // unit powers and ratios: cm^2, m/s
+                // unit powers and ratios: cm^2, cm^{2}, m/s
                 Some(Tok::Caret) if matches!(self.peek_at(1), Some(Tok::Num(..))) => self.i += 2,
+                Some(Tok::Caret)
+                    if self.peek_at(1) == Some(&Tok::LBrace)
+                        && matches!(self.peek_at(2), Some(Tok::Num(..)))
+                        && self.peek_at(3) == Some(&Tok::RBrace) =>
+                {
+                    self.i += 4
+                }
                 Some(Tok::Divide) if matches!(self.peek_at(1), Some(Tok::Word(_))) => self.i += 1,
                 _ => break,
             }
@@ -432,6 +515,7 @@ impl<'t> Parser<'t> {
 
     fn term(&mut self) -> PResult<Node> {
         let mut acc = self.factor()?;
+        let mut divisions = 0usize; // "a/b/c/…" nests left: bounded like any nesting
         loop {
             match self.peek() {
                 Some(Tok::Times) => {
@@ -441,10 +525,19 @@ impl<'t> Parser<'t> {
                 }
                 Some(Tok::Divide) => {
                     self.i += 1;
+                    divisions += 1;
+                    if divisions > MAX_DEPTH {
+                        return Err(ParseError::Invalid);
+                    }
                     let f = self.factor()?;
                     acc = Node::Div(Box::new(acc), Box::new(f));
                 }
                 _ if self.starts_factor() => {
+                    // "3 4" reads 34 when typeset, "1 2 3" 123: numbers side by side are
+                    // not a product
+                    if matches!(self.peek(), Some(Tok::Num(..))) {
+                        return Err(ParseError::Invalid);
+                    }
                     // A mixed number: an integer glued to \frac of integers.
                     if let (Node::Num(n), Some(Tok::Cmd(c))) = (&acc, self.peek()) {
                         if c == "frac" && n.is_integer() {
@@ -495,6 +588,13 @@ impl<'t> Parser<'t> {
         if !self.eat(&Tok::Caret) {
             return Ok(base);
         }
+        self.enter()?;
+        let node = self.power_rest(base);
+        self.depth -= 1;
+        node
+    }
+
+    fn power_rest(&mut self, base: Node) -> PResult<Node> {
         if self.eat(&Tok::Degree) {
             return self.postfix_ops(base);
         }
@@ -532,15 +632,26 @@ impl<'t> Parser<'t> {
     }
 
     fn postfix_ops(&mut self, mut node: Node) -> PResult<Node> {
+        // Each wrapper nests the tree one level: a few are real ("5!%"), a run of them
+        // ("x!!!!…") would nest without bound. `n!!` (double factorial) is not read.
+        let mut wrappers = 0usize;
         loop {
+            if wrappers > 2 {
+                return Err(ParseError::Invalid);
+            }
             match self.peek() {
                 Some(Tok::Bang) => {
                     self.i += 1;
+                    if matches!(node, Node::Factorial(_)) {
+                        return Err(ParseError::Invalid);
+                    }
                     node = Node::Factorial(Box::new(node));
+                    wrappers += 1;
                 }
                 Some(Tok::Percent) => {
                     self.i += 1;
                     node = Node::Percent(Box::new(node));
+                    wrappers += 1;
                 }
                 Some(Tok::Degree) => self.i += 1,
                 Some(Tok::Underscore) => {
@@ -691,7 +802,8 @@ impl<'t> Parser<'t> {
                 } else {
                     None
                 };
-                let radicand = self.argument(true)?;
+                // one digit unbraced, as LaTeX reads it: "\\sqrt3" is √3, "\\sqrt12" is not √12
+                let radicand = self.argument(false)?;
                 Node::Root(index, Box::new(radicand))
             }
             f if FUNCTIONS.contains(&f) => {
@@ -704,9 +816,25 @@ impl<'t> Parser<'t> {
                 let arg = if self.peek() == Some(&Tok::Open('(')) {
                     self.primary()?
                 } else {
+                    // "\\sin 2x" is sin(2x): the factors that follow, up to an operator, a
+                    // number or the next function ("2 \\sin b \\cos a")
                     let base = self.postfix()?;
-                    self.power(base)?
+                    let mut arg = self.power(base)?;
+                    while self.starts_factor()
+                        && !matches!(self.peek(), Some(Tok::Cmd(c)) if FUNCTIONS.contains(&c.as_str()))
+                        && !matches!(self.peek(), Some(Tok::Num(..)))
+                    {
+                        let f = self.factor()?;
+                        arg = mul(arg, f);
+                    }
+                    arg
                 };
+                // \\sin^{-1} x is arcsin x, not 1 / sin x
+                let inverse =
+                    matches!(&power, Some(Node::Neg(one)) if **one == Node::Num(Q::one()));
+                if inverse && f.len() == 3 && !f.starts_with('a') {
+                    return Ok(Node::Func(format!("arc{f}"), Box::new(arg)));
+                }
                 let call = Node::Func(f.to_owned(), Box::new(arg));
                 match power {
                     Some(p) => Node::Pow(Box::new(call), Box::new(p)),
@@ -734,12 +862,11 @@ impl<'t> Parser<'t> {
     }
 
     fn matrix(&mut self, env: &str) -> PResult<Node> {
+        // not vmatrix/Vmatrix: a determinant or a norm is a number, not the matrix
         const MATRICES: &[&str] = &[
             "pmatrix",
             "bmatrix",
             "Bmatrix",
-            "vmatrix",
-            "Vmatrix",
             "matrix",
             "smallmatrix",
             "array",

@@ -385,3 +385,132 @@ fn hostile_inputs_are_bounded() {
     let many = "1+".repeat(100_000) + "1";
     assert_eq!(math_equal_one(&many, "100001", MathStyle::Full), 0.0);
 }
+
+/// The reproducers of an adversarial review: each scored 1 (or crashed) before its fix.
+#[test]
+fn review_reproducers_score_zero() {
+    let cases: &[(&str, &str, MathStyle)] = &[
+        ("\\boxed{5 hundredths}", "5", MathStyle::Auto),
+        ("\\boxed{5 thirds}", "5", MathStyle::Auto),
+        ("\\boxed{5\\text{ M}}", "5", MathStyle::Auto),
+        ("\\boxed{5\\text{K}}", "5", MathStyle::Auto),
+        ("\\boxed{5千}", "5", MathStyle::Auto),
+        ("\\boxed{2xyz}", "2", MathStyle::Auto),
+        ("\\boxed{2}", "2abc", MathStyle::Auto),
+        ("\\boxed{2an}", "2", MathStyle::Auto),
+        ("\\boxed{3 + 2\\mathrm{i}}", "5", MathStyle::Auto),
+        ("\\boxed{7\\mathrm{i}}", "7", MathStyle::Auto),
+        ("\\boxed{3 4}", "12", MathStyle::Auto),
+        ("\\boxed{1 2 3}", "6", MathStyle::Auto),
+        ("#### 5 6", "30", MathStyle::Gsm8k),
+        ("\\boxed{0.5\\%}", "50\\%", MathStyle::Auto),
+        ("\\boxed{(-\\infty, 3)}", "|x| < 3", MathStyle::Auto),
+        ("\\boxed{x \\not\\in [1,2]}", "[1,2]", MathStyle::Auto),
+        ("Therefore $x = 5$, not $6$.", "6", MathStyle::Auto),
+        ("We can rule out $6$.", "6", MathStyle::Auto),
+        ("It is $6$? No.", "6", MathStyle::Auto),
+        ("\\boxed{5}, not \\boxed{6}", "6", MathStyle::Auto),
+        ("\\boxed{5}; \\boxed{6}", "6", MathStyle::Auto),
+        (
+            "\\boxed{5} \\text{ or maybe } \\boxed{6}",
+            "6",
+            MathStyle::Auto,
+        ),
+        ("Answer: x is 5 or x is 6", "6", MathStyle::Auto),
+        ("\\boxed{y = 1, x = 2}", "(x, y) = (1, 2)", MathStyle::Auto),
+        ("\\boxed{2, 1}", "x = 1, y = 2", MathStyle::Auto),
+        ("\\boxed{\\{-1100\\}}", "\\{-1,100\\}", MathStyle::Auto),
+        (
+            "\\boxed{\\langle 10200\\rangle}",
+            "\\langle 10,200\\rangle",
+            MathStyle::Auto,
+        ),
+        (
+            "\\boxed{\\begin{vmatrix}1&2\\\\3&4\\end{vmatrix}}",
+            "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}",
+            MathStyle::Auto,
+        ),
+        ("it is 3 + 5", "5", MathStyle::LastNumber),
+        ("3-5", "5", MathStyle::LastNumber),
+        ("ratio 2:1", "1", MathStyle::LastNumber),
+        ("4 and 5", "5", MathStyle::LastNumber),
+        ("x ≠ 3", "3", MathStyle::LastNumber),
+        ("√3", "3", MathStyle::LastNumber),
+        ("3π", "3", MathStyle::LastNumber),
+        ("3²", "3", MathStyle::LastNumber),
+        ("work\n6 wrong", "6", MathStyle::Auto),
+        ("\\boxed{x = 6 \\text{ rejected}}", "6", MathStyle::Auto),
+        ("\\boxed{5 = 7}", "7", MathStyle::Auto),
+        (
+            "\\boxed{\\sin^{-1} x}",
+            "\\frac{1}{\\sin x}",
+            MathStyle::Auto,
+        ),
+        ("\\boxed{3!!}", "720", MathStyle::Auto),
+        ("\\boxed{(x^{2/3})^{3/2}}", "x", MathStyle::Auto),
+        ("\\boxed{\\sqrt12}", "2\\sqrt3", MathStyle::Auto),
+    ];
+    for (response, gold, style) in cases {
+        let got = judge(response, gold, *style, Some(extract::THINK_MARKER));
+        assert_ne!(got, Status::Correct, "{response} vs {gold} ({style:?})");
+    }
+    // what the same review found read wrongly the other way
+    for (response, gold) in [
+        ("\\boxed{\\sin 2x}", "\\sin(2x)"),
+        ("\\boxed{\\angle ABC = 30^\\circ}", "30"),
+        ("\\boxed{5 \\mathrm{cm}^{2}}", "5"),
+        ("\\boxed{\\emptyset}", "\\varnothing"),
+        ("\\boxed{\\{110,150\\}}", "110, 150"),
+        ("\\boxed{x = 2, y = 1}", "(x, y) = (2, 1)"),
+        ("\\boxed{(2, 1)}", "x = 2, y = 1"),
+    ] {
+        assert_eq!(auto(response, gold), 1.0, "{response} vs {gold}");
+    }
+}
+
+#[test]
+fn crafted_inputs_stay_cheap_and_shallow() {
+    // postfix and power chains nest the tree: bounded, so no stack overflow on a worker
+    for chain in [
+        "!".repeat(5000),
+        "\\%".repeat(5000),
+        "^2".repeat(5000),
+        "/2".repeat(5000),
+    ] {
+        let response = format!("\\boxed{{x{chain}}}");
+        let rows: Vec<&str> = (0..20_000)
+            .map(|i| {
+                if i % 1024 == 0 {
+                    response.as_str()
+                } else {
+                    "1"
+                }
+            })
+            .collect();
+        let golds = vec!["1"; rows.len()];
+        let (_, status) = math_equal(&rows, &golds, MathStyle::Auto, None).unwrap();
+        assert_eq!(status[0], Status::Incorrect as u8);
+    }
+    // radical products that keep 256 terms, raised to powers: the work budget stops them
+    let a = "(1+\\sqrt2)(1+\\sqrt3)(1+\\sqrt5)(1+\\sqrt7)(1+\\sqrt{11})(1+\\sqrt{13})(1+\\sqrt{17})(1+\\sqrt{19})";
+    let t = std::time::Instant::now();
+    assert_eq!(auto(&format!("\\boxed{{(({a})^{{64}})^{{64}}}}"), "1"), 0.0);
+    assert_eq!(
+        auto(
+            &format!("\\boxed{{{}}}", vec![format!("({a})^{{64}}"); 10].join("+")),
+            "1"
+        ),
+        0.0
+    );
+    // nested boxes and unclosed delimiters: linear scans
+    let nested = format!("{}1{}", "\\boxed{".repeat(100_000), "}".repeat(100_000));
+    assert_eq!(auto(&nested, "1"), 1.0);
+    assert_eq!(auto(&"\\(".repeat(200_000), "1"), 0.0);
+    assert_eq!(auto(&"\\[".repeat(200_000), "1"), 0.0);
+    // generous for a debug build; release takes milliseconds
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        t.elapsed()
+    );
+}

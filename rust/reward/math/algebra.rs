@@ -363,7 +363,17 @@ impl Poly {
         if products > MAX_TERMS * MAX_TERMS {
             return Err(Unsupported::TooBig);
         }
-        spend(products as u64)?;
+        // a product of big coefficients costs by their size, not one unit
+        let words = |p: &Poly| {
+            p.terms
+                .iter()
+                .map(|(_, c)| c.numer().bits().max(c.denom().bits()))
+                .max()
+                .unwrap_or(0)
+                / 64
+                + 1
+        };
+        spend((products as u64).saturating_mul(words(self) + words(o)))?;
         let mut out = Poly::zero();
         for (ma, ca) in &self.terms {
             for (mb, cb) in &o.terms {

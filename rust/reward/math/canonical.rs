@@ -253,7 +253,8 @@ pub fn text_form(raw: &str) -> String {
             }
         }
     }
-    while t.ends_with('.') {
+    // one full stop ends a sentence; "0.333..." is not 0.333
+    if t.ends_with('.') && !t.ends_with("..") {
         t.pop();
     }
     let mut peeled = t.as_str();
@@ -269,6 +270,9 @@ pub fn text_form(raw: &str) -> String {
         .unwrap_or(peeled);
     if inner.len() == 1 && inner.as_bytes()[0].is_ascii_alphabetic() {
         return inner.to_ascii_uppercase();
+    }
+    if peeled.len() > 1 && peeled.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return peeled.to_ascii_lowercase(); // a word: "No" is "no"
     }
     peeled.to_owned()
 }
@@ -336,10 +340,17 @@ fn relation(parts: &[Node], ops: &[RelOp]) -> Option<Value> {
             };
             return Some(Value::Equation { label, value, diff });
         }
-        // A solution chain "x = 5 + 5 + 1 = 11": its answer is the last part.
+        // A solution chain "x = 5 + 6 = 11" answers its last part, when no step is false:
+        // "x = 2 + 2 = 5" answers nothing
+        let numbers: Vec<RatFn> = parts
+            .iter()
+            .filter_map(|p| single(eval(p).ok()?).ok())
+            .filter(|v| v.as_rational().is_some())
+            .collect();
+        let consistent = numbers.windows(2).all(|w| w[0].equals(&w[1]));
         return Some(Value::Equation {
             label: first_label,
-            value: Some(Box::new(canonical(last))),
+            value: consistent.then(|| Box::new(canonical(last))),
             diff: None,
         });
     }

@@ -80,10 +80,16 @@ pub fn equal(gold: &Value, pred: &Value) -> bool {
                 .all(|(l, v)| p.iter().any(|(m, w)| l == m && equal(v, w)));
     }
     match (gold, pred) {
-        (Assignments(g), Tuple('(', ')', p) | List(p))
-        | (Tuple('(', ')', p) | List(p), Assignments(g)) => {
-            // unlabelled values answer labelled ones in the order written
+        // the gold's labels give the order of an unlabelled answer ("x = -5, p = 14/3" is
+        // answered by "-5, 14/3")
+        (Assignments(g), Tuple('(', ')', p) | List(p)) => {
             g.len() == p.len() && g.iter().zip(p).all(|((_, v), w)| equal(v, w))
+        }
+        // labelled values answer an unlabelled gold only when their order is not in doubt:
+        // "y = 1, x = 2" may mean (x, y) = (2, 1), so it answers neither (1, 2) nor (2, 1)
+        (Tuple('(', ')', g) | List(g), Assignments(p)) => {
+            let sorted = p.windows(2).all(|w| w[0].0 <= w[1].0);
+            sorted && g.len() == p.len() && g.iter().zip(p).all(|(v, (_, w))| equal(v, w))
         }
         _ => equal_values(gold, pred),
     }

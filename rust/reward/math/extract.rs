@@ -54,7 +54,13 @@ impl Reasoning {
             return Some(text);
         };
         if let Some(pos) = close.rfind(text.as_bytes()) {
-            return Some(&text[pos + self.close_len..]);
+            let rest = &text[pos + self.close_len..];
+            // "</think> \boxed{5} <think> hmm": thinking again, with no end
+            let reopened = self
+                .open
+                .as_ref()
+                .is_some_and(|o| o.find(rest.as_bytes()).is_some());
+            return (!reopened).then_some(rest);
         }
         let opened = self
             .open
@@ -228,7 +234,8 @@ pub fn after_answer_marker(text: &str) -> Option<&str> {
         if !w.eq_ignore_ascii_case(b"answer") {
             return None;
         }
-        let after = text.get(p + 6..)?.trim_start_matches(' ');
+        // "**Answer:** 42", "**Final answer**: 3": markdown bold around the label
+        let after = text.get(p + 6..)?.trim_start_matches([' ', '*']);
         if after.len() >= 2 && after.as_bytes()[..2].eq_ignore_ascii_case(b"is") {
             let end = text.len() - after.len() + 2;
             // "answer is" but not "answer isn't" / "answer issues"
@@ -240,7 +247,7 @@ pub fn after_answer_marker(text: &str) -> Option<&str> {
             .starts_with(':')
             .then(|| (text.len() - after.len() + 1, true))
     })?;
-    let rest = text[pos..].trim_start_matches([':', ' ']);
+    let rest = text[pos..].trim_start_matches([':', ' ', '*']);
     let line = rest.split('\n').next().unwrap_or(rest);
     let mut sentence = sentence_end(line);
     if label {
@@ -250,7 +257,14 @@ pub fn after_answer_marker(text: &str) -> Option<&str> {
             sentence = &sentence[k + 4..];
         }
     }
-    Some(sentence.trim().trim_end_matches('.').trim_end())
+    Some(
+        sentence
+            .trim()
+            .trim_matches('*')
+            .trim_end_matches('.')
+            .trim_matches('*')
+            .trim(),
+    )
 }
 
 /// `line` up to its first sentence break: ". " followed by more text, outside `$…$`.
@@ -412,6 +426,29 @@ const CONTEXT_HEDGES: &[&str] = &[
     "possibly",
     "unsure",
     "doubt",
+    "impossible",
+    "cannot",
+    "can't",
+    "doesn't",
+    "don't",
+    "false",
+    "fails",
+    "invalid",
+    "actually",
+    "wait",
+    "mistake",
+    "oops",
+];
+
+/// Words that, anywhere after the final answer, take it back ("… $5$. Actually no, 6.").
+const RETRACTIONS: &[&str] = &[
+    "no",
+    "actually",
+    "wait",
+    "mistake",
+    "oops",
+    "wrong",
+    "incorrect",
 ];
 
 /// Words that offer another answer when they come just before this one ("5 or $6$").
@@ -448,7 +485,7 @@ pub fn hedged<'a>(text: &'a str, start: usize, end: usize) -> bool {
     // most words are not hedges: reject by length and first letter before comparing
     let any_of = |w: &str, list: &[&str]| {
         let first = w.as_bytes()[0].to_ascii_lowercase();
-        (2..=8).contains(&w.len())
+        (2..=10).contains(&w.len())
             && list
                 .iter()
                 .any(|h| h.as_bytes()[0] == first && w.eq_ignore_ascii_case(h))
@@ -458,6 +495,7 @@ pub fn hedged<'a>(text: &'a str, start: usize, end: usize) -> bool {
     offers
         || words(before).any(|w| any_of(w, CONTEXT_HEDGES))
         || words(&text[end..sentence_end.max(end)]).any(|w| any_of(w, CONTEXT_HEDGES))
+        || words(&text[sentence_end.max(end)..]).any(|w| any_of(w, RETRACTIONS))
 }
 
 /// Byte offset of `part` (a slice of `text`) in `text`.

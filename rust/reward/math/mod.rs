@@ -185,8 +185,13 @@ fn stated_answer(text: &str) -> Option<Found<'_>> {
     let marker = extract::after_answer_marker(text).filter(|a| !a.is_empty());
     if let Some(last) = boxes.last() {
         let box_end = extract::offset(text, last) + last.len();
+        // … unless that sentence states no answer ("The answer is in the box above.")
+        let states = |a: &str| {
+            a.bytes()
+                .any(|c| c.is_ascii_digit() || c == b'\\' || c == b'$')
+        };
         return match marker {
-            Some(a) if extract::offset(text, a) > box_end => Found::one(text, a),
+            Some(a) if extract::offset(text, a) > box_end && states(a) => Found::one(text, a),
             _ => Found::several(text, boxes),
         };
     }

@@ -148,6 +148,50 @@ const QUANTITY_WORDS: &[&str] = &[
 
 /// Words that deny or qualify the number before them, or scale it: "6 wrong", "5 tenths".
 const QUALIFIERS: &[&str] = &[
+    "ten",
+    "tens",
+    "hundredth",
+    "thousandth",
+    "millionth",
+    "billionth",
+    "tenth",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "half",
+    "quarter",
+    "quadrillion",
+    "quadrillions",
+    "quintillion",
+    "quintillions",
+    "sextillion",
+    "trillions",
+    "kilo",
+    "mega",
+    "giga",
+    "tera",
+    "micro",
+    "milli",
+    "nano",
+    "below",
+    "above",
+    "zero",
+    "permille",
+    "basis",
+    "percentiles",
+    "ppm",
+    "ppb",
+    "off",
+    "short",
+    "less",
+    "greater",
+    "fewer",
+    "plus",
+    "minus",
     "wrong",
     "rejected",
     "reject",
@@ -203,7 +247,8 @@ const ONE_LETTER_UNITS: &str = "mgslLhAVWNJ";
 /// Whether a word after a number is read as its unit (and dropped).
 fn is_unit(word: &str) -> bool {
     let lower = word.to_ascii_lowercase();
-    if !word.is_ascii() || QUALIFIERS.contains(&lower.as_str()) || lower.ends_with("ths") {
+    let fraction_word = lower.ends_with("ths") && !lower.starts_with("month");
+    if !word.is_ascii() || QUALIFIERS.contains(&lower.as_str()) || fraction_word {
         return false;
     }
     match word.len() {
@@ -253,6 +298,8 @@ struct Parser<'t> {
     t: &'t [Tok],
     i: usize,
     depth: usize,
+    /// How many function arguments (`\sin …`) enclose the position.
+    in_function: usize,
 }
 
 fn is_word(t: Option<&Tok>, w: &str) -> bool {
@@ -595,12 +642,21 @@ impl<'t> Parser<'t> {
     }
 
     fn power_rest(&mut self, base: Node) -> PResult<Node> {
-        if self.eat(&Tok::Degree) {
-            return self.postfix_ops(base);
-        }
-        if self.peek() == Some(&Tok::LBrace) && self.peek_at(1) == Some(&Tok::Degree) {
-            self.i += 2;
-            self.expect(&Tok::RBrace)?;
+        let braced_degree =
+            self.peek() == Some(&Tok::LBrace) && self.peek_at(1) == Some(&Tok::Degree);
+        if self.eat(&Tok::Degree) || braced_degree {
+            if braced_degree {
+                self.i += 2;
+                self.expect(&Tok::RBrace)?;
+            }
+            // an angle answer "90^\circ" is 90; inside \sin it is 90·π/180
+            let base = if self.in_function > 0 {
+                let radians =
+                    Node::Div(Box::new(Node::Pi), Box::new(Node::Num(decimal("180", ""))));
+                mul(base, radians)
+            } else {
+                base
+            };
             return self.postfix_ops(base);
         }
         let exponent = match self.peek() {
@@ -813,22 +869,10 @@ impl<'t> Parser<'t> {
                 } else {
                     None
                 };
-                let arg = if self.peek() == Some(&Tok::Open('(')) {
-                    self.primary()?
-                } else {
-                    // "\\sin 2x" is sin(2x): the factors that follow, up to an operator, a
-                    // number or the next function ("2 \\sin b \\cos a")
-                    let base = self.postfix()?;
-                    let mut arg = self.power(base)?;
-                    while self.starts_factor()
-                        && !matches!(self.peek(), Some(Tok::Cmd(c)) if FUNCTIONS.contains(&c.as_str()))
-                        && !matches!(self.peek(), Some(Tok::Num(..)))
-                    {
-                        let f = self.factor()?;
-                        arg = mul(arg, f);
-                    }
-                    arg
-                };
+                self.in_function += 1;
+                let arg = self.function_argument();
+                self.in_function -= 1;
+                let arg = arg?;
                 // \\sin^{-1} x is arcsin x, not 1 / sin x
                 let inverse =
                     matches!(&power, Some(Node::Neg(one)) if **one == Node::Num(Q::one()));
@@ -843,6 +887,25 @@ impl<'t> Parser<'t> {
             }
             other => Node::Sym(other.to_owned()),
         })
+    }
+
+    /// The argument of `\sin`, `\log`, …: a parenthesised one, or the factors that follow.
+    fn function_argument(&mut self) -> PResult<Node> {
+        if self.peek() == Some(&Tok::Open('(')) {
+            return self.primary();
+        }
+        // "\sin 2x" is sin(2x): the factors that follow, up to an operator, a number or
+        // the next function ("2 \sin b \cos a")
+        let base = self.postfix()?;
+        let mut arg = self.power(base)?;
+        while self.starts_factor()
+            && !matches!(self.peek(), Some(Tok::Cmd(c)) if FUNCTIONS.contains(&c.as_str()))
+            && !matches!(self.peek(), Some(Tok::Num(..)))
+        {
+            let f = self.factor()?;
+            arg = mul(arg, f);
+        }
+        Ok(arg)
     }
 
     /// `(` … `)` / `]`, `[` … `]` / `)`, `\langle` … `\rangle`: one item is a grouping,
@@ -930,6 +993,7 @@ pub fn parse(tokens: &[Tok]) -> PResult<Node> {
         t: tokens,
         i: 0,
         depth: 0,
+        in_function: 0,
     };
     if tokens.is_empty() {
         return Err(ParseError::Invalid);

@@ -190,7 +190,8 @@ def math_equal(
       (``x=1 or x=2``, ``1, 2``, several boxes: a set; a bare list equals the tuple with
       the same order), matrices (``pmatrix``, ``bmatrix``, ``array``);
     - relations: ``x = 3`` equals ``3``; ``y = 2x+1`` equals ``2x+1``; a chain ``x = 5+6 =
-      11`` answers its last part (parts after ``\\approx`` are dropped); two equations are
+      11`` answers its last part when no numeric step is false (``x = 2+2 = 5`` answers
+      nothing; parts after ``\\approx`` are dropped); two equations are
       equal when ``L₁ - R₁ = c (L₂ - R₂)`` for a rational ``c ≠ 0``; inequalities in any
       spelling and direction (``x \\ge 5``, ``5 <= x``); a gold inequality in one variable
       equals its interval, but a gold interval is not answered by an inequality;

@@ -511,14 +511,6 @@ fn items(nodes: &[Node]) -> Vec<Value> {
     out
 }
 
-/// The canonical value of an answer tree; `Text` of `fallback` where it has none.
-pub fn canonical_or_text(node: &Node, fallback: &str) -> Value {
-    match canonical(node) {
-        Value::Text(t) if t.is_empty() => Value::Text(text_form(fallback)),
-        v => v,
-    }
-}
-
 /// The canonical value of an answer tree (text where no exact form exists).
 pub fn canonical(node: &Node) -> Value {
     match node {

@@ -1005,11 +1005,6 @@ pub fn parse(tokens: &[Tok]) -> PResult<Node> {
     Ok(node)
 }
 
-/// `1` as a node.
-pub fn one() -> Node {
-    Node::Num(Q::one())
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::lex::tokenize;

@@ -81,7 +81,8 @@ const HEDGES: &[&str] = &[
     "not", "nor", "neither", "isn't", "except", "but", "maybe", "perhaps",
 ];
 
-/// Words that change a number's meaning: "5 thousand" is not 5, "at least 3" not 3.
+/// Words that change, scale or deny the number before them: "5 thousand" is not 5,
+/// "at least 3" not 3, "5 tenths" not 5, "6 wrong" not 6.
 const QUANTITY_WORDS: &[&str] = &[
     "thousand",
     "thousands",
@@ -144,10 +145,7 @@ const QUANTITY_WORDS: &[&str] = &[
     "answer",
     "result",
     "total",
-];
-
-/// Words that deny or qualify the number before them, or scale it: "6 wrong", "5 tenths".
-const QUALIFIERS: &[&str] = &[
+    // scale, order, sign and judgement words: "5 tenths", "5 below zero", "6 wrong"&str] = &[
     "ten",
     "tens",
     "hundredth",
@@ -248,7 +246,7 @@ const ONE_LETTER_UNITS: &str = "mgslLhAVWNJ";
 fn is_unit(word: &str) -> bool {
     let lower = word.to_ascii_lowercase();
     let fraction_word = lower.ends_with("ths") && !lower.starts_with("month");
-    if !word.is_ascii() || QUALIFIERS.contains(&lower.as_str()) || fraction_word {
+    if !word.is_ascii() || fraction_word {
         return false;
     }
     match word.len() {
@@ -411,11 +409,11 @@ impl<'t> Parser<'t> {
         loop {
             match self.peek() {
                 Some(Tok::Word(w)) if !self.at_separator() => {
-                    let lower = w.to_ascii_lowercase();
-                    if PERCENT_WORDS.contains(&lower.as_str()) {
-                        node = Node::Percent(Box::new(node));
-                    } else if QUANTITY_WORDS.contains(&lower.as_str()) || !is_unit(w) {
+                    if !is_trailing_word(w) {
                         return Err(ParseError::Invalid);
+                    }
+                    if PERCENT_WORDS.contains(&w.to_ascii_lowercase().as_str()) {
+                        node = Node::Percent(Box::new(node));
                     }
                     self.i += 1;
                 }

@@ -256,10 +256,10 @@ def gen_last_number(k: int) -> None:
         eq = R.random() < 0.6
         got = n if eq else other_int(n)
         name, thing = R.choice(NAMES), R.choice(THINGS)
-        # Prose that ends with a number states no final answer (math_equal's rule since
-        # its last-number fallback paid for "$4\\sqrt{2}$" against 2), whatever it holds.
+        # A final sentence that states one number answers it (math-verify reads prose so);
+        # a number inside an expression never does (see the "expression" forms).
         text = f"{reasoning()} In the end {name} has {got} {thing}."
-        add("last_number", text, str(n), False)
+        add("last_number", text, str(n), eq)
 
 
 def gen_assignment(k: int) -> None:
@@ -374,8 +374,12 @@ TRICKY: list[tuple[str, str, bool]] = [
     ("\\boxed{0.3}", "\\frac{3}{10}", True),
     ("\\boxed{0.30000000000000004}", "0.3", False),  # float sum 0.1 + 0.2: not exact
     ("\\boxed{0.333}", "\\frac{1}{3}", False),
-    ("\\boxed{0.3333333}", "\\frac{1}{3}", False),  # math-verify rounds: equal there
-    ("\\boxed{0.6666667}", "\\frac{2}{3}", False),
+    ("\\boxed{0.3333333}", "\\frac{1}{3}", True),  # the correct rounding, 7 places
+    ("\\boxed{0.6666667}", "\\frac{2}{3}", True),
+    ("\\boxed{0.6666666}", "\\frac{2}{3}", False),  # truncated, not rounded
+    ("\\boxed{0.33333}", "\\frac{1}{3}", False),  # 5 places: too few to stand for 1/3
+    ("\\boxed{1.414214}", "\\sqrt{2}", True),
+    ("\\boxed{3.141592}", "\\pi", False),  # pi is 3.1415926…: rounds to 3.141593
     ("\\boxed{9007199254740993}", "9007199254740992", False),  # 2**53 + 1 vs 2**53
     ("\\boxed{9007199254740993}", "9007199254740993", True),
     ("\\boxed{123456789012345678901234567890}", "123456789012345678901234567891", False),

@@ -493,6 +493,14 @@ impl RatFn {
         Some(self.num.as_constant()? / self.den.as_constant()?)
     }
 
+    /// [`RatFn::as_rational`], borrowed when the denominator is 1 (no division, no gcd).
+    pub fn rational(&self) -> Option<std::borrow::Cow<'_, Q>> {
+        match (self.num.constant_term(), self.den.constant_term()) {
+            (Some(n), Some(d)) if d.is_one() => Some(std::borrow::Cow::Borrowed(n)),
+            _ => self.as_rational().map(std::borrow::Cow::Owned),
+        }
+    }
+
     pub fn is_zero(&self) -> bool {
         self.num.is_zero()
     }
@@ -657,6 +665,17 @@ impl RatFn {
     /// The sign of a value that is a rational number, when it is one.
     pub fn rational_sign(&self) -> Option<std::cmp::Ordering> {
         self.as_rational().map(|q| q.cmp(&Q::zero()))
+    }
+
+    /// Rational bounds `[lo, hi]` of a constant (no variable, no kept-whole expression),
+    /// its roots and `π` enclosed to `places` decimals; `None` when it has no value or
+    /// its denominator's bounds may hold 0.
+    pub fn enclose(&self, places: u32) -> Option<(Q, Q)> {
+        let places = places.min(super::enclose::MAX_PLACES);
+        let terms = |p: &Poly| {
+            super::enclose::sum_of_terms(p.terms.iter().map(|(m, c)| (m.as_slice(), c)), places)
+        };
+        super::enclose::quotient(&terms(&self.num)?, &terms(&self.den)?)
     }
 
     /// A deterministic text form (not reduced: `x/x` and `1` differ), the key of

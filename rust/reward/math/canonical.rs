@@ -11,7 +11,7 @@
 //! - Tuples and intervals keep their brackets; sets are unordered; several answers are a
 //!   list; equations, inequalities and `x \in S` become relations (see `compare`).
 
-use num_traits::{Signed, ToPrimitive, Zero};
+use num_traits::{Signed, ToPrimitive};
 
 use super::algebra::{binomial, factorial, AResult, Atom, Exp, RatFn, Unsupported, Q};
 use super::lex::RelOp;
@@ -306,6 +306,14 @@ fn label(node: &Node) -> Option<String> {
     }
 }
 
+/// Whether `n` is a number: single-valued, arithmetic and free of variables.
+fn constant(n: &Node) -> bool {
+    eval(n)
+        .ok()
+        .and_then(|v| single(v).ok())
+        .is_some_and(|v| !v.has_symbols())
+}
+
 /// The difference `a - b` of two single-valued sides, when both are arithmetic.
 fn difference(a: &Node, b: &Node) -> Option<RatFn> {
     let a = single(eval(a).ok()?).ok()?;
@@ -328,29 +336,21 @@ fn relation(parts: &[Node], ops: &[RelOp]) -> Option<Value> {
             let (label, value) = match (first_label, label(&parts[1])) {
                 (Some(l), _) => (Some(l), Some(Box::new(canonical(&parts[1])))),
                 (None, Some(r)) => (Some(r), Some(Box::new(canonical(&parts[0])))),
-                // "3 + 4 = 7", a true computation, answers its result ("5 = 7" nothing)
-                (None, None)
-                    if diff
-                        .as_ref()
-                        .is_some_and(|d| d.as_rational().is_some_and(|q| q.is_zero())) =>
-                {
+                // "3 + 4 = 7" answers its result, as a chain does (math-verify's rule);
+                // "2x + z = 1" and "7 = 11a + c" are equations to meet, not values
+                (None, None) if constant(&parts[0]) && constant(&parts[1]) => {
                     (None, Some(Box::new(canonical(&parts[1]))))
                 }
                 (None, None) => (None, None),
             };
             return Some(Value::Equation { label, value, diff });
         }
-        // A solution chain "x = 5 + 6 = 11" answers its last part, when no step is false:
-        // "x = 2 + 2 = 5" answers nothing
-        let numbers: Vec<RatFn> = parts
-            .iter()
-            .filter_map(|p| single(eval(p).ok()?).ok())
-            .filter(|v| v.as_rational().is_some())
-            .collect();
-        let consistent = numbers.windows(2).all(|w| w[0].equals(&w[1]));
+        // A solution chain "x = 5 + 6 = 11" answers its last part. Its steps are not
+        // checked: the stated final value is the answer ("x = 2 + 2 = 5" answers 5), as
+        // for math-verify, and a chain offers no second candidate to pay for.
         return Some(Value::Equation {
             label: first_label,
-            value: consistent.then(|| Box::new(canonical(last))),
+            value: Some(Box::new(canonical(last))),
             diff: None,
         });
     }
@@ -380,7 +380,9 @@ fn relation(parts: &[Node], ops: &[RelOp]) -> Option<Value> {
         };
         rels.push(rel);
     }
-    let interval = interval_of(parts, ops).map(Box::new);
+    let interval = interval_of(parts, ops)
+        .or_else(|| abs_interval(parts, ops))
+        .map(Box::new);
     Some(Value::Inequality { rels, interval })
 }
 
@@ -415,6 +417,54 @@ fn interval_of(parts: &[Node], ops: &[RelOp]) -> Option<Value> {
     let open = if lo_open { '(' } else { '[' };
     let close = if hi_open { ')' } else { ']' };
     Some(Value::Tuple(open, close, vec![lo, hi]))
+}
+
+/// The set `a ⋈ |x| ⋈ b` (or `|x| ⋈ b`, `b ⋈ |x|`) describes, as an interval or a union
+/// of two: `1 <= |z| <= 3/2` is `[-3/2, -1] ∪ [1, 3/2]`, `|x| < 3` is `(-3, 3)`.
+fn abs_interval(parts: &[Node], ops: &[RelOp]) -> Option<Value> {
+    let k = parts.iter().position(|p| matches!(p, Node::Abs(_)))?;
+    let Node::Abs(inner) = &parts[k] else {
+        return None;
+    };
+    label(inner)?;
+    let mut plain = parts.to_vec();
+    plain[k] = inner.as_ref().clone();
+    let Value::Tuple(open, close, bounds) = interval_of(&plain, ops)? else {
+        return None;
+    };
+    let [lo, hi] = &bounds[..] else {
+        return None;
+    };
+    let neg = |v: &Value| match v {
+        Value::Expr { e, .. } => Some(Value::Expr {
+            e: e.neg(),
+            percent: false,
+        }),
+        Value::Inf(minus) => Some(Value::Inf(!minus)),
+        _ => None,
+    };
+    // a lower bound of |x| that is not positive bounds nothing
+    let positive = |v: &Value| match v {
+        Value::Expr { e, .. } => e.rational_sign() == Some(std::cmp::Ordering::Greater),
+        _ => false,
+    };
+    let mirror = |o: char| if o == '(' { ')' } else { ']' };
+    let unmirror = |c: char| if c == ')' { '(' } else { '[' };
+    if matches!(hi, Value::Inf(_)) && !positive(lo) {
+        return None; // |x| > -1 holds everywhere
+    }
+    if !positive(lo) {
+        // -hi ⋈ x ⋈ hi
+        return Some(Value::Tuple(
+            unmirror(close),
+            close,
+            vec![neg(hi)?, hi.clone()],
+        ));
+    }
+    Some(Value::Union(vec![
+        Value::Tuple(unmirror(close), mirror(open), vec![neg(hi)?, neg(lo)?]),
+        Value::Tuple(open, close, vec![lo.clone(), hi.clone()]),
+    ]))
 }
 
 /// Whether a sum or product has a matrix among its terms.

@@ -1,7 +1,10 @@
 //! Comparison of canonical answers: whether a response's [`Value`] equals the gold's.
 //!
 //! - Exact values: `a = b` by exact cross-multiplication; a percentage `p%` also reads as
-//!   `p/100` (as math-verify and the Qwen2.5-Math grader read it).
+//!   `p/100` (as math-verify and the Qwen2.5-Math grader read it). A decimal of at least
+//!   6 places and 6 significant digits equals a value with no finite decimal expansion
+//!   when it is that value correctly rounded (`0.142857` and `1/7`, math-verify's
+//!   default precision), decided on exact rational bounds.
 //! - Tuples and intervals: the same brackets and pairwise equal items. A bare list `1, 3`
 //!   equals the tuple `(1, 3)` in order (math-verify's rule), not `(3, 1)`.
 //! - Sets and lists of several answers: equal as sets (order and repeats do not count).
@@ -17,12 +20,67 @@
 //!   inequality does not pay (math-verify's asymmetry).
 //! - Text: equal normalised strings.
 
-use super::algebra::RatFn;
+use super::algebra::{RatFn, Q};
 use super::canonical::{Ineq, Value};
-use num_traits::Signed;
+use super::enclose::MAX_PLACES;
+use num_bigint::{BigInt, BigUint};
+use num_traits::{One, Signed, Zero};
+
+/// The decimal places of `q` when it is a finite decimal (its denominator `2^i 5^j` has
+/// `max(i, j)`), else `None`.
+fn decimal_places(q: &Q) -> Option<u64> {
+    if q.denom().is_one() {
+        return Some(0);
+    }
+    let mut den = q.denom().magnitude().clone();
+    let twos = den.trailing_zeros().unwrap_or(0);
+    den >>= twos;
+    let five = BigUint::from(5u8);
+    let mut fives = 0;
+    while (&den % &five).is_zero() {
+        den /= &five;
+        fives += 1;
+    }
+    den.is_one().then_some(twos.max(fives))
+}
+
+/// Decimal places and significant digits a rounded answer must carry.
+const ROUNDED_PLACES: u64 = 6;
+
+/// Whether the decimal `dec` is `exact` correctly rounded: `dec` has `k >= 6` decimal
+/// places and at least 6 significant digits, `exact` is a constant with no finite decimal
+/// expansion (`1/7`, `√17`, `π/4`), and `|exact - dec| < 10^{-k} / 2`, decided on exact
+/// rational bounds of `exact` (an undecided bound refuses). `0.142857` is `1/7`;
+/// `0.14` and `0.142858` are not.
+fn rounds_to(dec: &RatFn, exact: &RatFn) -> bool {
+    let Some(q) = dec.rational() else {
+        return false;
+    };
+    let Some(k) = decimal_places(&q) else {
+        return false;
+    };
+    if k < ROUNDED_PLACES || k > u64::from(MAX_PLACES) - 8 {
+        return false;
+    }
+    let ten = BigInt::from(10u8);
+    let scaled = q.as_ref() * Q::from_integer(num_traits::pow(ten.clone(), k as usize));
+    if scaled.abs() < Q::from_integer(num_traits::pow(ten.clone(), 5)) {
+        return false; // fewer than 6 significant digits
+    }
+    let half = Q::new(BigInt::one(), 2 * num_traits::pow(ten, k as usize));
+    match exact.as_rational() {
+        Some(r) => decimal_places(&r).is_none() && (r - q.as_ref()).abs() < half,
+        None => exact
+            .enclose(k as u32 + 8)
+            .is_some_and(|(lo, hi)| lo > q.as_ref() - &half && hi < q.as_ref() + &half),
+    }
+}
 
 fn expr_equal(a: &RatFn, ap: bool, b: &RatFn, bp: bool) -> bool {
     if a.equals(b) {
+        return true;
+    }
+    if !ap && !bp && (rounds_to(a, b) || rounds_to(b, a)) {
         return true;
     }
     if ap && bp {

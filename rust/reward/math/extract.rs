@@ -14,10 +14,13 @@
 //! - `math`: the last inline or display math (`$…$`, `$$…$$`, `\(…\)`, `\[…\]`), with the
 //!   math just before it that "and"/"or"/`,` join to it, when no digit follows it.
 //! - `bare`: the last line, when it is math alone: no words, only numbers, symbols and
-//!   operators (`42`, `-3/4`, `\frac{1}{2}`, `x^2+1`, `(1, 2)`). A line of prose ("so she
-//!   has 42 apples") is not a final answer, so its last number is never taken for one.
+//!   operators (`42`, `-3/4`, `\frac{1}{2}`, `x^2+1`, `(1, 2)`).
+//! - `sentence`: the one number of the final sentence, standing alone
+//!   ([`final_sentence_number`]): "so she has 42 apples" answers 42, "I got 3 then 5"
+//!   nothing, and a number inside an expression never.
 //!
-//! `auto` tries boxed, gsm8k, answer, math, bare in that order and takes the first found.
+//! `auto` tries boxed, gsm8k, answer, math, bare, sentence in that order and takes the
+//! first found, in the text before a chat turn token ([`before_turn_end`]).
 
 use memchr::memmem;
 
@@ -173,7 +176,8 @@ fn box_commands(text: &str) -> impl Iterator<Item = usize> + '_ {
 }
 
 /// Whether `gap` only joins two answers: spaces, `$`, `,`, `.`-less "and"/"or",
-/// `\text{ and }`, `\quad`.
+/// `\text{ and }`, `\quad`, and a unit of the answer before it ("\\boxed{1} papers and
+/// \\boxed{2} bins").
 fn joins(gap: &str) -> bool {
     let g = gap
         .replace("\\text{", "")
@@ -184,7 +188,30 @@ fn joins(gap: &str) -> bool {
         .replace("\\quad", "")
         .replace("\\qquad", "")
         .replace(['$', '}', '{', ',', ';', ' ', '\n', '~'], " ");
-    g.split_whitespace().all(|w| w == "and" || w == "or")
+    // "\\(y_1 = \\boxed{…}\\) and \\(y_2 = \\boxed{…}\\)": the next box's label ends the gap
+    let g = match g.trim_end().strip_suffix('=') {
+        Some(head) => {
+            let head = head.trim_end();
+            let label = head.rsplit(' ').next().unwrap_or("");
+            let is_label = !label.is_empty()
+                && label.len() <= 8
+                && label.starts_with(|c: char| c.is_ascii_alphabetic())
+                && label
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'_');
+            if !is_label {
+                return false;
+            }
+            head[..head.len() - label.len()].to_owned()
+        }
+        None => g,
+    };
+    let mut words = g.split_whitespace().peekable();
+    let unit = words
+        .next_if(|w| *w != "and" && *w != "or" && crate::reward::math::parse::is_trailing_word(w))
+        .is_some();
+    // a unit is followed by a conjunction: "\\boxed{200} then \\boxed{10455}" is two steps
+    (!unit || words.peek().is_some()) && words.all(|w| w == "and" || w == "or")
 }
 
 /// The content of the last box command (`None` when that one is unbalanced).
@@ -193,10 +220,20 @@ pub fn last_box(text: &str) -> Option<&str> {
     box_at(text, pos).map(|(_, s, e, _)| &text[s..e])
 }
 
+/// Whether one math span of `spans` holds both `a` and `b` (byte offsets, `a <= b`).
+fn same_math_span(spans: &[(usize, usize, usize, usize)], a: usize, b: usize) -> bool {
+    let k = spans.partition_point(|s| s.2 < b);
+    spans.get(k).is_some_and(|s| s.1 <= a && b <= s.2)
+}
+
 /// The last box and the boxes joined to it, in order (none when the last box command is
-/// unbalanced).
+/// unbalanced). Boxes join when only `joins` words separate them, or when one math
+/// span holds both (`$\\boxed{(3,3)} \\text{ for (a) and } \\boxed{(1,1)}$`: math-verify
+/// reads every box of one math environment).
 pub fn boxes(text: &str) -> Vec<&str> {
     let mut found: Vec<(usize, usize, usize, usize)> = Vec::new();
+    // computed only when two boxes do not join by their gap alone
+    let mut spans: Option<Vec<(usize, usize, usize, usize)>> = None;
     for p in box_commands(text) {
         let Some(span) = box_at(text, p) else {
             if found.is_empty() {
@@ -219,7 +256,14 @@ pub fn boxes(text: &str) -> Vec<&str> {
                 }
             }
             Some(&(start, ..)) if joins(&text[span.3..start]) => found.push(span),
-            Some(_) => break,
+            Some(&(start, ..)) => {
+                let spans = spans.get_or_insert_with(|| math_spans(text));
+                if same_math_span(spans, span.0, start) {
+                    found.push(span);
+                } else {
+                    break;
+                }
+            }
         }
     }
     found.reverse();
@@ -404,6 +448,123 @@ pub fn bare_line(text: &str) -> Option<&str> {
     (numeric && units).then_some(line)
 }
 
+/// Chat-template tokens that end a turn or open another: what follows is not the
+/// response's (a model that runs on into "<|im_start|>user …").
+const TURN_TOKENS: &[&str] = &[
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "<|start_header_id|>",
+];
+
+/// `text` up to its first turn token (see `TURN_TOKENS`).
+pub fn before_turn_end(text: &str) -> &str {
+    let b = text.as_bytes();
+    for at in memchr::memchr_iter(b'<', b) {
+        if b.get(at + 1) == Some(&b'|') && TURN_TOKENS.iter().any(|t| text[at..].starts_with(t)) {
+            return &text[..at];
+        }
+    }
+    text
+}
+
+/// Words that open a concluding sentence.
+const CONCLUSIONS: &[&str] = &["Therefore", "Thus", "Hence"];
+
+/// Words before a number that name a part of the work, not an answer ("step 3").
+const REFERENCE_WORDS: &[&str] = &[
+    "step", "case", "part", "equation", "eq", "problem", "question", "exercise", "example",
+    "figure", "fig", "table", "section", "chapter", "line", "page", "lemma", "theorem",
+];
+
+/// The spans of the numbers in `text` (see `number_at`), at most `limit` + 1 of them.
+fn number_spans(text: &str, limit: usize) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < b.len() && spans.len() <= limit {
+        match number_at(text, i) {
+            Some((s, e)) => {
+                spans.push((s, e));
+                i = e;
+            }
+            None => i += 1,
+        }
+    }
+    spans
+}
+
+/// The number of the final sentence, when that sentence states exactly one, standing
+/// alone: the math-verify reading of prose ("Therefore, the probability that Alice wins
+/// is 2/3.", "Final Answer: Jane started 3 hours ago. I hope it is correct."), kept
+/// safe by its conditions:
+///
+/// - the final sentence is what follows the last sentence break (". ", "! ", "? ", a new
+///   line) or the last "Therefore" / "Thus" / "Hence", after a closing "I hope it is
+///   correct." and without a final period;
+/// - it is a statement (no "?"), has no math markup (`$`, `\\`, `=`), and holds exactly
+///   one number: an integer, a decimal, a fraction `a/b`, with an optional `%`;
+/// - that number [stands alone](standalone) and follows no reference word ("step 3");
+/// - the sentence does not hedge it (checked by the caller, as for every style).
+pub fn final_sentence_number(text: &str) -> Option<&str> {
+    let mut t = text.trim_end();
+    for closing in ["I hope it is correct.", "I hope it is correct"] {
+        if t.len() >= closing.len()
+            && t.is_char_boundary(t.len() - closing.len())
+            && t[t.len() - closing.len()..].eq_ignore_ascii_case(closing)
+        {
+            t = t[..t.len() - closing.len()].trim_end();
+            break;
+        }
+    }
+    let t = t.strip_suffix('.').unwrap_or(t).trim_end();
+    let b = t.as_bytes();
+    let start = memchr::memrchr3_iter(b'.', b'!', b'?', b)
+        .find(|&i| b.get(i + 1).is_some_and(u8::is_ascii_whitespace))
+        .into_iter()
+        .chain(memchr::memrchr_iter(b'\n', b).next())
+        .map(|i| i + 1)
+        // a conclusion opens a sentence even after math with no period ("… = 2/3
+        // Therefore, the probability is 2/3")
+        .chain(
+            CONCLUSIONS
+                .iter()
+                .filter_map(|w| memmem::rfind(b, w.as_bytes())),
+        )
+        .max()
+        .unwrap_or(0);
+    let sentence = &t[start..];
+    if sentence
+        .bytes()
+        .any(|c| matches!(c, b'$' | b'\\' | b'=' | b'?'))
+    {
+        return None;
+    }
+    let spans = number_spans(sentence, 2);
+    let (s, e) = match spans[..] {
+        [one] => one,
+        [(s, m), (n, e)] if &sentence[m..n] == "/" => (s, e),
+        _ => return None,
+    };
+    let (s, e) = (start + s, start + e);
+    let word_before = t[..s]
+        .trim_end()
+        .rsplit(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
+    if REFERENCE_WORDS
+        .iter()
+        .any(|w| word_before.eq_ignore_ascii_case(w))
+    {
+        return None;
+    }
+    // a fraction's '/' is inside the span: standalone() looks at what is around it
+    let end = e + usize::from(t[e..].starts_with('%'));
+    standalone(t, s, e).then_some(&t[s..end])
+}
+
 /// Words that, in the sentence of a final answer, deny it or doubt it.
 const CONTEXT_HEDGES: &[&str] = &[
     "not",
@@ -503,56 +664,66 @@ pub fn offset(text: &str, part: &str) -> usize {
     (part.as_ptr() as usize).saturating_sub(text.as_ptr() as usize)
 }
 
-/// The span of the last number in `text`: an optional `-` or U+2212 minus not glued to a
-/// preceding letter or digit, digits with `,ddd` groups, an optional `.digits`; or `.digits`.
+/// The span of the last number in `text` (see `number_at`).
 pub fn last_number_span(text: &str) -> Option<(usize, usize)> {
     let b = text.as_bytes();
     let mut last = None;
     let mut i = 0;
     while i < b.len() {
-        let starts =
-            b[i].is_ascii_digit() || (b[i] == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit));
-        if !starts {
-            i += 1;
-            continue;
-        }
-        let mut start = i;
-        let minus = if text[..start].ends_with('-') {
-            1
-        } else if text[..start].ends_with('\u{2212}') {
-            3
-        } else {
-            0
-        };
-        if minus > 0 {
-            let before = start - minus;
-            let glued =
-                before >= 1 && (b[before - 1].is_ascii_alphanumeric() || b[before - 1] == b')');
-            if !glued {
-                start = before;
+        match number_at(text, i) {
+            Some((s, e)) => {
+                last = Some((s, e));
+                i = e.max(i + 1);
             }
+            None => i += 1,
         }
-        let mut j = i;
+    }
+    last
+}
+
+/// The span of the number that starts at byte `i` of `text`: an optional `-` or U+2212
+/// minus not glued to a preceding letter or digit, digits with `,ddd` groups, an optional
+/// `.digits`; or `.digits`.
+fn number_at(text: &str, i: usize) -> Option<(usize, usize)> {
+    let b = text.as_bytes();
+    let starts =
+        b[i].is_ascii_digit() || (b[i] == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit));
+    if !starts {
+        return None;
+    }
+    let mut start = i;
+    let minus = if text[..start].ends_with('-') {
+        1
+    } else if text[..start].ends_with('\u{2212}') {
+        3
+    } else {
+        0
+    };
+    if minus > 0 {
+        let before = start - minus;
+        let glued = before >= 1 && (b[before - 1].is_ascii_alphanumeric() || b[before - 1] == b')');
+        if !glued {
+            start = before;
+        }
+    }
+    let mut j = i;
+    while j < b.len() && b[j].is_ascii_digit() {
+        j += 1;
+    }
+    while j + 3 < b.len()
+        && b[j] == b','
+        && b[j + 1..j + 4].iter().all(u8::is_ascii_digit)
+        && !b.get(j + 4).is_some_and(u8::is_ascii_digit)
+    {
+        j += 4;
+    }
+    if j < b.len() && b[j] == b'.' && b.get(j + 1).is_some_and(u8::is_ascii_digit) {
+        j += 1;
         while j < b.len() && b[j].is_ascii_digit() {
             j += 1;
         }
-        while j + 3 < b.len()
-            && b[j] == b','
-            && b[j + 1..j + 4].iter().all(u8::is_ascii_digit)
-            && !b.get(j + 4).is_some_and(u8::is_ascii_digit)
-        {
-            j += 4;
-        }
-        if j < b.len() && b[j] == b'.' && b.get(j + 1).is_some_and(u8::is_ascii_digit) {
-            j += 1;
-            while j < b.len() && b[j].is_ascii_digit() {
-                j += 1;
-            }
-        }
-        last = Some((start, j));
-        i = j.max(i + 1);
     }
-    last
+    Some((start, j))
 }
 
 /// Words before a number that make it one of several candidates or a denied one.
@@ -693,6 +864,21 @@ mod tests {
     #[test]
     fn boxes_join_only_when_adjacent() {
         assert_eq!(boxes("\\boxed{1}\\boxed{2}"), vec!["1", "2"]);
+        // one math span holds both; a unit, then "and"; the next box's label
+        assert_eq!(
+            boxes("$$\\boxed{(3, 3)} \\text{ for part (a) and } \\boxed{(1, 1)}$$"),
+            vec!["(3, 3)", "(1, 1)"]
+        );
+        assert_eq!(
+            boxes("\\boxed{1} papers and \\boxed{2} bins"),
+            vec!["1", "2"]
+        );
+        assert_eq!(boxes("\\boxed{200} then \\boxed{10455}"), vec!["10455"]);
+        assert_eq!(
+            boxes("\\(y_1 = \\boxed{3}\\) and \\(y_2 = \\boxed{5}\\)"),
+            vec!["3", "5"]
+        );
+        assert_eq!(boxes("\\boxed{3} so y = \\boxed{5}"), vec!["5"]);
         assert_eq!(boxes("$\\boxed{1}$ and $\\boxed{2}$."), vec!["1", "2"]);
         assert_eq!(
             boxes("we get \\boxed{200} so then \\boxed{10455}"),

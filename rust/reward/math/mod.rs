@@ -3,10 +3,11 @@
 //!
 //! Laid out by stage:
 //! - [`extract`]: where the final answer is (reasoning cut off; boxes, `####`, "answer
-//!   is"; else the last math; else a bare last line);
+//!   is"; else the last math; else a bare last line; else a final sentence's one number);
 //! - [`lex`] and [`parse`]: the answer text as a tree (LaTeX and plain math);
 //! - [`canonical`] with [`algebra`]: the tree as an exact canonical value;
-//! - [`compare`]: equality of canonical values (sets, intervals, relations, …).
+//! - [`compare`]: equality of canonical values (sets, intervals, relations, …), with
+//!   [`enclose`]'s exact bounds deciding whether a decimal is a value's correct rounding.
 //!
 //! No false positives by construction: the whole extracted answer must equal the whole
 //! gold. A number inside a larger expression (`4\sqrt{2}`, `x^2`, `100!`, `x \le 3`,
@@ -15,6 +16,7 @@
 pub mod algebra;
 pub mod canonical;
 pub mod compare;
+pub mod enclose;
 pub mod extract;
 pub mod lex;
 pub mod parse;
@@ -182,7 +184,10 @@ fn balanced(s: &str) -> bool {
 /// $10,455$" answers 10,455).
 fn stated_answer(text: &str) -> Option<Found<'_>> {
     let boxes = extract::boxes(text);
-    let marker = extract::after_answer_marker(text).filter(|a| !a.is_empty());
+    // "Final Answer: Jane started 3 hours ago" states 3
+    let marker = extract::after_answer_marker(text)
+        .filter(|a| !a.is_empty())
+        .map(|a| extract::final_sentence_number(a).unwrap_or(a));
     if let Some(last) = boxes.last() {
         let box_end = extract::offset(text, last) + last.len();
         // … unless that sentence states no answer ("The answer is in the box above.")
@@ -236,7 +241,7 @@ fn gold_answer(answer: &str) -> Option<String> {
 /// The response's final answer by `style` (several pieces are several answers); `None`
 /// also when the sentence around it hedges ("we can rule out $6$", "$6$? No.").
 fn response_answer(response: &str, style: MathStyle, reasoning: &Reasoning) -> Option<String> {
-    let text = reasoning.final_segment(response)?;
+    let text = extract::before_turn_end(reasoning.final_segment(response)?);
     let found = match style {
         MathStyle::Boxed => Found::several(text, extract::boxes(text)),
         MathStyle::Gsm8k => extract::after_hashes(text).and_then(|h| Found::one(text, h)),
@@ -246,7 +251,8 @@ fn response_answer(response: &str, style: MathStyle, reasoning: &Reasoning) -> O
         MathStyle::Full => return Some(text.trim().to_owned()).filter(|t| !t.is_empty()),
         MathStyle::Auto => stated_answer(text)
             .or_else(|| Found::several(text, extract::last_math(text)))
-            .or_else(|| extract::bare_line(text).and_then(|l| Found::one(text, l))),
+            .or_else(|| extract::bare_line(text).and_then(|l| Found::one(text, l)))
+            .or_else(|| extract::final_sentence_number(text).and_then(|n| Found::one(text, n))),
     }?;
     if extract::hedged(text, found.start, found.end) {
         return None;

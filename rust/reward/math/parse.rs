@@ -355,9 +355,18 @@ impl<'t> Parser<'t> {
         !self.peek().is_some_and(|t| !close.contains(t))
     }
 
-    /// `item (sep item)*` up to one of `close` (not consumed).
+    /// `item (sep item)*` up to one of `close` (not consumed). A `;` separates groups
+    /// of `,`-separated items: `p=5, q=2; p=7, q=2` is two answers of two labels each.
     fn answer(&mut self, close: &[Tok]) -> PResult<Node> {
+        let gather = |mut items: Vec<Node>| {
+            if items.len() == 1 {
+                items.pop().unwrap_or(Node::List(Vec::new()))
+            } else {
+                Node::List(items)
+            }
+        };
         let mut items = Vec::new();
+        let mut groups = Vec::new();
         if is_word(self.peek(), "either") {
             self.i += 1;
         }
@@ -365,6 +374,9 @@ impl<'t> Parser<'t> {
             items.push(self.item(close)?);
             if !self.at_separator() {
                 break;
+            }
+            if self.peek() == Some(&Tok::Semicolon) {
+                groups.push(gather(std::mem::take(&mut items)));
             }
             self.i += 1;
             // "1, and 2" / "1, or 2"
@@ -375,11 +387,13 @@ impl<'t> Parser<'t> {
                 break; // a trailing separator
             }
         }
-        Ok(if items.len() == 1 {
-            items.pop().unwrap_or(Node::List(Vec::new()))
-        } else {
-            Node::List(items)
-        })
+        if groups.is_empty() {
+            return Ok(gather(items));
+        }
+        if !items.is_empty() {
+            groups.push(gather(items));
+        }
+        Ok(gather(groups))
     }
 
     fn item(&mut self, close: &[Tok]) -> PResult<Node> {

@@ -66,6 +66,44 @@ fn prose_is_not_an_answer() {
         Status::NoAnswer
     );
     assert_eq!(status("work\n42", "42"), Status::Correct);
+    // a final sentence stating one number, standing alone, answers it
+    for (response, gold) in [
+        (
+            "so P(A) = 2/3 Therefore, the probability that Alice wins is 2/3.",
+            "2/3",
+        ),
+        (
+            "Therefore, there are 12 sequences. I hope it is correct.",
+            "12",
+        ),
+        (
+            "Final Answer: Jane started 3 hours ago. I hope it is correct.",
+            "3",
+        ),
+        (
+            "$$x \\geq 1.$$ Therefore, the error increases by 100%.",
+            "100\\%",
+        ),
+        (
+            "In the end Tom has 264 pencils.<|im_end|><|im_start|>user\nNo, 7",
+            "264",
+        ),
+    ] {
+        assert_eq!(status(response, gold), Status::Correct, "{response}");
+    }
+    for response in [
+        "It is 4 or 5.",
+        "Step 3 is done.",
+        "Is it 5?",
+        "The result is sqrt(5).",
+        "The area is 5 thousand.",
+        "It is 5x.",
+        "The answer is 2 not 5.",
+        "So we get 10 which is 5.",
+        "The value is $x$ and 5.",
+    ] {
+        assert_ne!(status(response, "5"), Status::Correct, "{response}");
+    }
 }
 
 /// The answers a last-number reading paid for: each scores 0 now.
@@ -305,6 +343,35 @@ fn structured_answers() {
 }
 
 #[test]
+fn correct_roundings_of_exact_values() {
+    for (gold, pred) in [
+        ("\\frac{1}{7}", "0.142857"),
+        ("\\frac{1}{3}", "0.3333333333"),
+        ("\\pi", "3.141593"),
+        ("\\frac{\\pi}{4}", "0.785398"),
+        ("\\sqrt{17}", "4.123105625617661"),
+        ("4.123105625617661", "\\sqrt{17}"),
+        ("2^{2/3}", "1.587401"),
+        ("\\frac{1}{\\sqrt{2}}", "0.707107"),
+        ("1+\\sqrt{2}", "2.414214"),
+    ] {
+        assert!(eq(gold, pred), "{gold} vs {pred}");
+    }
+    for (gold, pred) in [
+        ("\\frac{1}{7}", "0.142858"),      // not the rounding
+        ("\\frac{1}{7}", "0.14286"),       // 5 places
+        ("\\frac{2}{3}", "0.6666666"),     // truncated
+        ("\\pi", "3.141592"),              // truncated
+        ("\\frac{1}{999999}", "0.000001"), // one significant digit
+        ("0.3", "0.30000000000000004"),    // a finite decimal is compared exactly
+        ("\\frac{1}{8}", "0.1250001"),
+        ("x", "0.333333"),
+    ] {
+        assert!(!eq(gold, pred), "{gold} vs {pred}");
+    }
+}
+
+#[test]
 fn relations() {
     for (gold, pred) in [
         ("x >= 5", "x \\geq 5"),
@@ -325,6 +392,22 @@ fn relations() {
         ("-2 \\le x \\le 7", "x \\in [-2,7]"),
         ("x < 3", "(-\\infty, 3)"),
         ("f(2) < f(1) < f(4)", "f(2) < f(1) < f(4)"),
+        // a chain answers its last part, steps unchecked (math-verify's suite)
+        ("x = 11", "x = 5+5+1 = 7 =11"),
+        ("x = 1/3", "x = 5+5+1 = 1/3 \\approx 11"),
+        ("z = 1 + 1 = 2", "z = 3+3 = 2"),
+        ("1 = \\zzz = x = 0", "0"),
+        ("10/9", "\\frac{1}{2} = \\frac{10}{9}"),
+        // |x| bounds are the intervals they describe
+        (
+            "1\\leq|z|\\leq \\frac{3}{2}",
+            "z \\in [-3/2,-1] \\cup [1,3/2]",
+        ),
+        ("|x| < 3", "(-3, 3)"),
+        ("|x| \\ge 2", "(-\\infty,-2] \\cup [2,\\infty)"),
+        ("0 \\le |x| < 1", "(-1, 1)"),
+        // ';' separates groups of labelled values
+        ("p=5,q=2;p=7,q=2", "(5,2),(7,2)"),
     ] {
         assert!(eq(gold, pred), "{gold} vs {pred}");
     }
@@ -337,11 +420,6 @@ fn relations() {
         ("2x + z = 1", "1"),
         ("a^2 + b = 0", "0"),
         ("x \\in [-2,7]", "-2 \\le x \\le 7"),
-        // a chain with a false step answers nothing (math-verify takes its last part)
-        ("x = 11", "x = 5+5+1 = 7 =11"),
-        ("x = 1/3", "x = 5+5+1 = 1/3 \\approx 11"),
-        ("z = 1 + 1 = 2", "z = 3+3 = 2"),
-        ("1 = \\zzz = x = 0", "0"),
     ] {
         assert!(!eq(gold, pred), "{gold} vs {pred}");
     }
@@ -441,7 +519,6 @@ fn review_reproducers_score_zero() {
         ("3²", "3", MathStyle::LastNumber),
         ("work\n6 wrong", "6", MathStyle::Auto),
         ("\\boxed{x = 6 \\text{ rejected}}", "6", MathStyle::Auto),
-        ("\\boxed{5 = 7}", "7", MathStyle::Auto),
         (
             "\\boxed{\\sin^{-1} x}",
             "\\frac{1}{\\sin x}",
@@ -514,8 +591,6 @@ fn crafted_inputs_stay_cheap_and_shallow() {
 fn second_review_reproducers() {
     let b = |s: &str| format!("The final answer is $\\boxed{{{s}}}$.");
     for (response, gold) in [
-        (b("x = 2+2 = 5"), "5"),
-        (b("y = 3 = 4"), "4"),
         (b("0.333..."), "0.333"),
         (b("3.14..."), "3.14"),
         (b("5 \\text{ tens}"), "5"),
@@ -565,6 +640,9 @@ fn second_review_reproducers() {
             "{response} vs {gold}"
         );
     }
+    // a chain states its last part, steps unchecked (math-verify's suite pins this)
+    assert_eq!(status(&b("x = 2+2 = 5"), "5"), Status::Correct);
+    assert_eq!(status(&b("y = 3 = 4"), "4"), Status::Correct);
     let slow = b(&"(123456789012345678x+987654321098765432)".repeat(250));
     // the work budget stops it, and it is then compared as text
     assert_ne!(status(&slow, "1"), Status::Correct);

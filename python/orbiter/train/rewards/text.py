@@ -143,19 +143,28 @@ def math_equal(
     :class:`MathStatus` (0 incorrect, 1 correct, 2 no answer found, 3 gold unparseable).
 
     **Final answer.** Only the text after the last *think_marker* (``"</think>"``; ``None``
-    keeps the whole response) is read; a response that opens ``<think>`` and never closes
-    it has no answer. Then, for ``style="auto"``, the first of:
+    keeps the whole response) is read, up to a chat turn token (``<|im_start|>``,
+    ``<|im_end|>``, ``<|endoftext|>``, ``<|eot_id|>``); a response that opens ``<think>``
+    and never closes it has no answer. Then, for ``style="auto"``, the first of:
 
     1. the last ``\\boxed{…}``/``\\fbox{…}`` (balanced braces), with the boxes just before it
-       that only ``,``, "and", "or", ``$`` or spaces separate from it (several answers) —
-       unless an "answer is" sentence (3) comes after it, which is then the final statement;
+       that only ``,``, "and", "or", ``$``, spaces, a unit before "and" ("\\boxed{1} papers
+       and \\boxed{2}") or the next box's label (``y_2 =``) separate from it, or that share
+       one math span with it (several answers) — unless an "answer is" sentence (3) comes
+       after it, which is then the final statement;
     2. the rest of the line after the last ``####``;
     3. the rest of the sentence after the last "answer is" / "answer:" (any case; after
        "answer:", a sentence "… is X" gives X);
     4. the last math (``$…$``, ``$$…$$``, ``\\(…\\)``, ``\\[…\\]``) and the math joined to it
        by ``,``/"and"/"or", when no digit follows it;
     5. the last line, when it is math alone: no words, only numbers, symbols and operators
-       (``42``, ``-3/4``, ``\\frac{1}{2}``, ``(1, 2)``). A line of prose is no answer.
+       (``42``, ``-3/4``, ``\\frac{1}{2}``, ``(1, 2)``);
+    6. the number of the final sentence (after the last ". ", "! ", "? ", line break or
+       "Therefore"/"Thus"/"Hence", a closing "I hope it is correct." dropped), when that
+       sentence has no math markup (``$``, ``\\``, ``=``), is no question, and holds exactly
+       one number (an integer, a decimal or ``a/b``, optionally ``%``) that stands alone (as
+       for ``"last_number"`` below) and follows no reference word ("step 3"): "Therefore,
+       the probability that Alice wins is 2/3." answers 2/3; "I got 3 then 5." nothing.
 
     The answer's sentence must not hedge it: a denial or doubt ("not", "rule out",
     "wrong", "maybe") in it, "or"/"either" among the three words before the answer, or a
@@ -168,7 +177,11 @@ def math_equal(
     content, the text after its ``####``, or all of it.
 
     **Equality** of the whole extracted answer with the whole gold, exactly (no floating
-    point; a number inside a larger expression never matches on its own):
+    point; a number inside a larger expression never matches on its own). A decimal equals a
+    value with no finite decimal expansion only as its correct rounding with at least 6
+    decimal places and 6 significant digits: ``|v - d| < 10^{-k}/2`` for ``d`` of ``k``
+    places, decided on exact rational bounds of ``v`` (``0.142857`` is ``1/7``; ``0.14`` and
+    ``0.142858`` are not; a finite decimal such as ``0.3`` is compared exactly):
 
     - numbers: integers, decimals, separators (``1,000``, ``1{,}000``, ``12,\\!345``,
       ``1 000``; a comma inside ``(…)`` separates items), signs, ``a/b``, ``\\frac``,
@@ -188,10 +201,12 @@ def math_equal(
     - structures: tuples and points (ordered), intervals (open/closed ends, ``\\infty``,
       unions), sets ``\\{…\\}`` (unordered, duplicates removed), several answers
       (``x=1 or x=2``, ``1, 2``, several boxes: a set; a bare list equals the tuple with
-      the same order), matrices (``pmatrix``, ``bmatrix``, ``array``);
+      the same order; ``;`` separates groups: ``p=5,q=2;p=7,q=2``), bounds on ``|x|`` as the
+      intervals they describe (``1 \\le |z| \\le 2`` is ``[-2,-1] \\cup [1,2]``), matrices
+      (``pmatrix``, ``bmatrix``, ``array``);
     - relations: ``x = 3`` equals ``3``; ``y = 2x+1`` equals ``2x+1``; a chain ``x = 5+6 =
-      11`` answers its last part when no numeric step is false (``x = 2+2 = 5`` answers
-      nothing; parts after ``\\approx`` are dropped); two equations are
+      11`` (or ``3 + 4 = 7``) answers its last part, its steps unchecked, as math-verify
+      reads it (parts after ``\\approx`` are dropped); two equations are
       equal when ``L₁ - R₁ = c (L₂ - R₂)`` for a rational ``c ≠ 0``; inequalities in any
       spelling and direction (``x \\ge 5``, ``5 <= x``); a gold inequality in one variable
       equals its interval, but a gold interval is not answered by an inequality;

@@ -124,3 +124,18 @@ def test_validate_reports_good_and_bad_files(
     assert main(["validate", str(bad)]) == 1
     out = capsys.readouterr().out
     assert "FAILED: 1 of 2 records" in out and "record 1: key 'answer' is missing" in out
+
+
+def test_validate_runs_without_torch(tmp_path: Path) -> None:
+    """``validate`` reads records through ``orbiter.train.records``, which needs no torch."""
+    good = write_jsonl(tmp_path / "good.jsonl", [{"input": "1+1=", "answer": "2"}])
+    script = (
+        "import sys; sys.modules['torch'] = None\n"  # any 'import torch' now fails
+        "from orbiter.train.cli import main\n"
+        f"sys.exit(main(['validate', {str(good)!r}]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("OK: 1 records")

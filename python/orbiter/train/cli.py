@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from orbiter.train.trainer import TrainerError
+from orbiter.train.errors import TrainerError
 
 logger = logging.getLogger("orbiter.train.cli")
 
@@ -119,9 +119,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from orbiter.train.data import validate_records
-    from orbiter.train.torch.dataset import _read_jsonl
+    from orbiter.train.records import read_jsonl
 
-    records = _read_jsonl(Path(args.data), args.data)
+    records = read_jsonl(Path(args.data), args.data)
     required = {key: str for key in args.require}
     report = validate_records(records, required=required)
     print(report)

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple, TypeVar, cast
 
 from orbiter.train import _core
+from orbiter.train.errors import TrainerError
 
 __all__ = [
     "CheckRecord",
@@ -28,10 +29,6 @@ __all__ = [
     "TrainerState",
     "Transition",
 ]
-
-
-class TrainerError(Exception):
-    """Error during training operations."""
 
 
 class TrainerState(StrEnum):

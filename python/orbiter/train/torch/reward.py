@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from orbiter.train.trainer import TrainerError
+from orbiter.train.errors import TrainerError
 
 BatchedReward = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 

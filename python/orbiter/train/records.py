@@ -1,0 +1,112 @@
+"""The one record format every trainer and the validator read, and its one JSONL reader.
+
+A record is a dict (a line of JSONL, an item of a list, a row of a ``datasets.Dataset``)
+with the prompt under ``input`` (or ``prompt``) and, when the reward needs a reference,
+the reference answer under ``answer`` (or ``expected``, or ``output``): the original
+package's format. A number as the answer is read as its text (``42`` → ``"42"``).
+
+:func:`read_jsonl` reads a file of such records; :func:`parse_record` checks one and
+returns an :class:`Example`. The torch trainer, the verl backend and ``orbiter-train
+validate`` use both, so this module imports neither torch nor verl.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orbiter.train.errors import TrainerTypeError, TrainerValueError
+
+__all__ = [
+    "ANSWER_KEYS",
+    "PROMPT_KEYS",
+    "Example",
+    "answer_key_of",
+    "parse_record",
+    "prompt_key_of",
+    "read_jsonl",
+]
+
+PROMPT_KEYS = ("input", "prompt")
+"""Keys that hold the prompt, the first present wins."""
+ANSWER_KEYS = ("answer", "expected", "output")
+"""Keys that hold the reference answer, the first present wins."""
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One prompt and its reference answer ("" when there is none).
+
+    ``prompt_ids`` holds the prompt's token ids when the data came pre-tokenized; they are
+    used as they are (no instructions prepended) and ``prompt`` is then empty.
+    """
+
+    prompt: str
+    answer: str
+    prompt_ids: tuple[int, ...] | None = None
+
+
+def prompt_key_of(record: Mapping[str, Any]) -> str | None:
+    """The key holding the prompt: the first of :data:`PROMPT_KEYS` present."""
+    return next((k for k in PROMPT_KEYS if k in record), None)
+
+
+def answer_key_of(record: Mapping[str, Any]) -> str | None:
+    """The key holding the reference answer: the first of :data:`ANSWER_KEYS` present."""
+    return next((k for k in ANSWER_KEYS if k in record), None)
+
+
+def _text(value: Any, where: str, key: str, numbers: bool) -> str:
+    if numbers and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise TrainerTypeError(f"{where}['{key}']: expected str, got {type(value).__name__}")
+    return value
+
+
+def parse_record(record: Any, where: str, *, require_answer: bool = False) -> Example:
+    """The :class:`Example` of one record; *where* names it in errors (``train_data[3]``).
+
+    Raises:
+        TrainerTypeError: the record is not a mapping, or its prompt or answer is not text.
+        TrainerValueError: it has no prompt key, or no answer key when *require_answer*.
+    """
+    if not isinstance(record, Mapping):
+        raise TrainerTypeError(f"{where}: expected a dict record, got {type(record).__name__}")
+    prompt_key = prompt_key_of(record)
+    if prompt_key is None:
+        raise TrainerValueError(f"{where}: missing key 'input' (or 'prompt')")
+    prompt = _text(record[prompt_key], where, prompt_key, numbers=False)
+    answer_key = answer_key_of(record)
+    if answer_key is None:
+        if require_answer:
+            raise TrainerValueError(f"{where}: missing key 'answer' (or 'expected', 'output')")
+        return Example(prompt, "")
+    return Example(prompt, _text(record[answer_key], where, answer_key, numbers=True))
+
+
+def read_jsonl(path: Path, name: str) -> list[Any]:
+    """The records of the JSONL file at *path*, one JSON value per non-blank line.
+
+    Raises:
+        TrainerValueError: the file cannot be read, or a line is not JSON (naming *name*,
+            the record's index, the file and the line number).
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise TrainerValueError(f"{name}: cannot read {str(path)!r}: {err}") from err
+    records: list[Any] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise TrainerValueError(
+                f"{name}[{len(records)}]: {path}:{number}: invalid JSON ({err.msg})"
+            ) from None
+    return records

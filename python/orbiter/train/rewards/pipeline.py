@@ -2,8 +2,8 @@
 
 A :class:`RewardPipeline` holds components ``(reward, weight)``. A reward is
 
-- the name of a function of :mod:`orbiter.train.rewards` (looked up with ``getattr`` when
-  the pipeline is built, so every batched reward of the package works by name),
+- a reward name of :data:`~orbiter.train.rewards.registry.REWARDS` (looked up when the
+  pipeline is built),
 - any batched callable ``fn(responses, references) -> array-like (n,)``, or
 - a per-item callable ``fn(output: str, expected: str) -> float`` wrapped with
   :meth:`RewardPipeline.per_item` (a Python loop over rows: the only per-row Python in
@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 from orbiter.train import _core
 from orbiter.train.data import RaggedTokens
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
+from orbiter.train.rewards.registry import lookup
 from orbiter.train.rewards.tokens import REWARD_INPUTS
 
 __all__ = ["PerItemReward", "RewardPipeline"]
@@ -93,17 +94,7 @@ def _resolve(reward: Reward, where: str) -> tuple[str, Callable[..., Any]]:
     if isinstance(reward, str):
         from orbiter.train import rewards as module
 
-        fn = getattr(module, reward, None)
-        if fn is None or not callable(fn) or isinstance(fn, type):
-            known = sorted(
-                n
-                for n in getattr(module, "__all__", ())
-                if callable(getattr(module, n, None)) and not isinstance(getattr(module, n), type)
-            )
-            raise TrainerValueError(
-                f"{where}: unknown reward {reward!r} (known: {', '.join(known)})"
-            )
-        return reward, fn
+        return reward, getattr(module, lookup(reward, where).function)
     if not callable(reward):
         raise TrainerTypeError(
             f"{where}: expected a reward name or a callable, got {type(reward).__name__}"

@@ -7,7 +7,9 @@ is not the int 1, ``3.7`` is not truncated to 3, ``"3"`` is not parsed.
 
 from __future__ import annotations
 
+import difflib
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -57,3 +59,10 @@ def text(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise TrainerTypeError(f"{name}: expected a str, got {_type_name(value)}")
     return value
+
+
+def did_you_mean(name: str, choices: Sequence[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of *choices*, or ``""``: the one hint every
+    misspelled name (config keys, reward names, choices) gets."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""

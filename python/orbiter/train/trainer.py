@@ -8,10 +8,11 @@ can read back (:attr:`Trainer.history`, :attr:`Trainer.checks`).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -317,6 +318,27 @@ class Trainer(ABC):
         """
 
     # -- concrete methods ---------------------------------------------------------------
+
+    async def _run_training(
+        self, run: Awaitable[TrainMetrics], describe: Callable[[Exception], str]
+    ) -> TrainMetrics:
+        """The state bookkeeping of a training run, shared by the backends: ``TRAINING``
+        while *run* is awaited, then ``COMPLETED`` with its metrics, or ``FAILED``.
+
+        A :class:`TrainerError` or a cancellation is re-raised as it is; any other error
+        becomes a ``TrainerError`` with the message ``describe(err)``, chained to it.
+        """
+        self._state = TrainerState.TRAINING
+        try:
+            metrics = await run
+        except (asyncio.CancelledError, TrainerError):
+            self._state = TrainerState.FAILED
+            raise
+        except Exception as err:
+            self._state = TrainerState.FAILED
+            raise TrainerError(describe(err)) from err
+        self._state = TrainerState.COMPLETED
+        return metrics
 
     def mark_validated(self) -> None:
         """Transition to ``VALIDATED`` state after all checks pass.

@@ -14,7 +14,6 @@ time, not after the first rollout.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from orbiter.train._args import did_you_mean
 from orbiter.train.errors import TrainerError, TrainerTypeError, TrainerValueError
 from orbiter.train.rewards.spec import RewardSpec
 from orbiter.train.rewards.tokens import REWARD_INPUTS
@@ -33,7 +33,6 @@ __all__ = [
     "TEXT_REWARDS",
     "BatchedReward",
     "RewardName",
-    "did_you_mean",
     "lookup",
     "probe_reward",
     "resolve_reward",
@@ -73,12 +72,6 @@ REWARDS: dict[str, RewardName] = _entries()
 """Every reward name the package knows."""
 TEXT_REWARDS: tuple[str, ...] = tuple(n for n, e in REWARDS.items() if e.text is not None)
 """The names that score ``(responses: list[str], references: list[str])`` pairs."""
-
-
-def did_you_mean(name: str, choices: Sequence[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest of *choices*, or ``""``."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.75)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def lookup(name: str, where: str, choices: Sequence[str] | None = None) -> RewardName:

@@ -110,7 +110,47 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
         TrainerTypeError,
         "stop_ids[1]",
     ),
+    # issue 14: bad arguments that ended in a bare ValueError / TypeError / OverflowError /
+    # UnicodeEncodeError
+    ("scores str", lambda: adv.grpo("abc", G), TrainerTypeError, "scores"),
+    ("scores bytes", lambda: adv.grpo(b"abc", G), TrainerTypeError, "scores"),
+    ("scores words", lambda: adv.grpo(["1", "x", "2"], G), TrainerTypeError, "scores"),
+    ("mask str", lambda: adv.broadcast(S, "mask"), TrainerTypeError, "mask"),
+    ("eps 1e400", lambda: adv.grpo(S, G, eps=10**400), TrainerValueError, "eps"),
+    (
+        "gamma 1e5000",
+        lambda: adv.discounted_returns(M, M, gamma=10**5000),
+        TrainerValueError,
+        "gamma",
+    ),
+    (
+        "masked scores",
+        lambda: adv.grpo(np.ma.masked_array(S, mask=[0, 1, 0]), G),
+        TrainerTypeError,
+        "masked",
+    ),
+    ("mixed group ids", lambda: adv.grpo(S, [1, "1", 2]), TrainerTypeError, "one type"),
+    (
+        "surrogate pattern",
+        lambda: rewards.regex_match(["a"], "\ud800"),
+        TrainerValueError,
+        "pattern",
+    ),
+    (
+        "surrogate style",
+        lambda: rewards.math_equal(["a"], ["a"], style="\ud800"),
+        TrainerValueError,
+        "style",
+    ),
+    (
+        "surrogate kind",
+        lambda: adv.kl_divergence(M, M, kind="\ud800"),  # type: ignore[arg-type]
+        TrainerValueError,
+        "kind",
+    ),
+    ("surrogate side", lambda: TOKENS.to_padded(side="\ud800"), TrainerValueError, "side"),
 ]
+RECORD_MAX_ERRORS = [1.5, "3", 2**70, True]
 
 
 @pytest.mark.parametrize(
@@ -135,3 +175,16 @@ def test_numpy_scalars_are_accepted() -> None:
     np.testing.assert_allclose(got, adv.grpo(S, G))
     stops = rewards.stop_token_check(TOKENS, np.int64(2))
     np.testing.assert_array_equal(stops, [1.0, 0.0])
+
+
+@pytest.mark.parametrize("max_errors", RECORD_MAX_ERRORS)
+def test_validate_records_max_errors_is_an_int(max_errors: Any) -> None:
+    from orbiter.train.data import validate_records
+
+    with pytest.raises(TrainerError, match="max_errors"):
+        validate_records([{"a": 1}], required={"a": int}, max_errors=max_errors)
+
+
+def test_grouping_by_ids_of_one_type_still_works() -> None:
+    np.testing.assert_array_equal(adv.grpo(S, ["a", "a", "b"]), adv.grpo(S, G))
+    np.testing.assert_array_equal(adv.grpo(S, [7, np.int64(7), 8]), adv.grpo(S, G))

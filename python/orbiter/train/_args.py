@@ -8,6 +8,7 @@ is not the int 1, ``3.7`` is not truncated to 3, ``"3"`` is not parsed.
 from __future__ import annotations
 
 import difflib
+import math
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -44,7 +45,11 @@ def real(name: str, value: Any) -> float:
     """*value* as a float (ints and numpy numbers accepted, bools and strings refused)."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise TrainerTypeError(f"{name}: expected a number, got {_type_name(value)}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        magnitude = int(math.log10(abs(value)))  # str() of a huge int may itself fail
+        raise TrainerValueError(f"{name}: about 1e{magnitude}, does not fit a float64") from None
 
 
 def flag(name: str, value: Any) -> bool:
@@ -58,6 +63,12 @@ def text(name: str, value: Any) -> str:
     """*value*, which must be a ``str``."""
     if not isinstance(value, str):
         raise TrainerTypeError(f"{name}: expected a str, got {_type_name(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise TrainerValueError(
+            f"{name}: not UTF-8 text (a lone surrogate at index {err.start})"
+        ) from None
     return value
 
 

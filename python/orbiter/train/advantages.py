@@ -51,9 +51,25 @@ F32 = npt.NDArray[np.float32]
 KlKind = Literal["k1", "kl", "abs", "k2", "mse", "k3", "low_var_kl"]
 
 
-def _arr(x: Any, dtype: type[np.generic]) -> Any:
-    """ndarrays pass through untouched (the core checks them); sequences are converted."""
-    return x if isinstance(x, np.ndarray) else np.asarray(x, dtype=dtype)
+def _arr(name: str, x: Any, dtype: type[np.generic]) -> Any:
+    """ndarrays pass through untouched (the core checks them); sequences are converted.
+
+    A masked array is refused: its mask would be silently ignored. Text and sequences
+    that are not numbers are refused with the argument's name.
+    """
+    if isinstance(x, np.ma.MaskedArray):
+        raise TrainerTypeError(
+            f"{name}: a numpy masked array's mask would be ignored; pass plain arrays "
+            "(x.filled(...)) and the positions to use as a mask argument"
+        )
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, str | bytes):
+        raise TrainerTypeError(f"{name}: expected an array of numbers, got {type(x).__name__}")
+    try:
+        return np.asarray(x, dtype=dtype)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise TrainerTypeError(f"{name}: expected an array of numbers ({err})") from None
 
 
 def _group_ids(ids: Any) -> Any:
@@ -61,8 +77,20 @@ def _group_ids(ids: Any) -> Any:
     dtype and length); strings or other hashable objects (verl's per-prompt ``uid``) are
     grouped by equality through ``np.unique``; floats and bools are refused rather than
     truncated, which would merge groups."""
+    if isinstance(ids, np.ma.MaskedArray):
+        raise TrainerTypeError("group_ids: a numpy masked array's mask would be ignored")
     if isinstance(ids, np.ndarray) and ids.dtype.kind not in "USO":
         return ids
+    if isinstance(ids, str | bytes):
+        raise TrainerTypeError(f"group_ids: expected a sequence of ids, got {type(ids).__name__}")
+    if not isinstance(ids, np.ndarray) or ids.dtype.kind == "O":
+        # numpy would turn [1, "1"] into two equal strings, merging two groups
+        kinds = {type(v) for v in ids}
+        if len(kinds) > 1 and not all(issubclass(k, int | np.integer) for k in kinds):
+            names = sorted(k.__name__ for k in kinds)
+            raise TrainerTypeError(
+                f"group_ids: ids must be mutually comparable, of one type (got {', '.join(names)})"
+            )
     arr = np.asarray(ids)
     if arr.size == 0:
         return arr.astype(np.int64)  # the core reports the empty batch
@@ -109,13 +137,15 @@ def grpo(
     non-finite score, ``eps < 0`` (or not finite), and ``eps == 0`` with a group of equal
     scores (0 / 0).
     """
-    s = _arr(scores, np.float32)
+    s = _arr("scores", scores, np.float32)
     g = _group_ids(group_ids)
     normalize_std = _args.flag("normalize_std", normalize_std)
     eps = _args.real("eps", eps)
     if mask is None:
         return _core.grpo(s, g, normalize_std=normalize_std, eps=eps)
-    return _core.grpo_broadcast(s, g, _arr(mask, np.float32), normalize_std=normalize_std, eps=eps)
+    return _core.grpo_broadcast(
+        s, g, _arr("mask", mask, np.float32), normalize_std=normalize_std, eps=eps
+    )
 
 
 def rloo(
@@ -136,11 +166,11 @@ def rloo(
     Returns float32 ``(n,)``, or ``A_i * mask[i, t]`` as float32 ``(n, T)`` when ``mask``
     is given.
     """
-    s = _arr(scores, np.float32)
+    s = _arr("scores", scores, np.float32)
     g = _group_ids(group_ids)
     if mask is None:
         return _core.rloo(s, g)
-    return _core.rloo_broadcast(s, g, _arr(mask, np.float32))
+    return _core.rloo_broadcast(s, g, _arr("mask", mask, np.float32))
 
 
 def broadcast(advantages: npt.ArrayLike, mask: npt.ArrayLike) -> F32:
@@ -149,7 +179,9 @@ def broadcast(advantages: npt.ArrayLike, mask: npt.ArrayLike) -> F32:
     ``advantages`` is float32 ``(B,)``, ``mask`` ``(B, T)``; returns float32 ``(B, T)``
     (0 where the mask is 0).
     """
-    return _core.broadcast(_arr(advantages, np.float32), _arr(mask, np.float32))
+    return _core.broadcast(
+        _arr("advantages", advantages, np.float32), _arr("mask", mask, np.float32)
+    )
 
 
 def discounted_returns(rewards: npt.ArrayLike, mask: npt.ArrayLike, *, gamma: float) -> F32:
@@ -163,7 +195,9 @@ def discounted_returns(rewards: npt.ArrayLike, mask: npt.ArrayLike, *, gamma: fl
     ``rewards`` float32 ``(B, T)``, ``gamma`` in ``[0, 1]``; returns float32 ``(B, T)``.
     """
     return _core.discounted_returns(
-        _arr(rewards, np.float32), _arr(mask, np.float32), gamma=_args.real("gamma", gamma)
+        _arr("rewards", rewards, np.float32),
+        _arr("mask", mask, np.float32),
+        gamma=_args.real("gamma", gamma),
     )
 
 
@@ -176,7 +210,9 @@ def reinforce_pp(rewards: npt.ArrayLike, mask: npt.ArrayLike, *, gamma: float) -
     Needs at least two positions where the mask is 1.
     """
     return _core.reinforce_pp(
-        _arr(rewards, np.float32), _arr(mask, np.float32), gamma=_args.real("gamma", gamma)
+        _arr("rewards", rewards, np.float32),
+        _arr("mask", mask, np.float32),
+        gamma=_args.real("gamma", gamma),
     )
 
 
@@ -206,9 +242,9 @@ def gae(
     ``(advantages, returns)``, both float32 ``(B, T)``.
     """
     return _core.gae(
-        _arr(rewards, np.float32),
-        _arr(values, np.float32),
-        _arr(mask, np.float32),
+        _arr("rewards", rewards, np.float32),
+        _arr("values", values, np.float32),
+        _arr("mask", mask, np.float32),
         gamma=_args.real("gamma", gamma),
         lam=_args.real("lam", lam),
         whiten=_args.flag("whiten_advantages", whiten_advantages),
@@ -225,7 +261,9 @@ def whiten(x: npt.ArrayLike, mask: npt.ArrayLike, *, shift_mean: bool = True) ->
     least two positions where the mask is 1 (verl raises too).
     """
     return _core.whiten(
-        _arr(x, np.float32), _arr(mask, np.float32), shift_mean=_args.flag("shift_mean", shift_mean)
+        _arr("x", x, np.float32),
+        _arr("mask", mask, np.float32),
+        shift_mean=_args.flag("shift_mean", shift_mean),
     )
 
 
@@ -243,5 +281,7 @@ def kl_divergence(logp: npt.ArrayLike, ref_logp: npt.ArrayLike, kind: KlKind = "
     float32 ``(B, T)``.
     """
     return _core.kl_divergence(
-        _arr(logp, np.float32), _arr(ref_logp, np.float32), _args.text("kind", kind)
+        _arr("logp", logp, np.float32),
+        _arr("ref_logp", ref_logp, np.float32),
+        _args.text("kind", kind),
     )

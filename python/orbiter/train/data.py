@@ -442,8 +442,7 @@ def validate_records(
     problem and keeps the first ``max_errors`` in order, each naming the record index
     and the key.
     """
-    if max_errors < 0:
-        raise TrainerValueError(f"max_errors: must be >= 0, got {max_errors}")
+    max_errors = _args.integer("max_errors", max_errors, minimum=0)
     req = _rules(required, "required")
     opt = _rules(optional, "optional")
     n, bad, total, issues = _core.validate_records(records, req, opt, max_errors)

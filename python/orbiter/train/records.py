@@ -89,14 +89,17 @@ def parse_record(record: Any, where: str, *, require_answer: bool = False) -> Ex
 
 
 def read_jsonl(path: Path, name: str) -> list[Any]:
-    """The records of the JSONL file at *path*, one JSON value per non-blank line.
+    """The records of the JSONL file at *path*, one JSON value per non-blank line (lines end
+    at ``"\n"``; a ``"\r"`` before it is JSON whitespace).
 
     Raises:
         TrainerValueError: the file cannot be read, or a line is not JSON (naming *name*,
             the record's index, the file and the line number).
     """
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # JSON lines end at "\n" only: str.splitlines() would also cut at U+2028, U+2029
+        # and U+0085, which JSON strings may hold unescaped
+        lines = path.read_text(encoding="utf-8").split("\n")
     except OSError as err:
         raise TrainerValueError(f"{name}: cannot read {str(path)!r}: {err}") from err
     records: list[Any] = []

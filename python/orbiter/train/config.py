@@ -1,0 +1,178 @@
+"""The RL configuration vocabulary both backends share, and the one validator of fields.
+
+**Names.** One name per idea, whatever the backend: ``algorithm`` (an :class:`Algorithm`),
+``group_size`` (responses sampled per prompt), ``kl_coef`` (the weight of the KL penalty
+to the reference policy) with ``kl_estimator`` (a :class:`KLEstimator`), ``clip_range``,
+``gamma``, ``lam``. The names backends used before are accepted as aliases
+(:data:`FIELD_ALIASES`, :data:`ALGORITHM_ALIASES`). Fields only one backend has live on
+that backend's config (``TorchTrainConfig.device``, ``VeRLConfig.rollout_batch_size``).
+
+**Checks.** :func:`check_int`, :func:`check_float`, :func:`check_choice`,
+:func:`check_type` and :func:`parse_enum` raise a :class:`~orbiter.train.errors.TrainerError`
+(value or type error) worded ``config.<field> = <value>: must be …``; :func:`split_update`
+applies a dict of changes with the one "did you mean" rule for misspelled keys.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from orbiter.train._args import did_you_mean
+from orbiter.train.errors import TrainerTypeError, TrainerValueError
+
+__all__ = [
+    "ALGORITHM_ALIASES",
+    "FIELD_ALIASES",
+    "Algorithm",
+    "KLEstimator",
+    "check_choice",
+    "check_float",
+    "check_int",
+    "check_type",
+    "parse_enum",
+    "split_update",
+]
+
+
+class Algorithm(StrEnum):
+    """The RL algorithm: how advantages are estimated, and whether a critic is trained."""
+
+    GRPO = "grpo"
+    """Group-relative: ``(r - mean) / std`` over the responses to one prompt."""
+    RLOO = "rloo"
+    """Leave-one-out: ``r - mean`` of the other responses to the prompt."""
+    REINFORCE_PLUS_PLUS = "reinforce_plus_plus"
+    """Discounted returns, whitened over the batch."""
+    PPO = "ppo"
+    """GAE over a learned value (a critic or a value head)."""
+    SFT = "sft"
+    """Supervised: the reference answer's log-likelihood, no sampling."""
+
+    @property
+    def is_group(self) -> bool:
+        """Whether the advantage compares several responses per prompt (group_size >= 2)."""
+        return self in (Algorithm.GRPO, Algorithm.RLOO)
+
+
+ALGORITHM_ALIASES: dict[str, Algorithm] = {"reinforce_pp": Algorithm.REINFORCE_PLUS_PLUS}
+"""Other spellings of an algorithm that configs written before accept."""
+
+
+class KLEstimator(StrEnum):
+    """Estimators of ``KL(π ‖ π_ref)`` per token from ``d = log π - log π_ref`` (Schulman's)."""
+
+    K1 = "k1"
+    """``d``: unbiased, high variance."""
+    K2 = "k2"
+    """``d² / 2``."""
+    K3 = "k3"
+    """``exp(-d) - 1 + d``: unbiased, non-negative, low variance."""
+
+
+FIELD_ALIASES: dict[str, str] = {"kl_coeff": "kl_coef", "rollout_n": "group_size"}
+"""Field names backends used before, mapped to the shared name."""
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _bad(name: str, value: Any, why: str, kind: type[Exception] = TrainerValueError) -> Exception:
+    return kind(f"config.{name} = {value!r}: {why}")
+
+
+def parse_enum(kind: type[E], value: Any, name: str, aliases: Mapping[str, E] | None = None) -> E:
+    """*value* as a member of *kind* (its value, or an alias).
+
+    Raises:
+        TrainerValueError: naming the field, the choices and the closest one.
+    """
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str):
+        if aliases and value in aliases:
+            return aliases[value]
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    choices = [m.value for m in kind]
+    hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+    raise _bad(name, value, f"must be one of {', '.join(map(repr, choices))}{hint}")
+
+
+def check_choice(name: str, value: Any, choices: Collection[str]) -> str:
+    """*value*, one of the strings *choices*."""
+    if not isinstance(value, str) or value not in choices:
+        hint = did_you_mean(value, list(choices)) if isinstance(value, str) else ""
+        raise _bad(name, value, f"must be one of {', '.join(map(repr, choices))}{hint}")
+    return value
+
+
+def check_int(name: str, value: Any, low: int) -> int:
+    """*value*, an int (not a bool) ``>= low``; the error names the field."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(name, value, "must be an int", TrainerTypeError)
+    if value < low:
+        raise _bad(name, value, f"must be >= {low}")
+    return value
+
+
+def check_float(
+    name: str, value: Any, low: float, high: float = math.inf, *, open_low: bool = False
+) -> float:
+    """*value*, a finite number in ``[low, high]`` (``(low, high]`` with *open_low*)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _bad(name, value, "must be a finite number", TrainerTypeError)
+    if value < low or value > high or (open_low and value == low):
+        bracket = "(" if open_low else "["
+        raise _bad(name, value, f"must be in {bracket}{low}, {high}]")
+    return float(value)
+
+
+def check_type(name: str, value: Any, kind: type | tuple[type, ...], what: str) -> Any:
+    """*value*, an instance of *kind* (*what* describes it in the error)."""
+    if not isinstance(value, kind) or (
+        isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,))
+    ):
+        raise _bad(name, value, f"must be {what}", TrainerTypeError)
+    return value
+
+
+def split_update(
+    changes: Mapping[Any, Any], fields: Collection[str], extra_keys: Collection[str] = ()
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(field changes, extra changes)`` of a dict *changes* to a config with *fields*.
+
+    A key that is a field (or an alias of one, :data:`FIELD_ALIASES`) sets it; ``"extra"``
+    (a dict) and any other key go to ``extra``, except a key close to a field or to one of
+    *extra_keys*, which is taken for a misspelling.
+
+    Raises:
+        TrainerValueError: a misspelled key, with "did you mean".
+        TrainerTypeError: a key that is not a str, or an ``extra`` that is not a dict.
+    """
+    known: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in changes.items():
+        if not isinstance(key, str):
+            raise TrainerTypeError(f"config keys must be str, got {key!r}")
+        field = FIELD_ALIASES.get(key, key)
+        if field in fields and field != "extra":
+            known[field] = value
+        elif key == "extra":
+            if not isinstance(value, dict):
+                raise TrainerTypeError(f"extra must be a dict, got {type(value).__name__}")
+            extra.update(value)
+        elif key in extra_keys:
+            extra[key] = value
+        else:
+            hint = did_you_mean(key, [*fields, *extra_keys])
+            if hint:
+                raise TrainerValueError(
+                    f"unknown config key {key!r}{hint} "
+                    "(unknown keys that are not near a field go to config.extra)"
+                )
+            extra[key] = value
+    return known, extra

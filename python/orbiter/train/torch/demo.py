@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from orbiter.train.errors import TrainerError
 from orbiter.train.torch.agent import PolicyAgent
 from orbiter.train.torch.checkpoint import CHECKPOINT_DIR
 from orbiter.train.torch.config import TorchTrainConfig
@@ -85,19 +86,61 @@ async def _phase(
     return metrics, await trainer.evaluate()
 
 
+MARKER = ".orbiter-demo"
+"""The file that marks a directory as a demo run (written first, so a crashed run counts)."""
+_FILES = (METRICS_FILE, "reward_curve.png", "summary.json")
+_CHECKPOINTS = tuple(CHECKPOINT_DIR + suffix for suffix in ("", ".new", ".old"))
+
+
+def _clear(run_dir: Path, subdirs: tuple[str, ...]) -> None:
+    """Remove exactly the names a demo run writes in *run_dir*, nothing else."""
+    for name in _FILES:
+        path = run_dir / name
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+    for name in _CHECKPOINTS:
+        path = run_dir / name
+        if path.is_symlink():
+            path.unlink()  # the link is ours to drop; what it points to is not touched
+        elif path.is_dir():
+            shutil.rmtree(path)
+    for name in subdirs:
+        if (run_dir / name).is_dir():
+            _clear(run_dir / name, ())
+
+
+def prepare_run_dir(out: Path) -> None:
+    """Make *out* ready for a fresh demo run, deleting nothing the demo did not write.
+
+    A new or empty directory is used as it is. A directory of an earlier demo run (it holds
+    the :data:`MARKER` file, or only names a demo writes) loses exactly those names: its
+    ``metrics.jsonl``, plot, summary and ``checkpoint``/``checkpoint.new``/
+    ``checkpoint.old`` (which would otherwise be resumed), in it and in ``warmup/``; other
+    entries stay. Any other non-empty directory is refused.
+
+    Raises:
+        TrainerError: *out* is a file, or a non-empty directory that is not a demo run.
+    """
+    if out.exists() and not out.is_dir():
+        raise TrainerError(f"demo output_dir {str(out)!r} is a file, not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    ours = {*_FILES, MARKER, *_CHECKPOINTS, "warmup"}
+    entries = sorted(e.name for e in out.iterdir())
+    if entries and not (out / MARKER).is_file() and not set(entries) <= ours:
+        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+        raise TrainerError(
+            f"demo output_dir {str(out)!r} is not empty and is not an earlier demo run "
+            f"(it holds {shown}); choose a new or empty directory"
+        )
+    (out / MARKER).write_text("orbiter-train demo run\n", encoding="utf-8")
+    _clear(out, ("warmup",))
+
+
 async def run_demo(output_dir: str | Path, settings: DemoSettings | None = None) -> DemoResult:
     """Run the demo into *output_dir* (metrics.jsonl, reward_curve.png, summary.json)."""
     s = settings or DemoSettings()
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in (METRICS_FILE, "reward_curve.png", "summary.json"):
-        (out / stale).unlink(missing_ok=True)
-    # A demo always starts afresh: the checkpoints of an earlier run in this directory
-    # would otherwise be resumed, at their last step.
-    for run_dir in (out, out / "warmup"):
-        for checkpoint in run_dir.glob(f"{CHECKPOINT_DIR}*"):
-            shutil.rmtree(checkpoint)
-    (out / "warmup" / METRICS_FILE).unlink(missing_ok=True)
+    prepare_run_dir(out)
     torch.set_num_threads(s.threads)
     torch.manual_seed(s.seed)
     train, test = arithmetic_task(s.n_train, s.n_test, max_operand=s.max_operand, seed=s.seed)

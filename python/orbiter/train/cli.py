@@ -13,10 +13,11 @@ import json
 import logging
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from orbiter.train._args import did_you_mean
 from orbiter.train.errors import TrainerError
 
 logger = logging.getLogger("orbiter.train.cli")
@@ -52,11 +53,36 @@ def _tiny_agent(model_cfg: dict[str, Any], checkpoint: Path | None) -> Any:
     return PolicyAgent(model, ByteTokenizer(), instructions=model_cfg.get("instructions", ""))
 
 
+TOML_SECTIONS = ("trainer", "data", "reward", "model")
+"""The tables of a ``train`` config (see :func:`_cmd_train`)."""
+
+
 def _load_toml(path: str) -> dict[str, Any]:
+    """The tables of the TOML config at *path*, each checked to be a table."""
     try:
-        return tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as err:
+        cfg = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise TrainerError(f"cannot read config {path}: not UTF-8 (byte {err.start})") from None
+    except RecursionError:
+        raise TrainerError(f"cannot read config {path}: nested too deeply") from None
+    except tomllib.TOMLDecodeError as err:
+        raise TrainerError(f"cannot read config {path}: {err}") from None
+    except ValueError:  # an integer of more digits than int() takes
+        digits = sys.get_int_max_str_digits()
+        raise TrainerError(
+            f"cannot read config {path}: an integer of more than {digits} digits"
+        ) from None
+    except OSError as err:
         raise TrainerError(f"cannot read config {path}: {err}") from err
+    for key, value in cfg.items():
+        if key not in TOML_SECTIONS:
+            raise TrainerError(
+                f"{path}: unknown table {key!r} (tables: {', '.join(TOML_SECTIONS)})"
+                f"{did_you_mean(key, TOML_SECTIONS)}"
+            )
+        if not isinstance(value, dict):
+            raise TrainerError(f"{path}: {key} must be a [{key}] table, got {value!r}")
+    return cfg
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -102,7 +128,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     run = Path(args.run_dir)
     model_cfg_path = run / "model_config.json"
-    model_cfg = json.loads(model_cfg_path.read_text()) if model_cfg_path.is_file() else {}
+    model_cfg: Any = {}
+    if model_cfg_path.is_file():
+        try:
+            model_cfg = json.loads(model_cfg_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as err:
+            raise TrainerError(f"{model_cfg_path}: not a model config: {err}") from None
+        if not isinstance(model_cfg, dict):
+            raise TrainerError(f"{model_cfg_path}: not a model config (a JSON object)")
     trainer = TorchTrainer()
     trainer.check_config({"max_new_tokens": args.max_new_tokens})
     trainer.check_agent(_tiny_agent(model_cfg, run))
@@ -163,6 +196,22 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return int(module.main(argv))
 
 
+def _count(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer ``>= low`` (argparse prints the one-line error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orbiter-train", description="Fine-tune agents with rewards on a Rust core."
@@ -173,10 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="GRPO on the built-in arithmetic task (no download)")
     demo.add_argument("--output-dir", default="runs/demo")
     defaults = "default: the demo's recipe"
-    demo.add_argument("--seed", type=int, help=f"random seed ({defaults})")
-    demo.add_argument("--warmup-steps", type=int, help=f"supervised warm-up steps ({defaults})")
-    demo.add_argument("--rl-steps", type=int, help=f"GRPO steps ({defaults})")
-    demo.add_argument("--threads", type=int, help=f"torch CPU threads ({defaults})")
+    demo.add_argument("--seed", type=_count(0), help=f"random seed ({defaults})")
+    demo.add_argument(
+        "--warmup-steps", type=_count(0), help=f"supervised warm-up steps ({defaults})"
+    )
+    demo.add_argument("--rl-steps", type=_count(1), help=f"GRPO steps ({defaults})")
+    demo.add_argument("--threads", type=_count(1), help=f"torch CPU threads ({defaults})")
     demo.set_defaults(run=_cmd_demo)
 
     train = sub.add_parser("train", help="train from a TOML config")
@@ -187,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir", help="an output_dir with a checkpoint")
     evaluate.add_argument("data", help="JSONL with input and answer")
     evaluate.add_argument("--reward", default="math_equal")
-    evaluate.add_argument("--max-new-tokens", type=int, default=32)
+    evaluate.add_argument("--max-new-tokens", type=_count(1), default=32)
     evaluate.set_defaults(run=_cmd_eval)
 
     validate = sub.add_parser("validate", help="validate a JSONL dataset in the core")
@@ -199,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", help="run the benchmark suite (benches/run.py of a source checkout)"
     )
     bench.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
-    bench.add_argument("--runs", type=int, default=5, help="timed runs per figure (>= 5)")
+    bench.add_argument("--runs", type=_count(5), default=5, help="timed runs per figure (>= 5)")
     bench.add_argument("--out", default=None, help="directory for JSON and PNG")
     bench.add_argument("--only", nargs="*", default=None, help="sections to run")
     bench.add_argument("--no-verl", action="store_true", help="skip verl core_algos")
@@ -220,6 +271,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainerError as err:
         print(f"orbiter-train: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a full disk, a permission: the user's to fix, no traceback
+        print(f"orbiter-train: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        # a bug of ours: one line for the user, the traceback in the log (--verbose)
+        logger.info("internal error", exc_info=True)
+        print(
+            f"orbiter-train: error: internal error: {err!r} (run with --verbose for the "
+            "traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return 3
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ validate`` use both, so this module imports neither torch nor verl.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,19 +98,32 @@ def read_jsonl(path: Path, name: str) -> list[Any]:
             the record's index, the file and the line number).
     """
     try:
-        # JSON lines end at "\n" only: str.splitlines() would also cut at U+2028, U+2029
-        # and U+0085, which JSON strings may hold unescaped
-        lines = path.read_text(encoding="utf-8").split("\n")
+        data = path.read_bytes()
     except OSError as err:
         raise TrainerValueError(f"{name}: cannot read {str(path)!r}: {err}") from err
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise TrainerValueError(
+            f"{name}: {path}:{line}: not UTF-8 (byte {err.start} of the file)"
+        ) from None
     records: list[Any] = []
-    for number, line in enumerate(lines, start=1):
+    # JSON lines end at "\n" only: str.splitlines() would also cut at U+2028, U+2029 and
+    # U+0085, which JSON strings may hold unescaped
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
+        where = f"{name}[{len(records)}]: {path}:{number}"
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as err:
+            raise TrainerValueError(f"{where}: invalid JSON ({err.msg})") from None
+        except ValueError:  # an integer of more digits than int() takes
             raise TrainerValueError(
-                f"{name}[{len(records)}]: {path}:{number}: invalid JSON ({err.msg})"
+                f"{where}: invalid JSON (an integer of more than {sys.get_int_max_str_digits()} "
+                "digits)"
             ) from None
+        except RecursionError:
+            raise TrainerValueError(f"{where}: JSON nested too deeply") from None
     return records

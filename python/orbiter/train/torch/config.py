@@ -185,5 +185,5 @@ def _check_writable(path: str) -> None:
         os.makedirs(path, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
             pass
-    except OSError as err:
+    except (OSError, ValueError) as err:  # ValueError: a NUL in the path
         raise _bad("output_dir", path, f"is not a writable directory ({err})") from err

@@ -28,6 +28,17 @@ class TinyConfig:
     max_positions: int = 256
     dropout: float = 0.0
 
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "d_model", "n_layers", "n_heads", "max_positions"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        dropout = self.dropout
+        if isinstance(dropout, bool) or not isinstance(dropout, int | float):
+            raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+
 
 class _Block(nn.Module):
     def __init__(self, cfg: TinyConfig) -> None:

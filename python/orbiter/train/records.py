@@ -104,9 +104,9 @@ def read_jsonl(path: Path, name: str) -> list[Any]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
+        at = data.count(b"\n", 0, err.start) + 1
         raise TrainerValueError(
-            f"{name}: {path}:{line}: not UTF-8 (byte {err.start} of the file)"
+            f"{name}: {path}:{at}: not UTF-8 (byte {err.start} of the file)"
         ) from None
     records: list[Any] = []
     # JSON lines end at "\n" only: str.splitlines() would also cut at U+2028, U+2029 and

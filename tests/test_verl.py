@@ -23,6 +23,7 @@ from orbiter.train.verl import RewardSpec, VeRLAlgorithm, VeRLConfig, VeRLTraine
 from orbiter.train.verl.config import EXTRA_KEYS
 from orbiter.train.verl.metrics import read_metrics, summarize
 from orbiter.train.verl.overrides import (
+    RUNTIME_ENV_VARS,
     build_overrides,
     format_override,
     override_value,
@@ -449,6 +450,7 @@ def _overrides(tmp_path: Path, case: dict[str, Any], val_only: bool = False) -> 
         val_file=out / "data" / "test.parquet",
         output_dir=out,
         reward_kwargs=REWARD_KWARGS,
+        env_vars={"VERL_FILE_LOGGER_PATH": str(out / "verl_metrics.jsonl")},
         val_only=val_only,
     )
 
@@ -478,12 +480,13 @@ def test_every_override_key_exists_in_verls_shipped_config(
     for val_only in (False, True):
         for override in _overrides(tmp_path, case, val_only):
             key = override.split("=", 1)[0]
-            if key.startswith("++"):  # only reward_kwargs, which verl's config lacks
+            if key.startswith("++"):  # keys verl's config lacks, under ones it has
                 key = key[2:]
-                assert key.endswith(".custom_reward_function.reward_kwargs") or key.startswith(
-                    "custom_reward_function."
-                ), override
-                key = key.rpartition(".")[0]
+                if key.startswith(RUNTIME_ENV_VARS):
+                    key = RUNTIME_ENV_VARS.rpartition(".")[0]
+                else:
+                    assert key.endswith("custom_reward_function.reward_kwargs"), override
+                    key = key.rpartition(".")[0]
             assert not key.startswith(("+", "~")), override
             assert key in known, f"{key} is not in verl's ppo_trainer config"
 
@@ -508,6 +511,8 @@ def test_overrides_compose_with_verls_hydra_config(tmp_path: Path, case: dict[st
         assert section.reward_kwargs == REWARD_KWARGS
     assert cfg.trainer.default_local_dir == str(out / "checkpoints")
     assert cfg.trainer.logger == ["console", "file"]
+    env_vars = cfg.ray_kwargs.ray_init.runtime_env.env_vars
+    assert env_vars == {"VERL_FILE_LOGGER_PATH": str(out / "verl_metrics.jsonl")}
     assert cfg.actor_rollout_ref.model.path == "Qwen/Qwen2.5-0.5B"
     assert cfg.actor_rollout_ref.actor.clip_ratio == 0.2
     assert cfg.actor_rollout_ref.actor.ppo_epochs == 4
@@ -871,6 +876,26 @@ async def test_train_launches_streams_and_parses_metrics(
     assert any(m.endswith("INFO noise line 0") for m in logged)
     assert any("step:4 - actor/pg_loss:-0.04" in m for m in logged)
     assert metrics.extra["log"] == str(tmp_path / "out" / "verl.log")
+
+
+async def test_metrics_come_from_the_file_logger_path_in_extra_env(tmp_path: Path) -> None:
+    env = {**_env(tmp_path, steps=2), "VERL_FILE_LOGGER_PATH": "logs/m.jsonl"}
+    trainer = make_trainer(tmp_path, env=env)
+    metrics = await trainer.train()
+    path = tmp_path / "out" / "logs" / "m.jsonl"  # relative to output_dir, verl's cwd
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [0, 1, 2]
+    assert (metrics.steps, metrics.loss) == (2, -0.02)
+    assert f"++{RUNTIME_ENV_VARS}.VERL_FILE_LOGGER_PATH={path}" in metrics.extra["command"]
+
+
+async def test_no_metrics_file_reports_zeros(tmp_path: Path) -> None:
+    """A user override that drops the file logger leaves no metrics (and a warning)."""
+    trainer = make_trainer(
+        tmp_path, env=_env(tmp_path), verl_overrides=["trainer.logger=[console]"]
+    )
+    metrics = await trainer.train()
+    assert (metrics.loss, metrics.accuracy, metrics.steps) == (0.0, 0.0, 0)
+    assert trainer.state is TrainerState.COMPLETED
 
 
 async def test_reward_module_is_the_one_verl_is_pointed_at(tmp_path: Path) -> None:

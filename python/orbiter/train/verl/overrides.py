@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REWARD_FUNCTION_SECTIONS",
+    "RUNTIME_ENV_VARS",
     "build_overrides",
     "check_override_keys",
     "format_override",
@@ -42,6 +43,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger("orbiter.train.verl")
+
+RUNTIME_ENV_VARS = "ray_kwargs.ray_init.runtime_env.env_vars"
+"""Environment variables verl merges into ``ray.init(runtime_env=...)`` (``main_ppo``'s
+``run_ppo``), so they reach its ``TaskRunner`` on a cluster started with ``ray start``,
+whose workers do not inherit the launching process's environment."""
 
 REWARD_FUNCTION_SECTIONS = ("reward.custom_reward_function", "custom_reward_function")
 """Where verl reads its custom reward function: ``reward.custom_reward_function`` since
@@ -174,6 +180,7 @@ def _settings(
     val_file: Path,
     output_dir: Path,
     reward_kwargs: Mapping[str, str],
+    env_vars: Mapping[str, str],
     val_only: bool,
 ) -> dict[str, Any]:
     """verl's config keys (dotted) and their values, in the order they are written."""
@@ -239,6 +246,10 @@ def _settings(
     if val_only:
         o["trainer.val_before_train"] = True
         o["trainer.val_only"] = True
+    known = verl_config_keys()
+    if env_vars and (known is None or RUNTIME_ENV_VARS.rpartition(".")[0] in known):
+        for name, value in env_vars.items():
+            o[f"++{RUNTIME_ENV_VARS}.{name}"] = str(value)
     return o
 
 
@@ -249,14 +260,17 @@ def build_overrides(
     val_file: Path,
     output_dir: Path,
     reward_kwargs: Mapping[str, str] | None = None,
+    env_vars: Mapping[str, str] | None = None,
     val_only: bool = False,
 ) -> list[str]:
     """Hydra overrides for ``verl.trainer.main_ppo`` (see :class:`VeRLConfig` for the map).
 
     verl's ``custom_reward_function`` points at :mod:`orbiter.train.verl.score` with
     *reward_kwargs* (:attr:`orbiter.train.verl.reward.RewardPlan.reward_kwargs`; default:
-    the core's ``math_equal``). ``extra["verl_overrides"]`` is appended verbatim, so it wins
-    over every value here.
+    the core's ``math_equal``). *env_vars* (such as the file logger's path) go into the
+    Ray runtime environment of verl's workers (:data:`RUNTIME_ENV_VARS`) where the installed
+    verl has one. ``extra["verl_overrides"]`` is appended verbatim, so it wins over every
+    value here.
 
     Raises:
         TrainerTypeError: If omegaconf or hydra-core is not installed.
@@ -273,6 +287,7 @@ def build_overrides(
         val_file=val_file,
         output_dir=output_dir,
         reward_kwargs=reward_kwargs or {},
+        env_vars=env_vars or {},
         val_only=val_only,
     )
     try:

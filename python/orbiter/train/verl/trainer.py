@@ -23,7 +23,7 @@ from orbiter.train.verl.metrics import FILE_LOGGER_PATH_ENV, read_metrics, summa
 from orbiter.train.verl.overrides import build_overrides, check_override_keys
 from orbiter.train.verl.process import DEFAULT_ENTRY, build_command, run_streaming
 from orbiter.train.verl.reward import RewardPlan, plan_reward
-from orbiter.train.verl.score import compute_score_batch
+from orbiter.train.verl.score import compute_score_batch, resolve
 
 __all__ = ["VeRLTrainer"]
 
@@ -211,12 +211,18 @@ class VeRLTrainer(Trainer):
         # parquet and file writes off the event loop
         train_file, val_file = await asyncio.to_thread(self._write_inputs, val_records)
         out = self.output_dir
+        env = {str(k): str(v) for k, v in dict(cfg.extra.get("env", {})).items()}
+        # verl's FileLogger writes where this says (or where extra["env"] says); on a
+        # cluster, output_dir must be shared by the nodes, as it is for checkpoints/
+        metrics_path = out / env.get(FILE_LOGGER_PATH_ENV, "verl_metrics.jsonl")
+        env[FILE_LOGGER_PATH_ENV] = str(metrics_path)
         overrides = build_overrides(
             run_cfg,
             train_file=train_file,
             val_file=val_file,
             output_dir=out,
             reward_kwargs=self._reward_plan.reward_kwargs,
+            env_vars={FILE_LOGGER_PATH_ENV: str(metrics_path)},
             val_only=val_only,
         )
         check_override_keys(overrides)
@@ -225,10 +231,8 @@ class VeRLTrainer(Trainer):
         if cfg.extra.get("dry_run"):
             print(shlex.join(command))
             return TrainMetrics(extra={"command": command, "overrides": overrides})
-        env = {str(k): str(v) for k, v in dict(cfg.extra.get("env", {})).items()}
-        # verl's FileLogger writes where this says (or where extra["env"] says)
-        env.setdefault(FILE_LOGGER_PATH_ENV, str(out / "verl_metrics.jsonl"))
-        metrics_path = out / env[FILE_LOGGER_PATH_ENV]
+        # verl's FileLogger opens the file without creating its directory
+        metrics_path.parent.mkdir(parents=True, exist_ok=True)
         metrics_path.unlink(missing_ok=True)  # no stale metrics from an earlier run
         log_path = out / "verl.log"
         logger.info("launching verl: %s", shlex.join(command))
@@ -309,6 +313,13 @@ class VeRLTrainer(Trainer):
 
     def _score_generations(self, records: list[Record]) -> TrainMetrics:
         cfg = self.verl_config
+        plan = self._reward_plan
+        try:
+            resolve(plan.kind, plan.module, plan.name, plan.search_path)
+        except Exception as exc:
+            raise TrainerError(
+                f"cannot load the reward function {plan.module}.{plan.name}: {exc}"
+            ) from exc
         answers = [str(r["answer"]) for r in records]
         source = str(cfg.extra.get("data_source", "orbiter"))
         scores = [

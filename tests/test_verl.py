@@ -888,14 +888,12 @@ async def test_metrics_come_from_the_file_logger_path_in_extra_env(tmp_path: Pat
     assert f"++{RUNTIME_ENV_VARS}.VERL_FILE_LOGGER_PATH={path}" in metrics.extra["command"]
 
 
-async def test_no_metrics_file_reports_zeros(tmp_path: Path) -> None:
-    """A user override that drops the file logger leaves no metrics (and a warning)."""
-    trainer = make_trainer(
-        tmp_path, env=_env(tmp_path), verl_overrides=["trainer.logger=[console]"]
-    )
+async def test_a_user_logger_override_keeps_the_file_logger(tmp_path: Path) -> None:
+    overrides = ["trainer.logger=[console,wandb]", "trainer.save_freq=5"]
+    trainer = make_trainer(tmp_path, env=_env(tmp_path), verl_overrides=overrides)
     metrics = await trainer.train()
-    assert (metrics.loss, metrics.accuracy, metrics.steps) == (0.0, 0.0, 0)
-    assert trainer.state is TrainerState.COMPLETED
+    assert metrics.extra["command"][-2:] == ["trainer.logger=[console,wandb,file]", overrides[1]]
+    assert metrics.steps == 3 and metrics.loss == -0.03
 
 
 async def test_reward_module_is_the_one_verl_is_pointed_at(tmp_path: Path) -> None:

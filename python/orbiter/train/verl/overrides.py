@@ -50,9 +50,10 @@ RUNTIME_ENV_VARS = "ray_kwargs.ray_init.runtime_env.env_vars"
 whose workers do not inherit the launching process's environment."""
 
 REWARD_FUNCTION_SECTIONS = ("reward.custom_reward_function", "custom_reward_function")
-"""Where verl reads its custom reward function: ``reward.custom_reward_function`` since
-verl 0.7 (``verl/trainer/ppo/reward.py``: ``get_custom_reward_fn``), the top-level section
-before (still in 0.9's ``legacy_reward_impl.yaml``, moved by the fully-async trainer only)."""
+"""Where verl reads its custom reward function: ``reward.custom_reward_function`` in verl
+0.9 (``verl/trainer/ppo/reward.py``: ``get_custom_reward_fn``), the top-level section in
+earlier versions (0.9 keeps it in ``legacy_reward_impl.yaml`` and moves it into ``reward``
+only in its fully-async trainer). Each one the installed verl's config has is set."""
 
 _MISSING_DEPS = (
     "building verl's overrides needs omegaconf and hydra-core (verl's own dependencies): "
@@ -75,9 +76,9 @@ def parse_override(text: str) -> Override:
     Raises:
         TrainerValueError: naming the override and Hydra's reason when it does not parse.
     """
+    parser = _parser()
     from hydra.errors import HydraException
 
-    parser = _parser()
     try:
         return parser.parse_override(text)
     except HydraException as exc:
@@ -270,7 +271,7 @@ def build_overrides(
     the core's ``math_equal``). *env_vars* (such as the file logger's path) go into the
     Ray runtime environment of verl's workers (:data:`RUNTIME_ENV_VARS`) where the installed
     verl has one. ``extra["verl_overrides"]`` is appended verbatim, so it wins over every
-    value here.
+    value here, except that a ``trainer.logger`` there keeps verl's ``file`` logger.
 
     Raises:
         TrainerTypeError: If omegaconf or hydra-core is not installed.
@@ -301,8 +302,23 @@ def build_overrides(
     user = config.extra.get("verl_overrides", [])
     if isinstance(user, str):
         user = [user]
-    overrides.extend(str(item) for item in user)
+    overrides.extend(_keep_file_logger(str(item)) for item in user)
     return overrides
+
+
+def _keep_file_logger(text: str) -> str:
+    """*text*, or, when it sets ``trainer.logger`` without ``"file"``, the same loggers
+    with ``"file"`` added: the metrics come from that logger."""
+    override = parse_override(text)
+    if override.key_or_group != "trainer.logger" or override.is_delete():
+        return text
+    value = override.value()
+    loggers = [value] if isinstance(value, str) else value
+    if not isinstance(loggers, list) or "file" in loggers:
+        return text
+    prefix = "++" if override.is_force_add() else "+" if override.is_add() else ""
+    logger.info("verl override %r: 'file' added, VeRLTrainer reads its metrics from it", text)
+    return format_override(f"{prefix}trainer.logger", [*loggers, "file"])
 
 
 def check_override_keys(overrides: Sequence[str]) -> None:

@@ -1,5 +1,6 @@
 """VeRLTrainer: config, reward specs, data files, Hydra overrides against verl's own
-config, the reward module, and the launch lifecycle against a stand-in entry point."""
+config, the static score module against verl's own loader, metrics from verl's own file
+logger, and the launch lifecycle against a stand-in entry point."""
 
 from __future__ import annotations
 
@@ -18,16 +19,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from orbiter.train import TrainConfig, TrainerError, TrainerState
-from orbiter.train.verl import RewardSpec, VeRLAlgorithm, VeRLConfig, VeRLTrainer
+from orbiter.train.verl import RewardSpec, VeRLAlgorithm, VeRLConfig, VeRLTrainer, score
 from orbiter.train.verl.config import EXTRA_KEYS
-from orbiter.train.verl.launch import (
-    build_command,
+from orbiter.train.verl.metrics import read_metrics, summarize
+from orbiter.train.verl.overrides import (
+    RUNTIME_ENV_VARS,
     build_overrides,
-    hydra_value,
-    parse_metric_line,
-    summarize,
+    format_override,
+    override_value,
+    reward_function_sections,
 )
-from orbiter.train.verl.reward import CORE_REWARDS, load_reward_module, write_reward_module
+from orbiter.train.verl.process import build_command
+from orbiter.train.verl.reward import CORE_REWARDS
 
 FAKE_MAIN = str(Path(__file__).with_name("fake_verl_main.py"))
 DATA = [
@@ -91,12 +94,12 @@ def test_module_imports_without_verl_or_pyarrow(tmp_path: Path) -> None:
         "import sys\n"
         "sys.modules['verl'] = None\nsys.modules['pyarrow'] = None\n"
         "from orbiter.train.verl import VeRLTrainer, VeRLConfig, VeRLAlgorithm, RewardSpec\n"
-        "from orbiter.train.verl.launch import build_overrides\n"
+        "from orbiter.train.verl.overrides import build_overrides\n"
         "from pathlib import Path\n"
         "t = VeRLTrainer(VeRLConfig(model_name='m'))\n"
         "p = Path('x')\n"
-        "o = build_overrides(t.verl_config, train_file=p, val_file=p, reward_path=p,"
-        " output_dir=p)\n"
+        "o = build_overrides(t.verl_config, train_file=p, val_file=p, output_dir=p)\n"
+        "assert 'custom_reward_function.name=compute_score' in o, o\n"
         "assert o and VeRLAlgorithm('rloo') is VeRLAlgorithm.RLOO\n"
         "print('ok')\n"
     )
@@ -428,6 +431,14 @@ CASES = [
 ]
 
 
+REWARD_KWARGS = {
+    "reward_kind": "pair",
+    "reward_module": "tests.test_verl",
+    "reward_name": "first_word_reward",
+    "search_path": "/a dir/with 'quotes', commas=and {braces}",
+}
+
+
 def _overrides(tmp_path: Path, case: dict[str, Any], val_only: bool = False) -> list[str]:
     fields = {k: v for k, v in case.items() if k not in EXTRA_KEYS}
     extra = {k: v for k, v in case.items() if k in EXTRA_KEYS}
@@ -437,8 +448,9 @@ def _overrides(tmp_path: Path, case: dict[str, Any], val_only: bool = False) -> 
         cfg,
         train_file=out / "data" / "train.parquet",
         val_file=out / "data" / "test.parquet",
-        reward_path=out / "reward_fn.py",
         output_dir=out,
+        reward_kwargs=REWARD_KWARGS,
+        env_vars={"VERL_FILE_LOGGER_PATH": str(out / "verl_metrics.jsonl")},
         val_only=val_only,
     )
 
@@ -468,7 +480,14 @@ def test_every_override_key_exists_in_verls_shipped_config(
     for val_only in (False, True):
         for override in _overrides(tmp_path, case, val_only):
             key = override.split("=", 1)[0]
-            assert not key.startswith("+"), override
+            if key.startswith("++"):  # keys verl's config lacks, under ones it has
+                key = key[2:]
+                if key.startswith(RUNTIME_ENV_VARS):
+                    key = RUNTIME_ENV_VARS.rpartition(".")[0]
+                else:
+                    assert key.endswith("custom_reward_function.reward_kwargs"), override
+                    key = key.rpartition(".")[0]
+            assert not key.startswith(("+", "~")), override
             assert key in known, f"{key} is not in verl's ppo_trainer config"
 
 
@@ -485,10 +504,15 @@ def test_overrides_compose_with_verls_hydra_config(tmp_path: Path, case: dict[st
     out = tmp_path / "run dir's"
     assert cfg.algorithm.adv_estimator == algorithm.adv_estimator
     assert cfg.data.train_files == str(out / "data" / "train.parquet")
-    assert cfg.custom_reward_function.path == str(out / "reward_fn.py")
-    assert cfg.custom_reward_function.name == "compute_score"
+    # verl 0.9 reads reward.custom_reward_function; the top-level section is its legacy one
+    for section in (cfg.reward.custom_reward_function, cfg.custom_reward_function):
+        assert section.path == str(Path(score.__file__).resolve())
+        assert section.name == "compute_score"
+        assert section.reward_kwargs == REWARD_KWARGS
     assert cfg.trainer.default_local_dir == str(out / "checkpoints")
-    assert cfg.trainer.logger == ["console"]
+    assert cfg.trainer.logger == ["console", "file"]
+    env_vars = cfg.ray_kwargs.ray_init.runtime_env.env_vars
+    assert env_vars == {"VERL_FILE_LOGGER_PATH": str(out / "verl_metrics.jsonl")}
     assert cfg.actor_rollout_ref.model.path == "Qwen/Qwen2.5-0.5B"
     assert cfg.actor_rollout_ref.actor.clip_ratio == 0.2
     assert cfg.actor_rollout_ref.actor.ppo_epochs == 4
@@ -516,7 +540,7 @@ def test_overrides_compose_with_verls_hydra_config(tmp_path: Path, case: dict[st
 def test_user_overrides_are_appended_verbatim(tmp_path: Path) -> None:
     cfg = VeRLConfig(model_name="m", extra={"verl_overrides": ["trainer.save_freq=10"]})
     p = tmp_path / "x"
-    overrides = build_overrides(cfg, train_file=p, val_file=p, reward_path=p, output_dir=p)
+    overrides = build_overrides(cfg, train_file=p, val_file=p, output_dir=p)
     assert overrides[-1] == "trainer.save_freq=10"
     assert sum(o.startswith("trainer.val_only") for o in overrides) == 0
 
@@ -529,30 +553,75 @@ def test_user_overrides_are_appended_verbatim(tmp_path: Path) -> None:
         (3, "3"),
         (1e-06, "1e-06"),
         ("org/model-1.5B", "org/model-1.5B"),
-        ("a b", "'a b'"),
+        ("a b", "a b"),  # Hydra reads inner spaces bare
+        (" a", "' a'"),
         ("it's", "'it\\'s'"),
         ("null", "'null'"),
-        (["console"], "[console]"),
+        ("1.5", "'1.5'"),
+        ("~/models", "'~/models'"),
+        ("a,b", "'a,b'"),
+        ("", ""),
+        (["console", ""], "[console,'']"),
+        ({"k": "v w", "n": 1}, "{k:v w,n:1}"),
     ],
 )
-def test_hydra_value(value: Any, text: str) -> None:
-    assert hydra_value(value) == text
+def test_override_value(value: Any, text: str) -> None:
+    assert override_value(value) == text
+    assert format_override("a.b", value) == f"a.b={text}"  # parses back to the value
+
+
+def test_overrides_parse_back_through_hydras_parser(tmp_path: Path) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = _overrides(tmp_path, CASES[1], val_only=True)
+    parsed = {
+        o.key_or_group: o.value() for o in OverridesParser.create().parse_overrides(overrides)
+    }
+    out = tmp_path / "run dir's"
+    assert parsed["data.train_files"] == str(out / "data" / "train.parquet")
+    assert parsed["trainer.val_only"] is True and parsed["algorithm.gamma"] == 1.0
+    for section in reward_function_sections():
+        assert parsed[f"{section}.reward_kwargs"] == REWARD_KWARGS
+
+
+async def test_user_overrides_that_do_not_parse_fail_before_launch(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, dry_run=True, verl_overrides=["trainer.save_freq=[1,"])
+    with pytest.raises(TrainerError, match=r"'trainer.save_freq=\[1,' does not parse"):
+        await trainer.train()
+    assert trainer.state is TrainerState.FAILED
 
 
 # -- metric lines ------------------------------------------------------------------------
 
 
-def test_parse_metric_line() -> None:
-    line = "(TaskRunner pid=12) step:7 - actor/pg_loss:-0.5 - critic/score/mean:np.float64(0.25)"
-    assert parse_metric_line(line) == (7, {"actor/pg_loss": -0.5, "critic/score/mean": 0.25})
-    assert parse_metric_line("step:2 - val-core/gsm8k/reward/mean@4:1.0") == (
-        2,
-        {"val-core/gsm8k/reward/mean@4": 1.0},
-    )
-    parsed = parse_metric_line("step:1 - a:nan - b:inf - c:[1, 2]")
-    assert parsed is not None and set(parsed[1]) == {"a", "b"}
-    assert parse_metric_line("INFO loading step:shards") is None
-    assert parse_metric_line("Training Progress:  10%|#    | 1/10") is None
+def test_read_metrics(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    lines = [
+        {"step": 0, "data": {"val-core/gsm8k/reward/mean@4": 1.0}},
+        {"step": 7, "data": {"actor/pg_loss": -0.5, "a": None, "b": "x", "c": [1], "d": True}},
+    ]
+    path.write_text("\n".join(json.dumps(x) for x in lines) + '\n{"step": 8, "da', "utf-8")
+    assert read_metrics(path) == [
+        (0, {"val-core/gsm8k/reward/mean@4": 1.0}),
+        (7, {"actor/pg_loss": -0.5}),
+    ]
+    assert read_metrics(tmp_path / "missing.jsonl") == []
+
+
+def test_read_metrics_reads_verls_own_file_logger(tmp_path: Path, monkeypatch: Any) -> None:
+    """verl's ``FileLogger`` (``verl/utils/tracking.py``) writes; the reader reads."""
+    tracking = pytest.importorskip("verl.utils.tracking")
+    np = pytest.importorskip("numpy")
+    path = tmp_path / "verl_metrics.jsonl"
+    monkeypatch.setenv("VERL_FILE_LOGGER_PATH", str(path))
+    file_logger = tracking.FileLogger("orbiter-train", "grpo-m")
+    file_logger.log({"actor/pg_loss": np.float32(-0.25), "critic/score/mean": 0.5}, step=1)
+    file_logger.log({"val-core/x/reward/mean@1": np.float64(0.75), "nan": np.nan}, step=2)
+    file_logger.finish()
+    steps = read_metrics(path)
+    assert steps == [(1, {"actor/pg_loss": -0.25, "critic/score/mean": 0.5}), (2, steps[1][1])]
+    assert steps[1][1] == {"val-core/x/reward/mean@1": 0.75}
+    assert summarize(steps)["loss"] == -0.25
 
 
 def test_summarize() -> None:
@@ -596,8 +665,9 @@ async def test_dry_run_writes_parquet_in_verls_schema(tmp_path: Path, capsys: An
     assert command[:2] == [sys.executable, FAKE_MAIN]
     assert command[2:] == metrics.extra["overrides"]
     assert "custom_reward_function.name=compute_score" in command
+    assert f"custom_reward_function.path={Path(score.__file__).resolve()}" in command
     printed = capsys.readouterr().out
-    assert "trainer.logger=[console]" in printed and FAKE_MAIN in printed
+    assert "trainer.logger=[console,file]" in printed and FAKE_MAIN in printed
     out = tmp_path / "out"
     assert not (out / "verl.log").exists()  # nothing ran
     table = pq.read_table(out / "data" / "train.parquet")
@@ -631,42 +701,86 @@ async def test_no_system_message_without_instructions_and_train_file_as_val(
     assert "actor_rollout_ref.model.path=org/model" in metrics.extra["command"]
 
 
-def test_reward_module_calls_user_functions(tmp_path: Path) -> None:
+def test_score_module_calls_user_functions() -> None:
     trainer = VeRLTrainer()
     responses = ["5 apples", "41", "Paris is", ""]
     answers = ["5", "42", "Paris", "x"]
     for fn in (first_word_reward, verl_style_reward):
         trainer.check_reward(fn)
-        path = write_reward_module(trainer._reward_plan, tmp_path / f"{fn.__name__}.py")
-        batch = load_reward_module(path)
+        kwargs = trainer._reward_plan.reward_kwargs
         sources = ["x", "y", "x", "y"]
-        got = batch(sources, responses, answers, None)
+        got = score.compute_score_batch(sources, responses, answers, None, **kwargs)
         if fn is first_word_reward:
             expected = [fn(r, a) for r, a in zip(responses, answers, strict=True)]
         else:
             expected = [fn(s, r, a) for s, r, a in zip(sources, responses, answers, strict=True)]
         assert got == expected
-        spec = importlib.util.spec_from_file_location(f"single_{fn.__name__}", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        singles = [
-            module.compute_score(s, r, a, extra_info={})
+        singles = [  # as verl's reward manager calls it: keywords, reward_kwargs merged in
+            score.compute_score(
+                data_source=s, solution_str=r, ground_truth=a, extra_info={}, **kwargs
+            )
             for s, r, a in zip(sources, responses, answers, strict=True)
         ]
         assert singles == expected
 
 
-def test_reward_module_runs_in_a_fresh_process(tmp_path: Path) -> None:
-    """verl's workers import the file by path, with no ``tests`` on sys.path."""
+def _verl_get_custom_reward_fn() -> Any:
+    reward = pytest.importorskip("verl.trainer.ppo.reward")
+    return reward.get_custom_reward_fn
+
+
+@pytest.mark.parametrize("reward", [None, first_word_reward, verl_style_reward])
+def test_verls_own_loader_scores_through_the_score_module(tmp_path: Path, reward: Any) -> None:
+    """Compose verl's config with the overrides as ``main_ppo`` does, load the reward
+    function with verl's ``get_custom_reward_fn`` and call it as its naive reward manager
+    does (keywords, ``reward_kwargs`` merged in)."""
+    config_dir = _verl_config_dir()
+    hydra = pytest.importorskip("hydra")
+    get_custom_reward_fn = _verl_get_custom_reward_fn()
+    trainer = VeRLTrainer()
+    trainer.check_reward(reward)
+    cfg = VeRLConfig(model_name="m")
+    p = tmp_path / "x"
+    overrides = build_overrides(
+        cfg,
+        train_file=p,
+        val_file=p,
+        output_dir=p,
+        reward_kwargs=trainer._reward_plan.reward_kwargs,
+    )
+    with hydra.initialize_config_dir(config_dir=str(config_dir), version_base=None):
+        composed = hydra.compose("ppo_trainer", overrides=overrides)
+    fn = get_custom_reward_fn(composed)
+    assert fn is not None
+    cases = [("x", "5 apples", "5"), ("y", "41", "42"), ("x", "\\frac{1}{2}", "0.5")]
+    got = [
+        fn(data_source=d, solution_str=r, ground_truth=a, extra_info={"index": 0})
+        for d, r, a in cases
+    ]
+    if reward is None:
+        from orbiter.train import rewards
+
+        expected = [float(rewards.math_equal([r], [a])[0]) for _, r, a in cases]
+    elif reward is first_word_reward:
+        expected = [first_word_reward(r, a) for _, r, a in cases]
+    else:
+        expected = [verl_style_reward(d, r, a) for d, r, a in cases]
+    assert got == expected
+
+
+def test_score_module_runs_in_a_fresh_process(tmp_path: Path) -> None:
+    """verl's workers load the file by path, under another name, with no ``tests`` on
+    sys.path: the user's module is found through ``search_path``."""
     trainer = VeRLTrainer()
     trainer.check_reward(first_word_reward)
-    path = write_reward_module(trainer._reward_plan, tmp_path / "reward_fn.py")
+    kwargs = trainer._reward_plan.reward_kwargs
     code = (
         "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('r', {str(path)!r})\n"
+        f"spec = importlib.util.spec_from_file_location('custom_module_1', {score.__file__!r})\n"
         "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
-        "print(m.compute_score('s', '5 apples', '5'), m.compute_score('s', 'no', '5'))\n"
+        f"kw = {kwargs!r}\n"
+        "print(m.compute_score('s', '5 apples', '5', **kw),"
+        " m.compute_score('s', 'no', '5', **kw))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False
@@ -676,7 +790,7 @@ def test_reward_module_runs_in_a_fresh_process(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", CORE_REWARDS)
-def test_reward_module_scores_exactly_like_the_core(tmp_path: Path, name: str) -> None:
+def test_score_module_scores_exactly_like_the_core(name: str) -> None:
     """Needs ``orbiter.train.rewards`` (the scoring core)."""
     from orbiter.train import rewards
 
@@ -684,9 +798,14 @@ def test_reward_module_scores_exactly_like_the_core(tmp_path: Path, name: str) -
     answers = ["5", "42", "0.5", "\\frac{1}{2}", "Paris", "Paris", "1", "x y"]
     trainer = VeRLTrainer()
     trainer.check_reward(name)
-    batch = load_reward_module(write_reward_module(trainer._reward_plan, tmp_path / "r.py"))
+    kwargs = trainer._reward_plan.reward_kwargs
     expected = [float(x) for x in getattr(rewards, name)(responses, answers)]
-    assert batch(["s"] * len(responses), responses, answers, None) == expected
+    sources = ["s"] * len(responses)
+    assert score.compute_score_batch(sources, responses, answers, None, **kwargs) == expected
+    singles = [
+        score.compute_score("s", r, a, **kwargs) for r, a in zip(responses, answers, strict=True)
+    ]
+    assert singles == expected
 
 
 async def test_evaluate_scores_generations_in_process(tmp_path: Path) -> None:
@@ -750,11 +869,31 @@ async def test_train_launches_streams_and_parses_metrics(
     log = (tmp_path / "out" / "verl.log").read_text().splitlines()
     assert "WARNING: a line on stderr" in log  # stderr is merged
     assert log[0].startswith("=== orbiter-train: ") and FAKE_MAIN in log[0]
-    assert sum("step:" in line for line in log) == 5
+    assert sum("step:" in line for line in log) == 5  # the console logger, streamed
+    assert (tmp_path / "out" / "verl_metrics.jsonl").is_file()  # where the metrics came from
+    assert "val-aux/nan" not in metrics.extra  # orjson's null for NaN is not a metric
     logged = [r.getMessage() for r in caplog.records]
     assert any(m.endswith("INFO noise line 0") for m in logged)
     assert any("step:4 - actor/pg_loss:-0.04" in m for m in logged)
     assert metrics.extra["log"] == str(tmp_path / "out" / "verl.log")
+
+
+async def test_metrics_come_from_the_file_logger_path_in_extra_env(tmp_path: Path) -> None:
+    env = {**_env(tmp_path, steps=2), "VERL_FILE_LOGGER_PATH": "logs/m.jsonl"}
+    trainer = make_trainer(tmp_path, env=env)
+    metrics = await trainer.train()
+    path = tmp_path / "out" / "logs" / "m.jsonl"  # relative to output_dir, verl's cwd
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [0, 1, 2]
+    assert (metrics.steps, metrics.loss) == (2, -0.02)
+    assert f"++{RUNTIME_ENV_VARS}.VERL_FILE_LOGGER_PATH={path}" in metrics.extra["command"]
+
+
+async def test_a_user_logger_override_keeps_the_file_logger(tmp_path: Path) -> None:
+    overrides = ["trainer.logger=[console,wandb]", "trainer.save_freq=5"]
+    trainer = make_trainer(tmp_path, env=_env(tmp_path), verl_overrides=overrides)
+    metrics = await trainer.train()
+    assert metrics.extra["command"][-2:] == ["trainer.logger=[console,wandb,file]", overrides[1]]
+    assert metrics.steps == 3 and metrics.loss == -0.03
 
 
 async def test_reward_module_is_the_one_verl_is_pointed_at(tmp_path: Path) -> None:

@@ -1,10 +1,13 @@
 """verl integration: run RL fine-tuning of an agent's model as a verl (Ray) job.
 
 ``VeRLTrainer`` turns the trainer contract into a ``verl.trainer.main_ppo`` run: it
-writes the data as verl RL parquet files, a reward module that scores through orbiter's
-core (or the user's :class:`RewardSpec`), builds the Hydra overrides, runs verl as a
-subprocess and reads its metrics back. This package imports neither verl nor pyarrow;
-``pip install 'orbiter-train[verl]'`` installs both.
+writes the data as verl RL parquet files (``dataset``), builds the Hydra overrides with
+OmegaConf and Hydra's grammar (``overrides``), pointing verl's ``custom_reward_function``
+at the static module ``score`` (orbiter's core or the user's :class:`RewardSpec`, chosen
+by ``reward_kwargs``: ``reward``), runs verl as a subprocess (``process``) and reads the
+metrics of verl's ``file`` logger back (``metrics``). This package imports neither verl
+nor pyarrow (omegaconf and hydra-core only when overrides are built);
+``pip install 'orbiter-train[verl]'`` installs them all.
 """
 
 from __future__ import annotations

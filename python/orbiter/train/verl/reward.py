@@ -1,53 +1,40 @@
-"""The reward module verl loads: ``compute_score`` over orbiter's core or the user's function.
+"""Which reward verl's workers score with: the user's reward checked and planned.
 
-verl scores responses in its own (Ray worker) processes and finds the reward function by
-file path and name (``custom_reward_function.path`` / ``.name``). :func:`write_reward_module`
-writes that file; :func:`load_reward_module` loads the same file in-process, so
-``VeRLTrainer.evaluate`` scores exactly as training does.
-
-The file defines::
-
-    compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs) -> float
-    compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos, **kwargs)
-        -> list[float]      # one core call per batch: used by VeRLTrainer.evaluate, and
-                            # by verl versions with a batch reward manager
-                            # (custom_reward_function.name=compute_score_batch)
+verl scores responses in its own (Ray worker) processes, through the static module
+:mod:`orbiter.train.verl.score` (``custom_reward_function.path``). :func:`plan_reward`
+checks what the user gave and returns a :class:`RewardPlan`, whose
+:attr:`~RewardPlan.reward_kwargs` (``custom_reward_function.reward_kwargs``) tell that
+module which function to import and how to call it; ``VeRLTrainer.evaluate`` calls the same
+module with the same keywords, so it scores exactly as training does.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-import orbiter.train
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
-from orbiter.train.trainer import TrainerError
 from orbiter.train.verl.config import RewardSpec, reward_style
+from orbiter.train.verl.score import DEFAULT_MODULE, DEFAULT_NAME
 
 __all__ = [
     "CORE_REWARDS",
     "RewardPlan",
     "importable_reference",
-    "load_reward_module",
     "plan_reward",
-    "write_reward_module",
 ]
 
 CORE_REWARDS = ("math_equal", "normalized_exact_match", "word_f1")
 """Core text rewards ``fn(responses: list[str], answers: list[str]) -> float32 (n,)``."""
 
-DEFAULT_REWARD = "math_equal"
-
 
 @dataclass(frozen=True, slots=True)
 class RewardPlan:
-    """Where the reward module gets its scores.
+    """Where :mod:`orbiter.train.verl.score` gets its scores.
 
     ``kind == "core"``: ``orbiter.train.rewards.<name>``; otherwise the user's function
     ``<module>.<name>`` called as ``fn(output, expected)`` (``"pair"``) or with verl's
@@ -58,6 +45,17 @@ class RewardPlan:
     module: str
     name: str
     search_path: str
+
+    @property
+    def reward_kwargs(self) -> dict[str, str]:
+        """verl's ``custom_reward_function.reward_kwargs``: the keywords of
+        :func:`orbiter.train.verl.score.compute_score` that select this function."""
+        return {
+            "reward_kind": self.kind,
+            "reward_module": self.module,
+            "reward_name": self.name,
+            "search_path": self.search_path,
+        }
 
 
 def _walk(obj: Any, qualname: str) -> Any:
@@ -102,15 +100,14 @@ def plan_reward(reward_fn: Any | None) -> RewardPlan:
         TrainerError: For anything else, e.g. a lambda or a function defined in
             ``__main__``, which verl's worker processes cannot import.
     """
-    core_root = str(Path(orbiter.train.__file__).resolve().parents[2])
     if reward_fn is None:
-        return RewardPlan("core", "orbiter.train.rewards", DEFAULT_REWARD, core_root)
+        return RewardPlan("core", DEFAULT_MODULE, DEFAULT_NAME, "")
     if isinstance(reward_fn, str):
         if reward_fn not in CORE_REWARDS:
             raise TrainerValueError(
                 f"reward_fn: unknown core reward {reward_fn!r}; choose one of {list(CORE_REWARDS)}"
             )
-        return RewardPlan("core", "orbiter.train.rewards", reward_fn, core_root)
+        return RewardPlan("core", DEFAULT_MODULE, reward_fn, "")
     if isinstance(reward_fn, RewardSpec):
         fn = reward_fn.resolve()
         if reward_fn.callable is None:
@@ -136,92 +133,3 @@ def plan_reward(reward_fn: Any | None) -> RewardPlan:
         )
     module_name, qualname = reference
     return RewardPlan(style, module_name, qualname, _import_root(sys.modules[module_name]))
-
-
-_TEMPLATE = '''\
-"""Reward module for verl, written by orbiter-train (VeRLTrainer). Do not edit."""
-
-from __future__ import annotations
-
-import importlib
-import sys
-
-KIND = {kind!r}
-_SEARCH_PATH = {search_path!r}
-if _SEARCH_PATH and _SEARCH_PATH not in sys.path:
-    # the user's module root goes first (an installed package must not shadow it);
-    # orbiter's own root last (the installed orbiter-train wins)
-    if KIND == "core":
-        sys.path.append(_SEARCH_PATH)
-    else:
-        sys.path.insert(0, _SEARCH_PATH)
-
-_fn = importlib.import_module({module!r})
-for _part in {name!r}.split("."):
-    _fn = getattr(_fn, _part)
-
-
-def _text(value):
-    return value if isinstance(value, str) else str(value)
-
-
-def compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos=None, **kwargs):
-    """Scores of a batch, one core call (in-process evaluation; verl's batch reward manager)."""
-    responses = [_text(s) for s in solution_strs]
-    answers = [_text(g) for g in ground_truths]
-    if KIND == "core":
-        return [float(x) for x in _fn(responses, answers)]
-    infos = list(extra_infos) if extra_infos is not None else [None] * len(responses)
-    return [
-        compute_score(source, response, answer, info, **kwargs)
-        for source, response, answer, info in zip(data_sources, responses, answers, infos)
-    ]
-
-
-def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs):
-    """Score of one response against its ground truth (verl's custom reward function)."""
-    if KIND == "core":
-        return float(_fn([_text(solution_str)], [_text(ground_truth)])[0])
-    if KIND == "verl":
-        return float(
-            _fn(
-                data_source=data_source,
-                solution_str=solution_str,
-                ground_truth=ground_truth,
-                extra_info=extra_info,
-                **kwargs,
-            )
-        )
-    return float(_fn(_text(solution_str), _text(ground_truth)))
-'''
-
-
-def write_reward_module(plan: RewardPlan, path: Path) -> Path:
-    """Write the reward module for *plan* at *path* (parents created)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        _TEMPLATE.format(
-            kind=plan.kind, search_path=plan.search_path, module=plan.module, name=plan.name
-        ),
-        encoding="utf-8",
-    )
-    return path
-
-
-def load_reward_module(path: Path) -> Callable[..., list[float]]:
-    """Load the reward module at *path* in-process; return its ``compute_score_batch``.
-
-    Raises:
-        TrainerError: If the file cannot be loaded.
-    """
-    name = f"_orbiter_verl_reward_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise TrainerError(f"cannot load the reward module {str(path)!r}")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        raise TrainerError(f"cannot load the reward module {str(path)!r}: {exc}") from exc
-    batch: Callable[..., list[float]] = module.compute_score_batch
-    return batch

@@ -19,20 +19,11 @@ from orbiter.train.verl.dataset import (
     to_rows,
     write_parquet,
 )
-from orbiter.train.verl.launch import (
-    DEFAULT_ENTRY,
-    build_command,
-    build_overrides,
-    check_override_keys,
-    run_streaming,
-    summarize,
-)
-from orbiter.train.verl.reward import (
-    RewardPlan,
-    load_reward_module,
-    plan_reward,
-    write_reward_module,
-)
+from orbiter.train.verl.metrics import FILE_LOGGER_PATH_ENV, read_metrics, summarize
+from orbiter.train.verl.overrides import build_overrides, check_override_keys
+from orbiter.train.verl.process import DEFAULT_ENTRY, build_command, run_streaming
+from orbiter.train.verl.reward import RewardPlan, plan_reward
+from orbiter.train.verl.score import compute_score_batch, resolve
 
 __all__ = ["VeRLTrainer"]
 
@@ -49,11 +40,12 @@ class VeRLTrainer(Trainer):
 
     ``train()`` writes, under ``config.output_dir`` (default ``./orbiter-verl-output``):
     ``data/train.parquet`` and ``data/test.parquet`` in verl's RL schema (without test
-    data the training file doubles as the validation file), ``reward_fn.py`` (verl's
-    ``compute_score`` over orbiter's core or the user's function), ``verl.log`` (the whole
-    log of the run) and ``checkpoints/``. It then runs
-    ``python -m verl.trainer.main_ppo <Hydra overrides>`` as a subprocess, streams its log
-    to the ``orbiter.train.verl`` logger, and returns the metrics verl printed:
+    data the training file doubles as the validation file), ``verl.log`` (the whole log of
+    the run), ``verl_metrics.jsonl`` (verl's ``file`` logger) and ``checkpoints/``. It then
+    runs ``python -m verl.trainer.main_ppo <Hydra overrides>`` as a subprocess, with verl's
+    ``custom_reward_function`` pointed at :mod:`orbiter.train.verl.score` (orbiter's core
+    or the user's function, chosen by ``reward_kwargs``), streams its log to the
+    ``orbiter.train.verl`` logger, and returns the metrics verl logged:
     ``loss`` = last ``actor/pg_loss``, ``accuracy`` = last ``critic/score/mean`` (mean
     training reward), ``steps`` = last step, ``extra`` = the last value of every metric
     plus ``command`` and ``log``. A non-zero exit status leaves the trainer FAILED and
@@ -186,7 +178,7 @@ class VeRLTrainer(Trainer):
 
     # -- running verl -------------------------------------------------------------------
 
-    def _write_inputs(self, val_records: list[Record] | None) -> tuple[Path, Path, Path]:
+    def _write_inputs(self, val_records: list[Record] | None) -> tuple[Path, Path]:
         cfg = self.verl_config
         out = self.output_dir
         source = str(cfg.extra.get("data_source", "orbiter"))
@@ -207,8 +199,7 @@ class VeRLTrainer(Trainer):
             val_file = train_file
         if not self._train_records:
             train_file = val_file
-        reward = write_reward_module(self._reward_plan, out / "reward_fn.py")
-        return train_file, val_file, reward
+        return train_file, val_file
 
     async def _launch(self, *, val_only: bool, val_records: list[Record] | None) -> TrainMetrics:
         cfg = self.verl_config
@@ -218,14 +209,20 @@ class VeRLTrainer(Trainer):
             raise TrainerValueError("no data: call check_dataset first")
         run_cfg = cfg.updated({"model_name": self.model_name})
         # parquet and file writes off the event loop
-        train_file, val_file, reward = await asyncio.to_thread(self._write_inputs, val_records)
+        train_file, val_file = await asyncio.to_thread(self._write_inputs, val_records)
         out = self.output_dir
+        env = {str(k): str(v) for k, v in dict(cfg.extra.get("env", {})).items()}
+        # verl's FileLogger writes where this says (or where extra["env"] says); on a
+        # cluster, output_dir must be shared by the nodes, as it is for checkpoints/
+        metrics_path = out / env.get(FILE_LOGGER_PATH_ENV, "verl_metrics.jsonl")
+        env[FILE_LOGGER_PATH_ENV] = str(metrics_path)
         overrides = build_overrides(
             run_cfg,
             train_file=train_file,
             val_file=val_file,
-            reward_path=reward,
             output_dir=out,
+            reward_kwargs=self._reward_plan.reward_kwargs,
+            env_vars={FILE_LOGGER_PATH_ENV: str(metrics_path)},
             val_only=val_only,
         )
         check_override_keys(overrides)
@@ -234,7 +231,9 @@ class VeRLTrainer(Trainer):
         if cfg.extra.get("dry_run"):
             print(shlex.join(command))
             return TrainMetrics(extra={"command": command, "overrides": overrides})
-        env = {str(k): str(v) for k, v in dict(cfg.extra.get("env", {})).items()}
+        # verl's FileLogger opens the file without creating its directory
+        metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        metrics_path.unlink(missing_ok=True)  # no stale metrics from an earlier run
         log_path = out / "verl.log"
         logger.info("launching verl: %s", shlex.join(command))
         grace = float(cfg.extra.get("kill_grace_s", 10.0))
@@ -245,7 +244,7 @@ class VeRLTrainer(Trainer):
                 f"verl exited with status {result.returncode}; last {len(result.tail)} lines "
                 f"of {log_path}:\n{tail}"
             )
-        summary = summarize(result.steps)
+        summary = summarize(await asyncio.to_thread(read_metrics, metrics_path))
         extra = {**summary["extra"], "command": command, "log": str(log_path)}
         return TrainMetrics(
             loss=summary["loss"], accuracy=summary["accuracy"], steps=summary["steps"], extra=extra
@@ -282,7 +281,8 @@ class VeRLTrainer(Trainer):
 
         When every record of *test_data* carries a generation (``response``, or ``output``
         next to an ``answer``/``expected``), each is scored by the same reward module
-        verl uses: ``accuracy`` = mean score, ``steps`` = number of records, ``extra`` =
+        verl uses (:mod:`orbiter.train.verl.score` with the same ``reward_kwargs``):
+        ``accuracy`` = mean score, ``steps`` = number of records, ``extra`` =
         ``{"mean", "std", "min", "max", "n", "scores"}``. Otherwise (or with no
         *test_data*, using the test split, else the training data) verl runs with
         ``trainer.val_only=True`` and the validation metrics come back like ``train()``'s.
@@ -313,17 +313,23 @@ class VeRLTrainer(Trainer):
 
     def _score_generations(self, records: list[Record]) -> TrainMetrics:
         cfg = self.verl_config
-        reward = write_reward_module(self._reward_plan, self.output_dir / "reward_fn.py")
-        score = load_reward_module(reward)
+        plan = self._reward_plan
+        try:
+            resolve(plan.kind, plan.module, plan.name, plan.search_path)
+        except Exception as exc:
+            raise TrainerError(
+                f"cannot load the reward function {plan.module}.{plan.name}: {exc}"
+            ) from exc
         answers = [str(r["answer"]) for r in records]
         source = str(cfg.extra.get("data_source", "orbiter"))
         scores = [
             float(s)
-            for s in score(
+            for s in compute_score_batch(
                 [r.get("data_source", source) for r in records],
                 [self._generation(r) or "" for r in records],
                 answers,
                 [{"split": "test", "index": i} for i in range(len(records))],
+                **self._reward_plan.reward_kwargs,
             )
         ]
         mean = statistics.fmean(scores)

@@ -1,0 +1,112 @@
+"""Running verl's entry point as a subprocess: the command, streaming its log, stopping it.
+
+:func:`run_streaming` runs the command with asyncio in its own process group, streams every
+output line to ``logging`` and a log file, keeps the last lines for error messages, and on
+cancellation stops the whole group (SIGTERM, then SIGKILL). Metrics do not come from these
+lines: see :mod:`orbiter.train.verl.metrics`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shlex
+import signal
+import sys
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["DEFAULT_ENTRY", "TAIL_LINES", "RunResult", "build_command", "run_streaming"]
+
+logger = logging.getLogger("orbiter.train.verl")
+
+DEFAULT_ENTRY = "verl.trainer.main_ppo"
+TAIL_LINES = 40
+
+
+def build_command(overrides: Sequence[str], entry: str | None = None) -> list[str]:
+    """``[python, -m, entry, *overrides]``; an *entry* ending in ``.py`` is run as a file."""
+    entry = entry or DEFAULT_ENTRY
+    if entry.endswith(".py"):
+        # Absolute: the run's working directory is its output_dir, not the caller's.
+        head = [sys.executable, os.path.abspath(entry)]
+    else:
+        head = [sys.executable, "-m", entry]
+    return [*head, *overrides]
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What a verl run left: its exit status and the log's last lines."""
+
+    returncode: int
+    tail: list[str] = field(default_factory=list)
+
+
+def _signal(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(sig)
+
+
+async def _stop(process: asyncio.subprocess.Process, grace_s: float) -> None:
+    """SIGTERM the process group, then SIGKILL it if still running after *grace_s*."""
+    if process.returncode is None:
+        _signal(process, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(process.wait()), grace_s)
+    _signal(process, signal.SIGKILL)
+    with contextlib.suppress(Exception):
+        await asyncio.shield(process.wait())
+
+
+async def run_streaming(
+    command: Sequence[str],
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    kill_grace_s: float = 10.0,
+) -> RunResult:
+    """Run *command*, streaming each output line to ``logging`` and *log_path*.
+
+    stdout and stderr are merged. The process runs in its own session; when the awaiting
+    task is cancelled the whole process group gets SIGTERM, then SIGKILL after
+    *kill_grace_s* seconds, and the cancellation propagates.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        start_new_session=True,
+        limit=1 << 24,
+    )
+    result = RunResult(returncode=-1)
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    assert process.stdout is not None
+    try:
+        with log_path.open("a", encoding="utf-8") as log:
+            log.write(f"=== orbiter-train: {shlex.join(command)}\n")
+            while True:
+                raw = await process.stdout.readline()
+                if not raw:
+                    break
+                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                log.write(line + "\n")
+                log.flush()
+                logger.info("%s", line)
+                tail.append(line)
+        result.returncode = await process.wait()
+    except BaseException:
+        await _stop(process, kill_grace_s)
+        raise
+    finally:
+        result.tail = list(tail)
+    return result

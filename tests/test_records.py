@@ -23,7 +23,9 @@ def test_records_may_hold_unicode_line_separators(tmp_path: Path, separator: str
 def test_bad_lines_are_named(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"input": "a"}\n{oops\n', encoding="utf-8")
-    with pytest.raises(TrainerError, match=r"train_data\[1\]: .*bad\.jsonl:2: invalid JSON"):
+    with pytest.raises(
+        TrainerError, match=r"train_data\[1\]: line 2 of '.*bad\.jsonl': invalid JSON"
+    ):
         read_jsonl(path, "train_data")
     with pytest.raises(TrainerError, match="cannot read"):
         read_jsonl(tmp_path / "missing.jsonl", "train_data")
@@ -34,7 +36,7 @@ def test_parse_record() -> None:
     assert parse_record({"input": "p"}, "r") == Example("p", "")
     with pytest.raises(TrainerError, match=r"r: missing key 'answer'"):
         parse_record({"input": "p"}, "r", require_answer=True)
-    with pytest.raises(TrainerError, match=r"r\['input'\]: expected str"):
+    with pytest.raises(TrainerError, match=r"r: 'input' must be a str, got int"):
         parse_record({"input": 3}, "r")
-    with pytest.raises(TrainerError, match="r: expected a dict record"):
+    with pytest.raises(TrainerError, match="r must be a dict, got list"):
         parse_record(["input"], "r")

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from orbiter.train import TrainConfig, TrainerError, TrainerState
+from orbiter.train.rewards.registry import REWARDS, text_reward
 from orbiter.train.verl import RewardSpec, VeRLAlgorithm, VeRLConfig, VeRLTrainer, score
 from orbiter.train.verl.config import EXTRA_KEYS
 from orbiter.train.verl.metrics import read_metrics, summarize
@@ -310,9 +311,12 @@ def test_check_reward_forms() -> None:
     trainer = VeRLTrainer()
     trainer.check_reward()
     assert (trainer._reward_plan.kind, trainer._reward_plan.name) == ("core", "math_equal")
-    for name in CORE_REWARDS:
+    for name in CORE_REWARDS:  # the registry's text form of each name
         trainer.check_reward(name)
-        assert (trainer._reward_plan.kind, trainer._reward_plan.name) == ("core", name)
+        assert (trainer._reward_plan.kind, trainer._reward_plan.name) == (
+            "core",
+            REWARDS[name].text,
+        )
     trainer.check_reward(first_word_reward)
     plan = trainer._reward_plan
     assert (plan.kind, plan.module, plan.name) == ("pair", "tests.test_verl", "first_word_reward")
@@ -332,7 +336,7 @@ def test_check_reward_rejects_what_verl_workers_cannot_import() -> None:
     for fn in (lambda o, e: 1.0, nested, RewardSpec(callable=lambda o, e: 1.0)):
         with pytest.raises(TrainerError, match=r"RewardSpec\(module_path="):
             trainer.check_reward(fn)
-    with pytest.raises(TrainerError, match="unknown core reward 'f1'"):
+    with pytest.raises(TrainerError, match="unknown reward 'f1'"):
         trainer.check_reward("f1")
     with pytest.raises(TypeError, match="reward_fn must be"):
         trainer.check_reward(3)
@@ -369,7 +373,10 @@ def test_check_agent_forms() -> None:
         ((), "train_data must not be empty"),
         ({"input": "a"}, "train_data must be a list"),
         ([{"input": "a", "answer": "b"}, "row"], r"train_data\[1\] must be a dict"),
-        ([{"input": "a", "answer": "b"}, {"answer": "b"}], r"train_data\[1\]: missing key 'input'"),
+        (
+            [{"input": "a", "answer": "b"}, {"answer": "b"}],
+            r"train_data\[1\]: missing required 'input' key",  # the original package's words
+        ),
         ([{"input": "a"}], r"train_data\[0\]: missing key 'answer'"),
         ([{"input": ["a"], "answer": "b"}], r"train_data\[0\]: 'input' must be a str"),
         ([{"input": "a", "expected": None}], r"train_data\[0\]: 'expected' must be a str"),
@@ -390,7 +397,7 @@ def test_check_dataset_jsonl(tmp_path: Path) -> None:
     assert [r["answer"] for r in trainer._train_records] == ["5", "42", "Paris"]
     assert trainer._test_records is not None and len(trainer._test_records) == 3
     path.write_text(json.dumps(DATA[0]) + "\n{broken\n", encoding="utf-8")
-    with pytest.raises(TrainerError, match=r"test_data\[1\]: line 2"):
+    with pytest.raises(TrainerError, match=r"test_data\[1\]: line 2 of .*: invalid JSON"):
         trainer.check_dataset(DATA, path)
     with pytest.raises(TrainerError, match="cannot read"):
         trainer.check_dataset(tmp_path / "missing.jsonl")
@@ -792,14 +799,13 @@ def test_score_module_runs_in_a_fresh_process(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", CORE_REWARDS)
 def test_score_module_scores_exactly_like_the_core(name: str) -> None:
     """Needs ``orbiter.train.rewards`` (the scoring core)."""
-    from orbiter.train import rewards
 
     responses = ["The answer is 5", "42", "\\frac{1}{2}", "0.5", "Paris", "paris.", "", "x y z"]
     answers = ["5", "42", "0.5", "\\frac{1}{2}", "Paris", "Paris", "1", "x y"]
     trainer = VeRLTrainer()
     trainer.check_reward(name)
     kwargs = trainer._reward_plan.reward_kwargs
-    expected = [float(x) for x in getattr(rewards, name)(responses, answers)]
+    expected = [float(x) for x in text_reward(name)(responses, answers)]
     sources = ["s"] * len(responses)
     assert score.compute_score_batch(sources, responses, answers, None, **kwargs) == expected
     singles = [

@@ -64,7 +64,8 @@ def _text(value: Any, where: str, key: str, numbers: bool) -> str:
     if numbers and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str):
-        raise TrainerTypeError(f"{where}['{key}']: expected str, got {type(value).__name__}")
+        allowed = "a str (or a number)" if numbers else "a str"
+        raise TrainerTypeError(f"{where}: {key!r} must be {allowed}, got {type(value).__name__}")
     return value
 
 
@@ -76,10 +77,10 @@ def parse_record(record: Any, where: str, *, require_answer: bool = False) -> Ex
         TrainerValueError: it has no prompt key, or no answer key when *require_answer*.
     """
     if not isinstance(record, Mapping):
-        raise TrainerTypeError(f"{where}: expected a dict record, got {type(record).__name__}")
+        raise TrainerTypeError(f"{where} must be a dict, got {type(record).__name__}")
     prompt_key = prompt_key_of(record)
     if prompt_key is None:
-        raise TrainerValueError(f"{where}: missing key 'input' (or 'prompt')")
+        raise TrainerValueError(f"{where}: missing required 'input' key (or 'prompt')")
     prompt = _text(record[prompt_key], where, prompt_key, numbers=False)
     answer_key = answer_key_of(record)
     if answer_key is None:
@@ -106,7 +107,7 @@ def read_jsonl(path: Path, name: str) -> list[Any]:
     except UnicodeDecodeError as err:
         at = data.count(b"\n", 0, err.start) + 1
         raise TrainerValueError(
-            f"{name}: {path}:{at}: not UTF-8 (byte {err.start} of the file)"
+            f"{name}: line {at} of {str(path)!r} is not UTF-8 (byte {err.start} of the file)"
         ) from None
     records: list[Any] = []
     # JSON lines end at "\n" only: str.splitlines() would also cut at U+2028, U+2029 and
@@ -114,7 +115,7 @@ def read_jsonl(path: Path, name: str) -> list[Any]:
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        where = f"{name}[{len(records)}]: {path}:{number}"
+        where = f"{name}[{len(records)}]: line {number} of {str(path)!r}"
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as err:

@@ -16,13 +16,13 @@ pyarrow is imported only when parquet is written.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
+from orbiter.train.records import ANSWER_KEYS, PROMPT_KEYS, answer_key_of, parse_record, read_jsonl
 
 __all__ = [
     "ANSWER_KEYS",
@@ -33,43 +33,7 @@ __all__ = [
     "write_parquet",
 ]
 
-PROMPT_KEYS = ("input", "prompt")
-ANSWER_KEYS = ("answer", "expected", "output")
-
 Record = dict[str, Any]
-
-
-def _read_jsonl(path: Path, name: str) -> list[Record]:
-    records: list[Record] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise TrainerValueError(f"{name}: cannot read {str(path)!r}: {exc}") from exc
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise TrainerValueError(
-                f"{name}[{len(records)}]: line {lineno} of {str(path)!r} is not JSON: {exc.msg}"
-            ) from None
-    return records
-
-
-def _text(value: Any, name: str, index: int, key: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TrainerTypeError(
-            f"{name}[{index}]: {key!r} must be a str (or a number), got {type(value).__name__}"
-        )
-    return str(value)
-
-
-def answer_key_of(item: Record) -> str | None:
-    """The key holding the reference answer: the first of :data:`ANSWER_KEYS` present."""
-    return next((k for k in ANSWER_KEYS if k in item), None)
 
 
 def load_records(data: Any, name: str = "train_data") -> list[Record]:
@@ -83,7 +47,7 @@ def load_records(data: Any, name: str = "train_data") -> list[Record]:
         TrainerError: naming *name*, the record index and the missing or bad key.
     """
     if isinstance(data, str | os.PathLike):
-        data = _read_jsonl(Path(data), name)
+        data = read_jsonl(Path(data), name)
     if not isinstance(data, list | tuple):
         raise TrainerTypeError(
             f"{name} must be a list of dicts or a JSONL path, got {type(data).__name__}"
@@ -92,18 +56,10 @@ def load_records(data: Any, name: str = "train_data") -> list[Record]:
         raise TrainerValueError(f"{name} must not be empty")
     out: list[Record] = []
     for i, item in enumerate(data):
-        if not isinstance(item, dict):
-            raise TrainerTypeError(f"{name}[{i}] must be a dict, got {type(item).__name__}")
-        prompt_key = next((k for k in PROMPT_KEYS if k in item), None)
-        if prompt_key is None:
-            raise TrainerValueError(f"{name}[{i}]: missing key 'input' (or 'prompt')")
+        example = parse_record(item, f"{name}[{i}]", require_answer=True)
         record = dict(item)
         record["_answer_key"] = answer_key_of(item)
-        record["prompt"] = _text(item[prompt_key], name, i, prompt_key)
-        answer_key = record["_answer_key"]
-        if answer_key is None:
-            raise TrainerValueError(f"{name}[{i}]: missing key 'answer' (or 'expected', 'output')")
-        record["answer"] = _text(item[answer_key], name, i, answer_key)
+        record["prompt"], record["answer"] = example.prompt, example.answer
         for key in ("data_source", "ability"):
             if key in item and not isinstance(item[key], str):
                 raise TrainerTypeError(f"{name}[{i}]: {key!r} must be a str")

@@ -18,7 +18,8 @@ from types import ModuleType
 from typing import Any, Literal
 
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
-from orbiter.train.verl.config import RewardSpec, reward_style
+from orbiter.train.rewards.registry import TEXT_REWARDS, lookup
+from orbiter.train.rewards.spec import RewardSpec, reward_style
 from orbiter.train.verl.score import DEFAULT_MODULE, DEFAULT_NAME
 
 __all__ = [
@@ -28,8 +29,9 @@ __all__ = [
     "plan_reward",
 ]
 
-CORE_REWARDS = ("math_equal", "normalized_exact_match", "word_f1")
-"""Core text rewards ``fn(responses: list[str], answers: list[str]) -> float32 (n,)``."""
+CORE_REWARDS = TEXT_REWARDS
+"""Reward names verl can score with: those of the registry with a text form
+``fn(responses: list[str], answers: list[str]) -> float32 (n,)``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +105,9 @@ def plan_reward(reward_fn: Any | None) -> RewardPlan:
     if reward_fn is None:
         return RewardPlan("core", DEFAULT_MODULE, DEFAULT_NAME, "")
     if isinstance(reward_fn, str):
-        if reward_fn not in CORE_REWARDS:
-            raise TrainerValueError(
-                f"reward_fn: unknown core reward {reward_fn!r}; choose one of {list(CORE_REWARDS)}"
-            )
-        return RewardPlan("core", DEFAULT_MODULE, reward_fn, "")
+        text = lookup(reward_fn, "reward_fn", TEXT_REWARDS).text
+        assert text is not None  # TEXT_REWARDS have a text form
+        return RewardPlan("core", DEFAULT_MODULE, text, "")
     if isinstance(reward_fn, RewardSpec):
         fn = reward_fn.resolve()
         if reward_fn.callable is None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
-from orbiter.train.trainer import TrainConfig, Trainer, TrainerError, TrainerState, TrainMetrics
+from orbiter.train.trainer import TrainConfig, Trainer, TrainerError, TrainMetrics
 from orbiter.train.verl.config import VeRLConfig
 from orbiter.train.verl.dataset import (
     Record,
@@ -259,20 +259,10 @@ class VeRLTrainer(Trainer):
         self._require_validated()
         if not self.model_name:
             raise TrainerValueError("no model to train: call check_agent or set model_name")
-        self._state = TrainerState.TRAINING
-        try:
-            metrics = await self._launch(val_only=False, val_records=None)
-        except asyncio.CancelledError:
-            self._state = TrainerState.FAILED
-            raise
-        except TrainerError:
-            self._state = TrainerState.FAILED
-            raise
-        except Exception as exc:
-            self._state = TrainerState.FAILED
-            raise TrainerError(f"VeRL training failed: {exc}") from exc
-        self._state = TrainerState.COMPLETED
-        return metrics
+        return await self._run_training(
+            self._launch(val_only=False, val_records=None),
+            lambda err: f"VeRL training failed: {err}",
+        )
 
     # -- evaluation ---------------------------------------------------------------------
 

@@ -441,16 +441,16 @@ async def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
 
 
 def test_device_resolution() -> None:
-    from orbiter.train.torch.trainer import _resolve_device
+    from orbiter.train.torch.runtime import resolve_device
 
     want = "cuda" if torch.cuda.is_available() else "cpu"
-    assert _resolve_device("auto").type == want
-    assert _resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == want
+    assert resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(TrainerError, match="not a torch device"):
-        _resolve_device("gpu")
+        resolve_device("gpu")
     if not torch.cuda.is_available():
         with pytest.raises(TrainerError, match="CUDA is not available"):
-            _resolve_device("cuda")
+            resolve_device("cuda")
 
 
 async def test_the_default_device_trains() -> None:

@@ -218,7 +218,8 @@ class TorchTrainer(Trainer):
                     raise _StopRequestedError
                 indices = schedule.indices(step, world=ctx.dist.world, rank=ctx.dist.rank)
                 with autocast:
-                    metrics = ctx.dist.mean(train_step(ctx, indices, step))
+                    metrics = train_step(ctx, indices, step)
+                metrics = ctx.dist.mean(metrics)
                 metrics["step"] = step + 1
                 metrics["epoch"] = schedule.epoch_of(step) + 1
                 self._after_step(ctx, metrics, report, out_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,12 @@ from orbiter.train.torch import (  # noqa: E402
 )
 from orbiter.train.torch.agent import TokenizerAdapter  # noqa: E402
 from orbiter.train.torch.checkpoint import CHECKPOINT_DIR  # noqa: E402
-from orbiter.train.torch.generation import completion_logprobs, generate  # noqa: E402
+from orbiter.train.torch.generation import (  # noqa: E402
+    Sampling,
+    completion_logprobs,
+    generate,
+    sample,
+)
 from orbiter.train.torch.reward import CORE_TEXT_REWARDS, resolve_reward  # noqa: E402
 
 torch.set_num_threads(1)
@@ -369,6 +375,83 @@ def test_generation_with_cache_equals_without() -> None:
     assert logp.shape == a.shape and bool((logp <= 0).all()) and bool((entropy >= 0).all())
 
 
+def test_sampled_logprobs_are_the_policys_own() -> None:
+    """``sample`` draws what ``generate`` draws and gives each token the log-probability
+    ``completion_logprobs`` computes for it (0 after the eos)."""
+    model = small_model().eval()
+    ids = torch.tensor([[256, 256, 257, 49, 43], [257, 50, 43, 51, 61]])
+    mask = ids != 256
+    sampling = Sampling(max_new_tokens=6, eos_token_id=258, pad_token_id=256, top_p=0.9)
+    a, am = generate(
+        model, ids, mask, max_new_tokens=6, eos_token_id=258, pad_token_id=256, top_p=0.9,
+        generator=torch.Generator().manual_seed(3),
+    )  # fmt: skip
+    b, bm, logp = sample(model, ids, mask, sampling, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and torch.equal(am, bm)
+    want, _ = completion_logprobs(model, ids, mask, b, bm)
+    torch.testing.assert_close(logp, torch.where(bm, want, torch.zeros_like(want)))
+
+
+def test_registries_cover_the_config_vocabulary() -> None:
+    from orbiter.train.torch.config import ALGORITHMS, KL_KINDS
+    from orbiter.train.torch.losses import KL_ESTIMATORS, OBJECTIVES
+
+    assert set(OBJECTIVES) == set(ALGORITHMS)
+    assert set(KL_ESTIMATORS) == set(KL_KINDS)
+    assert [name for name, o in OBJECTIVES.items() if o.supervised] == ["sft"]
+    assert [name for name, o in OBJECTIVES.items() if o.uses_critic] == ["ppo"]
+    log_ratio = torch.tensor([-0.5, 0.0, 0.5])
+    torch.testing.assert_close(KL_ESTIMATORS["k1"](log_ratio), log_ratio)
+    torch.testing.assert_close(KL_ESTIMATORS["k2"](log_ratio), log_ratio**2 / 2)
+    torch.testing.assert_close(
+        KL_ESTIMATORS["k3"](log_ratio), torch.exp(-log_ratio) - 1 + log_ratio
+    )
+
+
+def _first_character_parity(output: str, expected: str) -> float:
+    """A reward that differs within a group even for an untrained policy."""
+    return float(ord(output[0]) % 2) if output else 0.0
+
+
+class _ToolTokensRollout:
+    """A stand-in agent rollout: the inner rollout's trajectories, with every response token
+    from position *keep* on marked untrainable (as tool output would be)."""
+
+    def __init__(self, inner: Any, keep: int) -> None:
+        self.inner, self.keep = inner, keep
+
+    def collect(self, model: Any, indices: list[int], generator: Any) -> Any:
+        batch = self.inner.collect(model, indices, generator)
+        trainable = batch.completion_mask.clone()
+        trainable[:, self.keep :] = False
+        return dataclasses.replace(batch, trainable_mask=trainable)
+
+
+@pytest.mark.parametrize("algorithm", ["grpo", "ppo"])
+def test_a_rollout_plugs_in_behind_the_seam(algorithm: str) -> None:
+    """Advantages, loss and metrics cover the rollout's trainable tokens, not all it shows."""
+    from orbiter.train.torch.steps import train_step
+
+    trainer = ready_trainer(algorithm=algorithm, kl_coef=0.1, max_new_tokens=4)
+    trainer.check_reward(_first_character_parity)
+    ctx = trainer._start(*trainer._require_ready())
+    ctx.rollout = _ToolTokensRollout(ctx.rollout, keep=1)
+    metrics = train_step(ctx, [0, 1, 2, 3], 0)
+    assert metrics["response_len"] == 1.0  # every first token is sampled, never a tool's
+    assert np.isfinite(metrics["loss"]) and metrics["grad_norm"] > 0
+
+
+def test_untrainable_tokens_get_no_gradient() -> None:
+    from orbiter.train.torch.steps import train_step
+
+    trainer = ready_trainer(kl_coef=0.1, max_new_tokens=4)
+    trainer.check_reward(_first_character_parity)
+    ctx = trainer._start(*trainer._require_ready())
+    ctx.rollout = _ToolTokensRollout(ctx.rollout, keep=0)
+    metrics = train_step(ctx, [0, 1, 2, 3], 0)
+    assert (metrics["loss"], metrics["kl"], metrics["grad_norm"]) == (0.0, 0.0, 0.0)
+
+
 # -- train -------------------------------------------------------------------------------------
 
 
@@ -441,16 +524,16 @@ async def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
 
 
 def test_device_resolution() -> None:
-    from orbiter.train.torch.trainer import _resolve_device
+    from orbiter.train.torch.runtime import resolve_device
 
     want = "cuda" if torch.cuda.is_available() else "cpu"
-    assert _resolve_device("auto").type == want
-    assert _resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == want
+    assert resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(TrainerError, match="not a torch device"):
-        _resolve_device("gpu")
+        resolve_device("gpu")
     if not torch.cuda.is_available():
         with pytest.raises(TrainerError, match="CUDA is not available"):
-            _resolve_device("cuda")
+            resolve_device("cuda")
 
 
 async def test_the_default_device_trains() -> None:

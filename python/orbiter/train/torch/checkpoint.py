@@ -8,10 +8,12 @@ never unpickles: tensors come from safetensors, everything else from JSON.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from orbiter.train.torch.config import TorchTrainConfig
+from orbiter.train.torch.runtime import SEED_SCHEME
 from orbiter.train.trainer import TrainerError
+
+logger = logging.getLogger("orbiter.train.torch")
 
 WEIGHTS = "model.safetensors"
 OPTIMIZER = "optimizer.safetensors"
@@ -171,3 +177,63 @@ def load_checkpoint(
             entries.setdefault(int(pid), {})[key] = tensor
         optimizer.load_state_dict({"state": entries, "param_groups": opt_plain["param_groups"]})
     return state
+
+
+# -- what a training run saves, and when it may resume ----------------------------------------
+
+# Settings that fix which prompts, samples and updates a step makes: a checkpoint resumes
+# only under the same values (the others, e.g. epochs or log_every, may change).
+TRAJECTORY_FIELDS = ("algorithm", "seed", "batch_size", "group_size", "grad_accum_steps")
+
+
+def training_modules(model: nn.Module, value_head: nn.Module | None) -> dict[str, nn.Module]:
+    """The modules a run saves: the policy as ``model``, PPO's critic as ``value_head``."""
+    return {"model": model} if value_head is None else {"model": model, "value_head": value_head}
+
+
+def trainer_state(cfg: TorchTrainConfig, step: int, reward_name: str) -> dict[str, Any]:
+    """The JSON trainer state of a checkpoint at *step*: the RNG scheme, config and reward."""
+    return {
+        "step": step,
+        "rng": {"seed": cfg.seed, "scheme": SEED_SCHEME},
+        "config": config_dict(cfg),
+        "reward": reward_name,
+    }
+
+
+def check_resumable(saved: dict[str, Any], cfg: TorchTrainConfig, out_dir: Path) -> None:
+    """Raise when a :data:`TRAJECTORY_FIELDS` setting differs from the checkpoint's *saved*
+    config; log the other settings that changed."""
+    current = config_dict(cfg)
+    changed = [
+        f"{key}: checkpoint {saved[key]!r}, now {current[key]!r}"
+        for key in TRAJECTORY_FIELDS
+        if key in saved and saved[key] != current[key]
+    ]
+    if changed:
+        raise TrainerError(
+            f"cannot resume the checkpoint in {str(out_dir)!r} with a different "
+            f"{'; '.join(changed)} (use another output_dir to start afresh)"
+        )
+    others = sorted(
+        key
+        for key, value in saved.items()
+        if key not in TRAJECTORY_FIELDS and key in current and current[key] != value
+    )
+    if others:
+        logger.warning("resuming %s with changed settings: %s", out_dir, ", ".join(others))
+
+
+def config_dict(cfg: TorchTrainConfig) -> dict[str, Any]:
+    """The config as JSON: every field, and the entries of ``extra`` that JSON can hold."""
+    out = asdict(cfg)
+    out["extra"] = {k: v for k, v in cfg.extra.items() if _jsonable(v)}
+    return out
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -104,7 +105,18 @@ def _sample(
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
-@torch.no_grad()
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """How completions are drawn: up to *max_new_tokens* each, ending at *eos_token_id*,
+    padded with *pad_token_id*; ``temperature=0`` is greedy, ``top_p < 1`` nucleus sampling."""
+
+    max_new_tokens: int
+    eos_token_id: int
+    pad_token_id: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+
+
 def generate(
     model: nn.Module,
     prompt_ids: torch.Tensor,
@@ -126,20 +138,59 @@ def generate(
         ``(completion_ids, completion_mask)``, both (B, N): the mask is true up to and
         including the first eos; later positions hold ``pad_token_id``.
     """
+    sampling = Sampling(max_new_tokens, eos_token_id, pad_token_id, temperature, top_p)
+    ids, mask, _ = _decode(model, prompt_ids, prompt_mask, sampling, generator, logprobs=False)
+    return ids, mask
+
+
+def sample(
+    model: nn.Module,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    sampling: Sampling,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`generate`, and the log-probabilities of the sampled tokens.
+
+    Returns:
+        ``(completion_ids, completion_mask, logprobs)``, all (B, N), with
+        ``logprobs[b, t] = log softmax(logits[b, t])[completion_ids[b, t]]`` under the
+        policy's own (untempered) logits, as :func:`completion_logprobs` gives them, and 0
+        where the mask is false. Taking them draws nothing: the samples are :func:`generate`'s.
+    """
+    return _decode(model, prompt_ids, prompt_mask, sampling, generator, logprobs=True)
+
+
+@torch.no_grad()
+def _decode(
+    model: nn.Module,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    sampling: Sampling,
+    generator: torch.Generator | None,
+    *,
+    logprobs: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The one decoding loop of :func:`generate` and :func:`sample` (*logprobs*: also
+    gather the sampled tokens' log-probabilities; else the third tensor is empty)."""
     batch = prompt_ids.shape[0]
     device = prompt_ids.device
     tokens: list[torch.Tensor] = []
     alive = torch.ones(batch, dtype=torch.bool, device=device)
     masks: list[torch.Tensor] = []
+    token_logprobs: list[torch.Tensor] = []
     ids, mask, cache = prompt_ids, prompt_mask.bool(), None
     step_input = ids
-    for _ in range(max_new_tokens):
+    for _ in range(sampling.max_new_tokens):
         logits, cache = _step(model, step_input, mask, cache)
-        token = _sample(logits, temperature, top_p, generator)
-        token = torch.where(alive, token, torch.full_like(token, pad_token_id))
+        token = _sample(logits, sampling.temperature, sampling.top_p, generator)
+        token = torch.where(alive, token, torch.full_like(token, sampling.pad_token_id))
         tokens.append(token)
         masks.append(alive.clone())
-        alive = alive & (token != eos_token_id)
+        if logprobs:
+            logp = F.log_softmax(logits.float(), dim=-1).gather(-1, token[:, None]).squeeze(-1)
+            token_logprobs.append(torch.where(alive, logp, torch.zeros_like(logp)))
+        alive = alive & (token != sampling.eos_token_id)
         mask = torch.cat([mask, masks[-1][:, None]], dim=1)
         if cache is None:
             ids = torch.cat([ids, token[:, None]], dim=1)
@@ -150,8 +201,9 @@ def generate(
             break
     if not tokens:
         empty = torch.empty(batch, 0, dtype=prompt_ids.dtype, device=device)
-        return empty, empty.bool()
-    return torch.stack(tokens, 1), torch.stack(masks, 1)
+        return empty, empty.bool(), empty.float()
+    sampled = torch.stack(token_logprobs, 1) if logprobs else torch.empty(0, device=device)
+    return torch.stack(tokens, 1), torch.stack(masks, 1), sampled
 
 
 def completion_logprobs(

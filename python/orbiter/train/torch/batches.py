@@ -1,0 +1,134 @@
+"""Token rows: tokenized once per dataset, the prompts of each step, padding, micro-batches."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from orbiter.train.data import RaggedTokens, validate_tokens
+from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter
+from orbiter.train.torch.dataset import Example
+from orbiter.train.trainer import TrainerError
+
+
+@dataclass(slots=True)
+class Tokenized:
+    """A dataset in tokens: per example its prompt ids and its answer ids (eos-terminated)."""
+
+    examples: list[Example]
+    prompts: list[list[int]]
+    answers: list[list[int]]
+    longest_prompt: int
+
+
+def prompt_ids(tok: TokenizerAdapter, agent: PolicyAgent, example: Example) -> list[int]:
+    """The example's own ids when pre-tokenized, else its text under the agent's template."""
+    if example.prompt_ids is not None:
+        return list(example.prompt_ids)
+    return tok.encode_prompt(agent.prompt_text(example.prompt))
+
+
+def tokenize(
+    examples: list[Example], name: str, agent: PolicyAgent, tok: TokenizerAdapter
+) -> Tokenized:
+    """Tokenize *examples* and check the prompts in the core: ids within the vocabulary, at
+    least one token, and room for one generated token within the model's positions."""
+    prompts = [prompt_ids(tok, agent, e) for e in examples]
+    answers = [tok.encode_answer(e.answer) for e in examples]
+    context = context_length(agent.model)
+    report = validate_tokens(
+        RaggedTokens.from_sequences(prompts),
+        vocab_size=tok.vocab_size,
+        min_len=1,
+        max_len=None if context is None else context - 1,
+    )
+    if not report.ok:
+        raise TrainerError(f"{name}: {report}")
+    return Tokenized(examples, prompts, answers, report.max_len)
+
+
+def context_length(model: nn.Module) -> int | None:
+    """Positions the model can attend over (TinyCausalLM's ``max_positions``, a transformers
+    config's ``max_position_embeddings`` / ``n_positions``), or None when it does not say."""
+    config = getattr(model, "config", None)
+    for key in ("max_positions", "max_position_embeddings", "n_positions"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def check_fits_context(model: nn.Module, data: Tokenized, new_tokens: int) -> None:
+    """Raise when the longest prompt plus *new_tokens* exceeds the model's positions."""
+    context = context_length(model)
+    if context is None or data.longest_prompt + new_tokens <= context:
+        return
+    # The longest length came from the core's report; its row is looked up only to name it.
+    row = next(i for i, p in enumerate(data.prompts) if len(p) == data.longest_prompt)
+    raise TrainerError(
+        f"train_data[{row}]: a prompt of {data.longest_prompt} tokens plus "
+        f"max_new_tokens = {new_tokens} exceeds the model's {context} positions"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Which examples each step trains on: epoch ``e`` visits the permutation
+    ``default_rng([seed, e]).permutation(n)`` in slices of ``batch_size``."""
+
+    n: int
+    batch_size: int
+    seed: int
+    steps_per_epoch: int
+    total: int
+
+    @classmethod
+    def of(
+        cls, n: int, *, batch_size: int, seed: int, epochs: int, max_steps: int | None
+    ) -> Schedule:
+        """``steps_per_epoch = ceil(n / batch_size)``, ``total = min(epochs *
+        steps_per_epoch, max_steps)``."""
+        steps_per_epoch = math.ceil(n / batch_size)
+        total = epochs * steps_per_epoch
+        if max_steps is not None:
+            total = min(total, max_steps)
+        return cls(n, batch_size, seed, steps_per_epoch, total)
+
+    def epoch_of(self, step: int) -> int:
+        return step // self.steps_per_epoch
+
+    def indices(self, step: int, *, world: int, rank: int) -> list[int]:
+        """This rank's share of the step's examples (every ``world``-th, from ``rank``)."""
+        epoch, offset = divmod(step, self.steps_per_epoch)
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+        batch = order[offset * self.batch_size : (offset + 1) * self.batch_size]
+        # Equal shards: an epoch's short last batch is topped up from the start of
+        # the permutation, so every rank runs the same number of backward passes.
+        if len(batch) % world:
+            top_up = world - len(batch) % world
+            batch = np.concatenate([batch, order[:top_up]])
+        return [int(i) for i in batch[rank::world]]
+
+
+def pad(
+    rows: list[list[int]], pad_id: int, *, left: bool, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad token rows to (B, T) in the Rust core; returns ids (long) and a bool mask."""
+    ragged = RaggedTokens.from_sequences(rows)
+    ids, mask = ragged.to_padded(pad_id=pad_id, side="left" if left else "right")
+    return (
+        torch.from_numpy(np.ascontiguousarray(ids)).long().to(device),
+        torch.from_numpy(np.ascontiguousarray(mask)).bool().to(device),
+    )
+
+
+def micro_batches(n: int, parts: int) -> Iterator[slice]:
+    """Slices of ``ceil(n / parts)`` rows covering ``range(n)``; the last may be shorter."""
+    size = math.ceil(n / parts)
+    for lo in range(0, n, size):
+        yield slice(lo, min(n, lo + size))

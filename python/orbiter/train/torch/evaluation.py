@@ -1,0 +1,85 @@
+"""Greedy evaluation of a policy on examples, scored in the core."""
+
+from __future__ import annotations
+
+import torch
+
+from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter
+from orbiter.train.torch.batches import pad, prompt_ids
+from orbiter.train.torch.config import TorchTrainConfig
+from orbiter.train.torch.dataset import Example
+from orbiter.train.torch.generation import completion_logprobs, generate
+from orbiter.train.torch.reward import BatchedReward
+from orbiter.train.trainer import TrainMetrics
+
+
+def evaluate_examples(
+    agent: PolicyAgent,
+    tok: TokenizerAdapter,
+    reward: BatchedReward,
+    examples: list[Example],
+    cfg: TorchTrainConfig,
+) -> TrainMetrics:
+    """Greedy completions of *examples* in chunks of ``max(batch_size * group_size, 64)``,
+    on the model's device, the model's training mode restored afterwards.
+
+    Returns:
+        ``TrainMetrics(loss = sum of reference-token NLL / reference tokens, accuracy = share
+        with reward >= extra["accuracy_threshold"] (default 1.0), steps = items, extra =
+        reward mean, std, min, max and the first five samples)``.
+    """
+    model = agent.model
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outputs: list[str] = []
+    nll_sum = 0.0
+    nll_tokens = 0.0
+    size = max(cfg.batch_size * cfg.group_size, 64)
+    try:
+        with torch.no_grad():
+            for lo in range(0, len(examples), size):
+                chunk = examples[lo : lo + size]
+                prompts = [prompt_ids(tok, agent, e) for e in chunk]
+                ids, mask = pad(prompts, tok.pad_token_id, left=True, device=device)
+                completion, _ = generate(
+                    model,
+                    ids,
+                    mask,
+                    max_new_tokens=cfg.max_new_tokens,
+                    eos_token_id=tok.eos_token_id,
+                    pad_token_id=tok.pad_token_id,
+                    temperature=0.0,
+                )
+                outputs += [tok.decode(row) for row in completion.tolist()]
+                answers = [tok.encode_answer(e.answer) for e in chunk if e.answer]
+                if answers:
+                    with_answer = [p for p, e in zip(prompts, chunk, strict=True) if e.answer]
+                    pi, pm = pad(with_answer, tok.pad_token_id, left=True, device=device)
+                    ai, am = pad(answers, tok.pad_token_id, left=False, device=device)
+                    logp, _ = completion_logprobs(model, pi, pm, ai, am)
+                    nll_sum += float(-(logp * am.float()).sum())
+                    nll_tokens += float(am.sum())
+    finally:
+        model.train(was_training)
+    scores = reward(outputs, [e.answer for e in examples])
+    threshold = float(cfg.extra.get("accuracy_threshold", 1.0))
+    return TrainMetrics(
+        loss=nll_sum / nll_tokens if nll_tokens else 0.0,
+        accuracy=float((scores >= threshold).mean()),
+        steps=len(examples),
+        extra={
+            "reward_mean": float(scores.mean()),
+            "reward_std": float(scores.std()),
+            "reward_min": float(scores.min()),
+            "reward_max": float(scores.max()),
+            "samples": [
+                {
+                    "input": e.prompt or tok.decode(list(e.prompt_ids or ())),
+                    "output": o,
+                    "answer": e.answer,
+                }
+                for e, o in zip(examples[:5], outputs[:5], strict=False)
+            ],
+        },
+    )

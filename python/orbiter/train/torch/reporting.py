@@ -1,0 +1,140 @@
+"""What a run reports: ``metrics.jsonl`` (and TensorBoard), the progress bar, the summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from orbiter.train.trainer import TrainMetrics
+
+logger = logging.getLogger("orbiter.train.torch")
+
+METRICS_FILE = "metrics.jsonl"
+
+TIME_KEYS = ("time_generate", "time_score", "time_advantage", "time_update")
+
+
+class MetricsWriter:
+    """``metrics.jsonl`` (one JSON object a step) and TensorBoard scalars when installed."""
+
+    def __init__(self, out_dir: Path | None, *, enabled: bool) -> None:
+        self._file = None
+        self._tb: Any = None
+        if out_dir is None or not enabled:
+            return
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self._file = open(out_dir / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(out_dir / "tensorboard"))
+        except Exception:  # tensorboard is optional
+            self._tb = None
+
+    def write(self, metrics: dict[str, Any]) -> None:
+        if self._file is None:
+            return
+        self._file.write(json.dumps(metrics) + "\n")
+        self._file.flush()
+        if self._tb is not None:
+            step = int(metrics.get("step", 0))
+            for key, value in metrics.items():
+                if isinstance(value, int | float) and key != "step":
+                    self._tb.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+class Progress:
+    """A tqdm bar (main rank only) and a log line every *every* steps."""
+
+    def __init__(self, total: int, start: int, *, enabled: bool) -> None:
+        self._bar: Any = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(
+                total=total,
+                initial=start,
+                desc="train",
+                unit="step",
+                dynamic_ncols=True,
+                disable=None,
+            )
+
+    def update(self, metrics: dict[str, float], every: int) -> None:
+        step = int(metrics["step"])
+        if self._bar is not None:
+            self._bar.update(1)
+            if step % every == 0:
+                shown = {
+                    k: f"{metrics[k]:.3g}"
+                    for k in ("loss", "reward_mean", "accuracy", "kl")
+                    if k in metrics
+                }
+                self._bar.set_postfix(shown, refresh=False)
+        if step % every == 0:
+            logger.info(
+                "step %d: %s",
+                step,
+                " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)),
+            )
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+class RunReport:
+    """A run's reporting: every step's metrics kept, written and shown (main rank only)."""
+
+    def __init__(
+        self, out_dir: Path | None, *, total: int, start: int, log_every: int, enabled: bool
+    ) -> None:
+        self.history: list[dict[str, float]] = []
+        self._writer = MetricsWriter(out_dir, enabled=enabled)
+        self._progress = Progress(total, start, enabled=enabled)
+        self._log_every = log_every
+
+    def step(self, metrics: dict[str, float]) -> None:
+        self.history.append(metrics)
+        self._writer.write(metrics)
+        self._progress.update(metrics, self._log_every)
+
+    def write(self, metrics: dict[str, Any]) -> None:
+        """A line of ``metrics.jsonl`` that is not a step's (an evaluation's)."""
+        self._writer.write(metrics)
+
+    def close(self) -> None:
+        self._progress.close()
+        self._writer.close()
+
+
+def summarize(history: list[dict[str, float]], steps: int, total: int) -> TrainMetrics:
+    """``TrainMetrics`` of a run: loss, accuracy and ``reward_mean_last10pct`` are means over
+    the last tenth of the steps (at least one), ``extra`` holds the last step's other metrics,
+    ``total_steps`` and ``time_split`` (each stage's share of the summed step time)."""
+    if not history:
+        return TrainMetrics(steps=steps, extra={"total_steps": total})
+    last = history[-1]
+    window = history[-max(1, len(history) // 10) :]
+
+    def mean(key: str) -> float:
+        values = [h[key] for h in window if key in h]
+        return float(np.mean(values)) if values else 0.0
+
+    extra: dict[str, Any] = {k: v for k, v in last.items() if k not in ("loss", "accuracy", "step")}
+    extra["reward_mean_last10pct"] = mean("reward_mean")
+    extra["total_steps"] = total
+    timing = {k: sum(h.get(k, 0.0) for h in history) for k in TIME_KEYS}
+    step_total = sum(h.get("time_step", 0.0) for h in history) or 1.0
+    extra["time_split"] = {k[5:]: v / step_total for k, v in timing.items()}
+    return TrainMetrics(loss=mean("loss"), accuracy=mean("accuracy"), steps=steps, extra=extra)

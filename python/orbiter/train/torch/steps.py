@@ -1,0 +1,218 @@
+"""One optimizer step: rollout → advantages → loss → update, over an explicit context.
+
+The step functions see only a :class:`StepContext` (never the trainer), so nothing here
+imports back up; which loss and which estimators a step uses is looked up in
+:mod:`orbiter.train.torch.losses`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from orbiter.train.torch import critic
+from orbiter.train.torch.agent import TokenizerAdapter
+from orbiter.train.torch.batches import Tokenized, micro_batches, pad
+from orbiter.train.torch.config import TorchTrainConfig
+from orbiter.train.torch.generation import completion_logprobs
+from orbiter.train.torch.losses import (
+    AdvantageInputs,
+    Objective,
+    kl_penalty,
+    nll_loss,
+    policy_loss,
+    value_loss,
+)
+from orbiter.train.torch.rollout import Rollout, RolloutBatch
+from orbiter.train.torch.runtime import Distributed, seed_for
+from orbiter.train.trainer import TrainerError
+
+
+@dataclass(slots=True)
+class StepContext:
+    """Everything a step reads and updates, built once per run.
+
+    Attributes:
+        model: The policy itself (generation, the critic's features, clipping).
+        policy: What the loss differentiates: ``model``, or under DDP its wrapper.
+        value_head: PPO's critic, when the objective uses one.
+        reference: The frozen initial policy of the KL penalty, when ``kl_coef > 0``.
+    """
+
+    cfg: TorchTrainConfig
+    objective: Objective
+    model: nn.Module
+    policy: nn.Module
+    optimizer: torch.optim.Optimizer
+    dist: Distributed
+    device: torch.device
+    tok: TokenizerAdapter
+    data: Tokenized
+    rollout: Rollout
+    value_head: nn.Module | None = None
+    reference: nn.Module | None = None
+
+
+def train_step(ctx: StepContext, indices: list[int], step: int) -> dict[str, float]:
+    """One optimizer step on the training examples *indices* (this rank's share); its
+    random draws are seeded from ``seed_for(seed, step, rank)``."""
+    torch.manual_seed(seed_for(ctx.cfg.seed, step, ctx.dist.rank))
+    if ctx.objective.supervised:
+        return sft_step(ctx, indices)
+    return rl_step(ctx, indices, step)
+
+
+def rl_step(ctx: StepContext, indices: list[int], step: int) -> dict[str, float]:
+    """Generate and score ``group_size`` completions per prompt, estimate advantages in the
+    core, and take one clipped policy-gradient step (plus KL and value terms)."""
+    cfg = ctx.cfg
+    t0 = time.perf_counter()
+    generator = torch.Generator(device=ctx.device).manual_seed(
+        seed_for(cfg.seed, step, ctx.dist.rank) + 1
+    )
+    batch = ctx.rollout.collect(ctx.model, indices, generator)
+    t2 = time.perf_counter()
+    advantages, returns = _advantages(ctx, batch)
+    t3 = time.perf_counter()
+    total_tokens = float(batch.trainable_mask.sum().clamp(min=1))
+    loss_sum, kl_sum, entropy_sum = _accumulate_gradients(
+        ctx, batch, advantages, returns, total_tokens, step
+    )
+    if ctx.value_head is not None:
+        # The value head is not inside DDP: average its gradients by hand.
+        ctx.dist.average_gradients(ctx.value_head.parameters())
+    grad_norm = torch.nn.utils.clip_grad_norm_(
+        [p for g in ctx.optimizer.param_groups for p in g["params"]], cfg.max_grad_norm
+    )
+    ctx.optimizer.step()
+    t4 = time.perf_counter()
+    scores = batch.rewards
+    threshold = float(cfg.extra.get("accuracy_threshold", 1.0))
+    generated = float(batch.trainable_mask.sum())
+    step_time = t4 - t0
+    return {
+        "reward_mean": float(scores.mean()),
+        "reward_std": float(scores.std()),
+        "accuracy": float((scores >= threshold).mean()),
+        "loss": loss_sum,
+        "kl": kl_sum / total_tokens,
+        "entropy": entropy_sum / total_tokens,
+        "grad_norm": float(grad_norm),
+        "tokens_per_s": generated / step_time if step_time > 0 else 0.0,
+        "response_len": generated / len(batch),
+        "time_generate": batch.generate_seconds,
+        "time_score": batch.score_seconds,
+        "time_advantage": t3 - t2,
+        "time_update": t4 - t3,
+        "time_step": step_time,
+    }
+
+
+def _advantages(ctx: StepContext, batch: RolloutBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Token-level advantages (B, N) from the Rust core, and the critic's returns."""
+    assert ctx.objective.advantages is not None
+    mask_f = np.ascontiguousarray(batch.trainable_mask.cpu().numpy(), dtype=np.float32)
+    values = None
+    if ctx.objective.uses_critic:
+        assert ctx.value_head is not None
+        values = critic.values(
+            ctx.model,
+            ctx.value_head,
+            batch.prompt_ids,
+            batch.prompt_mask,
+            batch.completion_ids,
+            batch.completion_mask,
+        )
+    advantages, returns = ctx.objective.advantages(
+        AdvantageInputs(
+            scores=np.ascontiguousarray(batch.rewards, dtype=np.float32),
+            mask=mask_f,
+            group_ids=batch.group_ids,
+            values=values,
+            gamma=ctx.cfg.gamma,
+            lam=ctx.cfg.lam,
+        )
+    )
+    return (
+        torch.from_numpy(advantages).to(ctx.device),
+        torch.from_numpy(returns).to(ctx.device) if returns is not None else None,
+    )
+
+
+def _accumulate_gradients(
+    ctx: StepContext,
+    batch: RolloutBatch,
+    advantages: torch.Tensor,
+    returns: torch.Tensor | None,
+    total_tokens: float,
+    step: int,
+) -> tuple[float, float, float]:
+    """Backward passes over ``grad_accum_steps`` micro-batches of the rollout, each loss
+    divided by the step's trainable tokens; returns the sums of loss, KL and entropy."""
+    cfg = ctx.cfg
+    loss_sum = kl_sum = entropy_sum = 0.0
+    ctx.optimizer.zero_grad(set_to_none=True)
+    for part in micro_batches(len(batch), cfg.grad_accum_steps):
+        ids_p, mask_p = batch.prompt_ids[part], batch.prompt_mask[part]
+        ids_c, mask_c = batch.completion_ids[part], batch.completion_mask[part]
+        maskf = batch.trainable_mask[part].float()
+        logp, entropy = completion_logprobs(ctx.policy, ids_p, mask_p, ids_c, mask_c)
+        loss = policy_loss(logp, advantages[part], maskf, cfg.clip_range)
+        if ctx.reference is not None:
+            with torch.no_grad():
+                ref_logp, _ = completion_logprobs(ctx.reference, ids_p, mask_p, ids_c, mask_c)
+            kl = kl_penalty(cfg.kl_kind, logp, ref_logp)
+            loss = loss + cfg.kl_coef * (kl * maskf).sum()
+            kl_sum += float((kl.detach() * maskf).sum())
+        if ctx.value_head is not None and returns is not None:
+            # The critic reads detached features: its loss never reaches the policy's
+            # weights, so under DDP every policy gradient goes through the wrapper.
+            with torch.no_grad():
+                hidden = critic.hidden_states(ctx.model, ids_p, mask_p, ids_c, mask_c)
+            v = ctx.value_head(hidden).squeeze(-1)
+            loss = loss + value_loss(v, returns[part], maskf)
+        loss = loss / total_tokens
+        if not torch.isfinite(loss):
+            raise TrainerError(f"loss is {float(loss)} at step {step + 1}")
+        loss.backward()  # type: ignore[no-untyped-call]
+        loss_sum += float(loss.detach())
+        entropy_sum += float((entropy.detach() * maskf).sum())
+    return loss_sum, kl_sum, entropy_sum
+
+
+def sft_step(ctx: StepContext, indices: list[int]) -> dict[str, float]:
+    """One supervised step: the NLL of the reference answers after their prompts."""
+    cfg, tok, data = ctx.cfg, ctx.tok, ctx.data
+    t0 = time.perf_counter()
+    prompt_ids, prompt_mask = pad(
+        [data.prompts[i] for i in indices], tok.pad_token_id, left=True, device=ctx.device
+    )
+    answer_ids, answer_mask = pad(
+        [data.answers[i] for i in indices], tok.pad_token_id, left=False, device=ctx.device
+    )
+    total = float(answer_mask.sum().clamp(min=1))
+    ctx.optimizer.zero_grad(set_to_none=True)
+    loss_sum = 0.0
+    for part in micro_batches(len(indices), cfg.grad_accum_steps):
+        logp, _ = completion_logprobs(
+            ctx.policy, prompt_ids[part], prompt_mask[part], answer_ids[part], answer_mask[part]
+        )
+        loss = nll_loss(logp, answer_mask[part], total)
+        if not torch.isfinite(loss):
+            raise TrainerError(f"loss is {float(loss)}")
+        loss.backward()  # type: ignore[no-untyped-call]
+        loss_sum += float(loss.detach())
+    grad_norm = torch.nn.utils.clip_grad_norm_(ctx.model.parameters(), cfg.max_grad_norm)
+    ctx.optimizer.step()
+    elapsed = time.perf_counter() - t0
+    return {
+        "loss": loss_sum,
+        "grad_norm": float(grad_norm),
+        "tokens_per_s": total / elapsed if elapsed > 0 else 0.0,
+        "time_update": elapsed,
+        "time_step": elapsed,
+    }

@@ -249,10 +249,10 @@ def test_dataset_forms(tmp_path: Path) -> None:
     ("data", "message"),
     [
         ([], "train_data is empty"),
-        ([{"input": "a"}, {"answer": "b"}], r"train_data\[1\]: missing key 'input'"),
-        ([{"input": 3, "answer": "b"}], r"train_data\[0\]\['input'\]: expected str"),
-        ([{"input": "a", "answer": ["b"]}], r"train_data\[0\]\['answer'\]: expected str"),
-        (["text"], r"train_data\[0\]: expected a dict"),
+        ([{"input": "a"}, {"answer": "b"}], r"train_data\[1\]: missing required 'input' key"),
+        ([{"input": 3, "answer": "b"}], r"train_data\[0\]: 'input' must be a str"),
+        ([{"input": "a", "answer": ["b"]}], r"train_data\[0\]: 'answer' must be a str"),
+        (["text"], r"train_data\[0\] must be a dict"),
         (42, "must be a list of dicts"),
         ("/no/such/file.jsonl", "no such file"),
     ],
@@ -301,7 +301,7 @@ def test_pretokenized_ids_outside_the_vocabulary_are_named() -> None:
 def test_invalid_jsonl_line_is_named(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"input": "a", "answer": "b"}\n{oops\n')
-    with pytest.raises(TrainerError, match=r"bad\.jsonl:2: invalid JSON"):
+    with pytest.raises(TrainerError, match=r"line 2 of '.*bad\.jsonl': invalid JSON"):
         TorchTrainer().check_dataset(str(path))
 
 

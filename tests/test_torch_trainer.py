@@ -16,6 +16,7 @@ torch = pytest.importorskip("torch")
 from orbiter.train import TrainConfig, TrainerError, TrainerState  # noqa: E402
 from orbiter.train import rewards as rewards_module  # noqa: E402
 from orbiter.train.data import RaggedTokens  # noqa: E402
+from orbiter.train.rewards.registry import REWARDS, TEXT_REWARDS, resolve_reward  # noqa: E402
 from orbiter.train.torch import (  # noqa: E402
     ByteTokenizer,
     PolicyAgent,
@@ -32,7 +33,6 @@ from orbiter.train.torch.generation import (  # noqa: E402
     generate,
     sample,
 )
-from orbiter.train.torch.reward import CORE_TEXT_REWARDS, resolve_reward  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -308,7 +308,7 @@ def test_invalid_jsonl_line_is_named(tmp_path: Path) -> None:
 # -- check_reward ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(CORE_TEXT_REWARDS))
+@pytest.mark.parametrize("name", sorted(TEXT_REWARDS))
 def test_core_reward_names(name: str) -> None:
     ready_trainer().check_reward(name)
     _, score = resolve_reward(name)
@@ -319,7 +319,7 @@ def test_core_reward_names(name: str) -> None:
             float(o.strip() == e.strip()) for o, e in zip(outputs, expected, strict=True)
         ]
     else:
-        reference = getattr(rewards_module, CORE_TEXT_REWARDS[name])
+        reference = getattr(rewards_module, str(REWARDS[name].text))
         assert got == reference(outputs, expected).tolist()
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from orbiter.train.errors import TrainerError
 from orbiter.train.torch.tokenizer import ByteTokenizer
-from orbiter.train.trainer import TrainerError
 
 
 class TokenizerAdapter:

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from orbiter.train.data import RaggedTokens, validate_tokens
+from orbiter.train.errors import TrainerError
 from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter
 from orbiter.train.torch.dataset import Example
-from orbiter.train.trainer import TrainerError
 
 
 @dataclass(slots=True)

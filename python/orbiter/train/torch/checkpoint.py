@@ -21,9 +21,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from orbiter.train.errors import TrainerError
 from orbiter.train.torch.config import TorchTrainConfig
 from orbiter.train.torch.runtime import SEED_SCHEME
-from orbiter.train.trainer import TrainerError
 
 logger = logging.getLogger("orbiter.train.torch")
 

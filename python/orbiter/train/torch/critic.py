@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from orbiter.train.trainer import TrainerError
+from orbiter.train.errors import TrainerError
 
 
 def value_head_for(model: nn.Module, device: torch.device) -> nn.Module:

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from orbiter.train.rewards.registry import BatchedReward
 from orbiter.train.torch.agent import TokenizerAdapter
 from orbiter.train.torch.batches import Tokenized, pad
 from orbiter.train.torch.generation import Sampling, sample
-from orbiter.train.torch.reward import BatchedReward
 
 
 @dataclass(frozen=True, slots=True)

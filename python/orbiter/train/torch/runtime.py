@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from orbiter.train.trainer import TrainerError
+from orbiter.train.errors import TrainerError
 
 # Metrics that add up over ranks (the others are averaged).
 SUMMED_METRICS = frozenset({"tokens_per_s"})

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from orbiter.train.errors import TrainerError
 from orbiter.train.torch import critic
 from orbiter.train.torch.agent import TokenizerAdapter
 from orbiter.train.torch.batches import Tokenized, micro_batches, pad
@@ -29,7 +30,6 @@ from orbiter.train.torch.losses import (
 )
 from orbiter.train.torch.rollout import Rollout, RolloutBatch
 from orbiter.train.torch.runtime import Distributed, seed_for
-from orbiter.train.trainer import TrainerError
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from orbiter.train.rewards.registry import BatchedReward, probe_reward, resolve_reward
 from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter, check_policy
 from orbiter.train.torch.batches import Schedule, Tokenized, check_fits_context, tokenize
 from orbiter.train.torch.checkpoint import (
@@ -37,11 +38,10 @@ from orbiter.train.torch.evaluation import evaluate_examples
 from orbiter.train.torch.generation import Sampling
 from orbiter.train.torch.losses import OBJECTIVES
 from orbiter.train.torch.reporting import METRICS_FILE, RunReport, summarize
-from orbiter.train.torch.reward import BatchedReward, probe_reward, resolve_reward
 from orbiter.train.torch.rollout import SingleTurnRollout
 from orbiter.train.torch.runtime import autocast_for, distributed_from_env, resolve_device
 from orbiter.train.torch.steps import StepContext, train_step
-from orbiter.train.trainer import TrainConfig, Trainer, TrainerError, TrainerState, TrainMetrics
+from orbiter.train.trainer import TrainConfig, Trainer, TrainerError, TrainMetrics
 
 logger = logging.getLogger("orbiter.train.torch")
 
@@ -166,25 +166,23 @@ class TorchTrainer(Trainer):
         # The ranges hold even when check_config was never called.
         validate_config(self.torch_config)
         check_fits_context(agent.model, data, self.torch_config.max_new_tokens)
-        self._state = TrainerState.TRAINING
         stop = threading.Event()
-        future = asyncio.get_running_loop().run_in_executor(None, self._run, stop)
-        try:
-            metrics = await asyncio.shield(future)
-        except asyncio.CancelledError:
-            stop.set()
-            with contextlib.suppress(Exception):
-                await future
-            self._state = TrainerState.FAILED
-            raise
-        except TrainerError:
-            self._state = TrainerState.FAILED
-            raise
-        except Exception as err:
-            self._state = TrainerState.FAILED
-            raise TrainerError(f"training failed at step {self._step}: {err!r}") from err
-        self._state = TrainerState.COMPLETED
-        return metrics
+
+        async def run() -> TrainMetrics:
+            # started once the state is TRAINING
+            future = asyncio.get_running_loop().run_in_executor(None, self._run, stop)
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                # stop at the next step boundary, with a checkpoint, before reporting
+                stop.set()
+                with contextlib.suppress(Exception):
+                    await future
+                raise
+
+        return await self._run_training(
+            run(), lambda err: f"training failed at step {self._step}: {err!r}"
+        )
 
     def _run(self, stop: threading.Event) -> TrainMetrics:
         cfg = self.torch_config

@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 
 from orbiter.train import TrainConfig, TrainerError, TrainerState  # noqa: E402
 from orbiter.train import rewards as rewards_module  # noqa: E402
+from orbiter.train.config import ALGORITHM_ALIASES  # noqa: E402
 from orbiter.train.data import RaggedTokens  # noqa: E402
 from orbiter.train.rewards.registry import REWARDS, TEXT_REWARDS, resolve_reward  # noqa: E402
 from orbiter.train.torch import (  # noqa: E402
@@ -121,6 +122,13 @@ def test_misspelled_key_gets_did_you_mean(key: str, suggestion: str) -> None:
 def test_out_of_range_fields_are_named(update: dict[str, Any], field: str) -> None:
     with pytest.raises(TrainerError, match=rf"config\.{field} ="):
         TorchTrainer().check_config(update)
+
+
+def test_the_shared_spellings_set_torch_fields() -> None:
+    trainer = TorchTrainer()
+    trainer.check_config({"kl_coeff": 0.25, "rollout_n": 4, "algorithm": "reinforce_plus_plus"})
+    cfg = trainer.torch_config
+    assert (cfg.kl_coef, cfg.group_size, cfg.algorithm) == (0.25, 4, "reinforce_plus_plus")
 
 
 def test_group_size_one_is_fine_without_groups() -> None:
@@ -494,7 +502,8 @@ async def test_every_algorithm_runs_and_checkpoints(tmp_path: Path, algorithm: s
     assert [r["step"] for r in rows] == [1, 2, 3]
     state = json.loads((tmp_path / CHECKPOINT_DIR / "trainer_state.json").read_text())
     assert state["step"] == 3
-    assert state["config"]["algorithm"] == algorithm
+    # saved in the shared spelling: "reinforce_pp" is "reinforce_plus_plus"
+    assert state["config"]["algorithm"] == ALGORITHM_ALIASES.get(algorithm, algorithm)
     evaluation = await trainer.evaluate()
     assert evaluation.steps == 16 and 0.0 <= evaluation.accuracy <= 1.0
     assert evaluation.loss > 0

@@ -3,12 +3,13 @@
 **Names.** One name per idea, whatever the backend: ``algorithm`` (an :class:`Algorithm`),
 ``group_size`` (responses sampled per prompt), ``kl_coef`` (the weight of the KL penalty
 to the reference policy) with ``kl_estimator`` (a :class:`KLEstimator`), ``clip_range``,
-``gamma``, ``lam``. The names backends used before are accepted as aliases
-(:data:`FIELD_ALIASES`, :data:`ALGORITHM_ALIASES`). Fields only one backend has live on
-that backend's config (``TorchTrainConfig.device``, ``VeRLConfig.rollout_batch_size``).
+``gamma``, ``lam``. Where the backends spell a setting differently, either spelling sets
+it on either backend (:data:`SYNONYMS`, :data:`ALGORITHM_ALIASES`). Fields only one
+backend has live on that backend's config (``TorchTrainConfig.device``,
+``VeRLConfig.rollout_batch_size``).
 
 **Checks.** :func:`check_int`, :func:`check_float`, :func:`check_choice`,
-:func:`check_type` and :func:`parse_enum` raise a :class:`~orbiter.train.errors.TrainerError`
+:func:`parse_enum` raise a :class:`~orbiter.train.errors.TrainerError`
 (value or type error) worded ``config.<field> = <value>: must be …``; :func:`split_update`
 applies a dict of changes with the one "did you mean" rule for misspelled keys.
 """
@@ -25,13 +26,12 @@ from orbiter.train.errors import TrainerTypeError, TrainerValueError
 
 __all__ = [
     "ALGORITHM_ALIASES",
-    "FIELD_ALIASES",
+    "SYNONYMS",
     "Algorithm",
     "KLEstimator",
     "check_choice",
     "check_float",
     "check_int",
-    "check_type",
     "parse_enum",
     "split_update",
 ]
@@ -57,8 +57,8 @@ class Algorithm(StrEnum):
         return self in (Algorithm.GRPO, Algorithm.RLOO)
 
 
-ALGORITHM_ALIASES: dict[str, Algorithm] = {"reinforce_pp": Algorithm.REINFORCE_PLUS_PLUS}
-"""Other spellings of an algorithm that configs written before accept."""
+ALGORITHM_ALIASES: dict[str, str] = {"reinforce_pp": Algorithm.REINFORCE_PLUS_PLUS.value}
+"""Other spellings of an algorithm, and the value they stand for."""
 
 
 class KLEstimator(StrEnum):
@@ -72,8 +72,21 @@ class KLEstimator(StrEnum):
     """``exp(-d) - 1 + d``: unbiased, non-negative, low variance."""
 
 
-FIELD_ALIASES: dict[str, str] = {"kl_coeff": "kl_coef", "rollout_n": "group_size"}
-"""Field names backends used before, mapped to the shared name."""
+SYNONYMS: tuple[tuple[str, str], ...] = (("kl_coef", "kl_coeff"), ("group_size", "rollout_n"))
+"""Names of one setting that the backends spell differently: ``kl_coef`` (the torch
+trainer's field) is ``kl_coeff`` (the original package's ``VeRLConfig`` field, kept for
+drop-in compatibility); ``group_size`` is verl's ``rollout_n``. Either spelling sets the
+setting on either backend."""
+
+
+def _synonym(key: str, names: Collection[str]) -> str | None:
+    for pair in SYNONYMS:
+        if key in pair:
+            other = pair[1] if key == pair[0] else pair[0]
+            if other in names:
+                return other
+    return None
+
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -82,7 +95,7 @@ def _bad(name: str, value: Any, why: str, kind: type[Exception] = TrainerValueEr
     return kind(f"config.{name} = {value!r}: {why}")
 
 
-def parse_enum(kind: type[E], value: Any, name: str, aliases: Mapping[str, E] | None = None) -> E:
+def parse_enum(kind: type[E], value: Any, name: str, aliases: Mapping[str, str] | None = None) -> E:
     """*value* as a member of *kind* (its value, or an alias).
 
     Raises:
@@ -91,10 +104,8 @@ def parse_enum(kind: type[E], value: Any, name: str, aliases: Mapping[str, E] | 
     if isinstance(value, kind):
         return value
     if isinstance(value, str):
-        if aliases and value in aliases:
-            return aliases[value]
         try:
-            return kind(value)
+            return kind((aliases or {}).get(value, value))
         except ValueError:
             pass
     choices = [m.value for m in kind]
@@ -131,23 +142,14 @@ def check_float(
     return float(value)
 
 
-def check_type(name: str, value: Any, kind: type | tuple[type, ...], what: str) -> Any:
-    """*value*, an instance of *kind* (*what* describes it in the error)."""
-    if not isinstance(value, kind) or (
-        isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,))
-    ):
-        raise _bad(name, value, f"must be {what}", TrainerTypeError)
-    return value
-
-
 def split_update(
     changes: Mapping[Any, Any], fields: Collection[str], extra_keys: Collection[str] = ()
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(field changes, extra changes)`` of a dict *changes* to a config with *fields*.
 
-    A key that is a field (or an alias of one, :data:`FIELD_ALIASES`) sets it; ``"extra"``
-    (a dict) and any other key go to ``extra``, except a key close to a field or to one of
-    *extra_keys*, which is taken for a misspelling.
+    A key that is a field (or a synonym of one, :data:`SYNONYMS`) sets it; ``"extra"`` (a
+    dict), *extra_keys* (or their synonyms) and any other key go to ``extra``, except a key
+    close to a field or to one of *extra_keys*, which is taken for a misspelling.
 
     Raises:
         TrainerValueError: a misspelled key, with "did you mean".
@@ -158,15 +160,16 @@ def split_update(
     for key, value in changes.items():
         if not isinstance(key, str):
             raise TrainerTypeError(f"config keys must be str, got {key!r}")
-        field = FIELD_ALIASES.get(key, key)
-        if field in fields and field != "extra":
-            known[field] = value
-        elif key == "extra":
+        if key == "extra":
             if not isinstance(value, dict):
                 raise TrainerTypeError(f"extra must be a dict, got {type(value).__name__}")
             extra.update(value)
-        elif key in extra_keys:
-            extra[key] = value
+            continue
+        name = key if key in fields or key in extra_keys else _synonym(key, [*fields, *extra_keys])
+        if name is not None and name in fields:
+            known[name] = value
+        elif name is not None:
+            extra[name] = value
         else:
             hint = did_you_mean(key, [*fields, *extra_keys])
             if hint:

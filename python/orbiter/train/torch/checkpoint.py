@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from orbiter.train.config import ALGORITHM_ALIASES
 from orbiter.train.errors import TrainerError
 from orbiter.train.torch.config import TorchTrainConfig
 from orbiter.train.torch.runtime import SEED_SCHEME
@@ -205,6 +206,9 @@ def check_resumable(saved: dict[str, Any], cfg: TorchTrainConfig, out_dir: Path)
     """Raise when a :data:`TRAJECTORY_FIELDS` setting differs from the checkpoint's *saved*
     config; log the other settings that changed."""
     current = config_dict(cfg)
+    saved = dict(saved)
+    if isinstance(saved.get("algorithm"), str):  # written before the shared spelling
+        saved["algorithm"] = ALGORITHM_ALIASES.get(saved["algorithm"], saved["algorithm"])
     changed = [
         f"{key}: checkpoint {saved[key]!r}, now {current[key]!r}"
         for key in TRAJECTORY_FIELDS

@@ -1,20 +1,28 @@
-"""TorchTrainConfig and its validation."""
+"""TorchTrainConfig and its validation, in the shared vocabulary of :mod:`orbiter.train.config`."""
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
 import os
 import tempfile
 from dataclasses import dataclass, fields
 from typing import Any
 
-from orbiter.train.trainer import TrainConfig, TrainerError
+from orbiter.train.config import (
+    ALGORITHM_ALIASES,
+    Algorithm,
+    KLEstimator,
+    check_choice,
+    check_float,
+    check_int,
+    parse_enum,
+    split_update,
+)
+from orbiter.train.errors import TrainerError
+from orbiter.train.trainer import TrainConfig
 
-ALGORITHMS = ("grpo", "rloo", "reinforce_pp", "ppo", "sft")
-GROUP_ALGORITHMS = ("grpo", "rloo")
-KL_KINDS = ("k1", "k2", "k3")
+ALGORITHMS = tuple(Algorithm)
+KL_KINDS = tuple(KLEstimator)
 DTYPES = ("auto", "float32", "bfloat16")
 
 
@@ -27,13 +35,17 @@ class TorchTrainConfig(TrainConfig):
     An epoch is ``ceil(len(train_data) / batch_size)`` steps.
 
     Attributes:
-        algorithm: "grpo", "rloo", "reinforce_pp", "ppo" (with a value head) or "sft".
-        group_size: Completions per prompt (>= 2 for grpo and rloo).
+        algorithm: An :class:`~orbiter.train.config.Algorithm`: "grpo", "rloo",
+            "reinforce_plus_plus" (or "reinforce_pp"), "ppo" (with a value head) or "sft".
+        group_size: Completions per prompt (>= 2 for grpo and rloo; ``rollout_n`` is a
+            synonym).
         max_new_tokens: Longest completion.
         temperature: Sampling temperature (> 0 while training; evaluation is greedy).
         top_p: Nucleus-sampling mass in (0, 1].
-        kl_coef: Weight of the KL penalty to a frozen copy of the initial policy (0: none).
-        kl_kind: KL estimator: "k1" (log-ratio), "k2" (half squared log-ratio), "k3".
+        kl_coef: Weight of the KL penalty to a frozen copy of the initial policy (0: none;
+            ``kl_coeff`` is a synonym).
+        kl_kind: A :class:`~orbiter.train.config.KLEstimator`: "k1" (log-ratio), "k2"
+            (half squared log-ratio), "k3".
         clip_range: PPO clip epsilon of the policy ratio.
         gamma: Discount for reinforce_pp and ppo.
         lam: GAE lambda for ppo.
@@ -48,13 +60,13 @@ class TorchTrainConfig(TrainConfig):
         max_steps: Stop after this many steps in total (None: run all epochs).
     """
 
-    algorithm: str = "grpo"
+    algorithm: Algorithm | str = Algorithm.GRPO
     group_size: int = 8
     max_new_tokens: int = 32
     temperature: float = 1.0
     top_p: float = 1.0
     kl_coef: float = 0.0
-    kl_kind: str = "k3"
+    kl_kind: KLEstimator | str = KLEstimator.K3
     clip_range: float = 0.2
     gamma: float = 1.0
     lam: float = 0.95
@@ -98,79 +110,39 @@ def merge_config(
             f"config must be a TrainConfig, a TorchTrainConfig, a dict or None, "
             f"got {type(update).__name__}"
         )
-    known: dict[str, Any] = {}
-    extra = dict(current.extra)
-    for key, value in update.items():
-        if not isinstance(key, str):
-            raise TrainerError(f"config key {key!r} is not a string")
-        if key in FIELD_NAMES and key != "extra":
-            known[key] = value
-        elif key == "extra":
-            if not isinstance(value, dict):
-                raise _bad("extra", value, "must be a dict")
-            extra.update(value)
-        else:
-            close = difflib.get_close_matches(key, FIELD_NAMES, n=1, cutoff=0.8)
-            if close:
-                raise TrainerError(
-                    f"unknown config key {key!r}: did you mean {close[0]!r}? "
-                    f"(unknown keys that are not near a field go to config.extra)"
-                )
-            extra[key] = value
-    return dataclasses.replace(current, **known, extra=extra)
-
-
-def _int(cfg: TorchTrainConfig, name: str, low: int) -> None:
-    value = getattr(cfg, name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(name, value, "must be an int")
-    if value < low:
-        raise _bad(name, value, f"must be >= {low}")
-
-
-def _float(
-    cfg: TorchTrainConfig, name: str, low: float, high: float, *, open_low: bool = False
-) -> None:
-    value = getattr(cfg, name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _bad(name, value, "must be a finite number")
-    if value < low or value > high or (open_low and value == low):
-        bracket = "(" if open_low else "["
-        raise _bad(name, value, f"must be in {bracket}{low}, {high}]")
-
-
-def _choice(cfg: TorchTrainConfig, name: str, choices: tuple[str, ...]) -> None:
-    value = getattr(cfg, name)
-    if value not in choices:
-        raise _bad(name, value, f"must be one of {', '.join(map(repr, choices))}")
+    known, extra = split_update(update, FIELD_NAMES)
+    return dataclasses.replace(current, **known, extra={**current.extra, **extra})
 
 
 def validate_config(cfg: TorchTrainConfig) -> None:
-    """Raise :class:`TrainerError` naming the first field out of range."""
-    _int(cfg, "epochs", 1)
-    _int(cfg, "batch_size", 1)
-    _float(cfg, "learning_rate", 0.0, math.inf, open_low=True)
-    _choice(cfg, "algorithm", ALGORITHMS)
-    _int(cfg, "group_size", 2 if cfg.algorithm in GROUP_ALGORITHMS else 1)
-    _int(cfg, "max_new_tokens", 1)
-    _float(cfg, "temperature", 0.0, math.inf, open_low=cfg.algorithm != "sft")
-    _float(cfg, "top_p", 0.0, 1.0, open_low=True)
-    _float(cfg, "kl_coef", 0.0, math.inf)
-    _choice(cfg, "kl_kind", KL_KINDS)
-    _float(cfg, "clip_range", 0.0, math.inf, open_low=True)
-    _float(cfg, "gamma", 0.0, 1.0)
-    _float(cfg, "lam", 0.0, 1.0)
-    _float(cfg, "max_grad_norm", 0.0, math.inf, open_low=True)
-    _int(cfg, "grad_accum_steps", 1)
-    _int(cfg, "seed", 0)
-    _int(cfg, "checkpoint_every", 0)
-    _int(cfg, "eval_every", 0)
-    _int(cfg, "log_every", 1)
+    """Raise :class:`TrainerError` naming the first field out of range; the algorithm and
+    the KL estimator become their enums (``"reinforce_pp"`` is REINFORCE_PLUS_PLUS)."""
+    check_int("epochs", cfg.epochs, 1)
+    check_int("batch_size", cfg.batch_size, 1)
+    check_float("learning_rate", cfg.learning_rate, 0.0, open_low=True)
+    algorithm = parse_enum(Algorithm, cfg.algorithm, "algorithm", ALGORITHM_ALIASES)
+    cfg.algorithm = algorithm
+    check_int("group_size", cfg.group_size, 2 if algorithm.is_group else 1)
+    check_int("max_new_tokens", cfg.max_new_tokens, 1)
+    sft = algorithm is Algorithm.SFT
+    check_float("temperature", cfg.temperature, 0.0, open_low=not sft)
+    check_float("top_p", cfg.top_p, 0.0, 1.0, open_low=True)
+    check_float("kl_coef", cfg.kl_coef, 0.0)
+    cfg.kl_kind = parse_enum(KLEstimator, cfg.kl_kind, "kl_kind")
+    check_float("clip_range", cfg.clip_range, 0.0, open_low=True)
+    check_float("gamma", cfg.gamma, 0.0, 1.0)
+    check_float("lam", cfg.lam, 0.0, 1.0)
+    check_float("max_grad_norm", cfg.max_grad_norm, 0.0, open_low=True)
+    check_int("grad_accum_steps", cfg.grad_accum_steps, 1)
+    check_int("seed", cfg.seed, 0)
+    check_int("checkpoint_every", cfg.checkpoint_every, 0)
+    check_int("eval_every", cfg.eval_every, 0)
+    check_int("log_every", cfg.log_every, 1)
     if cfg.max_steps is not None:
-        _int(cfg, "max_steps", 1)
+        check_int("max_steps", cfg.max_steps, 1)
     if cfg.grad_accum_steps > cfg.batch_size:
         raise _bad("grad_accum_steps", cfg.grad_accum_steps, "must be <= batch_size")
-    _choice(cfg, "dtype", DTYPES)
+    check_choice("dtype", cfg.dtype, DTYPES)
     device = cfg.device
     if not isinstance(device, str) or not (
         device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from orbiter.train import advantages as core_advantages
+from orbiter.train.config import Algorithm, KLEstimator
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +61,12 @@ class Objective:
         return self.advantages is None
 
 
-OBJECTIVES: dict[str, Objective] = {"sft": Objective(advantages=None)}
+OBJECTIVES: dict[Algorithm, Objective] = {Algorithm.SFT: Objective(advantages=None)}
 """``TorchTrainConfig.algorithm`` -> its :class:`Objective`."""
 
 
 def register_objective(
-    name: str, *, uses_critic: bool = False
+    name: Algorithm, *, uses_critic: bool = False
 ) -> Callable[[AdvantageFn], AdvantageFn]:
     """Register an advantage estimator as the policy-gradient objective *name*."""
 
@@ -85,21 +86,21 @@ def outcome_rewards(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return rewards
 
 
-@register_objective("grpo")
+@register_objective(Algorithm.GRPO)
 def grpo_advantages(inputs: AdvantageInputs) -> tuple[np.ndarray, None]:
     """``A_i = (s_i - mean_g) / (std_g + eps)`` over i's group, on every token of i."""
     per_response = core_advantages.grpo(inputs.scores, inputs.group_ids)
     return core_advantages.broadcast(per_response, inputs.mask), None
 
 
-@register_objective("rloo")
+@register_objective(Algorithm.RLOO)
 def rloo_advantages(inputs: AdvantageInputs) -> tuple[np.ndarray, None]:
     """``A_i = s_i - mean of the other scores of i's group``, on every token of i."""
     per_response = core_advantages.rloo(inputs.scores, inputs.group_ids)
     return core_advantages.broadcast(per_response, inputs.mask), None
 
 
-@register_objective("reinforce_pp")
+@register_objective(Algorithm.REINFORCE_PLUS_PLUS)
 def reinforce_pp_advantages(inputs: AdvantageInputs) -> tuple[np.ndarray, None]:
     """REINFORCE++: discounted returns of the outcome rewards, whitened over the batch
     (:func:`orbiter.train.advantages.reinforce_pp`)."""
@@ -108,7 +109,7 @@ def reinforce_pp_advantages(inputs: AdvantageInputs) -> tuple[np.ndarray, None]:
     return advantages, None
 
 
-@register_objective("ppo", uses_critic=True)
+@register_objective(Algorithm.PPO, uses_critic=True)
 def gae_advantages(inputs: AdvantageInputs) -> tuple[np.ndarray, np.ndarray]:
     """GAE over the outcome rewards: ``delta_t = r_t + gamma V_{t+1} - V_t``,
     ``A_t = sum_l (gamma lam)^l delta_{t+l}``, returns ``A + V``, then ``A`` whitened
@@ -122,19 +123,19 @@ def gae_advantages(inputs: AdvantageInputs) -> tuple[np.ndarray, np.ndarray]:
 KlEstimator = Callable[[torch.Tensor], torch.Tensor]
 """``log r (B, N) -> per-token KL estimate (B, N)``, with ``log r = logp - ref_logp``."""
 
-KL_ESTIMATORS: dict[str, KlEstimator] = {
+KL_ESTIMATORS: dict[KLEstimator, KlEstimator] = {
     # Schulman's estimators of KL(policy || reference) from samples of the policy.
-    "k1": lambda log_ratio: log_ratio,
-    "k2": lambda log_ratio: 0.5 * log_ratio**2,
-    "k3": lambda log_ratio: torch.exp(-log_ratio) - 1 + log_ratio,
+    KLEstimator.K1: lambda log_ratio: log_ratio,
+    KLEstimator.K2: lambda log_ratio: 0.5 * log_ratio**2,
+    KLEstimator.K3: lambda log_ratio: torch.exp(-log_ratio) - 1 + log_ratio,
 }
 """``TorchTrainConfig.kl_kind`` -> its estimator: k1 = log r, k2 = (log r)^2 / 2,
 k3 = (r^-1 - 1) + log r."""
 
 
-def kl_penalty(kind: str, logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+def kl_penalty(kind: KLEstimator | str, logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
     """Per-token KL (B, N) to the reference by the estimator *kind* (differentiable)."""
-    return KL_ESTIMATORS[kind](logp - ref_logp)
+    return KL_ESTIMATORS[KLEstimator(kind)](logp - ref_logp)
 
 
 def policy_loss(

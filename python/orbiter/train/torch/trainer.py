@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from orbiter.train.config import Algorithm
 from orbiter.train.rewards.registry import BatchedReward, probe_reward, resolve_reward
 from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter, check_policy
 from orbiter.train.torch.batches import Schedule, Tokenized, check_fits_context, tokenize
@@ -240,7 +241,7 @@ class TorchTrainer(Trainer):
         cfg = self.torch_config
         device = resolve_device(cfg.device)
         dist = distributed_from_env(device)
-        objective = OBJECTIVES[cfg.algorithm]
+        objective = OBJECTIVES[Algorithm(cfg.algorithm)]
         model = agent.model.to(device)
         model.train()
         policy = dist.wrap(model)

@@ -114,9 +114,9 @@ def py_lifecycle(records: list[dict[str, str]], agent: Any, out: str) -> PyLifec
     """The same four checks and transition with every loop in Python: config ranges, the
     same agent probe (a torch forward), records -> examples -> tokens with a per-token range
     check, a reward probe; then the Python state machine."""
+    from orbiter.train.rewards.registry import probe_reward, resolve_reward
     from orbiter.train.torch.agent import check_policy
     from orbiter.train.torch.config import validate_config
-    from orbiter.train.torch.reward import probe_reward, resolve_reward
 
     life = PyLifecycle()
     validate_config(_config(out))  # check_config (the same code: it is Python already)

@@ -39,9 +39,11 @@ def test_numbers_are_checked_by_type_and_range() -> None:
             check_int("epochs", bad, 1)
     with pytest.raises(TrainerValueError, match=r"config\.epochs = 0: must be >= 1"):
         check_int("epochs", 0, 1)
-    for bad in (math.nan, math.inf, False):
-        with pytest.raises(TrainerTypeError, match="must be a finite number"):
+    for bad in (math.nan, math.inf):
+        with pytest.raises(TrainerValueError, match="must be a finite number"):
             check_float("lam", bad, 0.0, 1.0)
+    with pytest.raises(TrainerTypeError, match="must be a finite number"):
+        check_float("lam", False, 0.0, 1.0)
     with pytest.raises(TrainerValueError, match=r"must be in \(0.0, inf\]"):
         check_float("learning_rate", 0.0, 0.0, open_low=True)
 

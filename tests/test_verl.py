@@ -175,6 +175,15 @@ def test_mini_batch_must_divide_rollout_batch() -> None:
         VeRLConfig(batch_size=8, rollout_batch_size=12)
 
 
+def test_the_shared_spellings_set_verl_settings() -> None:
+    """kl_coef (the torch trainer's name) sets kl_coeff; group_size sets rollout_n."""
+    trainer = VeRLTrainer()
+    trainer.check_config({"kl_coef": 0.05, "group_size": 6, "algorithm": "reinforce_pp"})
+    cfg = trainer.verl_config
+    assert (cfg.kl_coeff, cfg.extra["rollout_n"]) == (0.05, 6)
+    assert cfg.algorithm is VeRLAlgorithm.REINFORCE_PLUS_PLUS
+
+
 def test_check_config_dict_sets_fields_and_extra() -> None:
     trainer = VeRLTrainer()
     trainer.check_config({"algorithm": "ppo", "epochs": 3, "rollout_n": 8, "my_flag": True})
@@ -190,7 +199,6 @@ def test_check_config_dict_sets_fields_and_extra() -> None:
     [
         ("epoch", "epochs"),
         ("learning_rte", "learning_rate"),
-        ("kl_coef", "kl_coeff"),
         ("clip_rang", "clip_range"),
         ("rollout_batchsize", "rollout_batch_size"),
         ("n_gpu_per_node", "n_gpus_per_node"),
@@ -224,11 +232,11 @@ def test_check_config_accepts_train_and_verl_configs() -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"rollout_n": 0}, r"extra\['rollout_n'\] must be >= 1"),
+        ({"rollout_n": 0}, r"extra\['rollout_n'\] = 0: must be >= 1"),
         ({"rollout_n": 1}, r"extra\['rollout_n'\] must be >= 2 for grpo"),
-        ({"rollout_n": 2.0}, r"extra\['rollout_n'\] must be an int"),
+        ({"rollout_n": 2.0}, r"extra\['rollout_n'\] = 2.0: must be an int"),
         ({"n_gpus_per_node": 0}, r"extra\['n_gpus_per_node'\]"),
-        ({"nnodes": True}, r"extra\['nnodes'\] must be an int"),
+        ({"nnodes": True}, r"extra\['nnodes'\] = True: must be an int"),
         ({"micro_batch_size_per_gpu": -2}, r"extra\['micro_batch_size_per_gpu'\]"),
         ({"rollout_tp": 0}, r"extra\['rollout_tp'\]"),
         ({"verl_overrides": ["trainer.save_freq"]}, "key=value"),

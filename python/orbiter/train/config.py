@@ -134,8 +134,10 @@ def check_float(
     name: str, value: Any, low: float, high: float = math.inf, *, open_low: bool = False
 ) -> float:
     """*value*, a finite number in ``[low, high]`` (``(low, high]`` with *open_low*)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise _bad(name, value, "must be a finite number", TrainerTypeError)
+    if not math.isfinite(value):
+        raise _bad(name, value, "must be a finite number")
     if value < low or value > high or (open_low and value == low):
         bracket = "(" if open_low else "["
         raise _bad(name, value, f"must be in {bracket}{low}, {high}]")

@@ -12,8 +12,8 @@ from torch import nn
 
 from orbiter.train.data import RaggedTokens, validate_tokens
 from orbiter.train.errors import TrainerError
+from orbiter.train.records import Example
 from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter
-from orbiter.train.torch.dataset import Example
 
 
 @dataclass(slots=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from orbiter.train.records import Example
 from orbiter.train.rewards.registry import BatchedReward
 from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter
 from orbiter.train.torch.batches import pad, prompt_ids
 from orbiter.train.torch.config import TorchTrainConfig
-from orbiter.train.torch.dataset import Example
 from orbiter.train.torch.generation import completion_logprobs, generate
 from orbiter.train.trainer import TrainMetrics
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from orbiter.train.config import Algorithm
+from orbiter.train.records import Example
 from orbiter.train.rewards.registry import BatchedReward, probe_reward, resolve_reward
 from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter, check_policy
 from orbiter.train.torch.batches import Schedule, Tokenized, check_fits_context, tokenize
@@ -34,7 +35,7 @@ from orbiter.train.torch.checkpoint import (
 )
 from orbiter.train.torch.config import TorchTrainConfig, merge_config, validate_config
 from orbiter.train.torch.critic import value_head_for
-from orbiter.train.torch.dataset import Example, load_examples
+from orbiter.train.torch.dataset import load_examples
 from orbiter.train.torch.evaluation import evaluate_examples
 from orbiter.train.torch.generation import Sampling
 from orbiter.train.torch.losses import OBJECTIVES

@@ -5,12 +5,17 @@ Nothing here imports verl: the module loads without it.
 
 from __future__ import annotations
 
-import difflib
-import math
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
+from orbiter.train.config import (
+    ALGORITHM_ALIASES,
+    check_float,
+    check_int,
+    parse_enum,
+    split_update,
+)
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
 from orbiter.train.rewards.spec import RewardSpec, reward_style
 from orbiter.train.trainer import TrainConfig
@@ -64,14 +69,6 @@ EXTRA_KEYS: dict[str, str] = {
 }
 
 
-def _check_float(extra: dict[str, Any], key: str, default: float, *, positive: bool) -> None:
-    value = extra.get(key, default)
-    ok = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
-    if not ok or not (value > 0 if positive else value >= 0):
-        bound = "> 0" if positive else ">= 0"
-        raise TrainerValueError(f"extra[{key!r}] must be a float {bound}, got {value!r}")
-
-
 @dataclass(slots=True)
 class VeRLConfig(TrainConfig):
     """verl-specific training configuration.
@@ -122,13 +119,7 @@ class VeRLConfig(TrainConfig):
             TrainerValueError: If a value is out of range.
             TrainerTypeError: If a value has the wrong type.
         """
-        try:
-            self.algorithm = VeRLAlgorithm(self.algorithm)
-        except ValueError:
-            raise TrainerValueError(
-                f"algorithm must be one of {[a.value for a in VeRLAlgorithm]}, "
-                f"got {self.algorithm!r}"
-            ) from None
+        self.algorithm = parse_enum(VeRLAlgorithm, self.algorithm, "algorithm", ALGORITHM_ALIASES)
         for name in (
             "epochs",
             "batch_size",
@@ -137,30 +128,14 @@ class VeRLConfig(TrainConfig):
             "max_prompt_length",
             "max_response_length",
         ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TrainerTypeError(f"{name} must be an int, got {type(value).__name__}")
-            if value < 1:
-                raise TrainerValueError(f"{name} must be >= 1, got {value}")
-        for name in ("learning_rate", "kl_coeff", "clip_range", "gamma", "lam"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise TrainerTypeError(f"{name} must be a float, got {type(value).__name__}")
-            if not math.isfinite(value):
-                raise TrainerValueError(f"{name} must be finite, got {value}")
+            check_int(name, getattr(self, name), 1)
+        check_float("learning_rate", self.learning_rate, 0.0, open_low=True)
+        check_float("kl_coeff", self.kl_coeff, 0.0)
+        for name in ("clip_range", "gamma", "lam"):
+            check_float(name, getattr(self, name), 0.0, 1.0)
         self._check_ranges()
 
     def _check_ranges(self) -> None:
-        if not self.learning_rate > 0.0:
-            raise TrainerValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if not self.kl_coeff >= 0.0:
-            raise TrainerValueError(f"kl_coeff must be >= 0, got {self.kl_coeff}")
-        if not 0.0 <= self.clip_range <= 1.0:
-            raise TrainerValueError(f"clip_range must be in [0, 1], got {self.clip_range}")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise TrainerValueError(f"gamma must be in [0, 1], got {self.gamma}")
-        if not 0.0 <= self.lam <= 1.0:
-            raise TrainerValueError(f"lam must be in [0, 1], got {self.lam}")
         mini = min(self.batch_size, self.rollout_batch_size)
         if self.rollout_batch_size % mini:
             raise TrainerValueError(
@@ -184,13 +159,7 @@ class VeRLConfig(TrainConfig):
             "rollout_tp",
         ):
             if key in extra:
-                value = extra[key]
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise TrainerTypeError(
-                        f"extra[{key!r}] must be an int, got {type(value).__name__}"
-                    )
-                if value < 1:
-                    raise TrainerValueError(f"extra[{key!r}] must be >= 1, got {value}")
+                check_int(f"extra[{key!r}]", extra[key], 1)
         if self.algorithm.is_group and extra.get("rollout_n", 5) < 2:
             raise TrainerValueError(
                 f"extra['rollout_n'] must be >= 2 for {self.algorithm.value} (it compares "
@@ -208,8 +177,8 @@ class VeRLConfig(TrainConfig):
         for key in ("verl_entry", "rollout_engine", "project_name", "experiment_name"):
             if key in extra and not (isinstance(extra[key], str) and extra[key]):
                 raise TrainerTypeError(f"extra[{key!r}] must be a non-empty str")
-        _check_float(extra, "kill_grace_s", 10.0, positive=False)
-        _check_float(extra, "critic_lr", 1e-5, positive=True)
+        check_float("extra['kill_grace_s']", extra.get("kill_grace_s", 10.0), 0.0)
+        check_float("extra['critic_lr']", extra.get("critic_lr", 1e-5), 0.0, open_low=True)
         if not isinstance(extra.get("dry_run", False), bool):
             raise TrainerTypeError(
                 f"extra['dry_run'] must be True or False, got {extra['dry_run']!r}"
@@ -231,25 +200,9 @@ class VeRLConfig(TrainConfig):
         """
         names = [f.name for f in fields(self)]
         values = {name: getattr(self, name) for name in names}
-        values["extra"] = dict(self.extra)
-        for key, value in changes.items():
-            if not isinstance(key, str):
-                raise TrainerTypeError(f"config keys must be str, got {key!r}")
-            if key in names and key != "extra":
-                values[key] = value
-                continue
-            if key == "extra":
-                if not isinstance(value, dict):
-                    raise TrainerTypeError(f"extra must be a dict, got {type(value).__name__}")
-                values["extra"].update(value)
-                continue
-            if key not in EXTRA_KEYS:
-                close = difflib.get_close_matches(key, [*names, *EXTRA_KEYS], n=1, cutoff=0.8)
-                if close:
-                    raise TrainerValueError(
-                        f"unknown config key {key!r}: did you mean {close[0]!r}?"
-                    )
-            values["extra"][key] = value
+        known, extra = split_update(changes, [n for n in names if n != "extra"], EXTRA_KEYS)
+        values.update(known)
+        values["extra"] = {**self.extra, **extra}
         return VeRLConfig(**values)
 
     @classmethod

@@ -112,9 +112,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     trainer.check_dataset(data["train"], data.get("test"))
     trainer.check_reward(cfg.get("reward", {}).get("name", "math_equal"))
     trainer.mark_validated()
-    out = trainer.config.output_dir
-    if out:  # first, so that `eval` can rebuild the model of a failed or cancelled run too
-        (Path(out) / "model_config.json").write_text(json.dumps(model_cfg))
+    # the model's sizes are saved in each checkpoint (checkpoint/model_config.json), with
+    # the weights they fit, so that `eval` rebuilds the model a checkpoint holds
     metrics = asyncio.run(trainer.train())
     print(json.dumps({"loss": metrics.loss, "accuracy": metrics.accuracy, "steps": metrics.steps}))
     if data.get("test"):
@@ -127,7 +126,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from orbiter.train.torch import TorchTrainer
 
     run = Path(args.run_dir)
-    model_cfg_path = run / "model_config.json"
+    # written with the checkpoint; runs of earlier versions kept it next to it
+    model_cfg_path = run / "checkpoint" / "model_config.json"
+    if not model_cfg_path.is_file():
+        model_cfg_path = run / "model_config.json"
     model_cfg: Any = {}
     if model_cfg_path.is_file():
         try:

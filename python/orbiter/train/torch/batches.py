@@ -63,15 +63,18 @@ def context_length(model: nn.Module) -> int | None:
     return None
 
 
-def check_fits_context(model: nn.Module, data: Tokenized, new_tokens: int) -> None:
-    """Raise when the longest prompt plus *new_tokens* exceeds the model's positions."""
+def check_fits_context(
+    model: nn.Module, data: Tokenized, new_tokens: int, name: str = "train_data"
+) -> None:
+    """Raise when the longest prompt plus *new_tokens* exceeds the model's positions;
+    *name* names the data in the error."""
     context = context_length(model)
     if context is None or data.longest_prompt + new_tokens <= context:
         return
     # The longest length came from the core's report; its row is looked up only to name it.
     row = next(i for i, p in enumerate(data.prompts) if len(p) == data.longest_prompt)
     raise TrainerError(
-        f"train_data[{row}]: a prompt of {data.longest_prompt} tokens plus "
+        f"{name}[{row}]: a prompt of {data.longest_prompt} tokens plus "
         f"max_new_tokens = {new_tokens} exceeds the model's {context} positions"
     )
 

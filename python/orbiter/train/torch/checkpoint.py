@@ -13,11 +13,12 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -88,13 +89,27 @@ def _recover(directory: Path) -> Path:
     return root
 
 
+def check_no_symlinks(directory: str | Path) -> None:
+    """Refuse a ``checkpoint/`` (or ``.new``/``.old``) that is a symlink: a checkpoint is
+    replaced by renames in *directory*, which would swap the link, not what it points to."""
+    for suffix in ("", ".new", ".old"):
+        path = Path(directory) / (CHECKPOINT_DIR + suffix)
+        if path.is_symlink():
+            raise TrainerError(
+                f"{path} is a symlink; checkpoints are replaced by renames in "
+                f"{str(directory)!r}: make it a directory, or set output_dir to its target"
+            )
+
+
 def save_checkpoint(
     directory: str | Path,
     modules: Mapping[str, nn.Module],
     optimizer: torch.optim.Optimizer,
     trainer_state: dict[str, Any],
+    files: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write the weights of *modules*, the optimizer state and *trainer_state* atomically.
+    """Write the weights of *modules*, the optimizer state, *trainer_state* and the text
+    *files* (name -> content, e.g. ``model_config.json``) atomically.
 
     The files are written and fsynced in ``checkpoint.new/``, which then replaces
     ``checkpoint/`` by two renames; a crash at any point leaves one complete checkpoint
@@ -102,6 +117,7 @@ def save_checkpoint(
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    check_no_symlinks(directory)
     root = _recover(directory)
     new, old = directory / (CHECKPOINT_DIR + ".new"), directory / (CHECKPOINT_DIR + ".old")
     shutil.rmtree(new, ignore_errors=True)
@@ -117,6 +133,8 @@ def save_checkpoint(
         Path(p).write_text(json.dumps(state, indent=2, sort_keys=True))
 
     _atomic_write(new / STATE, write_json)
+    for name, text in (files or {}).items():
+        _atomic_write(new / name, lambda p, t=text: Path(p).write_text(t, encoding="utf-8"))
     _fsync_dir(new)
     shutil.rmtree(old, ignore_errors=True)
     if root.exists():
@@ -153,10 +171,11 @@ def load_checkpoint(
     """
     if not has_checkpoint(directory):
         raise TrainerError(f"no checkpoint in {str(directory)!r} (expected {CHECKPOINT_DIR}/)")
+    check_no_symlinks(directory)
     root = _recover(Path(directory))
     try:
-        state: dict[str, Any] = json.loads((root / STATE).read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        state = _checked_state(json.loads((root / STATE).read_text(encoding="utf-8")), root / STATE)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
         raise TrainerError(f"cannot read {root / STATE}: {err}") from err
     saved = state.pop("modules", ["model"])
     missing = set(modules) - set(saved)
@@ -166,10 +185,15 @@ def load_checkpoint(
         )
     device = next(modules["model"].parameters()).device
     for name, module in modules.items():
-        module.load_state_dict(load_file(root / _weights_file(name), device=str(device)))
+        path = root / _weights_file(name)
+        weights = _load_tensors(path, str(device))
+        try:
+            module.load_state_dict(weights)
+        except RuntimeError as err:  # missing keys, shapes of another model size
+            raise TrainerError(f"{path} does not fit the {name}: {err}") from None
     opt_plain = state.pop("optimizer")
     if optimizer is not None:
-        tensors = load_file(root / OPTIMIZER, device=str(device))
+        tensors = _load_tensors(root / OPTIMIZER, str(device))
         entries: dict[int, dict[str, Any]] = {}
         for pid, plain in opt_plain["state"].items():
             entries[int(pid)] = dict(plain)
@@ -178,6 +202,65 @@ def load_checkpoint(
             entries.setdefault(int(pid), {})[key] = tensor
         optimizer.load_state_dict({"state": entries, "param_groups": opt_plain["param_groups"]})
     return state
+
+
+def _load_tensors(path: Path, device: str) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; a missing or damaged file is a TrainerError."""
+    try:
+        return load_file(path, device=device)
+    except (OSError, SafetensorError) as err:
+        raise TrainerError(f"cannot read {path}: {err}") from None
+
+
+def _checked_state(state: Any, path: Path) -> dict[str, Any]:
+    """*state* (a parsed trainer state) when its fields have the types a checkpoint writes;
+    the error names the file and the field."""
+
+    def bad(field: str, why: str) -> TrainerError:
+        return TrainerError(f"{path}: {field!r} {why}")
+
+    if not isinstance(state, dict):
+        raise TrainerError(f"{path}: not a trainer state (a JSON object)")
+    step = state.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise bad("step", f"must be an int >= 0, got {step!r}")
+    modules = state.get("modules", ["model"])
+    if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
+        raise bad("modules", f"must be a list of module names, got {modules!r}")
+    optimizer = state.get("optimizer")
+    if not (
+        isinstance(optimizer, dict)
+        and isinstance(optimizer.get("state"), dict)
+        and isinstance(optimizer.get("param_groups"), list)
+    ):
+        raise bad("optimizer", "must hold 'state' (an object) and 'param_groups' (a list)")
+    for field in ("config", "rng"):
+        if field in state and not isinstance(state[field], dict):
+            raise bad(field, f"must be an object, got {state[field]!r}")
+    return state
+
+
+MODEL_CONFIG = "model_config.json"
+"""The model's sizes and the agent's instructions, saved with the weights they fit."""
+
+
+def model_config_files(model: nn.Module, instructions: str) -> dict[str, str]:
+    """``{MODEL_CONFIG: json}`` for a model whose ``config`` is a dataclass of its sizes
+    (:class:`~orbiter.train.torch.TinyCausalLM`), so that ``orbiter-train eval`` rebuilds the
+    model a checkpoint's weights fit; ``{}`` for others."""
+    config = getattr(model, "config", None)
+    if config is None or not is_dataclass(config) or isinstance(config, type):
+        return {}
+    return {MODEL_CONFIG: json.dumps({**asdict(config), "instructions": instructions})}
+
+
+def check_start(state_step: int, total: int, directory: str | Path) -> None:
+    """Refuse a checkpoint past this run's last step (*total* steps)."""
+    if state_step > total:
+        raise TrainerError(
+            f"{Path(directory) / CHECKPOINT_DIR / STATE}: 'step' is {state_step}, past this "
+            f"run's {total} steps (use another output_dir, or more epochs/max_steps)"
+        )
 
 
 # -- what a training run saves, and when it may resume ----------------------------------------

@@ -26,9 +26,12 @@ from orbiter.train.rewards.registry import BatchedReward, probe_reward, resolve_
 from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter, check_policy
 from orbiter.train.torch.batches import Schedule, Tokenized, check_fits_context, tokenize
 from orbiter.train.torch.checkpoint import (
+    check_no_symlinks,
     check_resumable,
+    check_start,
     has_checkpoint,
     load_checkpoint,
+    model_config_files,
     save_checkpoint,
     trainer_state,
     training_modules,
@@ -95,10 +98,13 @@ class TorchTrainer(Trainer):
         """Merge *config* into the current one and validate every range.
 
         Unknown dict keys go to ``extra``; a key close to a field name is a "did you mean"
-        error. ``output_dir`` is created and must be writable.
+        error. ``output_dir`` is created and must be writable, and its ``checkpoint/`` must
+        not be a symlink.
         """
         merged = merge_config(self.torch_config, config)
         validate_config(merged)
+        if merged.output_dir:
+            check_no_symlinks(merged.output_dir)
         self._config = merged
 
     def check_agent(self, agent: Any) -> None:
@@ -190,7 +196,6 @@ class TorchTrainer(Trainer):
         cfg = self.torch_config
         ctx = self._start(*self._require_ready())
         out_dir = Path(cfg.output_dir) if cfg.output_dir else None
-        start = self._resume(ctx, out_dir)
         if cfg.batch_size < ctx.dist.world:
             raise TrainerError(
                 f"config.batch_size = {cfg.batch_size} is smaller than the {ctx.dist.world} "
@@ -203,6 +208,9 @@ class TorchTrainer(Trainer):
             epochs=cfg.epochs,
             max_steps=cfg.max_steps,
         )
+        start = self._resume(ctx, out_dir)
+        if out_dir is not None:
+            check_start(start, schedule.total, out_dir)
         report = RunReport(
             out_dir,
             total=schedule.total,
@@ -317,7 +325,9 @@ class TorchTrainer(Trainer):
             return
         modules = training_modules(ctx.model, ctx.value_head)
         state = trainer_state(ctx.cfg, step, self._reward_name)
-        save_checkpoint(out_dir, modules, ctx.optimizer, state)
+        instructions = self._agent.instructions if self._agent is not None else ""
+        files = model_config_files(ctx.model, instructions)
+        save_checkpoint(out_dir, modules, ctx.optimizer, state, files)
 
     # -- evaluation -------------------------------------------------------------------------
 
@@ -338,6 +348,11 @@ class TorchTrainer(Trainer):
         if not examples:
             raise TrainerError(
                 "evaluate() has no test data: pass test_data or give check_dataset one"
+            )
+        if self._tokenizer is not None:
+            data = tokenize(examples, "test_data", self._agent, self._tokenizer)
+            check_fits_context(
+                self._agent.model, data, self.torch_config.max_new_tokens, "test_data"
             )
         try:
             return await asyncio.to_thread(self._evaluate_sync, examples)

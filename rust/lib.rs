@@ -6,6 +6,7 @@
 //! outputs and maps errors.
 
 pub mod advantage;
+pub mod batch;
 pub mod error;
 pub mod hashkey;
 pub mod lifecycle;

@@ -200,9 +200,6 @@ impl Side {
     }
 }
 
-/// Rows of at least this many padded elements in total go through rayon.
-const PAR_ELEMENTS: usize = 1 << 16;
-
 /// A padded `(rows, width)` batch, row-major.
 #[derive(Debug, PartialEq)]
 pub struct Padded<T> {
@@ -275,7 +272,7 @@ pub fn to_padded<T: TokenId>(
         id_row[start..start + row.len()].copy_from_slice(row);
         mask_row[start..start + row.len()].fill(true);
     };
-    if total >= PAR_ELEMENTS {
+    if total >= crate::batch::PAR_MIN_COPY {
         use rayon::prelude::*;
         ids.par_chunks_mut(width)
             .zip(mask.par_chunks_mut(width))

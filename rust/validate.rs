@@ -85,8 +85,6 @@ pub struct TokenReport {
 
 /// Chunk of ids per rayon task in the range pass.
 const CHUNK: usize = 1 << 16;
-/// Below this many ids the range pass runs on the calling thread.
-const PAR_IDS: usize = 1 << 18;
 
 /// Linear-interpolated percentile of `lengths` (numpy's default), `q` in [0, 1].
 /// Reorders `lengths`.
@@ -145,7 +143,7 @@ pub fn validate_tokens<T: TokenId>(
     let values = tokens.values();
 
     // Pass 1: ids out of range, counted branch-free.
-    let bad_ids: usize = if values.len() >= PAR_IDS {
+    let bad_ids: usize = if values.len() >= crate::batch::PAR_MIN_SCAN {
         values
             .par_chunks(CHUNK)
             .map(|c| T::count_out_of_range(c, vocab_size))

@@ -11,9 +11,9 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::{
-    check_finite_1d, check_grid, check_mask, BlockOut, MaskElem, Moments, Shape, PAR_THRESHOLD,
-    ROW_BLOCK,
+    check_finite_1d, check_grid, check_mask, BlockOut, MaskElem, Moments, Shape, ROW_BLOCK,
 };
+use crate::batch::PAR_MIN;
 use crate::error::{CoreError, CoreResult};
 use crate::hashkey::KeyedMix64;
 
@@ -253,7 +253,7 @@ pub fn broadcast<M: MaskElem>(
     let mut out: Vec<f32> = Vec::with_capacity(shape.len());
     let slots = &mut out.spare_capacity_mut()[..shape.len()];
     let step = cols * ROW_BLOCK;
-    let mask_ok = if shape.len() >= PAR_THRESHOLD {
+    let mask_ok = if shape.len() >= PAR_MIN {
         slots
             .par_chunks_mut(step)
             .enumerate()

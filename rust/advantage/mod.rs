@@ -21,11 +21,8 @@ pub use temporal::{discounted_returns, gae, reinforce_pp, whiten};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
+use crate::batch::PAR_MIN;
 use crate::error::{CoreError, CoreResult};
-
-/// Number of elements from which the kernels split work over rayon's threads; smaller
-/// batches run on the calling thread and pay no synchronisation.
-pub const PAR_THRESHOLD: usize = 16 * 1024;
 
 /// One element of a response mask. A position counts (is "on") when the element is true
 /// or 1; numeric masks must hold exactly 0 or 1.
@@ -197,7 +194,7 @@ fn first_bad<T: Sync>(
 ) -> Option<usize> {
     let row_len = row_len.max(1);
     let has_bad = |chunk: &[T]| chunk.iter().fold(false, |acc, x| acc | bad(x));
-    let row = if data.len() < PAR_THRESHOLD {
+    let row = if data.len() < PAR_MIN {
         data.chunks(row_len).position(has_bad)
     } else {
         data.par_chunks(row_len).position_first(has_bad)
@@ -384,7 +381,7 @@ pub(crate) fn fill_blocks2(
     let run = |i: usize, ra: &mut [MaybeUninit<f32>], rb: &mut [MaybeUninit<f32>]| {
         kernel(i * ROW_BLOCK, zeroed_block(ra), zeroed_block(rb))
     };
-    let parts: Vec<BlockOut> = if a.len() >= PAR_THRESHOLD {
+    let parts: Vec<BlockOut> = if a.len() >= PAR_MIN {
         a.par_chunks_mut(step)
             .zip(b.par_chunks_mut(step))
             .enumerate()
@@ -413,7 +410,7 @@ pub(crate) fn fill_blocks(
         mask_ok: true,
     };
     let run = |i: usize, ra: &mut [MaybeUninit<f32>]| kernel(i * ROW_BLOCK, zeroed_block(ra));
-    let parts: Vec<BlockOut> = if a.len() >= PAR_THRESHOLD {
+    let parts: Vec<BlockOut> = if a.len() >= PAR_MIN {
         a.par_chunks_mut(step)
             .enumerate()
             .map(|(i, ra)| run(i, ra))

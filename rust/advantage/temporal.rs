@@ -11,8 +11,9 @@ use rayon::prelude::*;
 
 use super::{
     block_moments, check_finite_2d, check_grid, check_mask, check_same_shape, check_unit,
-    fill_blocks, fill_blocks2, BlockOut, MaskElem, Moments, Shape, PAR_THRESHOLD, ROW_BLOCK,
+    fill_blocks, fill_blocks2, BlockOut, MaskElem, Moments, Shape, ROW_BLOCK,
 };
+use crate::batch::PAR_MIN;
 use crate::error::{CoreError, CoreResult};
 
 /// verl's `masked_whiten` variance floor: `(x - mean) * rsqrt(var + 1e-8)`.
@@ -110,7 +111,7 @@ impl Whitening {
             }
         };
         let cols = cols.max(1);
-        if dst.len() >= PAR_THRESHOLD {
+        if dst.len() >= PAR_MIN {
             dst.par_chunks_mut(cols)
                 .zip(src.par_chunks(cols))
                 .zip(mask.par_chunks(cols))
@@ -132,7 +133,7 @@ impl Whitening {
                 *v = (*v - mean) * scale;
             }
         };
-        if x.len() >= PAR_THRESHOLD {
+        if x.len() >= PAR_MIN {
             x.par_chunks_mut(cols).for_each(row);
         } else {
             x.chunks_mut(cols).for_each(row);
@@ -157,7 +158,7 @@ pub fn whiten<M: MaskElem>(
     check_finite_2d("x", x, shape)?;
     let cols = shape.cols;
     let step = cols * ROW_BLOCK;
-    let parts: Vec<BlockOut> = if x.len() >= PAR_THRESHOLD {
+    let parts: Vec<BlockOut> = if x.len() >= PAR_MIN {
         x.par_chunks(step)
             .zip(mask.par_chunks(step))
             .map(|(xb, mb)| block_moments(xb, mb, cols))

@@ -13,7 +13,7 @@ use super::errors::{core_error, run_detached};
 use crate::error::{CoreError, CoreResult};
 use crate::reward::math::extract::{self, ExtractStyle};
 use crate::reward::math::{self, MathStyle};
-use crate::reward::text;
+use crate::reward::{regex, squad};
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()
@@ -109,7 +109,7 @@ fn exact_text_match<'py>(
         predictions,
         references,
         "exact_text_match",
-        text::exact_text_match,
+        squad::exact_text_match,
     )
 }
 
@@ -123,7 +123,7 @@ fn normalized_exact_match<'py>(
         predictions,
         references,
         "normalized_exact_match",
-        text::normalized_exact_match,
+        squad::normalized_exact_match,
     )
 }
 
@@ -133,7 +133,7 @@ fn word_f1<'py>(
     predictions: &Bound<'py, PyAny>,
     references: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-    score_text_pairs(predictions, references, "word_f1", text::word_f1)
+    score_text_pairs(predictions, references, "word_f1", squad::word_f1)
 }
 
 /// 1.0 where `pattern` matches the text (anywhere, or all of it with `full`).
@@ -146,7 +146,7 @@ fn regex_match<'py>(
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
     let t = collect_strs(texts, "texts")?;
     let ts = as_strs(py, &t, "texts")?;
-    let out = run_detached(py, "regex_match", || text::regex_match(&ts, pattern, full))?;
+    let out = run_detached(py, "regex_match", || regex::regex_match(&ts, pattern, full))?;
     Ok(out.into_pyarray(py))
 }
 

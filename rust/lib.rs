@@ -10,6 +10,7 @@ pub mod batch;
 pub mod error;
 pub mod hashkey;
 pub mod lifecycle;
+pub mod mask;
 pub mod npbool;
 pub mod ragged;
 pub mod reward;

@@ -7,7 +7,8 @@
 //! standard deviations, whitening statistics) accumulated in float64 and rounded once.
 //!
 //! Masks are boolean in meaning: `bool`, `u8`, `i8` or `f32` elements, where the numeric ones
-//! must hold exactly 0 or 1 (anything else is an error naming the first bad position). Pure
+//! must hold exactly 0 or 1 (anything else is an error naming the first bad position; see
+//! `crate::mask`). Pure
 //! Rust; the PyO3 layer lives in `crate::py::advantage`.
 
 pub mod group;
@@ -23,87 +24,7 @@ use std::mem::MaybeUninit;
 
 use crate::batch::PAR_MIN;
 use crate::error::{CoreError, CoreResult};
-
-/// One element of a response mask. A position counts (is "on") when the element is true
-/// or 1; numeric masks must hold exactly 0 or 1.
-pub trait MaskElem: Copy + Send + Sync {
-    /// Whether the position counts. Only meaningful when `valid()`.
-    fn on(self) -> bool;
-    /// Whether the element is an acceptable mask value (0 or 1, or any bool).
-    fn valid(self) -> bool;
-    /// The element for an error message.
-    fn show(self) -> String;
-}
-
-impl MaskElem for bool {
-    #[inline(always)]
-    fn on(self) -> bool {
-        self
-    }
-    #[inline(always)]
-    fn valid(self) -> bool {
-        true
-    }
-    fn show(self) -> String {
-        self.to_string()
-    }
-}
-
-impl MaskElem for crate::npbool::NpBool {
-    #[inline(always)]
-    fn on(self) -> bool {
-        self.get()
-    }
-    #[inline(always)]
-    fn valid(self) -> bool {
-        true
-    }
-    fn show(self) -> String {
-        self.get().to_string()
-    }
-}
-
-impl MaskElem for u8 {
-    #[inline(always)]
-    fn on(self) -> bool {
-        self == 1
-    }
-    #[inline(always)]
-    fn valid(self) -> bool {
-        self <= 1
-    }
-    fn show(self) -> String {
-        self.to_string()
-    }
-}
-
-impl MaskElem for i8 {
-    #[inline(always)]
-    fn on(self) -> bool {
-        self == 1
-    }
-    #[inline(always)]
-    fn valid(self) -> bool {
-        self == 0 || self == 1
-    }
-    fn show(self) -> String {
-        self.to_string()
-    }
-}
-
-impl MaskElem for f32 {
-    #[inline(always)]
-    fn on(self) -> bool {
-        self == 1.0
-    }
-    #[inline(always)]
-    fn valid(self) -> bool {
-        self == 0.0 || self == 1.0
-    }
-    fn show(self) -> String {
-        format!("{self:?}")
-    }
-}
+use crate::mask::Mask;
 
 /// The shape of a row-major `(rows, cols)` grid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,8 +143,8 @@ pub(crate) fn check_finite_2d(name: &str, data: &[f32], shape: Shape) -> CoreRes
 }
 
 /// Errors on the first mask element that is neither 0 nor 1.
-pub(crate) fn check_mask<M: MaskElem>(name: &str, mask: &[M], shape: Shape) -> CoreResult<()> {
-    match first_bad(mask, shape.cols, |m| !m.valid()) {
+pub(crate) fn check_mask<M: Mask>(name: &str, mask: &[M], shape: Shape) -> CoreResult<()> {
+    match first_bad(mask, shape.cols, |m| !m.is_binary()) {
         Some(i) => Err(at2(
             name,
             shape.cols,
@@ -254,9 +175,9 @@ pub(crate) struct Moments {
 impl Moments {
     /// Two passes over one row (it sits in cache): mean, then squared deviations. Sums run
     /// in 8 fixed lanes (vectorisable, same result on every run).
-    pub(crate) fn of_row<M: MaskElem>(x: &[f32], mask: &[M]) -> Moments {
+    pub(crate) fn of_row<M: Mask>(x: &[f32], mask: &[M]) -> Moments {
         const LANES: usize = 8;
-        let weight = |m: M| if m.on() { 1.0f64 } else { 0.0 };
+        let weight = |m: M| if m.is_set() { 1.0f64 } else { 0.0 };
         let (xc, mc) = (x.chunks_exact(LANES), mask.chunks_exact(LANES));
         let (xt, mt) = (xc.remainder(), mc.remainder());
         let mut n = [0.0f64; LANES];
@@ -426,7 +347,7 @@ pub(crate) fn fill_blocks(
 }
 
 /// Moments (over the counted positions) and mask validity of every row of a block.
-pub(crate) fn block_moments<M: MaskElem>(x: &[f32], mask: &[M], cols: usize) -> BlockOut {
+pub(crate) fn block_moments<M: Mask>(x: &[f32], mask: &[M], cols: usize) -> BlockOut {
     let cols = cols.max(1);
     let mut out = BlockOut {
         moments: Moments::default(),
@@ -434,7 +355,7 @@ pub(crate) fn block_moments<M: MaskElem>(x: &[f32], mask: &[M], cols: usize) -> 
     };
     for (xr, mr) in x.chunks(cols).zip(mask.chunks(cols)) {
         out.moments = out.moments.merge(Moments::of_row(xr, mr));
-        out.mask_ok &= mr.iter().fold(true, |ok, m| ok & m.valid());
+        out.mask_ok &= mr.iter().fold(true, |ok, m| ok & m.is_binary());
     }
     out
 }
@@ -442,15 +363,6 @@ pub(crate) fn block_moments<M: MaskElem>(x: &[f32], mask: &[M], cols: usize) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mask_elements() {
-        assert!(true.on() && !false.on() && false.valid());
-        assert!(1u8.on() && 1u8.valid() && !2u8.valid() && !0u8.on());
-        assert!(!(-1i8).valid() && 1i8.on() && 0i8.valid());
-        assert!(1.0f32.on() && (-0.0f32).valid() && !(-0.0f32).on());
-        assert!(!0.5f32.valid() && !f32::NAN.valid());
-    }
 
     #[test]
     fn first_bad_matches_serial_scan_on_large_input() {

@@ -17,8 +17,9 @@ use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple, PyType};
 use super::arrays::{bool_as_bytes, borrow_array, slice_of};
 use super::errors::{core_error, guarded, run_detached};
 use crate::error::CoreError;
+use crate::mask::Mask;
 use crate::npbool::NpBool;
-use crate::ragged::{self, MaskValue, Side, TokenId};
+use crate::ragged::{self, Side, TokenId};
 use crate::validate::{self, RecordErrors, RecordIssue, RecordIssueKind, TokenIssueKind};
 
 /// A borrowed 1-D token buffer of either supported dtype.
@@ -190,7 +191,7 @@ fn same<X>(mask: &[X]) -> &[X] {
 }
 
 /// `as_mask` reads the borrowed elements `E` as mask values `M` (bool bytes as `NpBool`).
-fn gather<'py, T: TokenId + Element, E: Element, M: MaskValue>(
+fn gather<'py, T: TokenId + Element, E: Element, M: Mask>(
     py: Python<'py>,
     ids: &numpy::PyReadonlyArray2<'py, T>,
     mask_obj: &Bound<'py, PyAny>,

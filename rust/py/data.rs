@@ -6,61 +6,18 @@
 //! so holds the GIL, but loops in Rust.
 
 use numpy::ndarray::{Array2, Ix1, Ix2};
-use numpy::{
-    dtype, Element, IntoPyArray, PyArray1, PyArrayDescrMethods, PyReadonlyArray1, PyUntypedArray,
-    PyUntypedArrayMethods,
-};
+use numpy::{Element, IntoPyArray, PyArray1, PyReadonlyArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple, PyType};
 
-use super::arrays::{bool_as_bytes, borrow_array, slice_of};
-use super::errors::{core_error, guarded, run_detached};
+use super::arrays::{
+    borrow_array, borrow_mask, borrow_tokens, with_mask, with_tokens, MaskUse, TokenArray,
+};
+use super::errors::{guarded, run_detached};
 use crate::error::CoreError;
-use crate::mask::Mask;
-use crate::npbool::NpBool;
 use crate::ragged::{self, Side, TokenId};
 use crate::validate::{self, RecordErrors, RecordIssue, RecordIssueKind, TokenIssueKind};
-
-/// A borrowed 1-D token buffer of either supported dtype.
-pub enum TokenArray<'py> {
-    I32(PyReadonlyArray1<'py, i32>),
-    I64(PyReadonlyArray1<'py, i64>),
-}
-
-fn dtype_name(obj: &Bound<'_, PyAny>) -> String {
-    match obj.cast::<PyUntypedArray>() {
-        Ok(a) => a.dtype().to_string(),
-        Err(_) => obj
-            .get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_else(|_| "?".to_string()),
-    }
-}
-
-fn is_dtype<T: Element>(obj: &Bound<'_, PyAny>) -> bool {
-    obj.cast::<PyUntypedArray>()
-        .map(|a| a.dtype().is_equiv_to(&dtype::<T>(obj.py())))
-        .unwrap_or(false)
-}
-
-/// Borrows a 1-D int32 or int64 token buffer named `name`.
-pub fn borrow_tokens<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<TokenArray<'py>> {
-    if is_dtype::<i32>(obj) {
-        Ok(TokenArray::I32(borrow_array::<i32, Ix1>(obj, name)?))
-    } else if is_dtype::<i64>(obj) {
-        Ok(TokenArray::I64(borrow_array::<i64, Ix1>(obj, name)?))
-    } else {
-        Err(core_error(
-            obj.py(),
-            CoreError::type_(format!(
-                "{name}: expected a 1-D numpy.ndarray of int32 or int64, got {}",
-                dtype_name(obj)
-            )),
-        ))
-    }
-}
 
 /// A borrowed ragged batch: argument names for messages plus the two buffers.
 pub struct RaggedArgs<'py> {
@@ -101,26 +58,15 @@ pub fn borrow_ragged<'py>(
 macro_rules! dispatch_ragged {
     ($py:expr, $op:expr, $args:expr, |$r:ident| $kernel:expr, |$out:ident| $post:expr) => {{
         let args = &$args;
-        let offsets = $crate::py::arrays::slice_of($py, &args.offsets, &args.offsets_name)?;
+        let offsets = $crate::py::arrays::slice_of(&args.offsets, &args.offsets_name)?;
         let offsets_name: &str = &args.offsets_name;
-        match &args.values {
-            $crate::py::data::TokenArray::I32(v) => {
-                let values = $crate::py::arrays::slice_of($py, v, &args.values_name)?;
-                let $out = $crate::py::errors::run_detached($py, $op, || {
-                    let $r = $crate::ragged::Ragged::new(values, offsets, offsets_name)?;
-                    $kernel
-                })?;
-                $post
-            }
-            $crate::py::data::TokenArray::I64(v) => {
-                let values = $crate::py::arrays::slice_of($py, v, &args.values_name)?;
-                let $out = $crate::py::errors::run_detached($py, $op, || {
-                    let $r = $crate::ragged::Ragged::new(values, offsets, offsets_name)?;
-                    $kernel
-                })?;
-                $post
-            }
-        }
+        $crate::py::arrays::with_tokens!(&args.values, &args.values_name, |values| {
+            let $out = $crate::py::errors::run_detached($py, $op, || {
+                let $r = $crate::ragged::Ragged::new(values, offsets, offsets_name)?;
+                $kernel
+            })?;
+            $post
+        })
     }};
 }
 pub(crate) use dispatch_ragged;
@@ -155,9 +101,9 @@ fn padded_to_py<'py, T: TokenId + Element>(
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     let shape = (p.rows, p.width);
     let ids = Array2::from_shape_vec(shape, p.ids)
-        .map_err(|e| core_error(py, CoreError::value(format!("to_padded: {e}"))))?;
+        .map_err(|e| PyErr::from(CoreError::value(format!("to_padded: {e}"))))?;
     let mask = Array2::from_shape_vec(shape, p.mask)
-        .map_err(|e| core_error(py, CoreError::value(format!("to_padded: {e}"))))?;
+        .map_err(|e| PyErr::from(CoreError::value(format!("to_padded: {e}"))))?;
     Ok((
         ids.into_pyarray(py).into_any(),
         mask.into_pyarray(py).into_any(),
@@ -175,7 +121,7 @@ fn ragged_to_padded<'py>(
     side: &str,
     max_len: Option<i64>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    let side = Side::parse(side).map_err(|e| core_error(py, e))?;
+    let side = Side::parse(side)?;
     let args = borrow_ragged(values, offsets, "")?;
     dispatch_ragged!(
         py,
@@ -186,69 +132,6 @@ fn ragged_to_padded<'py>(
     )
 }
 
-fn same<X>(mask: &[X]) -> &[X] {
-    mask
-}
-
-/// `as_mask` reads the borrowed elements `E` as mask values `M` (bool bytes as `NpBool`).
-fn gather<'py, T: TokenId + Element, E: Element, M: Mask>(
-    py: Python<'py>,
-    ids: &numpy::PyReadonlyArray2<'py, T>,
-    mask_obj: &Bound<'py, PyAny>,
-    as_mask: fn(&[E]) -> &[M],
-) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    let mask = borrow_array::<E, Ix2>(mask_obj, "mask")?;
-    let shape = ids.shape().to_vec();
-    if mask.shape() != shape.as_slice() {
-        return Err(core_error(
-            py,
-            CoreError::arg(
-                "mask",
-                format!("has shape {:?}, ids has shape {:?}", mask.shape(), shape),
-            ),
-        ));
-    }
-    let (rows, width) = (shape[0], shape[1]);
-    let id_slice = slice_of(py, ids, "ids")?;
-    let mask_slice = as_mask(slice_of(py, &mask, "mask")?);
-    let (values, offsets) = run_detached(py, "from_padded", || {
-        ragged::from_padded(id_slice, mask_slice, rows, width)
-    })?;
-    Ok((
-        values.into_pyarray(py).into_any(),
-        offsets.into_pyarray(py).into_any(),
-    ))
-}
-
-fn gather_any_mask<'py, T: TokenId + Element>(
-    py: Python<'py>,
-    ids: &numpy::PyReadonlyArray2<'py, T>,
-    mask: &Bound<'py, PyAny>,
-) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    if is_dtype::<bool>(mask) {
-        let bytes = bool_as_bytes(mask)?;
-        gather::<T, u8, NpBool>(py, ids, &bytes, NpBool::from_bytes)
-    } else if is_dtype::<u8>(mask) {
-        gather::<T, u8, u8>(py, ids, mask, same)
-    } else if is_dtype::<i8>(mask) {
-        gather::<T, i8, i8>(py, ids, mask, same)
-    } else if is_dtype::<i16>(mask) {
-        gather::<T, i16, i16>(py, ids, mask, same)
-    } else if is_dtype::<i32>(mask) {
-        gather::<T, i32, i32>(py, ids, mask, same)
-    } else if is_dtype::<i64>(mask) {
-        gather::<T, i64, i64>(py, ids, mask, same)
-    } else {
-        Err(core_error(
-            py,
-            CoreError::type_(format!(
-                "mask: expected a 2-D numpy.ndarray of bool or int8/uint8/int16/int32/int64, got {}",
-                dtype_name(mask)
-            )),
-        ))
-    }
-}
-
 /// Gathers `ids (B, T)` where `mask (B, T)` is set: `(values, offsets)`.
 #[pyfunction]
 fn ragged_from_padded<'py>(
@@ -256,19 +139,35 @@ fn ragged_from_padded<'py>(
     ids: &Bound<'py, PyAny>,
     mask: &Bound<'py, PyAny>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    if is_dtype::<i32>(ids) {
-        gather_any_mask(py, &borrow_array::<i32, Ix2>(ids, "ids")?, mask)
-    } else if is_dtype::<i64>(ids) {
-        gather_any_mask(py, &borrow_array::<i64, Ix2>(ids, "ids")?, mask)
-    } else {
-        Err(core_error(
-            py,
-            CoreError::type_(format!(
-                "ids: expected a 2-D numpy.ndarray of int32 or int64, got {}",
-                dtype_name(ids)
-            )),
-        ))
-    }
+    let ids = borrow_tokens::<Ix2>(ids, "ids")?;
+    let mask = borrow_mask(mask, "mask", MaskUse::Gather)?;
+    let shape = match &ids {
+        TokenArray::I32(a) => a.shape().to_vec(),
+        TokenArray::I64(a) => a.shape().to_vec(),
+    };
+    let (rows, width) = (shape[0], shape[1]);
+    with_mask!(mask, "mask", [Bool, U8, I8, I16, I32, I64], |m, dims| {
+        if dims != (rows, width) {
+            return Err(CoreError::arg(
+                "mask",
+                format!(
+                    "has shape {:?}, ids has shape {:?}",
+                    [dims.0, dims.1],
+                    shape
+                ),
+            )
+            .into());
+        }
+        with_tokens!(&ids, "ids", |id_slice| {
+            let (values, offsets) = run_detached(py, "from_padded", || {
+                ragged::from_padded(id_slice, m, rows, width)
+            })?;
+            Ok((
+                values.into_pyarray(py).into_any(),
+                offsets.into_pyarray(py).into_any(),
+            ))
+        })
+    })
 }
 
 /// One token issue: `(row, kind, length, position, value, message)`.
@@ -423,7 +322,7 @@ fn push_row_ids(row: &Bound<'_, PyAny>, index: usize, values: &mut Vec<i64>) -> 
             let err = CoreError::type_(format!(
                 "sequences[{index}][{j}]: expected an int, got {got}"
             ));
-            core_error(py, err)
+            PyErr::from(err)
         };
         // bool is an int subclass, but a token id is never True or False.
         if item.is_instance_of::<PyBool>() {
@@ -436,10 +335,7 @@ fn push_row_ids(row: &Bound<'_, PyAny>, index: usize, values: &mut Vec<i64>) -> 
             }
             Err(err) if err.is_instance_of::<PyOverflowError>(py) => {
                 let detail = format!("{} does not fit int64", item.str()?);
-                Err(core_error(
-                    py,
-                    CoreError::at(&format!("sequences[{index}]"), j, detail),
-                ))
+                Err(CoreError::at(&format!("sequences[{index}]"), j, detail).into())
             }
             Err(_) => Err(not_an_int(type_name(&item))),
         }
@@ -508,13 +404,10 @@ fn validate_records<'py>(
             }
         } else {
             let iter = records.try_iter().map_err(|_| {
-                core_error(
-                    py,
-                    CoreError::type_(format!(
-                        "records: expected a list of dicts (or an iterable), got {}",
-                        type_name(records)
-                    )),
-                )
+                PyErr::from(CoreError::type_(format!(
+                    "records: expected a list of dicts (or an iterable), got {}",
+                    type_name(records)
+                )))
             })?;
             for record in iter {
                 check_record(index, &record?, &required, &optional, &mut errors)?;

@@ -9,7 +9,7 @@ use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
-use super::errors::{core_error, run_detached};
+use super::errors::run_detached;
 use crate::error::{CoreError, CoreResult};
 use crate::reward::math::extract::{self, ExtractStyle};
 use crate::reward::math::{self, MathStyle};
@@ -25,57 +25,48 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 /// The items of a list / tuple / 1-D numpy array of `str` (subclasses such as
 /// `numpy.str_` included), each checked to be a `str`.
 fn collect_strs<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Vec<Bound<'py, PyString>>> {
-    let py = obj.py();
     if obj.is_instance_of::<PyString>() {
-        return Err(core_error(
-            py,
-            CoreError::type_(format!(
-                "{name}: expected a sequence of str, got a single str (wrap it in a list)"
-            )),
-        ));
+        return Err(CoreError::type_(format!(
+            "{name}: expected a sequence of str, got a single str (wrap it in a list)"
+        ))
+        .into());
     }
     let item = |i: usize, it: Bound<'py, PyAny>| -> PyResult<Bound<'py, PyString>> {
         if it.is_instance_of::<PyString>() {
             // checked just above, cannot fail
             it.cast_into::<PyString>()
-                .map_err(|e| core_error(py, CoreError::type_(format!("{name}[{i}]: {e}"))))
+                .map_err(|e| PyErr::from(CoreError::type_(format!("{name}[{i}]: {e}"))))
         } else {
-            Err(core_error(
-                py,
-                CoreError::type_(format!("{name}[{i}]: expected str, got {}", type_name(&it))),
-            ))
+            Err(
+                CoreError::type_(format!("{name}[{i}]: expected str, got {}", type_name(&it)))
+                    .into(),
+            )
         }
     };
     if let Ok(list) = obj.cast::<PyList>() {
         return list.iter().enumerate().map(|(i, it)| item(i, it)).collect();
     }
     let iter = obj.try_iter().map_err(|_| {
-        core_error(
-            py,
-            CoreError::type_(format!(
-                "{name}: expected a list of str or a 1-D numpy array of str, got {}",
-                type_name(obj)
-            )),
-        )
+        PyErr::from(CoreError::type_(format!(
+            "{name}: expected a list of str or a 1-D numpy array of str, got {}",
+            type_name(obj)
+        )))
     })?;
     iter.enumerate().map(|(i, it)| item(i, it?)).collect()
 }
 
 /// Borrows the UTF-8 text of each string.
-fn as_strs<'a>(
-    py: Python<'_>,
-    items: &'a [Bound<'_, PyString>],
-    name: &str,
-) -> PyResult<Vec<&'a str>> {
+fn as_strs<'a>(items: &'a [Bound<'_, PyString>], name: &str) -> PyResult<Vec<&'a str>> {
     items
         .iter()
         .enumerate()
         .map(|(i, s)| {
             s.to_str().map_err(|e| {
-                core_error(
-                    py,
-                    CoreError::at(name, i, format!("cannot be encoded as UTF-8 ({e})")),
-                )
+                PyErr::from(CoreError::at(
+                    name,
+                    i,
+                    format!("cannot be encoded as UTF-8 ({e})"),
+                ))
             })
         })
         .collect()
@@ -91,10 +82,7 @@ fn score_text_pairs<'py>(
     let py = predictions.py();
     let p = collect_strs(predictions, "predictions")?;
     let r = collect_strs(references, "references")?;
-    let (ps, rs) = (
-        as_strs(py, &p, "predictions")?,
-        as_strs(py, &r, "references")?,
-    );
+    let (ps, rs) = (as_strs(&p, "predictions")?, as_strs(&r, "references")?);
     let out = run_detached(py, op, || kernel(&ps, &rs))?;
     Ok(out.into_pyarray(py))
 }
@@ -145,7 +133,7 @@ fn regex_match<'py>(
     full: bool,
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
     let t = collect_strs(texts, "texts")?;
-    let ts = as_strs(py, &t, "texts")?;
+    let ts = as_strs(&t, "texts")?;
     let out = run_detached(py, "regex_match", || regex::regex_match(&ts, pattern, full))?;
     Ok(out.into_pyarray(py))
 }
@@ -157,9 +145,9 @@ fn extract_answer<'py>(
     texts: &Bound<'py, PyAny>,
     style: &str,
 ) -> PyResult<Vec<Option<String>>> {
-    let style = ExtractStyle::parse(style).map_err(|e| core_error(py, e))?;
+    let style = ExtractStyle::parse(style)?;
     let t = collect_strs(texts, "texts")?;
-    let ts = as_strs(py, &t, "texts")?;
+    let ts = as_strs(&t, "texts")?;
     run_detached(py, "extract_answer", || {
         Ok(extract::extract_answers(&ts, style))
     })
@@ -179,10 +167,10 @@ fn math_equal<'py>(
     style: &str,
     think_marker: Option<&str>,
 ) -> PyResult<ScoresAndStatus<'py>> {
-    let style = MathStyle::parse(style).map_err(|e| core_error(py, e))?;
+    let style = MathStyle::parse(style)?;
     let r = collect_strs(responses, "responses")?;
     let a = collect_strs(answers, "answers")?;
-    let (rs, as_) = (as_strs(py, &r, "responses")?, as_strs(py, &a, "answers")?);
+    let (rs, as_) = (as_strs(&r, "responses")?, as_strs(&a, "answers")?);
     let (scores, status) = run_detached(py, "math_equal", || {
         math::math_equal(&rs, &as_, style, think_marker)
     })?;

@@ -8,9 +8,10 @@ use numpy::ndarray::Ix1;
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 
+use super::arrays::TokenArray;
 use super::arrays::{borrow_array, slice_of};
-use super::data::{borrow_ragged, dispatch_ragged, RaggedArgs, TokenArray};
-use super::errors::{core_error, run_detached};
+use super::data::{borrow_ragged, dispatch_ragged, RaggedArgs};
+use super::errors::run_detached;
 use crate::error::CoreError;
 use crate::ragged::{Ragged, TokenId};
 use crate::reward::pipeline::{combine, Component};
@@ -43,21 +44,21 @@ fn score_pair<'py>(
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
     let a: RaggedArgs<'py> = borrow_ragged(args[0], args[1], "responses")?;
     let b: RaggedArgs<'py> = borrow_ragged(args[2], args[3], "references")?;
-    let ao = slice_of(py, &a.offsets, &a.offsets_name)?;
-    let bo = slice_of(py, &b.offsets, &b.offsets_name)?;
+    let ao = slice_of(&a.offsets, &a.offsets_name)?;
+    let bo = slice_of(&b.offsets, &b.offsets_name)?;
     match (&a.values, &b.values) {
         (TokenArray::I32(av), TokenArray::I32(bv)) => run_pair(
             py,
             op,
-            (slice_of(py, av, &a.values_name)?, ao, &a.offsets_name),
-            (slice_of(py, bv, &b.values_name)?, bo, &b.offsets_name),
+            (slice_of(av, &a.values_name)?, ao, &a.offsets_name),
+            (slice_of(bv, &b.values_name)?, bo, &b.offsets_name),
             k32,
         ),
         (TokenArray::I64(av), TokenArray::I64(bv)) => run_pair(
             py,
             op,
-            (slice_of(py, av, &a.values_name)?, ao, &a.offsets_name),
-            (slice_of(py, bv, &b.values_name)?, bo, &b.offsets_name),
+            (slice_of(av, &a.values_name)?, ao, &a.offsets_name),
+            (slice_of(bv, &b.values_name)?, bo, &b.offsets_name),
             k64,
         ),
         (TokenArray::I32(_), TokenArray::I64(_)) | (TokenArray::I64(_), TokenArray::I32(_)) => {
@@ -65,12 +66,10 @@ fn score_pair<'py>(
                 TokenArray::I32(_) => ("int64", "int32"),
                 TokenArray::I64(_) => ("int32", "int64"),
             };
-            Err(core_error(
-                py,
-                CoreError::type_(format!(
-                    "references.values: dtype {got} does not match responses.values ({want})"
-                )),
+            Err(CoreError::type_(format!(
+                "references.values: dtype {got} does not match responses.values ({want})"
             ))
+            .into())
         }
     }
 }
@@ -122,7 +121,7 @@ fn length_penalty_linear<'py>(
     target: f64,
     scale: f64,
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-    let kind = LengthPenalty::linear(target, scale).map_err(|e| core_error(py, e))?;
+    let kind = LengthPenalty::linear(target, scale)?;
     let args = borrow_ragged(values, offsets, "responses")?;
     dispatch_ragged!(
         py,
@@ -143,8 +142,7 @@ fn length_penalty_dapo<'py>(
     cache_len: i64,
     penalty_factor: f64,
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-    let kind =
-        LengthPenalty::dapo(max_len, cache_len, penalty_factor).map_err(|e| core_error(py, e))?;
+    let kind = LengthPenalty::dapo(max_len, cache_len, penalty_factor)?;
     let args = borrow_ragged(values, offsets, "responses")?;
     dispatch_ragged!(
         py,
@@ -203,18 +201,16 @@ fn combine_rewards<'py>(
     clip: Option<(f64, f64)>,
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
     if names.len() != scores.len() || weights.len() != scores.len() {
-        return Err(core_error(
-            py,
-            CoreError::arg(
-                "weights",
-                format!(
-                    "{} names, {} score arrays and {} weights: expected one of each per component",
-                    names.len(),
-                    scores.len(),
-                    weights.len()
-                ),
+        return Err(CoreError::arg(
+            "weights",
+            format!(
+                "{} names, {} score arrays and {} weights: expected one of each per component",
+                names.len(),
+                scores.len(),
+                weights.len()
             ),
-        ));
+        )
+        .into());
     }
     let arrays = names
         .iter()
@@ -224,7 +220,7 @@ fn combine_rewards<'py>(
     let slices = names
         .iter()
         .zip(&arrays)
-        .map(|(n, a)| slice_of(py, a, n))
+        .map(|(n, a)| slice_of(a, n))
         .collect::<PyResult<Vec<_>>>()?;
     let components: Vec<Component<'_>> = names
         .iter()

@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod mask;
 pub mod npbool;
 pub mod ragged;
+pub mod records;
 pub mod reward;
 pub mod validate;
 

@@ -35,11 +35,7 @@ pub fn borrow_array<'py, T: Element, D: Dimension>(
     let want = dtype::<T>(py);
     let ndim = D::NDIM.unwrap_or(0);
     let untyped = obj.cast::<PyUntypedArray>().map_err(|_| {
-        let got = obj
-            .get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_else(|_| "?".to_string());
+        let got = type_name(obj);
         PyErr::from(CoreError::type_(format!(
             "{name}: expected a {ndim}-D numpy.ndarray of {want}, got {got}"
         )))
@@ -86,15 +82,19 @@ fn readonly<'py, T: Element, D: Dimension>(
         .map_err(|e| PyErr::from(CoreError::arg(name, format!("cannot borrow array: {e}"))))
 }
 
+/// The name of `obj`'s type, for a message.
+pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".to_string())
+}
+
 /// The dtype of an ndarray, or the type of anything else, for a message.
 pub fn dtype_name(obj: &Bound<'_, PyAny>) -> String {
     match obj.cast::<PyUntypedArray>() {
         Ok(a) => a.dtype().to_string(),
-        Err(_) => obj
-            .get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_else(|_| "?".to_string()),
+        Err(_) => type_name(obj),
     }
 }
 

@@ -1,23 +1,22 @@
-//! Bindings of `crate::ragged` and `crate::validate`: ragged token batches and dataset
-//! validation.
+//! Bindings of `crate::ragged`: ragged token batches, and their conversions to and from
+//! padded arrays and lists of lists.
 //!
 //! Token arrays are borrowed zero-copy (int32 or int64, C-contiguous, exact dtype);
-//! every kernel runs with the GIL released. Record validation walks Python objects and
-//! so holds the GIL, but loops in Rust.
+//! every kernel runs with the GIL released.
 
 use numpy::ndarray::{Array2, Ix1, Ix2};
 use numpy::{Element, IntoPyArray, PyArray1, PyReadonlyArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBool, PyList, PyTuple};
 
 use super::arrays::{
-    borrow_array, borrow_mask, borrow_tokens, with_mask, with_tokens, MaskUse, TokenArray,
+    borrow_array, borrow_mask, borrow_tokens, type_name, with_mask, with_tokens, MaskUse,
+    TokenArray,
 };
 use super::errors::{guarded, run_detached};
 use crate::error::CoreError;
 use crate::ragged::{self, Side, TokenId};
-use crate::validate::{self, RecordErrors, RecordIssue, RecordIssueKind, TokenIssueKind};
 
 /// A borrowed ragged batch: argument names for messages plus the two buffers.
 pub struct RaggedArgs<'py> {
@@ -170,149 +169,6 @@ fn ragged_from_padded<'py>(
     })
 }
 
-/// One token issue: `(row, kind, length, position, value, message)`.
-type TokenIssueTuple = (
-    usize,
-    &'static str,
-    usize,
-    Option<usize>,
-    Option<i64>,
-    String,
-);
-
-/// The token report as a dict of statistics plus `errors` as tuples.
-#[pyfunction]
-#[pyo3(signature = (values, offsets, vocab_size, min_len, max_len, max_errors))]
-fn validate_tokens<'py>(
-    py: Python<'py>,
-    values: &Bound<'py, PyAny>,
-    offsets: &Bound<'py, PyAny>,
-    vocab_size: i64,
-    min_len: i64,
-    max_len: Option<i64>,
-    max_errors: usize,
-) -> PyResult<Bound<'py, PyDict>> {
-    let args = borrow_ragged(values, offsets, "tokens")?;
-    let report = dispatch_ragged!(
-        py,
-        "validate_tokens",
-        args,
-        |r| validate::validate_tokens(&r, vocab_size, min_len, max_len, max_errors),
-        |out| out
-    );
-    let d = PyDict::new(py);
-    d.set_item("rows", report.rows)?;
-    d.set_item("tokens", report.tokens)?;
-    d.set_item("min_len", report.min_len)?;
-    d.set_item("max_len", report.max_len)?;
-    d.set_item("mean_len", report.mean_len)?;
-    d.set_item("p50_len", report.p50_len)?;
-    d.set_item("p95_len", report.p95_len)?;
-    d.set_item("too_short", report.too_short)?;
-    d.set_item("too_long", report.too_long)?;
-    d.set_item("bad_ids", report.bad_ids)?;
-    let errors: Vec<TokenIssueTuple> = report
-        .errors
-        .iter()
-        .map(|e| {
-            let (position, value) = match e.kind {
-                TokenIssueKind::IdOutOfRange { position, value } => (Some(position), Some(value)),
-                _ => (None, None),
-            };
-            (
-                e.row,
-                e.kind_name(),
-                e.length,
-                position,
-                value,
-                e.describe(vocab_size),
-            )
-        })
-        .collect();
-    d.set_item("errors", errors)?;
-    Ok(d)
-}
-
-/// One field rule: the key (interned), the accepted types (a type, tuple or union) and
-/// how to name them in messages.
-struct Rule<'py> {
-    key: Bound<'py, PyString>,
-    name: String,
-    types: Bound<'py, PyAny>,
-    /// A single exact class: `type(v) is cls` short-cuts `isinstance`.
-    exact: Option<Bound<'py, PyType>>,
-    expected: String,
-}
-
-fn rules<'py>(py: Python<'py>, spec: Vec<(String, Bound<'py, PyAny>, String)>) -> Vec<Rule<'py>> {
-    spec.into_iter()
-        .map(|(name, types, expected)| Rule {
-            key: PyString::intern(py, &name),
-            exact: types.cast::<PyType>().ok().cloned(),
-            name,
-            types,
-            expected,
-        })
-        .collect()
-}
-
-fn type_name(v: &Bound<'_, PyAny>) -> String {
-    v.get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "?".to_string())
-}
-
-fn check_record(
-    index: usize,
-    record: &Bound<'_, PyAny>,
-    required: &[Rule<'_>],
-    optional: &[Rule<'_>],
-    errors: &mut RecordErrors,
-) -> PyResult<()> {
-    let Ok(dict) = record.cast::<PyDict>() else {
-        errors.push(index, || RecordIssue {
-            index,
-            key: None,
-            kind: RecordIssueKind::NotADict {
-                got: type_name(record),
-            },
-        });
-        return Ok(());
-    };
-    for (rule, is_required) in required
-        .iter()
-        .map(|r| (r, true))
-        .chain(optional.iter().map(|r| (r, false)))
-    {
-        match dict.get_item(&rule.key)? {
-            None if is_required => errors.push(index, || RecordIssue {
-                index,
-                key: Some(rule.name.clone()),
-                kind: RecordIssueKind::Missing,
-            }),
-            None => {}
-            Some(v) => {
-                let ok = match &rule.exact {
-                    Some(cls) if v.get_type().is(cls) => true,
-                    _ => v.is_instance(&rule.types)?,
-                };
-                if !ok {
-                    errors.push(index, || RecordIssue {
-                        index,
-                        key: Some(rule.name.clone()),
-                        kind: RecordIssueKind::WrongType {
-                            expected: rule.expected.clone(),
-                            got: type_name(&v),
-                        },
-                    });
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The ids of one list or tuple row, appended to `values`; `Ok(false)` when `row` is some
 /// other kind of sequence (the caller then takes its general path).
 fn push_row_ids(row: &Bound<'_, PyAny>, index: usize, values: &mut Vec<i64>) -> PyResult<bool> {
@@ -378,60 +234,11 @@ fn ragged_from_lists<'py>(
     })
 }
 
-/// One record issue: `(index, key, kind, message)`.
-type RecordIssueTuple = (usize, Option<String>, &'static str, String);
-
-/// Checks each record: a dict holding every required key with a value of the
-/// accepted types, and optional keys (when present) of theirs.
-/// Returns `(records, bad_records, total_errors, issues)`.
-#[pyfunction]
-fn validate_records<'py>(
-    py: Python<'py>,
-    records: &Bound<'py, PyAny>,
-    required: Vec<(String, Bound<'py, PyAny>, String)>,
-    optional: Vec<(String, Bound<'py, PyAny>, String)>,
-    max_errors: usize,
-) -> PyResult<(usize, usize, usize, Vec<RecordIssueTuple>)> {
-    let required = rules(py, required);
-    let optional = rules(py, optional);
-    let mut errors = RecordErrors::new(max_errors);
-    guarded(py, "validate_records", || {
-        let mut index = 0usize;
-        if let Ok(list) = records.cast::<pyo3::types::PyList>() {
-            for record in list.iter() {
-                check_record(index, &record, &required, &optional, &mut errors)?;
-                index += 1;
-            }
-        } else {
-            let iter = records.try_iter().map_err(|_| {
-                PyErr::from(CoreError::type_(format!(
-                    "records: expected a list of dicts (or an iterable), got {}",
-                    type_name(records)
-                )))
-            })?;
-            for record in iter {
-                check_record(index, &record?, &required, &optional, &mut errors)?;
-                index += 1;
-            }
-        }
-        errors.records = index;
-        Ok(())
-    })?;
-    let issues = errors
-        .issues
-        .iter()
-        .map(|i| (i.index, i.key.clone(), i.kind_name(), i.describe()))
-        .collect();
-    Ok((errors.records, errors.bad_records, errors.total, issues))
-}
-
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ragged_check, m)?)?;
     m.add_function(wrap_pyfunction!(ragged_lengths, m)?)?;
     m.add_function(wrap_pyfunction!(ragged_to_padded, m)?)?;
     m.add_function(wrap_pyfunction!(ragged_from_padded, m)?)?;
     m.add_function(wrap_pyfunction!(ragged_from_lists, m)?)?;
-    m.add_function(wrap_pyfunction!(validate_tokens, m)?)?;
-    m.add_function(wrap_pyfunction!(validate_records, m)?)?;
     Ok(())
 }

@@ -13,8 +13,8 @@ use rayon::prelude::*;
 use super::{check_finite_1d, check_grid, check_mask, BlockOut, Moments, Shape, ROW_BLOCK};
 use crate::batch::PAR_MIN;
 use crate::error::{CoreError, CoreResult};
-use crate::hashkey::KeyedMix64;
 use crate::mask::Mask;
+use foldhash::fast::RandomState as SeededHash;
 
 /// Group statistics of a batch: the dense group slot of each response, and per group the
 /// number of responses and the float64 sum and sum of squared deviations of the scores.
@@ -95,8 +95,8 @@ fn group(scores: &[f32], group_ids: &[i64]) -> CoreResult<Groups> {
             }
         }
         None => {
-            let mut slots: HashMap<i64, u32, KeyedMix64> =
-                HashMap::with_capacity_and_hasher(n.min(1 << 20), KeyedMix64::new());
+            let mut slots: HashMap<i64, u32, SeededHash> =
+                HashMap::with_capacity_and_hasher(n.min(1 << 20), SeededHash::default());
             for (&id, &s) in group_ids.iter().zip(scores) {
                 add(slots.entry(id).or_insert(UNSEEN), s, &mut slot);
             }

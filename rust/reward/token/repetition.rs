@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use crate::batch::{check_nonempty, map_rows_with};
 use crate::error::{CoreError, CoreResult};
-use crate::hashkey::KeyedMix64;
 use crate::ragged::{Ragged, TokenId};
+use foldhash::fast::RandomState as SeededHash;
 
 /// Open-addressing set of one row's n-grams, stored as (hash, start); equal hashes are
 /// confirmed by comparing the n-grams themselves, so the count is exact.
@@ -53,13 +53,13 @@ fn distinct_by_doubling<T: TokenId>(row: &[T], n: usize, scratch: &mut Doubling)
 /// Buffers of [`distinct_by_doubling`], kept across the rows of a batch.
 #[derive(Default)]
 pub struct Doubling {
-    names: HashMap<u64, u32, KeyedMix64>,
+    names: HashMap<u64, u32, SeededHash>,
     rank: Vec<u32>,
     next: Vec<u32>,
 }
 
 /// The dense name of `key`: its index in order of first appearance.
-fn name(key: u64, names: &mut HashMap<u64, u32, KeyedMix64>) -> u32 {
+fn name(key: u64, names: &mut HashMap<u64, u32, SeededHash>) -> u32 {
     let next = names.len() as u32;
     *names.entry(key).or_insert(next)
 }

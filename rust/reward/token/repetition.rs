@@ -9,6 +9,10 @@ use foldhash::fast::RandomState as SeededHash;
 
 /// Open-addressing set of one row's n-grams, stored as (hash, start); equal hashes are
 /// confirmed by comparing the n-grams themselves, so the count is exact.
+///
+/// Written by hand rather than on `hashbrown::HashTable`: measured single-threaded,
+/// hashbrown was 16-20 % faster on rows of mostly distinct n-grams but 30 % slower on
+/// repetitive rows (a 4-token vocabulary), and repetitive rows are what this penalty is for.
 #[derive(Default)]
 pub struct NgramSet {
     /// `(hash, start + 1)`; start 0 marks an empty slot.

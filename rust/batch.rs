@@ -61,7 +61,11 @@ where
 /// 1.0 for true, 0.0 for false: the score of a yes/no reward.
 #[inline]
 pub fn score(b: bool) -> f32 {
-    f32::from(u8::from(b))
+    if b {
+        1.0
+    } else {
+        0.0
+    }
 }
 
 /// Errors on an empty batch: "`name`: empty batch (0 rows)".

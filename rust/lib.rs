@@ -6,11 +6,14 @@
 //! outputs and maps errors.
 
 pub mod advantage;
+pub mod batch;
 pub mod error;
 pub mod hashkey;
 pub mod lifecycle;
+pub mod mask;
 pub mod npbool;
 pub mod ragged;
+pub mod records;
 pub mod reward;
 pub mod validate;
 

@@ -5,6 +5,7 @@
 //! all of that in one O(n) pass, so every later row access is in bounds.
 
 use crate::error::{CoreError, CoreResult};
+use crate::mask::Mask;
 
 /// A token id type: the integer dtypes a token buffer may hold (int32, int64).
 pub trait TokenId:
@@ -200,9 +201,6 @@ impl Side {
     }
 }
 
-/// Rows of at least this many padded elements in total go through rayon.
-const PAR_ELEMENTS: usize = 1 << 16;
-
 /// A padded `(rows, width)` batch, row-major.
 #[derive(Debug, PartialEq)]
 pub struct Padded<T> {
@@ -275,7 +273,7 @@ pub fn to_padded<T: TokenId>(
         id_row[start..start + row.len()].copy_from_slice(row);
         mask_row[start..start + row.len()].fill(true);
     };
-    if total >= PAR_ELEMENTS {
+    if total >= crate::batch::PAR_MIN_COPY {
         use rayon::prelude::*;
         ids.par_chunks_mut(width)
             .zip(mask.par_chunks_mut(width))
@@ -295,38 +293,9 @@ pub fn to_padded<T: TokenId>(
     })
 }
 
-/// A mask element: bool or an integer, true when non-zero.
-pub trait MaskValue: Copy + Send + Sync {
-    fn is_set(self) -> bool;
-}
-
-macro_rules! mask_int {
-    ($($t:ty),*) => {$(
-        impl MaskValue for $t {
-            #[inline]
-            fn is_set(self) -> bool { self != 0 }
-        }
-    )*};
-}
-mask_int!(i8, u8, i16, i32, i64);
-
-impl MaskValue for crate::npbool::NpBool {
-    #[inline]
-    fn is_set(self) -> bool {
-        self.get()
-    }
-}
-
-impl MaskValue for bool {
-    #[inline]
-    fn is_set(self) -> bool {
-        self
-    }
-}
-
 /// Gathers the tokens of `ids (rows, width)` where `mask` is set, row by row, into a
 /// ragged batch `(values, offsets)`. Any padding pattern works (left, right, holes).
-pub fn from_padded<T: TokenId, M: MaskValue>(
+pub fn from_padded<T: TokenId, M: Mask>(
     ids: &[T],
     mask: &[M],
     rows: usize,

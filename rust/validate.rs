@@ -1,11 +1,8 @@
-//! Dataset validation: token buffers (lengths, id range) and records (keys, types).
+//! Dataset validation of token buffers: lengths and id range. (Records: `crate::records`.)
 //!
 //! The token check is one vectorisable pass over the id buffer (a branch-free count of
 //! ids outside `[0, vocab_size)`, rayon over chunks) plus one pass over the offsets.
 //! Only when something is wrong does it go back to find the first bad rows.
-//!
-//! Records live in Python; the binding walks them and reports each problem to a
-//! [`RecordErrors`] collector defined here.
 
 use rayon::prelude::*;
 
@@ -85,8 +82,6 @@ pub struct TokenReport {
 
 /// Chunk of ids per rayon task in the range pass.
 const CHUNK: usize = 1 << 16;
-/// Below this many ids the range pass runs on the calling thread.
-const PAR_IDS: usize = 1 << 18;
 
 /// Linear-interpolated percentile of `lengths` (numpy's default), `q` in [0, 1].
 /// Reorders `lengths`.
@@ -145,7 +140,7 @@ pub fn validate_tokens<T: TokenId>(
     let values = tokens.values();
 
     // Pass 1: ids out of range, counted branch-free.
-    let bad_ids: usize = if values.len() >= PAR_IDS {
+    let bad_ids: usize = if values.len() >= crate::batch::PAR_MIN_SCAN {
         values
             .par_chunks(CHUNK)
             .map(|c| T::count_out_of_range(c, vocab_size))
@@ -232,90 +227,6 @@ pub fn validate_tokens<T: TokenId>(
     })
 }
 
-/// What is wrong with a record.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RecordIssueKind {
-    /// The record is not a dict; `got` is its type's name.
-    NotADict { got: String },
-    /// A required key is absent.
-    Missing,
-    /// The key's value has the wrong type.
-    WrongType { expected: String, got: String },
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RecordIssue {
-    pub index: usize,
-    /// The key at fault (`None` for a record that is not a dict).
-    pub key: Option<String>,
-    pub kind: RecordIssueKind,
-}
-
-impl RecordIssue {
-    pub fn kind_name(&self) -> &'static str {
-        match self.kind {
-            RecordIssueKind::NotADict { .. } => "not_a_dict",
-            RecordIssueKind::Missing => "missing_key",
-            RecordIssueKind::WrongType { .. } => "wrong_type",
-        }
-    }
-
-    /// "record 12: key 'answer' is missing", …
-    pub fn describe(&self) -> String {
-        let key = self.key.as_deref().unwrap_or("");
-        match &self.kind {
-            RecordIssueKind::NotADict { got } => {
-                format!("record {}: expected a dict, got {got}", self.index)
-            }
-            RecordIssueKind::Missing => format!("record {}: key '{key}' is missing", self.index),
-            RecordIssueKind::WrongType { expected, got } => format!(
-                "record {}: key '{key}' should be {expected}, got {got}",
-                self.index
-            ),
-        }
-    }
-}
-
-/// Collects record problems: counts all of them, keeps the first `max_errors`.
-#[derive(Clone, Debug, Default)]
-pub struct RecordErrors {
-    pub max_errors: usize,
-    pub records: usize,
-    /// Records with at least one problem.
-    pub bad_records: usize,
-    /// All problems found (a record may have several).
-    pub total: usize,
-    pub issues: Vec<RecordIssue>,
-    last_bad: Option<usize>,
-}
-
-impl RecordErrors {
-    pub fn new(max_errors: usize) -> Self {
-        RecordErrors {
-            max_errors,
-            ..Default::default()
-        }
-    }
-
-    /// `true` once the kept list is full: callers may skip building detail strings.
-    #[inline]
-    pub fn full(&self) -> bool {
-        self.issues.len() >= self.max_errors
-    }
-
-    /// Records one problem; `detail` builds the issue only while there is room.
-    pub fn push(&mut self, index: usize, detail: impl FnOnce() -> RecordIssue) {
-        self.total += 1;
-        if self.last_bad != Some(index) {
-            self.bad_records += 1;
-            self.last_bad = Some(index);
-        }
-        if !self.full() {
-            self.issues.push(detail());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,20 +310,5 @@ mod tests {
         assert_eq!(percentile(&mut v, 0.5), 3.0);
         assert!((percentile(&mut v, 0.95) - 4.8).abs() < 1e-12);
         assert_eq!(percentile(&mut [7], 0.95), 7.0);
-    }
-
-    #[test]
-    fn record_errors_count_and_cap() {
-        let mut e = RecordErrors::new(1);
-        let issue = |i| RecordIssue {
-            index: i,
-            key: Some("a".into()),
-            kind: RecordIssueKind::Missing,
-        };
-        e.push(0, || issue(0));
-        e.push(0, || issue(0));
-        e.push(3, || issue(3));
-        assert_eq!((e.total, e.bad_records, e.issues.len()), (3, 2, 1));
-        assert_eq!(e.issues[0].describe(), "record 0: key 'a' is missing");
     }
 }

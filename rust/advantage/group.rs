@@ -10,12 +10,11 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::{
-    check_finite_1d, check_grid, check_mask, BlockOut, MaskElem, Moments, Shape, PAR_THRESHOLD,
-    ROW_BLOCK,
-};
+use super::{check_finite_1d, check_grid, check_mask, BlockOut, Moments, Shape, ROW_BLOCK};
+use crate::batch::PAR_MIN;
 use crate::error::{CoreError, CoreResult};
-use crate::hashkey::KeyedMix64;
+use crate::mask::Mask;
+use foldhash::fast::RandomState as SeededHash;
 
 /// Group statistics of a batch: the dense group slot of each response, and per group the
 /// number of responses and the float64 sum and sum of squared deviations of the scores.
@@ -96,8 +95,8 @@ fn group(scores: &[f32], group_ids: &[i64]) -> CoreResult<Groups> {
             }
         }
         None => {
-            let mut slots: HashMap<i64, u32, KeyedMix64> =
-                HashMap::with_capacity_and_hasher(n.min(1 << 20), KeyedMix64::new());
+            let mut slots: HashMap<i64, u32, SeededHash> =
+                HashMap::with_capacity_and_hasher(n.min(1 << 20), SeededHash::default());
             for (&id, &s) in group_ids.iter().zip(scores) {
                 add(slots.entry(id).or_insert(UNSEEN), s, &mut slot);
             }
@@ -207,11 +206,7 @@ pub fn rloo(scores: &[f32], group_ids: &[i64]) -> CoreResult<Vec<f32>> {
 
 /// `out[r, c] = advantages[r] * mask[r, c]`: one advantage per response broadcast onto its
 /// response tokens, zero elsewhere (verl's `scores.unsqueeze(-1) * response_mask`).
-pub fn broadcast<M: MaskElem>(
-    advantages: &[f32],
-    mask: &[M],
-    shape: Shape,
-) -> CoreResult<Vec<f32>> {
+pub fn broadcast<M: Mask>(advantages: &[f32], mask: &[M], shape: Shape) -> CoreResult<Vec<f32>> {
     check_grid("mask", mask, shape)?;
     if advantages.len() != shape.rows {
         return Err(CoreError::arg(
@@ -235,8 +230,8 @@ pub fn broadcast<M: MaskElem>(
             match (advantages.get(r), mask.get(r * cols..(r + 1) * cols)) {
                 (Some(&a), Some(m)) if m.len() == orow.len() => {
                     for (o, &mv) in orow.iter_mut().zip(m) {
-                        o.write(if mv.on() { a } else { 0.0 });
-                        ok &= mv.valid();
+                        o.write(if mv.is_set() { a } else { 0.0 });
+                        ok &= mv.is_binary();
                     }
                 }
                 _ => {
@@ -253,7 +248,7 @@ pub fn broadcast<M: MaskElem>(
     let mut out: Vec<f32> = Vec::with_capacity(shape.len());
     let slots = &mut out.spare_capacity_mut()[..shape.len()];
     let step = cols * ROW_BLOCK;
-    let mask_ok = if shape.len() >= PAR_THRESHOLD {
+    let mask_ok = if shape.len() >= PAR_MIN {
         slots
             .par_chunks_mut(step)
             .enumerate()
@@ -280,7 +275,7 @@ pub fn broadcast<M: MaskElem>(
 }
 
 /// [`grpo`] followed by [`broadcast`] onto `mask` (`mask` has one row per response).
-pub fn grpo_broadcast<M: MaskElem>(
+pub fn grpo_broadcast<M: Mask>(
     scores: &[f32],
     group_ids: &[i64],
     mask: &[M],
@@ -294,7 +289,7 @@ pub fn grpo_broadcast<M: MaskElem>(
 }
 
 /// [`rloo`] followed by [`broadcast`] onto `mask` (`mask` has one row per response).
-pub fn rloo_broadcast<M: MaskElem>(
+pub fn rloo_broadcast<M: Mask>(
     scores: &[f32],
     group_ids: &[i64],
     mask: &[M],

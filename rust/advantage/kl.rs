@@ -7,8 +7,8 @@ use rayon::prelude::*;
 
 use super::{
     check_finite_2d, check_grid, check_same_shape, into_initialised, uninit_output, Shape,
-    PAR_THRESHOLD,
 };
+use crate::batch::PAR_MIN;
 use crate::error::{CoreError, CoreResult};
 
 /// Which estimator of KL(policy ‖ reference) to compute per token, with `d = logp - ref_logp`.
@@ -84,7 +84,7 @@ fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) -> Vec<
             slot.write(f(p, q));
         }
     };
-    if a.len() >= PAR_THRESHOLD {
+    if a.len() >= PAR_MIN {
         out.par_chunks_mut(MAP_CHUNK)
             .zip(a.par_chunks(MAP_CHUNK).zip(b.par_chunks(MAP_CHUNK)))
             .for_each(|(o, (x, y))| run(o, x, y));

@@ -11,9 +11,11 @@ use rayon::prelude::*;
 
 use super::{
     block_moments, check_finite_2d, check_grid, check_mask, check_same_shape, check_unit,
-    fill_blocks, fill_blocks2, BlockOut, MaskElem, Moments, Shape, PAR_THRESHOLD, ROW_BLOCK,
+    fill_blocks, fill_blocks2, BlockOut, Moments, Shape, ROW_BLOCK,
 };
+use crate::batch::PAR_MIN;
 use crate::error::{CoreError, CoreResult};
+use crate::mask::Mask;
 
 /// verl's `masked_whiten` variance floor: `(x - mean) * rsqrt(var + 1e-8)`.
 const WHITEN_EPS: f32 = 1e-8;
@@ -21,7 +23,7 @@ const WHITEN_EPS: f32 = 1e-8;
 /// Columns per tile of the backward recursions (one 64-byte cache line of float32).
 const COL_TILE: usize = 16;
 
-fn check_mask_grid<M: MaskElem>(
+fn check_mask_grid<M: Mask>(
     mask: &[M],
     mask_shape: Shape,
     name: &str,
@@ -31,7 +33,7 @@ fn check_mask_grid<M: MaskElem>(
     check_grid("mask", mask, mask_shape)
 }
 
-fn check_rewards<M: MaskElem>(
+fn check_rewards<M: Mask>(
     rewards: &[f32],
     shape: Shape,
     mask: &[M],
@@ -45,7 +47,7 @@ fn check_rewards<M: MaskElem>(
 }
 
 /// After a fused pass: the error naming the first mask element that is neither 0 nor 1.
-fn mask_status<M: MaskElem>(status: &BlockOut, mask: &[M], shape: Shape) -> CoreResult<()> {
+fn mask_status<M: Mask>(status: &BlockOut, mask: &[M], shape: Shape) -> CoreResult<()> {
     if status.mask_ok {
         Ok(())
     } else {
@@ -86,7 +88,7 @@ impl Whitening {
     }
 
     /// `dst = whiten(src)` (`+ mean` unless `shift_mean`), `* mask` when `times_mask`.
-    fn apply<M: MaskElem>(
+    fn apply<M: Mask>(
         self,
         src: &[f32],
         dst: &mut [f32],
@@ -101,7 +103,7 @@ impl Whitening {
             if times_mask {
                 for ((o, &v), &mv) in d.iter_mut().zip(s).zip(m) {
                     let w = (v - mean) * scale + back;
-                    *o = if mv.on() { w } else { 0.0 };
+                    *o = if mv.is_set() { w } else { 0.0 };
                 }
             } else {
                 for (o, &v) in d.iter_mut().zip(s) {
@@ -110,7 +112,7 @@ impl Whitening {
             }
         };
         let cols = cols.max(1);
-        if dst.len() >= PAR_THRESHOLD {
+        if dst.len() >= PAR_MIN {
             dst.par_chunks_mut(cols)
                 .zip(src.par_chunks(cols))
                 .zip(mask.par_chunks(cols))
@@ -132,7 +134,7 @@ impl Whitening {
                 *v = (*v - mean) * scale;
             }
         };
-        if x.len() >= PAR_THRESHOLD {
+        if x.len() >= PAR_MIN {
             x.par_chunks_mut(cols).for_each(row);
         } else {
             x.chunks_mut(cols).for_each(row);
@@ -145,7 +147,7 @@ impl Whitening {
 /// `out = (x - mean) / sqrt(var + 1e-8)` (plus `mean` when `shift_mean` is false), where
 /// `mean` and the unbiased `var` (`sum m (x - mean)^2 / (sum m - 1)`) are taken over the
 /// positions where the mask is 1; every position is transformed (masked ones included).
-pub fn whiten<M: MaskElem>(
+pub fn whiten<M: Mask>(
     x: &[f32],
     shape: Shape,
     mask: &[M],
@@ -157,7 +159,7 @@ pub fn whiten<M: MaskElem>(
     check_finite_2d("x", x, shape)?;
     let cols = shape.cols;
     let step = cols * ROW_BLOCK;
-    let parts: Vec<BlockOut> = if x.len() >= PAR_THRESHOLD {
+    let parts: Vec<BlockOut> = if x.len() >= PAR_MIN {
         x.par_chunks(step)
             .zip(mask.par_chunks(step))
             .map(|(xb, mb)| block_moments(xb, mb, cols))
@@ -186,7 +188,7 @@ pub fn whiten<M: MaskElem>(
 /// `m_t = 1`, `G_t = r_t + gamma * G_next` and `G_next = G_t`; where `m_t = 0`, `G_t = 0`
 /// and `G_next` carries over unchanged (rewards there are ignored). `G_next` starts at 0.
 #[inline(always)]
-fn returns_rows<M: MaskElem, const L: usize>(
+fn returns_rows<M: Mask, const L: usize>(
     rewards: &[f32],
     mask: &[M],
     cols: usize,
@@ -212,7 +214,7 @@ fn returns_rows<M: MaskElem, const L: usize>(
             let mut acc = *run;
             for ((o, &r), &m) in o.iter_mut().zip(r).zip(m).rev() {
                 let next = r + gamma * acc;
-                let on = m.on();
+                let on = m.is_set();
                 acc = if on { next } else { acc };
                 *o = if on { next } else { 0.0 };
             }
@@ -223,7 +225,7 @@ fn returns_rows<M: MaskElem, const L: usize>(
 }
 
 /// Returns of one block of rows (`first_row..`) plus the block's moments and mask status.
-fn returns_block<M: MaskElem>(
+fn returns_block<M: Mask>(
     rewards: &[f32],
     mask: &[M],
     cols: usize,
@@ -253,7 +255,7 @@ fn returns_block<M: MaskElem>(
 /// `G_t = m_t * (r_t + gamma * G_next(t))`, where `G_next(t)` is the return at the next
 /// position after `t` where the mask is 1 (0 if none): masked positions (observation
 /// tokens, padding) get 0, their rewards are ignored, and the return carries across them.
-pub fn discounted_returns<M: MaskElem>(
+pub fn discounted_returns<M: Mask>(
     rewards: &[f32],
     shape: Shape,
     mask: &[M],
@@ -272,7 +274,7 @@ pub fn discounted_returns<M: MaskElem>(
 /// REINFORCE++ as verl's `compute_reinforce_plus_plus_outcome_advantage`:
 /// `returns = discounted_returns(rewards, mask, gamma)` and
 /// `advantages = masked_whiten(returns, mask) * mask`. Returns `(advantages, returns)`.
-pub fn reinforce_pp<M: MaskElem>(
+pub fn reinforce_pp<M: Mask>(
     rewards: &[f32],
     shape: Shape,
     mask: &[M],
@@ -298,7 +300,7 @@ pub fn reinforce_pp<M: MaskElem>(
 /// `returns = A + V` (before whitening); `advantages = masked_whiten(A, mask)` when
 /// `whiten_advantages` (verl always whitens), else `A`. Returns `(advantages, returns)`.
 #[allow(clippy::too_many_arguments)]
-pub fn gae<M: MaskElem>(
+pub fn gae<M: Mask>(
     rewards: &[f32],
     shape: Shape,
     values: &[f32],
@@ -368,7 +370,7 @@ pub fn gae<M: MaskElem>(
 /// GAE's backward recursion over `L` interleaved rows (see [`gae`]).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn gae_rows<M: MaskElem, const L: usize>(
+fn gae_rows<M: Mask, const L: usize>(
     rewards: &[f32],
     values: &[f32],
     mask: &[M],
@@ -400,7 +402,7 @@ fn gae_rows<M: MaskElem, const L: usize>(
             {
                 let delta = (r + gamma * next_value) - v;
                 let candidate = delta + gamma_lam * last;
-                let on = m.on();
+                let on = m.is_set();
                 last = if on { candidate } else { last };
                 next_value = if on { v } else { next_value };
                 *a = last;

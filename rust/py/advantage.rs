@@ -3,87 +3,13 @@
 //! without copying.
 
 use numpy::ndarray::{Array2, Ix1, Ix2};
-use numpy::{
-    dtype, IntoPyArray, PyArray1, PyArray2, PyArrayDescrMethods, PyReadonlyArray2, PyUntypedArray,
-    PyUntypedArrayMethods,
-};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2};
 use pyo3::prelude::*;
 
-use super::arrays::{bool_as_bytes, borrow_array, slice_of};
-use super::errors::{core_error, run_detached};
+use super::arrays::{borrow_array, borrow_mask, slice_of, with_mask, MaskElements, MaskUse};
+use super::errors::run_detached;
 use crate::advantage::{self, KlKind, Shape};
 use crate::error::CoreError;
-use crate::npbool::NpBool;
-
-/// A response mask borrowed with its own element type.
-enum MaskArray<'py> {
-    /// A bool mask's bytes (see `crate::npbool`).
-    Bool(PyReadonlyArray2<'py, u8>),
-    U8(PyReadonlyArray2<'py, u8>),
-    I8(PyReadonlyArray2<'py, i8>),
-    F32(PyReadonlyArray2<'py, f32>),
-}
-
-fn borrow_mask<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<MaskArray<'py>> {
-    let py = obj.py();
-    if let Ok(untyped) = obj.cast::<PyUntypedArray>() {
-        let got = untyped.dtype();
-        if got.is_equiv_to(&dtype::<bool>(py)) {
-            let bytes = bool_as_bytes(obj)?;
-            return borrow_array::<u8, Ix2>(&bytes, name).map(MaskArray::Bool);
-        }
-        if got.is_equiv_to(&dtype::<u8>(py)) {
-            return borrow_array::<u8, Ix2>(obj, name).map(MaskArray::U8);
-        }
-        if got.is_equiv_to(&dtype::<i8>(py)) {
-            return borrow_array::<i8, Ix2>(obj, name).map(MaskArray::I8);
-        }
-        if got.is_equiv_to(&dtype::<f32>(py)) {
-            return borrow_array::<f32, Ix2>(obj, name).map(MaskArray::F32);
-        }
-        return Err(core_error(
-            py,
-            CoreError::type_(format!(
-                "{name}: expected dtype bool, int8, uint8 or float32, got {got}"
-            )),
-        ));
-    }
-    // Not an ndarray: let the common borrow report the type.
-    borrow_array::<f32, Ix2>(obj, name).map(MaskArray::F32)
-}
-
-fn shape2<T: numpy::Element>(array: &PyReadonlyArray2<'_, T>) -> Shape {
-    let s = array.shape();
-    Shape::new(s[0], s[1])
-}
-
-/// Runs `$body` with `$m` bound to the mask's element slice and `$shape` to its shape.
-macro_rules! with_mask {
-    ($py:expr, $mask:expr, |$m:ident, $shape:ident| $body:expr) => {
-        match &$mask {
-            MaskArray::Bool(a) => {
-                let $shape = shape2(a);
-                let $m = NpBool::from_bytes(slice_of($py, a, "mask")?);
-                $body
-            }
-            MaskArray::U8(a) => {
-                let $shape = shape2(a);
-                let $m = slice_of($py, a, "mask")?;
-                $body
-            }
-            MaskArray::I8(a) => {
-                let $shape = shape2(a);
-                let $m = slice_of($py, a, "mask")?;
-                $body
-            }
-            MaskArray::F32(a) => {
-                let $shape = shape2(a);
-                let $m = slice_of($py, a, "mask")?;
-                $body
-            }
-        }
-    };
-}
 
 fn to_2d<'py>(
     py: Python<'py>,
@@ -92,7 +18,7 @@ fn to_2d<'py>(
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
     Array2::from_shape_vec((shape.rows, shape.cols), data)
         .map(|a| a.into_pyarray(py))
-        .map_err(|e| core_error(py, CoreError::value(format!("internal shape error: {e}"))))
+        .map_err(|e| PyErr::from(CoreError::value(format!("internal shape error: {e}"))))
 }
 
 type Pair<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<f32>>);
@@ -109,7 +35,7 @@ fn grpo<'py>(
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
     let s = borrow_array::<f32, Ix1>(scores, "scores")?;
     let g = borrow_array::<i64, Ix1>(group_ids, "group_ids")?;
-    let (ss, gs) = (slice_of(py, &s, "scores")?, slice_of(py, &g, "group_ids")?);
+    let (ss, gs) = (slice_of(&s, "scores")?, slice_of(&g, "group_ids")?);
     let out = run_detached(py, "grpo", || advantage::grpo(ss, gs, normalize_std, eps))?;
     Ok(out.into_pyarray(py))
 }
@@ -127,9 +53,10 @@ fn grpo_broadcast<'py>(
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
     let s = borrow_array::<f32, Ix1>(scores, "scores")?;
     let g = borrow_array::<i64, Ix1>(group_ids, "group_ids")?;
-    let (ss, gs) = (slice_of(py, &s, "scores")?, slice_of(py, &g, "group_ids")?);
-    let mask = borrow_mask(mask, "mask")?;
-    with_mask!(py, mask, |m, shape| {
+    let (ss, gs) = (slice_of(&s, "scores")?, slice_of(&g, "group_ids")?);
+    let mask = borrow_mask(mask, "mask", MaskUse::Advantage)?;
+    with_mask!(mask, "mask", [Bool, U8, I8, F32], |m, dims| {
+        let shape = Shape::new(dims.0, dims.1);
         let out = run_detached(py, "grpo", || {
             advantage::grpo_broadcast(ss, gs, m, shape, normalize_std, eps)
         })?;
@@ -146,7 +73,7 @@ fn rloo<'py>(
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
     let s = borrow_array::<f32, Ix1>(scores, "scores")?;
     let g = borrow_array::<i64, Ix1>(group_ids, "group_ids")?;
-    let (ss, gs) = (slice_of(py, &s, "scores")?, slice_of(py, &g, "group_ids")?);
+    let (ss, gs) = (slice_of(&s, "scores")?, slice_of(&g, "group_ids")?);
     let out = run_detached(py, "rloo", || advantage::rloo(ss, gs))?;
     Ok(out.into_pyarray(py))
 }
@@ -161,9 +88,10 @@ fn rloo_broadcast<'py>(
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
     let s = borrow_array::<f32, Ix1>(scores, "scores")?;
     let g = borrow_array::<i64, Ix1>(group_ids, "group_ids")?;
-    let (ss, gs) = (slice_of(py, &s, "scores")?, slice_of(py, &g, "group_ids")?);
-    let mask = borrow_mask(mask, "mask")?;
-    with_mask!(py, mask, |m, shape| {
+    let (ss, gs) = (slice_of(&s, "scores")?, slice_of(&g, "group_ids")?);
+    let mask = borrow_mask(mask, "mask", MaskUse::Advantage)?;
+    with_mask!(mask, "mask", [Bool, U8, I8, F32], |m, dims| {
+        let shape = Shape::new(dims.0, dims.1);
         let out = run_detached(py, "rloo", || advantage::rloo_broadcast(ss, gs, m, shape))?;
         to_2d(py, out, shape)
     })
@@ -177,9 +105,10 @@ fn broadcast<'py>(
     mask: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
     let a = borrow_array::<f32, Ix1>(advantages, "advantages")?;
-    let aslice = slice_of(py, &a, "advantages")?;
-    let mask = borrow_mask(mask, "mask")?;
-    with_mask!(py, mask, |m, shape| {
+    let aslice = slice_of(&a, "advantages")?;
+    let mask = borrow_mask(mask, "mask", MaskUse::Advantage)?;
+    with_mask!(mask, "mask", [Bool, U8, I8, F32], |m, dims| {
+        let shape = Shape::new(dims.0, dims.1);
         let out = run_detached(py, "broadcast", || advantage::broadcast(aslice, m, shape))?;
         to_2d(py, out, shape)
     })
@@ -192,8 +121,8 @@ fn borrow_grid<'py>(
 ) -> PyResult<(PyReadonlyArray2<'py, f32>, Shape)> {
     let _ = py;
     let a = borrow_array::<f32, Ix2>(obj, name)?;
-    let shape = shape2(&a);
-    Ok((a, shape))
+    let (rows, cols) = a.rows_cols();
+    Ok((a, Shape::new(rows, cols)))
 }
 
 /// Discounted returns (REINFORCE++'s recursion).
@@ -205,9 +134,10 @@ fn discounted_returns<'py>(
     gamma: f64,
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
     let (r, shape) = borrow_grid(py, rewards, "rewards")?;
-    let rs = slice_of(py, &r, "rewards")?;
-    let mask = borrow_mask(mask, "mask")?;
-    with_mask!(py, mask, |m, mshape| {
+    let rs = slice_of(&r, "rewards")?;
+    let mask = borrow_mask(mask, "mask", MaskUse::Advantage)?;
+    with_mask!(mask, "mask", [Bool, U8, I8, F32], |m, dims| {
+        let mshape = Shape::new(dims.0, dims.1);
         let out = run_detached(py, "discounted_returns", || {
             advantage::discounted_returns(rs, shape, m, mshape, gamma)
         })?;
@@ -224,9 +154,10 @@ fn reinforce_pp<'py>(
     gamma: f64,
 ) -> PyResult<Pair<'py>> {
     let (r, shape) = borrow_grid(py, rewards, "rewards")?;
-    let rs = slice_of(py, &r, "rewards")?;
-    let mask = borrow_mask(mask, "mask")?;
-    with_mask!(py, mask, |m, mshape| {
+    let rs = slice_of(&r, "rewards")?;
+    let mask = borrow_mask(mask, "mask", MaskUse::Advantage)?;
+    with_mask!(mask, "mask", [Bool, U8, I8, F32], |m, dims| {
+        let mshape = Shape::new(dims.0, dims.1);
         let (adv, ret) = run_detached(py, "reinforce_pp", || {
             advantage::reinforce_pp(rs, shape, m, mshape, gamma)
         })?;
@@ -248,9 +179,10 @@ fn gae<'py>(
 ) -> PyResult<Pair<'py>> {
     let (r, shape) = borrow_grid(py, rewards, "rewards")?;
     let (v, vshape) = borrow_grid(py, values, "values")?;
-    let (rs, vs) = (slice_of(py, &r, "rewards")?, slice_of(py, &v, "values")?);
-    let mask = borrow_mask(mask, "mask")?;
-    with_mask!(py, mask, |m, mshape| {
+    let (rs, vs) = (slice_of(&r, "rewards")?, slice_of(&v, "values")?);
+    let mask = borrow_mask(mask, "mask", MaskUse::Advantage)?;
+    with_mask!(mask, "mask", [Bool, U8, I8, F32], |m, dims| {
+        let mshape = Shape::new(dims.0, dims.1);
         let (adv, ret) = run_detached(py, "gae", || {
             advantage::gae(rs, shape, vs, vshape, m, mshape, gamma, lam, whiten)
         })?;
@@ -268,9 +200,10 @@ fn whiten<'py>(
     shift_mean: bool,
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
     let (a, shape) = borrow_grid(py, x, "x")?;
-    let xs = slice_of(py, &a, "x")?;
-    let mask = borrow_mask(mask, "mask")?;
-    with_mask!(py, mask, |m, mshape| {
+    let xs = slice_of(&a, "x")?;
+    let mask = borrow_mask(mask, "mask", MaskUse::Advantage)?;
+    with_mask!(mask, "mask", [Bool, U8, I8, F32], |m, dims| {
+        let mshape = Shape::new(dims.0, dims.1);
         let out = run_detached(py, "whiten", || {
             advantage::whiten(xs, shape, m, mshape, shift_mean)
         })?;
@@ -287,10 +220,10 @@ fn kl_divergence<'py>(
     ref_logp: &Bound<'py, PyAny>,
     kind: &str,
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-    let kind = KlKind::parse(kind).map_err(|e| core_error(py, e))?;
+    let kind = KlKind::parse(kind)?;
     let (a, shape) = borrow_grid(py, logp, "logp")?;
     let (b, rshape) = borrow_grid(py, ref_logp, "ref_logp")?;
-    let (aslice, bslice) = (slice_of(py, &a, "logp")?, slice_of(py, &b, "ref_logp")?);
+    let (aslice, bslice) = (slice_of(&a, "logp")?, slice_of(&b, "ref_logp")?);
     let out = run_detached(py, "kl_divergence", || {
         advantage::kl_divergence(aslice, bslice, shape, rshape, kind)
     })?;

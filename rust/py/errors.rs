@@ -1,5 +1,8 @@
 //! Maps core errors onto the Python exception classes of `orbiter.train.errors`,
 //! and keeps Rust panics from ever reaching Python as a `PanicException`.
+//!
+//! The mapping is written once, as `From<CoreError> for PyErr` (polars' pattern), so a
+//! binding returns a core error with `?` or `.into()`.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -41,10 +44,17 @@ pub fn trainer_error(py: Python<'_>, msg: String) -> PyErr {
 }
 
 /// A `TrainerError` that is also a `ValueError` or `TypeError`, by the error's kind.
-pub fn core_error(py: Python<'_>, err: CoreError) -> PyErr {
+fn core_error(py: Python<'_>, err: CoreError) -> PyErr {
     match err.kind {
         Kind::Value => raise(py, &VALUE_ERROR, "TrainerValueError", err.message),
         Kind::Type => raise(py, &TYPE_ERROR, "TrainerTypeError", err.message),
+    }
+}
+
+impl From<CoreError> for PyErr {
+    /// Bindings convert with the GIL held, so attaching here costs no wait.
+    fn from(err: CoreError) -> PyErr {
+        Python::attach(|py| core_error(py, err))
     }
 }
 

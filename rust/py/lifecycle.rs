@@ -4,19 +4,18 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 
-use super::errors::{core_error, guarded, trainer_error};
+use super::errors::{guarded, trainer_error};
 use crate::error::CoreError;
 use crate::lifecycle::{Lifecycle, State};
 
-fn parse_state(py: Python<'_>, text: &str) -> PyResult<State> {
+fn parse_state(text: &str) -> PyResult<State> {
     State::parse(text).ok_or_else(|| {
-        core_error(
-            py,
-            CoreError::arg(
-                "target",
-                format!("'{text}' is not a trainer state (created, validated, training, completed, failed)"),
+        PyErr::from(CoreError::arg(
+            "target",
+            format!(
+                "'{text}' is not a trainer state (created, validated, training, completed, failed)"
             ),
-        )
+        ))
     })
 }
 
@@ -43,7 +42,7 @@ impl PyLifecycle {
 
     /// Moves to `target` if legal; returns the transition's time in ns since creation.
     fn transition(&self, py: Python<'_>, target: &str) -> PyResult<u64> {
-        let target = parse_state(py, target)?;
+        let target = parse_state(target)?;
         guarded(py, "Lifecycle.transition", || {
             self.inner
                 .transition(target)
@@ -54,7 +53,7 @@ impl PyLifecycle {
 
     /// Raises `TrainerError` unless moving to `target` is legal now; moves nowhere.
     fn check(&self, py: Python<'_>, target: &str) -> PyResult<()> {
-        let target = parse_state(py, target)?;
+        let target = parse_state(target)?;
         self.inner
             .check(target)
             .map_err(|e| trainer_error(py, e.to_string()))

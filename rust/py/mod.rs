@@ -2,11 +2,12 @@
 
 mod advantage;
 pub mod arrays;
-mod data;
 pub mod errors;
 mod lifecycle;
-mod text;
-mod token_rewards;
+mod ragged;
+mod records;
+mod reward;
+mod validate;
 
 use pyo3::prelude::*;
 
@@ -31,9 +32,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(_panic_guard_selftest, m)?)?;
     lifecycle::register(m)?;
-    data::register(m)?;
-    token_rewards::register(m)?;
+    ragged::register(m)?;
+    validate::register(m)?;
+    records::register(m)?;
+    reward::register(m)?;
     advantage::register(m)?;
-    text::register(m)?;
     Ok(())
 }

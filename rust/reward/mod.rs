@@ -2,5 +2,7 @@
 
 pub mod math;
 pub mod pipeline;
+pub mod regex;
+pub mod squad;
 pub mod text;
 pub mod token;

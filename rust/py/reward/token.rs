@@ -1,19 +1,17 @@
-//! Bindings of `crate::reward::token` (token rewards over ragged batches) and
-//! `crate::reward::pipeline` (weighted combination of reward components).
+//! Bindings of `crate::reward::token`: token rewards over ragged batches.
 //!
 //! Inputs are borrowed zero-copy, kernels run with the GIL released, and each returns
 //! one float32 array allocated once.
 
-use numpy::ndarray::Ix1;
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 
-use super::arrays::{borrow_array, slice_of};
-use super::data::{borrow_ragged, dispatch_ragged, RaggedArgs, TokenArray};
-use super::errors::{core_error, run_detached};
 use crate::error::CoreError;
+use crate::py::arrays::slice_of;
+use crate::py::arrays::TokenArray;
+use crate::py::errors::run_detached;
+use crate::py::ragged::{borrow_ragged, dispatch_ragged, RaggedArgs};
 use crate::ragged::{Ragged, TokenId};
-use crate::reward::pipeline::{combine, Component};
 use crate::reward::token::{self, LengthPenalty};
 
 type Pair<T> = for<'a> fn(&Ragged<'a, T>, &Ragged<'a, T>) -> crate::error::CoreResult<Vec<f32>>;
@@ -43,21 +41,21 @@ fn score_pair<'py>(
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
     let a: RaggedArgs<'py> = borrow_ragged(args[0], args[1], "responses")?;
     let b: RaggedArgs<'py> = borrow_ragged(args[2], args[3], "references")?;
-    let ao = slice_of(py, &a.offsets, &a.offsets_name)?;
-    let bo = slice_of(py, &b.offsets, &b.offsets_name)?;
+    let ao = slice_of(&a.offsets, &a.offsets_name)?;
+    let bo = slice_of(&b.offsets, &b.offsets_name)?;
     match (&a.values, &b.values) {
         (TokenArray::I32(av), TokenArray::I32(bv)) => run_pair(
             py,
             op,
-            (slice_of(py, av, &a.values_name)?, ao, &a.offsets_name),
-            (slice_of(py, bv, &b.values_name)?, bo, &b.offsets_name),
+            (slice_of(av, &a.values_name)?, ao, &a.offsets_name),
+            (slice_of(bv, &b.values_name)?, bo, &b.offsets_name),
             k32,
         ),
         (TokenArray::I64(av), TokenArray::I64(bv)) => run_pair(
             py,
             op,
-            (slice_of(py, av, &a.values_name)?, ao, &a.offsets_name),
-            (slice_of(py, bv, &b.values_name)?, bo, &b.offsets_name),
+            (slice_of(av, &a.values_name)?, ao, &a.offsets_name),
+            (slice_of(bv, &b.values_name)?, bo, &b.offsets_name),
             k64,
         ),
         (TokenArray::I32(_), TokenArray::I64(_)) | (TokenArray::I64(_), TokenArray::I32(_)) => {
@@ -65,12 +63,10 @@ fn score_pair<'py>(
                 TokenArray::I32(_) => ("int64", "int32"),
                 TokenArray::I64(_) => ("int32", "int64"),
             };
-            Err(core_error(
-                py,
-                CoreError::type_(format!(
-                    "references.values: dtype {got} does not match responses.values ({want})"
-                )),
+            Err(CoreError::type_(format!(
+                "references.values: dtype {got} does not match responses.values ({want})"
             ))
+            .into())
         }
     }
 }
@@ -122,7 +118,7 @@ fn length_penalty_linear<'py>(
     target: f64,
     scale: f64,
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-    let kind = LengthPenalty::linear(target, scale).map_err(|e| core_error(py, e))?;
+    let kind = LengthPenalty::linear(target, scale)?;
     let args = borrow_ragged(values, offsets, "responses")?;
     dispatch_ragged!(
         py,
@@ -143,8 +139,7 @@ fn length_penalty_dapo<'py>(
     cache_len: i64,
     penalty_factor: f64,
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-    let kind =
-        LengthPenalty::dapo(max_len, cache_len, penalty_factor).map_err(|e| core_error(py, e))?;
+    let kind = LengthPenalty::dapo(max_len, cache_len, penalty_factor)?;
     let args = borrow_ragged(values, offsets, "responses")?;
     dispatch_ragged!(
         py,
@@ -192,54 +187,6 @@ fn stop_token_check<'py>(
     )
 }
 
-/// `clip(Σ_k weight_k * scores_k)`; each `scores_k` a 1-D float32 array named `names[k]`.
-#[pyfunction]
-#[pyo3(signature = (names, scores, weights, clip=None))]
-fn combine_rewards<'py>(
-    py: Python<'py>,
-    names: Vec<String>,
-    scores: Vec<Bound<'py, PyAny>>,
-    weights: Vec<f64>,
-    clip: Option<(f64, f64)>,
-) -> PyResult<Bound<'py, PyArray1<f32>>> {
-    if names.len() != scores.len() || weights.len() != scores.len() {
-        return Err(core_error(
-            py,
-            CoreError::arg(
-                "weights",
-                format!(
-                    "{} names, {} score arrays and {} weights: expected one of each per component",
-                    names.len(),
-                    scores.len(),
-                    weights.len()
-                ),
-            ),
-        ));
-    }
-    let arrays = names
-        .iter()
-        .zip(&scores)
-        .map(|(n, s)| borrow_array::<f32, Ix1>(s, n))
-        .collect::<PyResult<Vec<_>>>()?;
-    let slices = names
-        .iter()
-        .zip(&arrays)
-        .map(|(n, a)| slice_of(py, a, n))
-        .collect::<PyResult<Vec<_>>>()?;
-    let components: Vec<Component<'_>> = names
-        .iter()
-        .zip(slices)
-        .zip(&weights)
-        .map(|((name, scores), &weight)| Component {
-            name,
-            scores,
-            weight,
-        })
-        .collect();
-    let out = run_detached(py, "combine_rewards", || combine(&components, clip))?;
-    Ok(out.into_pyarray(py))
-}
-
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(exact_match, m)?)?;
     m.add_function(wrap_pyfunction!(prefix_match, m)?)?;
@@ -249,6 +196,5 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(length_penalty_dapo, m)?)?;
     m.add_function(wrap_pyfunction!(repetition_penalty, m)?)?;
     m.add_function(wrap_pyfunction!(stop_token_check, m)?)?;
-    m.add_function(wrap_pyfunction!(combine_rewards, m)?)?;
     Ok(())
 }

@@ -1,0 +1,232 @@
+//! Row blocks: the advantage kernels write their `(rows, cols)` outputs [`ROW_BLOCK`]
+//! rows at a time (in parallel over blocks from `crate::batch::PAR_MIN` elements), into
+//! outputs left uninitialised until each block is written, and merge per-block masked
+//! moments (count, mean, M2) and mask checks in row order, so results do not depend on
+//! the thread count.
+
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
+
+use super::Shape;
+use crate::batch::PAR_MIN;
+use crate::mask::Mask;
+
+/// Count, mean and sum of squared deviations of the counted elements of a run of values
+/// (float64), mergeable in a fixed order so results do not depend on the thread count.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Moments {
+    pub n: f64,
+    pub mean: f64,
+    pub m2: f64,
+}
+
+impl Moments {
+    /// Two passes over one row (it sits in cache): mean, then squared deviations. Sums run
+    /// in 8 fixed lanes (vectorisable, same result on every run).
+    pub(crate) fn of_row<M: Mask>(x: &[f32], mask: &[M]) -> Moments {
+        const LANES: usize = 8;
+        let weight = |m: M| if m.is_set() { 1.0f64 } else { 0.0 };
+        let (xc, mc) = (x.chunks_exact(LANES), mask.chunks_exact(LANES));
+        let (xt, mt) = (xc.remainder(), mc.remainder());
+        let mut n = [0.0f64; LANES];
+        let mut s = [0.0f64; LANES];
+        for (xs, ms) in xc.clone().zip(mc.clone()) {
+            for j in 0..LANES {
+                let w = weight(ms[j]);
+                n[j] += w;
+                s[j] += w * f64::from(xs[j]);
+            }
+        }
+        for (j, (&v, &m)) in xt.iter().zip(mt).enumerate() {
+            let w = weight(m);
+            n[j] += w;
+            s[j] += w * f64::from(v);
+        }
+        let count: f64 = n.iter().sum();
+        if count == 0.0 {
+            return Moments::default();
+        }
+        let mean = s.iter().sum::<f64>() / count;
+        let mut q = [0.0f64; LANES];
+        for (xs, ms) in xc.zip(mc) {
+            for j in 0..LANES {
+                let d = (f64::from(xs[j]) - mean) * weight(ms[j]);
+                q[j] += d * d;
+            }
+        }
+        for (j, (&v, &m)) in xt.iter().zip(mt).enumerate() {
+            let d = (f64::from(v) - mean) * weight(m);
+            q[j] += d * d;
+        }
+        Moments {
+            n: count,
+            mean,
+            m2: q.iter().sum(),
+        }
+    }
+
+    /// Chan et al.'s pairwise merge.
+    pub(crate) fn merge(self, other: Moments) -> Moments {
+        if self.n == 0.0 {
+            return other;
+        }
+        if other.n == 0.0 {
+            return self;
+        }
+        let n = self.n + other.n;
+        let d = other.mean - self.mean;
+        Moments {
+            n,
+            mean: self.mean + d * (other.n / n),
+            m2: self.m2 + other.m2 + d * d * (self.n * other.n / n),
+        }
+    }
+}
+
+/// Per-block result of a row kernel: the merged moments of its rows (when asked for) and
+/// whether every mask element of the block was 0 or 1.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BlockOut {
+    pub moments: Moments,
+    pub mask_ok: bool,
+}
+
+impl BlockOut {
+    pub(crate) fn merge(self, other: BlockOut) -> BlockOut {
+        BlockOut {
+            moments: self.moments.merge(other.moments),
+            mask_ok: self.mask_ok && other.mask_ok,
+        }
+    }
+}
+
+/// Rows handled together by the row kernels: independent backward recursions interleave,
+/// so the floating-point latency of one row's chain is hidden by the others.
+pub(crate) const ROW_BLOCK: usize = 8;
+
+/// A vector of `len` uninitialised slots. Outputs are built from it instead of
+/// `vec![0.0; len]`: for a reused heap block the allocator would otherwise zero the
+/// whole output in one extra pass over memory before the kernel writes it again.
+pub(crate) fn uninit_output(len: usize) -> Vec<MaybeUninit<f32>> {
+    let mut out = Vec::with_capacity(len);
+    // SAFETY: `MaybeUninit` needs no initialisation, and the capacity is `len`.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// Zeroes one block of an [`uninit_output`] (while it is about to be written anyway, so
+/// it stays in cache) and hands it out as initialised floats.
+fn zeroed_block(block: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    for slot in block.iter_mut() {
+        slot.write(0.0);
+    }
+    // SAFETY: every element was just initialised; `MaybeUninit<f32>` has the layout of `f32`.
+    unsafe { &mut *(std::ptr::from_mut(block) as *mut [f32]) }
+}
+
+/// The output once every slot was written (by [`zeroed_block`] or directly).
+pub(crate) fn into_initialised(out: Vec<MaybeUninit<f32>>) -> Vec<f32> {
+    let mut out = std::mem::ManuallyDrop::new(out);
+    let (ptr, len, cap) = (out.as_mut_ptr(), out.len(), out.capacity());
+    // SAFETY: callers hand the whole vector out in chunks and initialise each (through
+    // `zeroed_block` or by writing every slot); the allocation is handed over unchanged.
+    unsafe { Vec::from_raw_parts(ptr.cast::<f32>(), len, cap) }
+}
+
+/// Runs `kernel(first_row, out_a, out_b)` over blocks of up to [`ROW_BLOCK`] rows of two
+/// fresh `(rows, cols)` outputs (in parallel above the threshold) and merges the blocks'
+/// results in row order. Each block is zeroed right before its kernel runs.
+pub(crate) fn fill_blocks2(
+    shape: Shape,
+    kernel: impl Fn(usize, &mut [f32], &mut [f32]) -> BlockOut + Sync,
+) -> (Vec<f32>, Vec<f32>, BlockOut) {
+    let mut a = uninit_output(shape.len());
+    let mut b = uninit_output(shape.len());
+    let step = shape.cols.max(1) * ROW_BLOCK;
+    let init = BlockOut {
+        moments: Moments::default(),
+        mask_ok: true,
+    };
+    let run = |i: usize, ra: &mut [MaybeUninit<f32>], rb: &mut [MaybeUninit<f32>]| {
+        kernel(i * ROW_BLOCK, zeroed_block(ra), zeroed_block(rb))
+    };
+    let parts: Vec<BlockOut> = if a.len() >= PAR_MIN {
+        a.par_chunks_mut(step)
+            .zip(b.par_chunks_mut(step))
+            .enumerate()
+            .map(|(i, (ra, rb))| run(i, ra, rb))
+            .collect()
+    } else {
+        a.chunks_mut(step)
+            .zip(b.chunks_mut(step))
+            .enumerate()
+            .map(|(i, (ra, rb))| run(i, ra, rb))
+            .collect()
+    };
+    let out = parts.into_iter().fold(init, BlockOut::merge);
+    (into_initialised(a), into_initialised(b), out)
+}
+
+/// Like [`fill_blocks2`] with a single output.
+pub(crate) fn fill_blocks(
+    shape: Shape,
+    kernel: impl Fn(usize, &mut [f32]) -> BlockOut + Sync,
+) -> (Vec<f32>, BlockOut) {
+    let mut a = uninit_output(shape.len());
+    let step = shape.cols.max(1) * ROW_BLOCK;
+    let init = BlockOut {
+        moments: Moments::default(),
+        mask_ok: true,
+    };
+    let run = |i: usize, ra: &mut [MaybeUninit<f32>]| kernel(i * ROW_BLOCK, zeroed_block(ra));
+    let parts: Vec<BlockOut> = if a.len() >= PAR_MIN {
+        a.par_chunks_mut(step)
+            .enumerate()
+            .map(|(i, ra)| run(i, ra))
+            .collect()
+    } else {
+        a.chunks_mut(step)
+            .enumerate()
+            .map(|(i, ra)| run(i, ra))
+            .collect()
+    };
+    let out = parts.into_iter().fold(init, BlockOut::merge);
+    (into_initialised(a), out)
+}
+
+/// Moments (over the counted positions) and mask validity of every row of a block.
+pub(crate) fn block_moments<M: Mask>(x: &[f32], mask: &[M], cols: usize) -> BlockOut {
+    let cols = cols.max(1);
+    let mut out = BlockOut {
+        moments: Moments::default(),
+        mask_ok: true,
+    };
+    for (xr, mr) in x.chunks(cols).zip(mask.chunks(cols)) {
+        out.moments = out.moments.merge(Moments::of_row(xr, mr));
+        out.mask_ok &= mr.iter().fold(true, |ok, m| ok & m.is_binary());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moments_merge_like_one_pass() {
+        let x = [1.0f32, 2.0, 3.0, 100.0, 5.0, -4.0];
+        let m = [true, true, true, false, true, true];
+        let all = block_moments(&x, &m, 3).moments;
+        let left = Moments::of_row(&x[..2], &m[..2]);
+        let right = Moments::of_row(&x[2..], &m[2..]);
+        let merged = left.merge(right);
+        assert_eq!(all.n, 5.0);
+        assert!((all.mean - 1.4).abs() < 1e-12 && (merged.mean - 1.4).abs() < 1e-12);
+        let m2: f64 = [1.0, 2.0, 3.0, 5.0, -4.0]
+            .iter()
+            .map(|v: &f64| (v - 1.4).powi(2))
+            .sum();
+        assert!((all.m2 - m2).abs() < 1e-9 && (merged.m2 - m2).abs() < 1e-9);
+        assert!(!block_moments(&x, &[1u8, 1, 1, 0, 2, 1], 3).mask_ok);
+    }
+}

@@ -1,0 +1,120 @@
+//! Length penalties: linear around a target, and DAPO's overlong soft penalty.
+
+use crate::batch::{check_nonempty, map_rows};
+use crate::error::{CoreError, CoreResult};
+use crate::ragged::{Ragged, TokenId};
+
+/// Kinds of length penalty.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LengthPenalty {
+    /// `-|len - target| / scale`.
+    Linear { target: f64, scale: f64 },
+    /// DAPO's overlong soft penalty, times `factor`:
+    /// 0 if `len <= max_len - cache_len`; `(max_len - cache_len - len) / cache_len` if
+    /// `len <= max_len`; -1 beyond `max_len`.
+    Dapo {
+        max_len: i64,
+        cache_len: i64,
+        factor: f64,
+    },
+}
+
+impl LengthPenalty {
+    pub fn linear(target: f64, scale: f64) -> CoreResult<Self> {
+        if !target.is_finite() || target < 0.0 {
+            return Err(CoreError::arg(
+                "target",
+                format!("must be finite and >= 0, got {target}"),
+            ));
+        }
+        if !scale.is_finite() || scale <= 0.0 {
+            return Err(CoreError::arg(
+                "scale",
+                format!("must be finite and > 0, got {scale}"),
+            ));
+        }
+        Ok(LengthPenalty::Linear { target, scale })
+    }
+
+    pub fn dapo(max_len: i64, cache_len: i64, factor: f64) -> CoreResult<Self> {
+        if max_len <= 0 {
+            return Err(CoreError::arg(
+                "max_len",
+                format!("must be > 0, got {max_len}"),
+            ));
+        }
+        if cache_len <= 0 || cache_len > max_len {
+            return Err(CoreError::arg(
+                "cache_len",
+                format!("must be in [1, max_len = {max_len}], got {cache_len}"),
+            ));
+        }
+        if !factor.is_finite() || factor < 0.0 {
+            return Err(CoreError::arg(
+                "penalty_factor",
+                format!("must be finite and >= 0, got {factor}"),
+            ));
+        }
+        Ok(LengthPenalty::Dapo {
+            max_len,
+            cache_len,
+            factor,
+        })
+    }
+
+    #[inline]
+    pub fn score(&self, len: usize) -> f32 {
+        let len = len as f64;
+        let r = match *self {
+            LengthPenalty::Linear { target, scale } => -(len - target).abs() / scale,
+            LengthPenalty::Dapo {
+                max_len,
+                cache_len,
+                factor,
+            } => {
+                let (max_len, cache_len) = (max_len as f64, cache_len as f64);
+                let expected = max_len - cache_len;
+                if len <= expected {
+                    0.0
+                } else if len <= max_len {
+                    factor * (expected - len) / cache_len
+                } else {
+                    -factor
+                }
+            }
+        };
+        r as f32
+    }
+}
+
+/// A length penalty per row (see [`LengthPenalty`]).
+pub fn length_penalty<T: TokenId>(
+    responses: &Ragged<'_, T>,
+    kind: LengthPenalty,
+) -> CoreResult<Vec<f32>> {
+    check_nonempty("responses", responses.len())?;
+    Ok(map_rows(responses.len(), |i| {
+        kind.score(responses.row_len(i))
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linear_and_dapo() {
+        let v: Vec<i32> = vec![1, 2, 1, 2, 3, 1, 2, 3, 9];
+        let r = Ragged::new(&v, &[0, 0, 2, 9], "offsets").unwrap();
+        let lin = LengthPenalty::linear(2.0, 2.0).unwrap();
+        assert_eq!(length_penalty(&r, lin).unwrap(), vec![-1.0, 0.0, -2.5]);
+        let d = LengthPenalty::dapo(4, 2, 1.0).unwrap();
+        assert_eq!(
+            [d.score(2), d.score(3), d.score(4), d.score(5)],
+            [0.0, -0.5, -1.0, -1.0]
+        );
+        assert!(LengthPenalty::dapo(4, 5, 1.0).is_err());
+        assert!(LengthPenalty::dapo(0, 1, 1.0).is_err());
+        assert!(LengthPenalty::linear(1.0, 0.0).is_err());
+    }
+}

@@ -77,13 +77,20 @@ def _verl_present(monkeypatch: pytest.MonkeyPatch, requires: list[str]) -> None:
 def test_missing_runtime_requirements_of_verl_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     _verl_present(
         monkeypatch,
-        ["numpy", "orbiter-no-such-dist-a>=1", "pytest; extra == 'test'", "orbiter_no_such_b"],
+        [
+            "numpy",
+            "orbiter-no-such-dist-a>=1",
+            "pytest; extra == 'test'",
+            "orbiter-no-such-c; sys_platform == 'no-such-platform'",
+            "orbiter_no_such_b; python_version >= '3'",
+        ],
     )
     with pytest.raises(ImportError, match="VeRL is required") as info:
         check_verl_install("vllm")
     message = str(info.value)
     assert "missing: orbiter-no-such-dist-a, orbiter_no_such_b (" in message
     assert "numpy" not in message and "pytest" not in message  # installed; an extra
+    assert "orbiter-no-such-c" not in message  # not for this platform
     assert "pip install 'orbiter-train[verl]'" in message
 
 

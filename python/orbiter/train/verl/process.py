@@ -57,6 +57,22 @@ class VeRLNotInstalledError(TrainerError, ImportError):
     """verl, or a package a verl run imports, is not installed."""
 
 
+def _marker_holds(marker: str) -> bool:
+    """Whether a requirement's environment marker holds here. An extra's does not, and
+    neither does one that cannot be read (no ``packaging``): such a requirement is not
+    counted as missing."""
+    if "extra" in marker:
+        return False
+    try:
+        from packaging.markers import InvalidMarker, Marker
+    except ImportError:
+        return False
+    try:
+        return Marker(marker.strip()).evaluate()
+    except InvalidMarker:
+        return False
+
+
 def _missing_requirements() -> list[str]:
     """verl's unconditional requirements (its metadata's ``Requires-Dist`` without an
     extra) that no installed distribution provides; none when the metadata is missing."""
@@ -66,7 +82,7 @@ def _missing_requirements() -> list[str]:
         return []
     missing: list[str] = []
     for requirement in requires:
-        if ";" in requirement and "extra" in requirement.split(";", 1)[1]:
+        if ";" in requirement and not _marker_holds(requirement.split(";", 1)[1]):
             continue
         match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
         if match is None:

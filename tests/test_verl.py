@@ -304,12 +304,19 @@ def test_reward_spec_resolve() -> None:
         ("tests.no_such_module", "f", "cannot import module"),
         ("tests.test_verl", "missing", "Cannot find 'missing'"),
         ("tests.test_verl", "NOT_CALLABLE", "not callable"),
-        ("tests.test_verl", "three_args", "must accept"),
     ],
 )
 def test_reward_spec_resolve_errors(module_path: str, func_name: str, message: str) -> None:
     with pytest.raises(TrainerError, match=message):
         RewardSpec(module_path=module_path, func_name=func_name).resolve()
+
+
+def test_reward_spec_resolve_leaves_the_signature_to_the_trainer() -> None:
+    """As in the original package; check_reward checks it, saying how it will be called."""
+    spec = RewardSpec(module_path="tests.test_verl", func_name="three_args")
+    assert spec.resolve() is three_args
+    with pytest.raises(TrainerError, match=r"must accept.*called as fn\(output: str"):
+        VeRLTrainer().check_reward(spec)
 
 
 # -- check_reward ----------------------------------------------------------------------
@@ -377,15 +384,15 @@ def test_check_agent_forms() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ([], "train_data must not be empty"),
-        ((), "train_data must not be empty"),
+        ([], "train_data must be a non-empty list"),
+        ((), "train_data must be a non-empty list"),
         ({"input": "a"}, "train_data must be a list"),
+        ("not a file", "train_data must be a list or tuple of dicts, or the path of a JSONL"),
         ([{"input": "a", "answer": "b"}, "row"], r"train_data\[1\] must be a dict"),
         (
             [{"input": "a", "answer": "b"}, {"answer": "b"}],
             r"train_data\[1\]: missing required 'input' key",  # the original package's words
         ),
-        ([{"input": "a"}], r"train_data\[0\]: missing key 'answer'"),
         ([{"input": ["a"], "answer": "b"}], r"train_data\[0\]: 'input' must be a str"),
         ([{"input": "a", "expected": None}], r"train_data\[0\]: 'expected' must be a str"),
         ([{"input": "a", "answer": "b", "data_source": 1}], r"\[0\]: 'data_source'"),

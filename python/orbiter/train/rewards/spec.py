@@ -38,8 +38,10 @@ def reward_style(fn: Callable[..., Any], name: str = "reward_fn") -> Literal["pa
         signature.bind("", "")
     except TypeError:
         raise TrainerTypeError(
-            f"{name}: {_describe(fn)} must accept (output, expected) or verl's "
-            f"(data_source, solution_str, ground_truth, extra_info=None); its signature is "
+            f"{name}: {_describe(fn)} must accept (output, expected): it will be called as "
+            "fn(output: str, expected: str) -> float, or, when it has parameters named "
+            "solution_str and ground_truth, with verl's keywords as fn(data_source=..., "
+            "solution_str=..., ground_truth=..., extra_info=...) -> float; its signature is "
             f"{signature}"
         ) from None
     return "pair"
@@ -90,11 +92,12 @@ class RewardSpec:
             )
 
     def resolve(self) -> Callable[..., float]:
-        """Return the concrete function, importing it if necessary, and check its signature.
+        """Return the concrete function, importing it if necessary: ``callable`` as it was
+        given, as the original package did. Its signature is checked by the trainer that
+        calls it (:func:`reward_style` for verl, the reward registry for torch).
 
         Raises:
-            TrainerError: If the module or function cannot be found, is not callable, or
-                accepts neither ``(output, expected)`` nor verl's ``compute_score`` arguments.
+            TrainerError: If the module or function cannot be found or is not callable.
         """
         if self.callable is not None:
             fn: Any = self.callable
@@ -112,6 +115,5 @@ class RewardSpec:
                 raise TrainerError(f"Cannot find {self.func_name!r} in {self.module_path!r}")
             if not callable(fn):
                 raise TrainerTypeError(f"{self.module_path}.{self.func_name} is not callable")
-        reward_style(fn, "RewardSpec")
         resolved: Callable[..., float] = fn
         return resolved

@@ -1,7 +1,8 @@
 """Records in the original package's format → verl's RL parquet schema.
 
-A record is a dict with the prompt under ``input`` (or ``prompt``) and the reference
-answer under ``answer`` (or ``expected``, or ``output``). Each becomes one row of verl's
+A record is a dict with the prompt under ``input`` (or ``prompt``) and, when the reward
+needs one, the reference answer under ``answer`` (or ``expected``, or ``output``;
+``ground_truth`` is ``""`` without one). Each becomes one row of verl's
 RL dataset (``verl.utils.dataset.rl_dataset.RLHFDataset``)::
 
     data_source   str                  which reward/source the row belongs to
@@ -40,23 +41,34 @@ def load_records(data: Any, name: str = "train_data") -> list[Record]:
     """Check *data* and return it as a list of normalized records.
 
     *data* is a non-empty list/tuple of dicts, or a path (``str``/``PathLike``) to a JSONL
-    file of such dicts. Each normalized record has ``prompt`` and ``answer`` (str) and
-    keeps every other key of the original.
+    file of such dicts. Each needs a prompt (``input`` or ``prompt``); the reference answer
+    (``answer``, ``expected`` or ``output``) is needed only by a reward that compares with
+    one, which ``train()`` checks. Each normalized record has ``prompt`` and ``answer``
+    (str, ``""`` when there is none) and keeps every other key of the original.
 
     Raises:
         TrainerError: naming *name*, the record index and the missing or bad key.
     """
+    if isinstance(data, str) and not Path(data).is_file():
+        # the original package took only lists: a str that names no file is one of those
+        raise TrainerTypeError(
+            f"{name} must be a list or tuple of dicts, or the path of a JSONL file; got the "
+            f"str {data[:80]!r}, which is not a file"
+        )
+    source = ""
     if isinstance(data, str | os.PathLike):
+        source = f" ({os.fspath(data)!r} has no records)"
         data = read_jsonl(Path(data), name)
     if not isinstance(data, list | tuple):
         raise TrainerTypeError(
-            f"{name} must be a list of dicts or a JSONL path, got {type(data).__name__}"
+            f"{name} must be a list or tuple of dicts, or the path of a JSONL file, got "
+            f"{type(data).__name__}"
         )
     if not data:
-        raise TrainerValueError(f"{name} must not be empty")
+        raise TrainerValueError(f"{name} must be a non-empty list of records{source}")
     out: list[Record] = []
     for i, item in enumerate(data):
-        example = parse_record(item, f"{name}[{i}]", require_answer=True)
+        example = parse_record(item, f"{name}[{i}]")
         record = dict(item)
         record["_answer_key"] = answer_key_of(item)
         record["prompt"], record["answer"] = example.prompt, example.answer

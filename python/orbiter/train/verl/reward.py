@@ -49,6 +49,12 @@ class RewardPlan:
     search_path: str
 
     @property
+    def needs_reference(self) -> bool:
+        """Whether the scores compare each response with the record's reference answer:
+        every core reward does; the user's function decides for itself (it gets ``""``)."""
+        return self.kind == "core"
+
+    @property
     def reward_kwargs(self) -> dict[str, str]:
         """verl's ``custom_reward_function.reward_kwargs``: the keywords of
         :func:`orbiter.train.verl.score.compute_score` that select this function."""
@@ -58,6 +64,9 @@ class RewardPlan:
             "reward_name": self.name,
             "search_path": self.search_path,
         }
+
+
+EXPECTED_REWARD = "reward_fn must be None, a core reward name, a callable or RewardSpec"
 
 
 def _walk(obj: Any, qualname: str) -> Any:
@@ -105,7 +114,11 @@ def plan_reward(reward_fn: Any | None) -> RewardPlan:
     if reward_fn is None:
         return RewardPlan("core", DEFAULT_MODULE, DEFAULT_NAME, "")
     if isinstance(reward_fn, str):
-        text = lookup(reward_fn, "reward_fn", TEXT_REWARDS).text
+        try:
+            entry = lookup(reward_fn, "reward_fn", TEXT_REWARDS)
+        except TrainerValueError as err:
+            raise TrainerValueError(f"{err}; {EXPECTED_REWARD}") from None
+        text = entry.text
         assert text is not None  # TEXT_REWARDS have a text form
         return RewardPlan("core", DEFAULT_MODULE, text, "")
     if isinstance(reward_fn, RewardSpec):
@@ -118,10 +131,7 @@ def plan_reward(reward_fn: Any | None) -> RewardPlan:
     elif callable(reward_fn):
         fn = reward_fn
     else:
-        raise TrainerTypeError(
-            "reward_fn must be None, a core reward name, a RewardSpec or a callable, "
-            f"got {type(reward_fn).__name__}"
-        )
+        raise TrainerTypeError(f"{EXPECTED_REWARD}, got {type(reward_fn).__name__}")
     style = reward_style(fn)
     reference = importable_reference(fn)
     if reference is None:

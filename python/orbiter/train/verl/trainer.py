@@ -21,7 +21,12 @@ from orbiter.train.verl.dataset import (
 )
 from orbiter.train.verl.metrics import FILE_LOGGER_PATH_ENV, read_metrics, summarize
 from orbiter.train.verl.overrides import build_overrides, check_override_keys
-from orbiter.train.verl.process import DEFAULT_ENTRY, build_command, run_streaming
+from orbiter.train.verl.process import (
+    DEFAULT_ENTRY,
+    build_command,
+    check_verl_install,
+    run_streaming,
+)
 from orbiter.train.verl.reward import RewardPlan, plan_reward
 from orbiter.train.verl.score import compute_score_batch, resolve
 
@@ -38,7 +43,12 @@ class VeRLTrainer(Trainer):
     Lifecycle: ``check_agent``, ``check_dataset``, ``check_reward``, ``check_config`` (any
     order), ``mark_validated()``, ``await train()``, ``await evaluate(...)``.
 
-    ``train()`` writes, under ``config.output_dir`` (default ``./orbiter-verl-output``):
+    ``train()`` first checks that verl can run here (verl, the packages its metadata
+    requires and the rollout engine, see
+    :func:`~orbiter.train.verl.process.check_verl_install`; skipped for a dry run or a
+    custom ``extra["verl_entry"]``) and that every record has a reference answer when the
+    reward needs one; only then does it write, under ``config.output_dir`` (default
+    ``./orbiter-verl-output``):
     ``data/train.parquet`` and ``data/test.parquet`` in verl's RL schema (without test
     data the training file doubles as the validation file), ``verl.log`` (the whole log of
     the run), ``verl_metrics.jsonl`` (verl's ``file`` logger) and ``checkpoints/``. It then
@@ -124,7 +134,9 @@ class VeRLTrainer(Trainer):
 
     def check_dataset(self, train_data: Any, test_data: Any | None = None) -> None:
         """Accept lists of ``{"input"|"prompt": ..., "answer"|"expected"|"output": ...}``
-        dicts, or JSONL paths of them.
+        dicts, or JSONL paths of them. The answer is optional here, as in the original
+        package; ``train()`` and ``evaluate()`` require it when the reward is a core one
+        (they compare each response with it).
 
         Raises:
             TrainerError: naming the split, the record index and the key.
@@ -207,6 +219,11 @@ class VeRLTrainer(Trainer):
             raise TrainerValueError("no model to train: call check_agent or set model_name")
         if not self._train_records and val_records is None and self._test_records is None:
             raise TrainerValueError("no data: call check_dataset first")
+        if not cfg.extra.get("dry_run") and not cfg.extra.get("verl_entry"):
+            # before anything is written: a missing verl is one clear error, not a
+            # traceback from the subprocess after the output directory was made
+            check_verl_install(str(cfg.extra.get("rollout_engine", "vllm")))
+        self._check_references(val_only=val_only, val_records=val_records)
         run_cfg = cfg.updated({"model_name": self.model_name})
         # parquet and file writes off the event loop
         train_file, val_file = await asyncio.to_thread(self._write_inputs, val_records)
@@ -250,11 +267,35 @@ class VeRLTrainer(Trainer):
             loss=summary["loss"], accuracy=summary["accuracy"], steps=summary["steps"], extra=extra
         )
 
+    def _check_references(self, *, val_only: bool, val_records: list[Record] | None) -> None:
+        """Records without a reference answer are fine unless the reward compares with one."""
+        plan = self._reward_plan
+        if not plan.needs_reference:
+            return
+        val = val_records if val_records is not None else self._test_records
+        splits: list[tuple[str, list[Record]]] = []
+        if not val_only or val is None:  # without test data, verl validates on train_data
+            splits.append(("train_data", self._train_records))
+        if val is not None:
+            splits.append(("test_data", val))
+        for name, records in splits:
+            for i, record in enumerate(records):
+                if record.get("_answer_key") is None:
+                    raise TrainerValueError(
+                        f"{name}[{i}] has no reference answer ('answer', 'expected' or "
+                        f"'output'), and the reward {plan.name!r} scores each response "
+                        "against one: every score would be that of an empty reference. Add "
+                        "the answers, or pass a reward of your own to check_reward "
+                        "(fn(output, expected) is called with expected='' for such records)"
+                    )
+
     async def train(self) -> TrainMetrics:
         """Run verl training (see the class docstring).
 
         Raises:
-            TrainerError: If not validated, or verl fails (with the log's tail).
+            TrainerError: If not validated, verl is not installed ("VeRL is required ...",
+                also an ``ImportError``), a record lacks the reference answer the reward
+                needs, or verl fails (with the log's tail).
         """
         self._require_validated()
         if not self.model_name:
@@ -304,6 +345,7 @@ class VeRLTrainer(Trainer):
     def _score_generations(self, records: list[Record]) -> TrainMetrics:
         cfg = self.verl_config
         plan = self._reward_plan
+        self._check_references(val_only=True, val_records=records)
         try:
             resolve(plan.kind, plan.module, plan.name, plan.search_path)
         except Exception as exc:

@@ -4,5 +4,4 @@ pub mod math;
 pub mod pipeline;
 pub mod regex;
 pub mod squad;
-pub mod text;
 pub mod token;

@@ -22,7 +22,7 @@ pub mod lex;
 pub mod parse;
 
 use crate::error::{CoreError, CoreResult};
-use crate::reward::text::{check_same_len, map_rows};
+use crate::batch::{check_same_len, map_rows};
 use canonical::{canonical, has_gap, text_form, Value};
 use extract::Reasoning;
 use lex::tokenize;

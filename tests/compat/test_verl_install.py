@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import orbiter.train
 from orbiter.train import TrainerError, TrainerState
 from orbiter.train.verl import VeRLTrainer, process
 from orbiter.train.verl.process import VeRLNotInstalledError, check_verl_install
@@ -48,7 +49,10 @@ asyncio.run(main(sys.argv[1]))
 def test_without_verl_the_run_fails_up_front_and_writes_nothing(
     tmp_path: Path, method: str
 ) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "python"), str(ROOT)])}
+    # ROOT for the tests package; orbiter itself as this process imports it (the source
+    # tree under development, the installed wheel under scripts/test.sh)
+    paths = [str(ROOT), str(Path(orbiter.train.__file__).resolve().parents[2])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     out = subprocess.run(
         [sys.executable, "-c", NO_VERL, method],
         capture_output=True,

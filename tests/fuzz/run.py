@@ -150,7 +150,7 @@ def run_target(name: str, cases: int, seed: int, case_timeout: float, verbose: b
         case = build(data.draw)
         arrays = [a for a in case.mutable if a.dtype.kind in "biuf"]
         small = 0 < sum(a.size for a in arrays) <= MUTATE_MAX
-        mutate = small and data.draw(st.floats(0, 1), label="mutate") < MUTATE_P
+        mutate = small and data.draw(st.integers(0, 999), label="mutate") >= 1000 * (1 - MUTATE_P)
         case.mutable = arrays
         if case_timeout > 0:
             faulthandler.dump_traceback_later(case_timeout, exit=True)

@@ -15,7 +15,9 @@ or a ``10**400`` before the core sees it, and they are fuzzed with those).
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -960,6 +962,7 @@ JSONL_LINES = st.sampled_from(
     ]
 )
 _TMP = Path(tempfile.mkdtemp(prefix="orbiter-fuzz-"))
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 
 
 @target("records.read_jsonl")

@@ -150,6 +150,22 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ),
     ("surrogate side", lambda: TOKENS.to_padded(side="\ud800"), TrainerValueError, "side"),
 ]
+# found by the fuzz suite
+CASES += [
+    ("group ids None", lambda: adv.grpo(S, None), TrainerTypeError, "group_ids"),  # type: ignore[arg-type]
+    (
+        "pipeline weight 1e400",
+        lambda: rewards.RewardPipeline([("word_f1", 10**400)]),
+        TrainerValueError,
+        "weight",
+    ),
+    (
+        "length kind array",
+        lambda: rewards.length_penalty(TOKENS, kind=np.array([1, 2])),  # type: ignore[arg-type]
+        TrainerTypeError,
+        "kind",
+    ),
+]
 RECORD_MAX_ERRORS = [1.5, "3", 2**70, True]
 
 
@@ -188,3 +204,7 @@ def test_validate_records_max_errors_is_an_int(max_errors: Any) -> None:
 def test_grouping_by_ids_of_one_type_still_works() -> None:
     np.testing.assert_array_equal(adv.grpo(S, ["a", "a", "b"]), adv.grpo(S, G))
     np.testing.assert_array_equal(adv.grpo(S, [7, np.int64(7), 8]), adv.grpo(S, G))
+
+
+def test_a_zero_d_stop_id_is_one_id() -> None:
+    np.testing.assert_array_equal(rewards.stop_token_check(TOKENS, np.array(2)), [1.0, 0.0])

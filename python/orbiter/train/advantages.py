@@ -27,6 +27,7 @@ col]`` and the flat index for 2-D arrays).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
@@ -81,7 +82,7 @@ def _group_ids(ids: Any) -> Any:
         raise TrainerTypeError("group_ids: a numpy masked array's mask would be ignored")
     if isinstance(ids, np.ndarray) and ids.dtype.kind not in "USO":
         return ids
-    if isinstance(ids, str | bytes):
+    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
         raise TrainerTypeError(f"group_ids: expected a sequence of ids, got {type(ids).__name__}")
     if not isinstance(ids, np.ndarray) or ids.dtype.kind == "O":
         # numpy would turn [1, "1"] into two equal strings, merging two groups

@@ -136,8 +136,12 @@ def check_float(
     """*value*, a finite number in ``[low, high]`` (``(low, high]`` with *open_low*)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _bad(name, value, "must be a finite number", TrainerTypeError)
-    if not math.isfinite(value):
-        raise _bad(name, value, "must be a finite number")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int beyond float64
+        finite = False
+    if not finite:
+        raise TrainerValueError(f"config.{name}: must be a finite number (a float64)")
     if value < low or value > high or (open_low and value == low):
         bracket = "(" if open_low else "["
         raise _bad(name, value, f"must be in {bracket}{low}, {high}]")

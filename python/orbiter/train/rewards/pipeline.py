@@ -104,6 +104,19 @@ def _resolve(reward: Reward, where: str) -> tuple[str, Callable[..., Any]]:
     return str(name), reward
 
 
+def _weight(where: str, weight: Any) -> float:
+    """A component's weight: a number (not a bool) that is a finite float64."""
+    if isinstance(weight, bool) or not isinstance(weight, int | float | np.floating | np.integer):
+        raise TrainerTypeError(f"{where}: weight must be a number, got {weight!r}")
+    try:
+        value = float(weight)
+    except OverflowError:  # an int beyond float64
+        value = math.inf
+    if not math.isfinite(value):
+        raise TrainerValueError(f"{where}: weight must be a finite float64")
+    return value
+
+
 class _Component:
     __slots__ = ("fn", "inputs", "kwargs", "name", "weight")
 
@@ -150,12 +163,7 @@ class RewardPipeline:
             kwargs: Any = entry[2] if len(entry) == 3 else {}
             if not isinstance(kwargs, Mapping):
                 raise TrainerTypeError(f"{where}: kwargs must be a mapping, got {kwargs!r}")
-            if isinstance(weight, bool) or not isinstance(
-                weight, int | float | np.floating | np.integer
-            ):
-                raise TrainerTypeError(f"{where}: weight must be a number, got {weight!r}")
-            if not math.isfinite(float(weight)):
-                raise TrainerValueError(f"{where}: weight must be finite, got {weight}")
+            weight = _weight(where, weight)
             name, fn = _resolve(reward, where)
             seen[name] = seen.get(name, 0) + 1
             if seen[name] > 1:

@@ -127,6 +127,7 @@ def length_penalty(
     paper's ``-1`` is used where verl's formula would keep decreasing.
     """
     r = _ragged(responses, "responses")
+    kind = _args.text("kind", kind)  # type: ignore[assignment]
     if kind == "linear":
         if target is None:
             raise TrainerValueError("target: required for kind='linear'")
@@ -175,6 +176,8 @@ def stop_token_check(responses: RaggedTokens, stop_ids: Iterable[int] | int) -> 
     (e.g. EOS), else ``0.0``; an empty response scores ``0.0``."""
     r = _ragged(responses, "responses")
     given: Any = stop_ids
+    if isinstance(given, np.ndarray) and given.ndim == 0:
+        given = given.item()  # a 0-d array is one id
     if isinstance(given, numbers.Integral):
         given = [given]
     if not isinstance(given, Iterable):

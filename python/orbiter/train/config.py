@@ -138,10 +138,13 @@ def check_float(
         raise _bad(name, value, "must be a finite number", TrainerTypeError)
     try:
         finite = math.isfinite(value)
-    except OverflowError:  # an int beyond float64
-        finite = False
+    except OverflowError:  # an int beyond float64; its repr may itself be too long to print
+        magnitude = int(math.log10(abs(value)))
+        raise TrainerValueError(
+            f"config.{name} = about 1e{magnitude}: must be a finite number (a float64)"
+        ) from None
     if not finite:
-        raise TrainerValueError(f"config.{name}: must be a finite number (a float64)")
+        raise _bad(name, value, "must be a finite number")
     if value < low or value > high or (open_low and value == low):
         bracket = "(" if open_low else "["
         raise _bad(name, value, f"must be in {bracket}{low}, {high}]")

@@ -22,13 +22,14 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from orbiter.train._args import did_you_mean
-from orbiter.train.errors import TrainerTypeError, TrainerValueError
+from orbiter.train.errors import TrainerError, TrainerTypeError, TrainerValueError
 
 __all__ = [
     "ALGORITHM_ALIASES",
     "SYNONYMS",
     "Algorithm",
     "KLEstimator",
+    "bad_value",
     "check_choice",
     "check_float",
     "check_int",
@@ -91,7 +92,10 @@ def _synonym(key: str, names: Collection[str]) -> str | None:
 E = TypeVar("E", bound=StrEnum)
 
 
-def _bad(name: str, value: Any, why: str, kind: type[Exception] = TrainerValueError) -> Exception:
+def bad_value(
+    name: str, value: Any, why: str, kind: type[TrainerError] = TrainerValueError
+) -> TrainerError:
+    """The error of a config field: ``config.<name> = <value>: <why>``."""
     return kind(f"config.{name} = {value!r}: {why}")
 
 
@@ -110,23 +114,23 @@ def parse_enum(kind: type[E], value: Any, name: str, aliases: Mapping[str, str] 
             pass
     choices = [m.value for m in kind]
     hint = did_you_mean(value, choices) if isinstance(value, str) else ""
-    raise _bad(name, value, f"must be one of {', '.join(map(repr, choices))}{hint}")
+    raise bad_value(name, value, f"must be one of {', '.join(map(repr, choices))}{hint}")
 
 
 def check_choice(name: str, value: Any, choices: Collection[str]) -> str:
     """*value*, one of the strings *choices*."""
     if not isinstance(value, str) or value not in choices:
         hint = did_you_mean(value, list(choices)) if isinstance(value, str) else ""
-        raise _bad(name, value, f"must be one of {', '.join(map(repr, choices))}{hint}")
+        raise bad_value(name, value, f"must be one of {', '.join(map(repr, choices))}{hint}")
     return value
 
 
 def check_int(name: str, value: Any, low: int) -> int:
     """*value*, an int (not a bool) ``>= low``; the error names the field."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(name, value, "must be an int", TrainerTypeError)
+        raise bad_value(name, value, "must be an int", TrainerTypeError)
     if value < low:
-        raise _bad(name, value, f"must be >= {low}")
+        raise bad_value(name, value, f"must be >= {low}")
     return value
 
 
@@ -135,7 +139,7 @@ def check_float(
 ) -> float:
     """*value*, a finite number in ``[low, high]`` (``(low, high]`` with *open_low*)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _bad(name, value, "must be a finite number", TrainerTypeError)
+        raise bad_value(name, value, "must be a finite number", TrainerTypeError)
     try:
         finite = math.isfinite(value)
     except OverflowError:  # an int beyond float64; its repr may itself be too long to print
@@ -144,10 +148,10 @@ def check_float(
             f"config.{name} = about 1e{magnitude}: must be a finite number (a float64)"
         ) from None
     if not finite:
-        raise _bad(name, value, "must be a finite number")
+        raise bad_value(name, value, "must be a finite number")
     if value < low or value > high or (open_low and value == low):
         bracket = "(" if open_low else "["
-        raise _bad(name, value, f"must be in {bracket}{low}, {high}]")
+        raise bad_value(name, value, f"must be in {bracket}{low}, {high}]")
     return float(value)
 
 

@@ -21,8 +21,8 @@ pub mod extract;
 pub mod lex;
 pub mod parse;
 
-use crate::error::{CoreError, CoreResult};
 use crate::batch::{check_same_len, map_rows};
+use crate::error::{CoreError, CoreResult};
 use canonical::{canonical, has_gap, text_form, Value};
 use extract::Reasoning;
 use lex::tokenize;

@@ -12,6 +12,7 @@ from orbiter.train.config import (
     ALGORITHM_ALIASES,
     Algorithm,
     KLEstimator,
+    bad_value,
     check_choice,
     check_float,
     check_int,
@@ -84,10 +85,6 @@ class TorchTrainConfig(TrainConfig):
 FIELD_NAMES = tuple(f.name for f in fields(TorchTrainConfig))
 
 
-def _bad(name: str, value: Any, why: str) -> TrainerError:
-    return TrainerError(f"config.{name} = {value!r}: {why}")
-
-
 def merge_config(
     current: TorchTrainConfig, update: TrainConfig | dict[str, Any] | None
 ) -> TorchTrainConfig:
@@ -141,13 +138,13 @@ def validate_config(cfg: TorchTrainConfig) -> None:
     if cfg.max_steps is not None:
         check_int("max_steps", cfg.max_steps, 1)
     if cfg.grad_accum_steps > cfg.batch_size:
-        raise _bad("grad_accum_steps", cfg.grad_accum_steps, "must be <= batch_size")
+        raise bad_value("grad_accum_steps", cfg.grad_accum_steps, "must be <= batch_size")
     check_choice("dtype", cfg.dtype, DTYPES)
     device = cfg.device
     if not isinstance(device, str) or not (
         device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
     ):
-        raise _bad("device", device, "must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        raise bad_value("device", device, "must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
     if cfg.output_dir:
         _check_writable(cfg.output_dir)
 
@@ -158,4 +155,4 @@ def _check_writable(path: str) -> None:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
             pass
     except (OSError, ValueError) as err:  # ValueError: a NUL in the path
-        raise _bad("output_dir", path, f"is not a writable directory ({err})") from err
+        raise bad_value("output_dir", path, f"is not a writable directory ({err})") from err

@@ -127,6 +127,24 @@ impl<'a, T: TokenId> Ragged<'a, T> {
         Ok(Ragged { values, offsets })
     }
 
+    /// Wraps offsets that [`Ragged::new`] already checked and that cannot have changed
+    /// since (a `RaggedTokens` owns them, read-only). Only the O(1) part is checked again:
+    /// the values may have been resized, and then the batch is refused, naming `name`.
+    pub fn trusted(values: &'a [T], offsets: &'a [i64], name: &str) -> CoreResult<Self> {
+        let last = offsets.last().copied().unwrap_or(-1);
+        if usize::try_from(last).ok() != Some(values.len()) {
+            return Err(CoreError::arg(
+                name,
+                format!(
+                    "values hold {} tokens but the offsets end at {last}: the values array \
+                     was resized after the batch was built",
+                    values.len()
+                ),
+            ));
+        }
+        Ok(Ragged { values, offsets })
+    }
+
     /// Number of rows.
     #[inline]
     pub fn len(&self) -> usize {
@@ -373,6 +391,20 @@ mod tests {
         );
         let e = Ragged::new(&v, &[0, 2, 3], "offsets").unwrap_err();
         assert!(e.message.starts_with("offsets[2]: last offset 3"), "{e}");
+    }
+
+    #[test]
+    fn trusted_offsets_still_refuse_resized_values() {
+        let v = [1i32, 2, 3];
+        let r = Ragged::trusted(&v, &[0, 1, 3], "responses.offsets").unwrap();
+        assert_eq!(r.row(1), &[2, 3]);
+        let e = Ragged::trusted(&v[..2], &[0, 1, 3], "responses.offsets").unwrap_err();
+        assert!(
+            e.message
+                .starts_with("responses.offsets: values hold 2 tokens"),
+            "{e}"
+        );
+        assert!(Ragged::<i32>::trusted(&[], &[], "offsets").is_err());
     }
 
     #[test]

@@ -143,6 +143,19 @@ impl RecordErrors {
         self.issues.len() >= self.max_errors
     }
 
+    /// "OK: <n> records", or "FAILED: …" followed by the first problems, one per line.
+    pub fn summary(&self) -> String {
+        if self.total == 0 {
+            return format!("OK: {} records", self.records);
+        }
+        let mut lines = vec![format!(
+            "FAILED: {} of {} records have problems ({} in all); first problems:",
+            self.bad_records, self.records, self.total
+        )];
+        lines.extend(self.issues.iter().map(|i| format!("  - {}", i.describe())));
+        lines.join("\n")
+    }
+
     /// Records one problem; `detail` builds the issue only while there is room.
     pub fn push(&mut self, index: usize, detail: impl FnOnce() -> RecordIssue) {
         self.total += 1;

@@ -80,6 +80,77 @@ pub struct TokenReport {
     pub errors: Vec<TokenIssue>,
 }
 
+impl TokenReport {
+    /// True when no row is too short or too long and every id is in range.
+    pub fn is_ok(&self) -> bool {
+        self.too_short == 0 && self.too_long == 0 && self.bad_ids == 0
+    }
+
+    /// "OK: <statistics>", or "FAILED: <statistics>" followed by the counts and the
+    /// first problems, one per line.
+    pub fn summary(&self, vocab_size: i64) -> String {
+        let head = format!(
+            "{} rows, {} tokens; length min {}, p50 {}, mean {:.1}, p95 {}, max {}; vocab_size {vocab_size}",
+            self.rows,
+            self.tokens,
+            self.min_len,
+            format_g(self.p50_len),
+            self.mean_len,
+            format_g(self.p95_len),
+            self.max_len,
+        );
+        if self.is_ok() {
+            return format!("OK: {head}");
+        }
+        let mut lines = vec![
+            format!("FAILED: {head}"),
+            format!(
+                "  {} rows too short, {} too long, {} ids out of range; first problems:",
+                self.too_short, self.too_long, self.bad_ids
+            ),
+        ];
+        lines.extend(
+            self.errors
+                .iter()
+                .map(|e| format!("  - {}", e.describe(vocab_size))),
+        );
+        lines.join("\n")
+    }
+}
+
+/// `x` as Python's `format(x, "g")` writes it: 6 significant digits, trailing zeros
+/// dropped, scientific notation (`1e+06`) when the exponent is below -4 or at least 6.
+pub fn format_g(x: f64) -> String {
+    const DIGITS: i32 = 6;
+    if !x.is_finite() {
+        return if x.is_nan() {
+            "nan"
+        } else if x > 0.0 {
+            "inf"
+        } else {
+            "-inf"
+        }
+        .to_string();
+    }
+    let trim = |s: String| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    };
+    // The exponent after rounding to DIGITS significant digits decides the notation.
+    let sci = format!("{:.*e}", (DIGITS - 1) as usize, x);
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if (-4..DIGITS).contains(&exponent) {
+        trim(format!("{:.*}", (DIGITS - 1 - exponent) as usize, x))
+    } else {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa.to_string()), exponent.abs())
+    }
+}
+
 /// Chunk of ids per rayon task in the range pass.
 const CHUNK: usize = 1 << 16;
 
@@ -229,6 +300,28 @@ pub fn validate_tokens<T: TokenId>(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn format_g_matches_pythons_g() {
+        // Expected strings are Python's own: format(x, "g").
+        let cases = [
+            (0.0, "0"),
+            (12.0, "12"),
+            (12.5, "12.5"),
+            (2.349999, "2.35"),
+            (123456.0, "123456"),
+            (1234567.0, "1.23457e+06"),
+            (1e6, "1e+06"),
+            (0.0001, "0.0001"),
+            (0.00001234, "1.234e-05"),
+            (999999.5, "1e+06"),
+            (-3.25, "-3.25"),
+            (f64::INFINITY, "inf"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(format_g(x), want, "{x}");
+        }
+    }
     use super::*;
 
     fn report(

@@ -236,11 +236,16 @@ def test_pair_bad_input(fn):
     with pytest.raises(TypeError) as e:
         fn(a, None)
     check_error(e, TypeError, "references")
-    bad = make([[1, 2], [3]])
-    bad.offsets[0] = 1  # corrupted after construction: re-checked by the kernel
+    # The offsets cannot be corrupted after construction; values resized under the batch
+    # are refused by name.
+    values = np.array([1, 2, 3], dtype=np.int64)
+    bad = RaggedTokens(values, np.array([0, 2, 3], dtype=np.int64))
+    with pytest.raises(ValueError, match="read-only"):
+        bad.offsets[0] = 1
+    values.resize(2, refcheck=False)
     with pytest.raises(ValueError) as e:
         fn(a, bad)
-    check_error(e, ValueError, "references.offsets[0]")
+    check_error(e, ValueError, "references.offsets", "resized")
 
 
 def test_single_rewards_bad_input():

@@ -137,6 +137,16 @@ pub enum TokenArray<'py, D: Dimension = Ix1> {
     I64(PyReadonlyArray<'py, i64, D>),
 }
 
+impl<D: Dimension> TokenArray<'_, D> {
+    /// The array's shape, whatever its dtype.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            TokenArray::I32(a) => a.shape(),
+            TokenArray::I64(a) => a.shape(),
+        }
+    }
+}
+
 /// The shapes a token array comes in, each read by its derived enum.
 pub trait TokenDim: Dimension {
     fn borrow<'py>(obj: &Bound<'py, PyAny>, name: &str) -> Option<PyResult<TokenArray<'py, Self>>>;

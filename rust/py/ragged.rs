@@ -1,97 +1,234 @@
-//! Bindings of `crate::ragged`: ragged token batches, and their conversions to and from
-//! padded arrays and lists of lists.
+//! The `RaggedTokens` pyclass: a ragged token batch checked once, then trusted.
 //!
-//! Token arrays are borrowed zero-copy (int32 or int64, C-contiguous, exact dtype);
-//! every kernel runs with the GIL released.
+//! A batch holds the caller's `values` array as it is (int32 or int64, C-contiguous, no
+//! copy) and its own read-only copy of the `offsets`, checked once when the batch is
+//! built. Kernels that take a batch skip the O(n) offsets check; they look again only at
+//! what a caller can still change under it, in O(1): the values' dtype, layout and length.
+//! Batches built by the core itself (`from_padded`, `from_lists`, `slice`) are never
+//! checked at all, since their offsets come out of a kernel that made them valid.
 
 use numpy::ndarray::{Array2, Ix1, Ix2};
-use numpy::{Element, IntoPyArray, PyArray1, PyReadonlyArray1, PyUntypedArrayMethods};
+use numpy::{Element, IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyList, PyTuple};
+use pyo3::types::{PyBool, PyList, PySlice, PyTuple};
 
 use super::arrays::{
-    borrow_array, borrow_mask, borrow_tokens, type_name, with_mask, with_tokens, MaskUse,
+    borrow_array, borrow_mask, borrow_tokens, slice_of, type_name, with_mask, with_tokens, MaskUse,
     TokenArray,
 };
 use super::errors::{guarded, run_detached};
 use crate::error::CoreError;
-use crate::ragged::{self, Side, TokenId};
+use crate::ragged::{self, check_offsets, Side, TokenId};
 
-/// A borrowed ragged batch: argument names for messages plus the two buffers.
-pub struct RaggedArgs<'py> {
+/// A ragged token batch in Arrow's list layout, checked once at construction.
+#[pyclass(frozen, module = "orbiter.train._core", name = "RaggedTokens")]
+pub struct PyRaggedTokens {
+    /// The caller's token array (int32 or int64), held without a copy.
+    values: Py<PyAny>,
+    /// The batch's own offsets: checked, then made read-only, so they cannot change.
+    offsets: Py<PyArray1<i64>>,
+    rows: usize,
+}
+
+/// A batch's buffers, borrowed for one call; `name` (e.g. `responses`) prefixes messages.
+pub struct BorrowedRagged<'py> {
     pub values_name: String,
     pub offsets_name: String,
     pub values: TokenArray<'py>,
     pub offsets: PyReadonlyArray1<'py, i64>,
 }
 
-/// Borrows `(values, offsets)`; `prefix` (e.g. `"responses"`) names them
-/// `responses.values` / `responses.offsets` in messages, or `values` / `offsets` if empty.
-pub fn borrow_ragged<'py>(
-    values: &Bound<'py, PyAny>,
-    offsets: &Bound<'py, PyAny>,
-    prefix: &str,
-) -> PyResult<RaggedArgs<'py>> {
-    let dotted = |n: &str| {
-        if prefix.is_empty() {
-            n.to_string()
-        } else {
-            format!("{prefix}.{n}")
-        }
-    };
-    let values_name = dotted("values");
-    let offsets_name = dotted("offsets");
-    let values = borrow_tokens(values, &values_name)?;
-    let offsets = borrow_array::<i64, Ix1>(offsets, &offsets_name)?;
-    Ok(RaggedArgs {
-        values_name,
-        offsets_name,
-        values,
-        offsets,
-    })
+impl PyRaggedTokens {
+    /// Wraps offsets that are valid for `values` (checked, or made by a kernel).
+    fn from_valid(py: Python<'_>, values: Bound<'_, PyAny>, offsets: Vec<i64>) -> PyResult<Self> {
+        let rows = offsets.len().saturating_sub(1);
+        let offsets = offsets.into_pyarray(py);
+        // numpy refuses to make it writeable again: its memory belongs to no array.
+        offsets.getattr("flags")?.setattr("writeable", false)?;
+        Ok(PyRaggedTokens {
+            values: values.unbind(),
+            offsets: offsets.unbind(),
+            rows,
+        })
+    }
+
+    /// Borrows the buffers for a kernel; `name` is the argument the batch was passed as.
+    pub fn borrow<'py>(&self, py: Python<'py>, name: &str) -> PyResult<BorrowedRagged<'py>> {
+        let dotted = |field: &str| {
+            if name.is_empty() {
+                field.to_string()
+            } else {
+                format!("{name}.{field}")
+            }
+        };
+        let values_name = dotted("values");
+        let offsets_name = dotted("offsets");
+        let values = borrow_tokens::<Ix1>(self.values.bind(py), &values_name)?;
+        let offsets = self.offsets.bind(py).readonly();
+        Ok(BorrowedRagged {
+            values_name,
+            offsets_name,
+            values,
+            offsets,
+        })
+    }
 }
 
-/// `dispatch_ragged!(py, op, args, |r| kernel(&r), |out| post)`: runs `kernel` on the
-/// validated `Ragged<T>` with the GIL released, then `post` (with the GIL) on its output.
-macro_rules! dispatch_ragged {
-    ($py:expr, $op:expr, $args:expr, |$r:ident| $kernel:expr, |$out:ident| $post:expr) => {{
-        let args = &$args;
-        let offsets = $crate::py::arrays::slice_of(&args.offsets, &args.offsets_name)?;
-        let offsets_name: &str = &args.offsets_name;
-        $crate::py::arrays::with_tokens!(&args.values, &args.values_name, |values| {
-            let $out = $crate::py::errors::run_detached($py, $op, || {
-                let $r = $crate::ragged::Ragged::new(values, offsets, offsets_name)?;
+/// `with_ragged!(py, op, borrowed, |r| kernel(&r))`: runs `kernel` on the batch as a
+/// trusted `Ragged<T>`, whatever its dtype, with the GIL released.
+macro_rules! with_ragged {
+    ($py:expr, $op:expr, $borrowed:expr, |$r:ident| $kernel:expr) => {{
+        let b = &$borrowed;
+        let offsets = $crate::py::arrays::slice_of(&b.offsets, &b.offsets_name)?;
+        let offsets_name: &str = &b.offsets_name;
+        $crate::py::arrays::with_tokens!(&b.values, &b.values_name, |values| {
+            $crate::py::errors::run_detached($py, $op, || {
+                let $r = $crate::ragged::Ragged::trusted(values, offsets, offsets_name)?;
                 $kernel
-            })?;
-            $post
+            })
         })
     }};
 }
-pub(crate) use dispatch_ragged;
+pub(crate) use with_ragged;
 
-/// Checks Arrow's list invariants of `(values, offsets)`; raises naming the first bad index.
-#[pyfunction]
-fn ragged_check(
-    py: Python<'_>,
-    values: &Bound<'_, PyAny>,
-    offsets: &Bound<'_, PyAny>,
-) -> PyResult<usize> {
-    let args = borrow_ragged(values, offsets, "")?;
-    dispatch_ragged!(py, "ragged_check", args, |r| Ok(r.len()), |n| Ok(n))
-}
+#[pymethods]
+impl PyRaggedTokens {
+    /// Checks Arrow's list invariants of `(values, offsets)` once, naming the first bad
+    /// index, and keeps `values` as it is and a read-only copy of `offsets`.
+    #[new]
+    fn new(
+        py: Python<'_>,
+        values: &Bound<'_, PyAny>,
+        offsets: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        let borrowed = borrow_tokens::<Ix1>(values, "values")?;
+        let given = borrow_array::<i64, Ix1>(offsets, "offsets")?;
+        let given = slice_of(&given, "offsets")?;
+        let len = borrowed.shape()[0];
+        let owned = run_detached(py, "RaggedTokens", || {
+            check_offsets(given, len, "offsets")?;
+            let mut owned = Vec::new();
+            owned.try_reserve_exact(given.len()).map_err(|_| {
+                CoreError::arg(
+                    "offsets",
+                    format!("{} entries cannot be copied", given.len()),
+                )
+            })?;
+            owned.extend_from_slice(given);
+            Ok(owned)
+        })?;
+        PyRaggedTokens::from_valid(py, values.clone(), owned)
+    }
 
-/// Row lengths (int64).
-#[pyfunction]
-fn ragged_lengths<'py>(
-    py: Python<'py>,
-    values: &Bound<'py, PyAny>,
-    offsets: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyArray1<i64>>> {
-    let args = borrow_ragged(values, offsets, "")?;
-    dispatch_ragged!(py, "ragged_lengths", args, |r| Ok(r.lengths()), |out| Ok(
-        out.into_pyarray(py)
-    ))
+    /// All tokens, row after row: the array the batch was built on.
+    #[getter]
+    fn values<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.values.bind(py).clone()
+    }
+
+    /// Row boundaries (int64, `n + 1` entries, read-only).
+    #[getter]
+    fn offsets<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        self.offsets.bind(py).clone()
+    }
+
+    fn __len__(&self) -> usize {
+        self.rows
+    }
+
+    /// Row lengths (int64).
+    fn lengths<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let b = self.borrow(py, "")?;
+        let out = with_ragged!(py, "lengths", b, |r| Ok(r.lengths()))?;
+        Ok(out.into_pyarray(py))
+    }
+
+    /// Pads to `(n, width)`: `(ids, mask)` with `mask` bool.
+    #[pyo3(signature = (pad_id, side, max_len=None))]
+    fn to_padded<'py>(
+        &self,
+        py: Python<'py>,
+        pad_id: i64,
+        side: &str,
+        max_len: Option<i64>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let side = Side::parse(side)?;
+        let b = self.borrow(py, "")?;
+        with_tokens!(&b.values, &b.values_name, |values| {
+            let offsets = slice_of(&b.offsets, &b.offsets_name)?;
+            let padded = run_detached(py, "to_padded", || {
+                let r = ragged::Ragged::trusted(values, offsets, &b.offsets_name)?;
+                ragged::to_padded(&r, pad_id, side, max_len)
+            })?;
+            padded_to_py(py, padded)
+        })
+    }
+
+    /// Rows `start..stop` (`0 <= start <= stop <= n`) as a batch over a view of `values`.
+    fn slice(&self, py: Python<'_>, start: usize, stop: usize) -> PyResult<Self> {
+        if start > stop || stop > self.rows {
+            return Err(CoreError::arg(
+                "index",
+                format!("rows {start}..{stop} are not within 0..{}", self.rows),
+            )
+            .into());
+        }
+        let b = self.borrow(py, "")?;
+        let all = slice_of(&b.offsets, &b.offsets_name)?;
+        let (lo, hi) = (all[start], all[stop]);
+        let offsets: Vec<i64> = all[start..=stop].iter().map(|&o| o - lo).collect();
+        let bounds = PySlice::new(py, lo as isize, hi as isize, 1);
+        let view = self.values.bind(py).get_item(bounds)?;
+        PyRaggedTokens::from_valid(py, view, offsets)
+    }
+
+    /// Gathers `ids (B, T)` where `mask (B, T)` is set: row `b` holds `ids[b, mask[b] != 0]`.
+    #[staticmethod]
+    fn from_padded(
+        py: Python<'_>,
+        ids: &Bound<'_, PyAny>,
+        mask: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        let ids = borrow_tokens::<Ix2>(ids, "ids")?;
+        let mask = borrow_mask(mask, "mask", MaskUse::Gather)?;
+        let shape = ids.shape().to_vec();
+        let (rows, width) = (shape[0], shape[1]);
+        with_mask!(mask, "mask", [Bool, U8, I8, I16, I32, I64], |m, dims| {
+            if dims != (rows, width) {
+                let detail = format!("has shape {:?}, ids has shape {shape:?}", [dims.0, dims.1]);
+                return Err(CoreError::arg("mask", detail).into());
+            }
+            with_tokens!(&ids, "ids", |id_slice| {
+                let (values, offsets) = run_detached(py, "from_padded", || {
+                    ragged::from_padded(id_slice, m, rows, width)
+                })?;
+                PyRaggedTokens::from_valid(py, values.into_pyarray(py).into_any(), offsets)
+            })
+        })
+    }
+
+    /// A batch of int64 ids from a list whose rows are all lists or tuples of ints,
+    /// walked once; `None` when some row is another kind of sequence.
+    #[staticmethod]
+    fn from_lists(py: Python<'_>, rows: &Bound<'_, PyList>) -> PyResult<Option<Self>> {
+        let flat = guarded(py, "from_lists", || {
+            let mut offsets = Vec::with_capacity(rows.len() + 1);
+            offsets.push(0i64);
+            let mut values = Vec::new();
+            for (i, row) in rows.iter().enumerate() {
+                if !push_row_ids(&row, i, &mut values)? {
+                    return Ok(None);
+                }
+                offsets.push(values.len() as i64);
+            }
+            Ok(Some((values, offsets)))
+        })?;
+        flat.map(|(values, offsets)| {
+            PyRaggedTokens::from_valid(py, values.into_pyarray(py).into_any(), offsets)
+        })
+        .transpose()
+    }
 }
 
 fn padded_to_py<'py, T: TokenId + Element>(
@@ -107,66 +244,6 @@ fn padded_to_py<'py, T: TokenId + Element>(
         ids.into_pyarray(py).into_any(),
         mask.into_pyarray(py).into_any(),
     ))
-}
-
-/// Pads to `(n, width)`: `(ids, mask)` with `mask` bool.
-#[pyfunction]
-#[pyo3(signature = (values, offsets, pad_id, side, max_len=None))]
-fn ragged_to_padded<'py>(
-    py: Python<'py>,
-    values: &Bound<'py, PyAny>,
-    offsets: &Bound<'py, PyAny>,
-    pad_id: i64,
-    side: &str,
-    max_len: Option<i64>,
-) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    let side = Side::parse(side)?;
-    let args = borrow_ragged(values, offsets, "")?;
-    dispatch_ragged!(
-        py,
-        "to_padded",
-        args,
-        |r| ragged::to_padded(&r, pad_id, side, max_len),
-        |out| padded_to_py(py, out)
-    )
-}
-
-/// Gathers `ids (B, T)` where `mask (B, T)` is set: `(values, offsets)`.
-#[pyfunction]
-fn ragged_from_padded<'py>(
-    py: Python<'py>,
-    ids: &Bound<'py, PyAny>,
-    mask: &Bound<'py, PyAny>,
-) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    let ids = borrow_tokens::<Ix2>(ids, "ids")?;
-    let mask = borrow_mask(mask, "mask", MaskUse::Gather)?;
-    let shape = match &ids {
-        TokenArray::I32(a) => a.shape().to_vec(),
-        TokenArray::I64(a) => a.shape().to_vec(),
-    };
-    let (rows, width) = (shape[0], shape[1]);
-    with_mask!(mask, "mask", [Bool, U8, I8, I16, I32, I64], |m, dims| {
-        if dims != (rows, width) {
-            return Err(CoreError::arg(
-                "mask",
-                format!(
-                    "has shape {:?}, ids has shape {:?}",
-                    [dims.0, dims.1],
-                    shape
-                ),
-            )
-            .into());
-        }
-        with_tokens!(&ids, "ids", |id_slice| {
-            let (values, offsets) = run_detached(py, "from_padded", || {
-                ragged::from_padded(id_slice, m, rows, width)
-            })?;
-            Ok((
-                values.into_pyarray(py).into_any(),
-                offsets.into_pyarray(py).into_any(),
-            ))
-        })
-    })
 }
 
 /// The ids of one list or tuple row, appended to `values`; `Ok(false)` when `row` is some
@@ -210,35 +287,7 @@ fn push_row_ids(row: &Bound<'_, PyAny>, index: usize, values: &mut Vec<i64>) -> 
     Ok(true)
 }
 
-/// `(values, offsets)`, both int64.
-type RaggedArrays<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>);
-
-/// `(values, offsets)` as int64 arrays of a list whose rows are all lists or tuples of
-/// ints, walked once in Rust; `None` when some row is another kind of sequence.
-#[pyfunction]
-fn ragged_from_lists<'py>(
-    py: Python<'py>,
-    rows: &Bound<'py, PyList>,
-) -> PyResult<Option<RaggedArrays<'py>>> {
-    guarded(py, "ragged_from_lists", || {
-        let mut offsets = Vec::with_capacity(rows.len() + 1);
-        offsets.push(0i64);
-        let mut values = Vec::new();
-        for (i, row) in rows.iter().enumerate() {
-            if !push_row_ids(&row, i, &mut values)? {
-                return Ok(None);
-            }
-            offsets.push(values.len() as i64);
-        }
-        Ok(Some((values.into_pyarray(py), offsets.into_pyarray(py))))
-    })
-}
-
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(ragged_check, m)?)?;
-    m.add_function(wrap_pyfunction!(ragged_lengths, m)?)?;
-    m.add_function(wrap_pyfunction!(ragged_to_padded, m)?)?;
-    m.add_function(wrap_pyfunction!(ragged_from_padded, m)?)?;
-    m.add_function(wrap_pyfunction!(ragged_from_lists, m)?)?;
+    m.add_class::<PyRaggedTokens>()?;
     Ok(())
 }

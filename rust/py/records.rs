@@ -4,10 +4,11 @@
 //! core's, which sees each dict through [`RecordView`].
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyType};
+use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
 use super::arrays::type_name;
 use super::errors::guarded;
+use super::validate::py_repr;
 use crate::error::CoreError;
 use crate::records::{check_record, Field, RecordErrors, RecordView};
 
@@ -86,12 +87,81 @@ fn check_one(
     }
 }
 
-/// One record issue: `(index, key, kind, message)`.
-type RecordIssueTuple = (usize, Option<String>, &'static str, String);
+/// One problem with a record: `kind` is `"not_a_dict"`, `"missing_key"` or
+/// `"wrong_type"`; `key` is `None` for `"not_a_dict"`.
+#[pyclass(
+    frozen,
+    eq,
+    get_all,
+    module = "orbiter.train.data",
+    name = "RecordIssue"
+)]
+#[derive(Clone, PartialEq)]
+pub struct PyRecordIssue {
+    index: usize,
+    key: Option<String>,
+    kind: &'static str,
+    message: String,
+}
+
+#[pymethods]
+impl PyRecordIssue {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let key = match &self.key {
+            Some(k) => py_repr(py, k)?,
+            None => "None".to_string(),
+        };
+        Ok(format!(
+            "RecordIssue(index={}, key={key}, kind={}, message={})",
+            self.index,
+            py_repr(py, self.kind)?,
+            py_repr(py, &self.message)?
+        ))
+    }
+}
+
+/// The result of `validate_records`: counts of all problems, and the first ones.
+#[pyclass(frozen, eq, module = "orbiter.train.data", name = "RecordReport")]
+#[derive(PartialEq)]
+pub struct PyRecordReport {
+    #[pyo3(get)]
+    records: usize,
+    #[pyo3(get)]
+    bad_records: usize,
+    #[pyo3(get)]
+    total_errors: usize,
+    issues: Vec<PyRecordIssue>,
+    summary: String,
+}
+
+#[pymethods]
+impl PyRecordReport {
+    /// The first `max_errors` problems, in record order.
+    #[getter]
+    fn errors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.issues.iter().cloned())
+    }
+    /// True when every record passed.
+    #[getter]
+    fn ok(&self) -> bool {
+        self.total_errors == 0
+    }
+    fn __str__(&self) -> String {
+        self.summary.clone()
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "RecordReport(records={}, bad_records={}, total_errors={}, errors=<{} issues>)",
+            self.records,
+            self.bad_records,
+            self.total_errors,
+            self.issues.len()
+        )
+    }
+}
 
 /// Checks each record: a dict holding every required key with a value of the
 /// accepted types, and optional keys (when present) of theirs.
-/// Returns `(records, bad_records, total_errors, issues)`.
 #[pyfunction]
 fn validate_records<'py>(
     py: Python<'py>,
@@ -99,7 +169,7 @@ fn validate_records<'py>(
     required: Vec<(String, Bound<'py, PyAny>, String)>,
     optional: Vec<(String, Bound<'py, PyAny>, String)>,
     max_errors: usize,
-) -> PyResult<(usize, usize, usize, Vec<RecordIssueTuple>)> {
+) -> PyResult<PyRecordReport> {
     let (rules, fields) = rules(py, required, optional);
     let mut errors = RecordErrors::new(max_errors);
     guarded(py, "validate_records", || {
@@ -127,12 +197,25 @@ fn validate_records<'py>(
     let issues = errors
         .issues
         .iter()
-        .map(|i| (i.index, i.key.clone(), i.kind_name(), i.describe()))
+        .map(|i| PyRecordIssue {
+            index: i.index,
+            key: i.key.clone(),
+            kind: i.kind_name(),
+            message: i.describe(),
+        })
         .collect();
-    Ok((errors.records, errors.bad_records, errors.total, issues))
+    Ok(PyRecordReport {
+        records: errors.records,
+        bad_records: errors.bad_records,
+        total_errors: errors.total,
+        issues,
+        summary: errors.summary(),
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyRecordIssue>()?;
+    m.add_class::<PyRecordReport>()?;
     m.add_function(wrap_pyfunction!(validate_records, m)?)?;
     Ok(())
 }

@@ -200,12 +200,12 @@ def ragged(draw: Draw, n: int, dtype: Any = None) -> Any:
     if kind == "array":
         return values
     if kind == "tampered":
-        bad = tampered_offsets(draw, values, offsets)
-        if len(bad) == len(offsets):
-            offsets[:] = bad
-        else:
-            offsets[-1] = len(values) + 1
-        return tokens
+        # The batch owns its checked offsets; what a caller can still change under it is
+        # the length of the values array.
+        own = values.copy()
+        resized = RaggedTokens(own, offsets)
+        own.resize(len(own) + 1, refcheck=False)
+        return resized
     return RaggedTokens(values.astype(np.int32 if kind == "int32" else np.int64), offsets)
 
 
@@ -1045,57 +1045,65 @@ def _core_pair(fn: Callable[..., Any], check: Callable[[int], Check]) -> Target:
         rv, ro = ragged_arrays(draw, n, dtype)
         m = n + draw(st.sampled_from([0, 0, 0, 1, -1])) if n else 0
         fv, fo = ragged_arrays(draw, max(m, 0), dtype)
-        names = ("responses", "references")
-        return Case(
-            lambda: fn(rv, ro, fv, fo), names, check(_rows(ro, n)), writeable(rv, ro, fv, fo)
-        )
+        names = ("responses", "references", "values", "offsets")
+
+        def call() -> Any:
+            return fn(_core.RaggedTokens(rv, ro), _core.RaggedTokens(fv, fo))
+
+        return Case(call, names, check(_rows(ro, n)), writeable(rv, ro, fv, fo))
 
     return build
 
 
-for _name, _fn, _chk in [
-    ("exact_match", _core.exact_match, lambda n: f32((n,), values=(0.0, 1.0))),
-    ("prefix_match", _core.prefix_match, lambda n: f32((n,), values=(0.0, 1.0))),
-    ("contains", _core.contains, lambda n: f32((n,), values=(0.0, 1.0))),
-    ("token_f1", _core.token_f1, lambda n: f32((n,), lo=0.0, hi=1.0)),
+def _pair_reward(name: str) -> Callable[[Any, Any], Any]:
+    return lambda a, b: _core.token_pair_reward(name, a, b)
+
+
+for _name, _chk in [
+    ("exact_match", lambda n: f32((n,), values=(0.0, 1.0))),
+    ("prefix_match", lambda n: f32((n,), values=(0.0, 1.0))),
+    ("contains", lambda n: f32((n,), values=(0.0, 1.0))),
+    ("token_f1", lambda n: f32((n,), lo=0.0, hi=1.0)),
 ]:
-    target(f"_core.{_name}")(_core_pair(_fn, _chk))
+    target(f"_core.{_name}")(_core_pair(_pair_reward(_name), _chk))
 
 
-def _over_responses(scores: Callable[[Draw], Callable[[Any, Any], Any]]) -> Target:
-    """A native function over ``(values, offsets)``; ``scores(draw)`` draws its scalars up
-    front and returns ``fn(values, offsets)``."""
+def _over_responses(scores: Callable[[Draw], Callable[[Any], Any]]) -> Target:
+    """A native function over a batch built from hostile ``(values, offsets)``;
+    ``scores(draw)`` draws its scalars up front and returns ``fn(batch)``."""
 
     def make(draw: Draw) -> Case:
         n = sizes(draw)[0]
         v, o = ragged_arrays(draw, n)
         fn = scores(draw)
         names = ("values", "offsets", "responses", "max_len", "cache_len", "n", "stop_ids")
-        return Case(lambda: fn(v, o), names, f32((_rows(o, n),)), writeable(v, o))
+        return Case(
+            lambda: fn(_core.RaggedTokens(v, o)), names, f32((_rows(o, n),)), writeable(v, o)
+        )
 
     return make
 
 
-def _lp_linear(draw: Draw) -> Callable[[Any, Any], Any]:
+def _lp_linear(draw: Draw) -> Callable[[Any], Any]:
     goal = draw(st.sampled_from([0.0, 5.0, 1e6]))
     scale = draw(st.sampled_from([1.0, 1e-3, 100.0]))
-    return lambda v, o: _core.length_penalty_linear(v, o, goal, scale)
+    return lambda r: _core.length_penalty_linear(r, goal, scale)
 
 
-def _lp_dapo(draw: Draw) -> Callable[[Any, Any], Any]:
+def _lp_dapo(draw: Draw) -> Callable[[Any], Any]:
     max_len = draw(st.sampled_from([4, 16, 0]))
     cache_len = draw(st.sampled_from([0, 2, 8]))
-    return lambda v, o: _core.length_penalty_dapo(v, o, max_len, cache_len, 1.0)
+    return lambda r: _core.length_penalty_dapo(r, max_len, cache_len, 1.0)
 
 
-def _repetition(draw: Draw) -> Callable[[Any, Any], Any]:
+def _repetition(draw: Draw) -> Callable[[Any], Any]:
     k = draw(st.sampled_from([1, 2, 3, 32, 50]))
-    return lambda v, o: _core.repetition_penalty(v, o, k, -1.0)
+    return lambda r: _core.repetition_penalty(r, k, -1.0)
 
 
-def _stops(draw: Draw) -> Callable[[Any, Any], Any]:
+def _stops(draw: Draw) -> Callable[[Any], Any]:
     stops = draw(st.sampled_from([[0], [], [1, 2, 3]]))
-    return lambda v, o: _core.stop_token_check(v, o, stops)
+    return lambda r: _core.stop_token_check(r, stops)
 
 
 target("_core.length_penalty_linear")(_over_responses(_lp_linear))
@@ -1113,13 +1121,14 @@ def t_core_ragged(draw: Draw) -> Case:
     max_len = draw(st.sampled_from([None, 0, 3, 64]))
 
     def call() -> Any:
+        batch = _core.RaggedTokens(v, o)
         if op == "check":
-            return _core.ragged_check(v, o)
+            return len(batch)
         if op == "lengths":
-            return _core.ragged_lengths(v, o)
+            return batch.lengths()
         if op == "pad":
-            return _core.ragged_to_padded(v, o, 0, side, max_len)
-        return _core.validate_tokens(v, o, 10, 1, max_len, 5)
+            return batch.to_padded(0, side, max_len)
+        return _core.validate_tokens(batch, 10, 1, max_len, 5)
 
     names = ("values", "offsets", "side", "max_len", "vocab_size", "tokens")
     return Case(call, names, anything, writeable(v, o))
@@ -1134,11 +1143,11 @@ def t_core_from_lists(draw: Draw) -> Case:
 
     def check(out: Any, strict: bool) -> None:
         if out is not None:
-            values, offsets = out
+            values, offsets = out.values, out.offsets
             assert values.dtype == np.int64 and offsets.dtype == np.int64, "dtypes"
             assert len(offsets) == len(rows) + 1 and offsets[-1] == len(values), "offsets"
 
-    return Case(lambda: _core.ragged_from_lists(rows), ("sequences",), check)
+    return Case(lambda: _core.RaggedTokens.from_lists(rows), ("sequences",), check)
 
 
 @target("_core.ragged_from_padded")
@@ -1146,7 +1155,7 @@ def t_core_from_padded(draw: Draw) -> Case:
     n, t = sizes(draw)
     ids = h.array(draw, token_values(draw, n * t, np.int64).reshape(n, t), 0.3)
     m = h.array(draw, h.mask(draw, (n, t)), 0.3)
-    return Case(lambda: _core.ragged_from_padded(ids, m), ("ids", "mask"), anything)
+    return Case(lambda: _core.RaggedTokens.from_padded(ids, m), ("ids", "mask"), anything)
 
 
 @target("_core.combine_rewards")

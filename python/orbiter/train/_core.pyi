@@ -71,97 +71,122 @@ _Tokens = NDArray[np.int32] | NDArray[np.int64]
 _Offsets = NDArray[np.int64]
 _Scores = NDArray[np.float32]
 
-def ragged_check(values: _Tokens, offsets: _Offsets) -> int:
-    """Check ``offsets[0] == 0``, non-decreasing, ``offsets[-1] == len(values)``; return rows."""
+class RaggedTokens:
+    """A ragged batch checked once: ``values`` held as given, ``offsets`` copied read-only."""
 
-def ragged_lengths(values: _Tokens, offsets: _Offsets) -> NDArray[np.int64]:
-    """Row lengths ``offsets[1:] - offsets[:-1]``."""
+    def __init__(self, values: _Tokens, offsets: _Offsets) -> None:
+        """Check ``offsets[0] == 0``, non-decreasing, ``offsets[-1] == len(values)``."""
 
-def ragged_to_padded(
-    values: _Tokens, offsets: _Offsets, pad_id: int, side: str, max_len: int | None = None
-) -> tuple[_Tokens, NDArray[np.bool_]]:
-    """``(ids (n, width), mask (n, width))``; ``width = max_len`` or the longest row (longer
-    rows keep their first ``max_len`` tokens); ``side`` is ``"left"`` or ``"right"``."""
+    @property
+    def values(self) -> _Tokens: ...
+    @property
+    def offsets(self) -> _Offsets: ...
+    def __len__(self) -> int: ...
+    def lengths(self) -> NDArray[np.int64]:
+        """Row lengths ``offsets[1:] - offsets[:-1]``."""
 
-def ragged_from_padded(ids: _Tokens, mask: NDArray[Any]) -> tuple[_Tokens, _Offsets]:
-    """``(values, offsets)`` of the tokens where ``mask`` (bool or int, non-zero) is set."""
+    def to_padded(
+        self, pad_id: int, side: str, max_len: int | None = None
+    ) -> tuple[_Tokens, NDArray[np.bool_]]:
+        """``(ids (n, width), mask (n, width))``; ``width = max_len`` or the longest row (longer
+        rows keep their first ``max_len`` tokens); ``side`` is ``"left"`` or ``"right"``."""
 
-def ragged_from_lists(rows: list[Any]) -> tuple[NDArray[np.int64], _Offsets] | None:
-    """``(values, offsets)`` (int64) of rows that are all lists or tuples of ints, in one
-    walk; ``None`` when some row is another kind of sequence. A non-int element (bool
-    included) is a ``TypeError`` naming ``sequences[row][position]``; an int beyond int64 a
-    ``ValueError``."""
+    def slice(self, start: int, stop: int) -> RaggedTokens:
+        """Rows ``start..stop`` over a view of ``values``."""
+
+    @staticmethod
+    def from_padded(ids: _Tokens, mask: NDArray[Any]) -> RaggedTokens:
+        """The tokens where ``mask`` (bool or int, non-zero) is set, row by row."""
+
+    @staticmethod
+    def from_lists(rows: list[Any]) -> RaggedTokens | None:
+        """An int64 batch of rows that are all lists or tuples of ints, in one walk;
+        ``None`` when some row is another kind of sequence. A non-int element (bool
+        included) is a ``TypeError`` naming ``sequences[row][position]``; an int beyond
+        int64 a ``ValueError``."""
+
+class TokenIssue:
+    row: int
+    kind: str
+    length: int
+    position: int | None
+    value: int | None
+    message: str
+
+class DatasetReport:
+    rows: int
+    tokens: int
+    vocab_size: int
+    min_len: int
+    max_len: int
+    mean_len: float
+    p50_len: float
+    p95_len: float
+    too_short: int
+    too_long: int
+    bad_ids: int
+    @property
+    def errors(self) -> tuple[TokenIssue, ...]: ...
+    @property
+    def ok(self) -> bool: ...
+
+class RecordIssue:
+    index: int
+    key: str | None
+    kind: str
+    message: str
+
+class RecordReport:
+    records: int
+    bad_records: int
+    total_errors: int
+    @property
+    def errors(self) -> tuple[RecordIssue, ...]: ...
+    @property
+    def ok(self) -> bool: ...
 
 def validate_tokens(
-    values: _Tokens,
-    offsets: _Offsets,
+    tokens: RaggedTokens,
     vocab_size: int,
     min_len: int,
     max_len: int | None,
     max_errors: int,
-) -> dict[str, Any]:
-    """Statistics (rows, tokens, min/max/mean/p50/p95 length, too_short, too_long, bad_ids)
-    and ``errors``: ``(row, kind, length, position, value, message)`` tuples in row order."""
+) -> DatasetReport:
+    """Lengths in ``[min_len, max_len]`` and ids in ``[0, vocab_size)``: statistics and the
+    first ``max_errors`` problems in row order."""
 
 def validate_records(
     records: Any,
     required: list[tuple[str, Any, str]],
     optional: list[tuple[str, Any, str]],
     max_errors: int,
-) -> tuple[int, int, int, list[tuple[int, str | None, str, str]]]:
-    """``(records, bad_records, total_errors, issues)``; rules are ``(key, types, name)``,
-    checked with ``isinstance``; issues are ``(index, key, kind, message)``."""
+) -> RecordReport:
+    """Counts of all problems and the first ``max_errors``; rules are ``(key, types, name)``,
+    checked with ``isinstance``."""
 
 # ---------------------------------------------------------------------------
 # Token rewards and the reward pipeline (rust/reward/token.rs, rust/reward/pipeline.rs).
 # Each returns float32 (n,); responses and references must share their dtype.
 
-def exact_match(
-    response_values: _Tokens,
-    response_offsets: _Offsets,
-    reference_values: _Tokens,
-    reference_offsets: _Offsets,
-) -> _Scores:
-    """1 where the rows are equal."""
+def token_pair_reward(reward: str, responses: RaggedTokens, references: RaggedTokens) -> _Scores:
+    """``reward`` of each response against its reference: ``exact_match`` (1 where the rows
+    are equal), ``prefix_match`` (1 where the response starts with the reference),
+    ``contains`` (1 where the reference is a contiguous run of the response) or
+    ``token_f1`` (``2·common / (len(resp) + len(ref))``, ``common`` the multiset
+    intersection size)."""
 
-def prefix_match(
-    response_values: _Tokens,
-    response_offsets: _Offsets,
-    reference_values: _Tokens,
-    reference_offsets: _Offsets,
-) -> _Scores:
-    """1 where the response starts with the reference."""
-
-def contains(
-    response_values: _Tokens,
-    response_offsets: _Offsets,
-    reference_values: _Tokens,
-    reference_offsets: _Offsets,
-) -> _Scores:
-    """1 where the reference is a contiguous run of the response."""
-
-def token_f1(
-    response_values: _Tokens,
-    response_offsets: _Offsets,
-    reference_values: _Tokens,
-    reference_offsets: _Offsets,
-) -> _Scores:
-    """``2·common / (len(resp) + len(ref))`` with ``common`` the multiset intersection size."""
-
-def length_penalty_linear(
-    values: _Tokens, offsets: _Offsets, target: float, scale: float
-) -> _Scores:
+def length_penalty_linear(responses: RaggedTokens, target: float, scale: float) -> _Scores:
     """``-|len - target| / scale``."""
 
 def length_penalty_dapo(
-    values: _Tokens, offsets: _Offsets, max_len: int, cache_len: int, penalty_factor: float
+    responses: RaggedTokens, max_len: int, cache_len: int, penalty_factor: float
 ) -> _Scores:
     """DAPO's overlong soft penalty, times ``penalty_factor``."""
 
-def repetition_penalty(values: _Tokens, offsets: _Offsets, n: int, max_penalty: float) -> _Scores:
+def repetition_penalty(responses: RaggedTokens, n: int, max_penalty: float) -> _Scores:
     """``max_penalty · (1 - unique n-grams / n-grams)``; 0 for rows shorter than ``n``."""
 
-def stop_token_check(values: _Tokens, offsets: _Offsets, stop_ids: list[int]) -> _Scores:
+def stop_token_check(responses: RaggedTokens, stop_ids: list[int]) -> _Scores:
     """1 where the row's last token is in ``stop_ids``."""
 
 def combine_rewards(

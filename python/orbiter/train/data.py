@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import types
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias, overload
 
 import numpy as np
@@ -42,38 +41,46 @@ _TOKEN_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 class RaggedTokens:
     """A batch of token sequences in Arrow's list layout (``values`` + ``offsets``).
 
-    ``RaggedTokens(values, offsets)`` takes the arrays as they are (no copy): ``values``
-    a C-contiguous 1-D int32 or int64 array, ``offsets`` a C-contiguous 1-D int64 array
-    of ``n + 1`` entries with ``offsets[0] == 0``, never decreasing, and
-    ``offsets[-1] == len(values)``. The check is O(n) in Rust; an error names the
-    argument and the first bad index. Build from other shapes with
-    :meth:`from_sequences`, :meth:`from_padded` and :meth:`from_arrow`.
+    ``RaggedTokens(values, offsets)`` takes ``values`` as it is (no copy): a C-contiguous
+    1-D int32 or int64 array. ``offsets`` is a C-contiguous 1-D int64 array of ``n + 1``
+    entries with ``offsets[0] == 0``, never decreasing, and ``offsets[-1] == len(values)``.
+    The check is O(n) in Rust, done once: an error names the argument and the first bad
+    index. The batch keeps a read-only copy of the offsets (``n + 1`` int64, never the
+    tokens), so every later kernel trusts them instead of checking again. Build from
+    other shapes with :meth:`from_sequences`, :meth:`from_padded` and :meth:`from_arrow`.
     """
 
-    __slots__ = ("_offsets", "_values")
+    __slots__ = ("_native",)
 
-    _values: TokenArray
-    _offsets: NDArray[np.int64]
+    _native: _core.RaggedTokens
 
     def __init__(self, values: TokenArray, offsets: NDArray[np.int64]) -> None:
-        _core.ragged_check(values, offsets)
-        self._values = values
-        self._offsets = offsets
+        self._native = _core.RaggedTokens(values, offsets)
+
+    @classmethod
+    def _wrap(cls, native: _core.RaggedTokens) -> RaggedTokens:
+        """A batch around a native one that the core built (and so needs no check)."""
+        batch = cls.__new__(cls)
+        batch._native = native
+        return batch
 
     @property
     def values(self) -> TokenArray:
-        """All tokens, row after row (1-D int32 or int64)."""
-        return self._values
+        """All tokens, row after row (1-D int32 or int64): the array it was built on."""
+        return self._native.values
 
     @property
     def offsets(self) -> NDArray[np.int64]:
-        """Row boundaries (1-D int64, ``n + 1`` entries)."""
-        return self._offsets
+        """Row boundaries (1-D int64, ``n + 1`` entries, read-only)."""
+        return self._native.offsets
 
     @property
     def dtype(self) -> np.dtype[Any]:
         """The token dtype (int32 or int64)."""
-        return self._values.dtype
+        return self._native.values.dtype
+
+    def __reduce__(self) -> tuple[type[RaggedTokens], tuple[TokenArray, NDArray[np.int64]]]:
+        return (type(self), (self.values, self.offsets))
 
     @classmethod
     def from_sequences(
@@ -95,9 +102,11 @@ class RaggedTokens:
                 f"{type(sequences).__name__}"
             ) from None
         # Lists and tuples of ints (tokenizer output): one walk in the core.
-        from_lists = _core.ragged_from_lists(rows)
+        from_lists = _core.RaggedTokens.from_lists(rows)
         if from_lists is not None:
-            return cls._from_flat(*from_lists, dtype or np.int64)
+            if dtype is None or np.dtype(dtype) == np.int64:
+                return cls._wrap(from_lists)
+            return cls._from_flat(from_lists.values, from_lists.offsets, dtype)
         arrays = []
         for i, r in enumerate(rows):
             if not isinstance(r, np.ndarray) and (
@@ -152,17 +161,16 @@ class RaggedTokens:
         work. ``mask`` is bool or int8/uint8/int16/int32/int64 (non-zero = token);
         ``ids`` int32 or int64. Both C-contiguous. The gather runs in Rust.
         """
-        values, offsets = _core.ragged_from_padded(ids, mask)
-        return cls(values, offsets)
+        return cls._wrap(_core.RaggedTokens.from_padded(ids, mask))
 
     @classmethod
     def from_arrow(cls, array: Any) -> RaggedTokens:
         """Build from a pyarrow ``ListArray`` / ``LargeListArray`` of int32 or int64 (or a
         ``ChunkedArray`` of one such chunk) without copying the tokens.
 
-        ``values`` is a numpy view of the Arrow value buffer. ``LargeListArray`` offsets
-        are viewed as they are; ``ListArray`` offsets (int32) are widened to int64, and
-        a sliced array's offsets are rebased to start at 0 (a copy of the offsets only).
+        ``values`` is a numpy view of the Arrow value buffer. The offsets are copied once
+        (``n + 1`` int64), as for every batch: ``ListArray`` offsets (int32) are widened to
+        int64 and a sliced array's offsets rebased to start at 0.
         Null rows or null tokens raise.
         """
         try:
@@ -214,9 +222,7 @@ class RaggedTokens:
         ``mask`` bool, true on tokens. ``side="right"`` puts tokens first,
         ``"left"`` last. Rows longer than ``max_len`` keep their first ``max_len`` tokens.
         """
-        ids, mask = _core.ragged_to_padded(
-            self._values,
-            self._offsets,
+        ids, mask = self._native.to_padded(
             _args.integer("pad_id", pad_id),
             _args.text("side", side),
             _args.optional_integer("max_len", max_len),
@@ -225,10 +231,10 @@ class RaggedTokens:
 
     def lengths(self) -> NDArray[np.int64]:
         """Row lengths: ``offsets[1:] - offsets[:-1]`` (int64)."""
-        return _core.ragged_lengths(self._values, self._offsets)
+        return self._native.lengths()
 
     def __len__(self) -> int:
-        return len(self._offsets) - 1
+        return len(self._native)
 
     @overload
     def __getitem__(self, index: int) -> TokenArray: ...
@@ -241,20 +247,18 @@ class RaggedTokens:
             start, stop, step = index.indices(n)
             if step != 1:
                 raise TrainerValueError("index: only slices with step 1 are supported")
-            stop = max(start, stop)
-            lo = int(self._offsets[start])
-            offsets = self._offsets[start : stop + 1] - lo
-            return RaggedTokens(self._values[lo : int(self._offsets[stop])], offsets)
+            return type(self)._wrap(self._native.slice(start, max(start, stop)))
         i = _args.integer("index", index)
         if not -n <= i < n:
             raise IndexError(f"index {index} is out of range for {n} rows")
         if i < 0:
             i += n
-        return self._values[int(self._offsets[i]) : int(self._offsets[i + 1])]
+        offsets = self._native.offsets
+        return self.values[int(offsets[i]) : int(offsets[i + 1])]
 
     def __repr__(self) -> str:
-        n = len(self)
-        return f"RaggedTokens(rows={n}, tokens={len(self._values)}, dtype={self._values.dtype})"
+        values = self.values
+        return f"RaggedTokens(rows={len(self)}, tokens={len(values)}, dtype={values.dtype})"
 
 
 def _as_ragged(tokens: RaggedTokens, name: str) -> RaggedTokens:
@@ -266,56 +270,10 @@ def _as_ragged(tokens: RaggedTokens, name: str) -> RaggedTokens:
     return tokens
 
 
-@dataclass(frozen=True, slots=True)
-class TokenIssue:
-    """One problem with a row: ``kind`` is ``"too_short"``, ``"too_long"`` or
-    ``"id_out_of_range"`` (then ``position`` and ``value`` give the row's first bad id)."""
-
-    row: int
-    kind: str
-    length: int
-    position: int | None
-    value: int | None
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class DatasetReport:
-    """Statistics and the first problems of a token dataset (see :func:`validate_tokens`)."""
-
-    rows: int
-    tokens: int
-    vocab_size: int
-    min_len: int
-    max_len: int
-    mean_len: float
-    p50_len: float
-    p95_len: float
-    too_short: int
-    too_long: int
-    bad_ids: int
-    errors: tuple[TokenIssue, ...]
-
-    @property
-    def ok(self) -> bool:
-        """True when no row is too short or too long and every id is in range."""
-        return self.too_short == 0 and self.too_long == 0 and self.bad_ids == 0
-
-    def __str__(self) -> str:
-        head = (
-            f"{self.rows} rows, {self.tokens} tokens; length min {self.min_len}, "
-            f"p50 {self.p50_len:g}, mean {self.mean_len:.1f}, p95 {self.p95_len:g}, "
-            f"max {self.max_len}; vocab_size {self.vocab_size}"
-        )
-        if self.ok:
-            return f"OK: {head}"
-        counts = (
-            f"{self.too_short} rows too short, {self.too_long} too long, "
-            f"{self.bad_ids} ids out of range"
-        )
-        lines = [f"FAILED: {head}", f"  {counts}; first problems:"]
-        lines += [f"  - {e.message}" for e in self.errors]
-        return "\n".join(lines)
+TokenIssue = _core.TokenIssue
+DatasetReport = _core.DatasetReport
+RecordIssue = _core.RecordIssue
+RecordReport = _core.RecordReport
 
 
 def validate_tokens(
@@ -340,52 +298,13 @@ def validate_tokens(
     tokens = _as_ragged(tokens, "tokens")
     vocab_size = _args.integer("vocab_size", vocab_size)
     max_errors = _args.integer("max_errors", max_errors, minimum=0)
-    raw = _core.validate_tokens(
-        tokens.values,
-        tokens.offsets,
+    return _core.validate_tokens(
+        tokens._native,
         vocab_size,
         _args.integer("min_len", min_len),
         _args.optional_integer("max_len", max_len),
         max_errors,
     )
-    errors = tuple(TokenIssue(*e) for e in raw.pop("errors"))
-    return DatasetReport(vocab_size=vocab_size, errors=errors, **raw)
-
-
-@dataclass(frozen=True, slots=True)
-class RecordIssue:
-    """One problem with a record: ``kind`` is ``"not_a_dict"``, ``"missing_key"`` or
-    ``"wrong_type"``; ``key`` is ``None`` for ``"not_a_dict"``."""
-
-    index: int
-    key: str | None
-    kind: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class RecordReport:
-    """Result of :func:`validate_records`."""
-
-    records: int
-    bad_records: int
-    total_errors: int
-    errors: tuple[RecordIssue, ...]
-
-    @property
-    def ok(self) -> bool:
-        """True when every record passed."""
-        return self.total_errors == 0
-
-    def __str__(self) -> str:
-        if self.ok:
-            return f"OK: {self.records} records"
-        lines = [
-            f"FAILED: {self.bad_records} of {self.records} records have problems "
-            f"({self.total_errors} in all); first problems:"
-        ]
-        lines += [f"  - {e.message}" for e in self.errors]
-        return "\n".join(lines)
 
 
 TypeSpec: TypeAlias = type | tuple[type, ...] | types.UnionType | None
@@ -445,10 +364,4 @@ def validate_records(
     max_errors = _args.integer("max_errors", max_errors, minimum=0)
     req = _rules(required, "required")
     opt = _rules(optional, "optional")
-    n, bad, total, issues = _core.validate_records(records, req, opt, max_errors)
-    return RecordReport(
-        records=n,
-        bad_records=bad,
-        total_errors=total,
-        errors=tuple(RecordIssue(*i) for i in issues),
-    )
+    return _core.validate_records(records, req, opt, max_errors)

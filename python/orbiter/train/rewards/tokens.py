@@ -58,10 +58,10 @@ def _ragged(x: object, name: str) -> RaggedTokens:
     return x
 
 
-def _pair(responses: RaggedTokens, references: RaggedTokens) -> tuple[Any, Any, Any, Any]:
+def _pair(reward: str, responses: RaggedTokens, references: RaggedTokens) -> NDArray[np.float32]:
     r = _ragged(responses, "responses")
     f = _ragged(references, "references")
-    return r.values, r.offsets, f.values, f.offsets
+    return _core.token_pair_reward(reward, r._native, f._native)
 
 
 @_token_reward("pair")
@@ -70,21 +70,21 @@ def exact_match(responses: RaggedTokens, references: RaggedTokens) -> Scores:
 
     Lengths are compared first, then the rows byte for byte.
     """
-    return _core.exact_match(*_pair(responses, references))
+    return _pair("exact_match", responses, references)
 
 
 @_token_reward("pair")
 def prefix_match(responses: RaggedTokens, references: RaggedTokens) -> Scores:
     """``1.0`` where response ``i`` starts with reference ``i`` (an empty reference
     always matches), else ``0.0``."""
-    return _core.prefix_match(*_pair(responses, references))
+    return _pair("prefix_match", responses, references)
 
 
 @_token_reward("pair")
 def contains(responses: RaggedTokens, references: RaggedTokens) -> Scores:
     """``1.0`` where reference ``i`` occurs as a contiguous run of response ``i`` (an empty
     reference always does), else ``0.0``. Knuth-Morris-Pratt, linear per row."""
-    return _core.contains(*_pair(responses, references))
+    return _pair("contains", responses, references)
 
 
 @_token_reward("pair")
@@ -95,7 +95,7 @@ def token_f1(responses: RaggedTokens, references: RaggedTokens) -> Scores:
     ``R = common / len(ref)``, ``F1 = 2·P·R / (P + R) = 2·common / (len(resp) + len(ref))``;
     ``0`` when ``common == 0``. When either row is empty: ``1`` if both are, else ``0``.
     """
-    return _core.token_f1(*_pair(responses, references))
+    return _pair("token_f1", responses, references)
 
 
 @_token_reward("responses")
@@ -133,15 +133,14 @@ def length_penalty(
             raise TrainerValueError("target: required for kind='linear'")
         goal = _args.real("target", target)
         s = _args.real("scale", scale) if scale is not None else max(goal, 1.0)
-        return _core.length_penalty_linear(r.values, r.offsets, goal, s)
+        return _core.length_penalty_linear(r._native, goal, s)
     if kind == "dapo":
         if max_len is None or cache_len is None:
             raise TrainerValueError(
                 f"{'max_len' if max_len is None else 'cache_len'}: required for kind='dapo'"
             )
         return _core.length_penalty_dapo(
-            r.values,
-            r.offsets,
+            r._native,
             _args.integer("max_len", max_len),
             _args.integer("cache_len", cache_len),
             _args.real("penalty_factor", penalty_factor),
@@ -163,8 +162,7 @@ def repetition_penalty(responses: RaggedTokens, *, n: int = 3, max_penalty: floa
     """
     r = _ragged(responses, "responses")
     return _core.repetition_penalty(
-        r.values,
-        r.offsets,
+        r._native,
         _args.integer("n", n, minimum=1),
         _args.real("max_penalty", max_penalty),
     )
@@ -183,4 +181,4 @@ def stop_token_check(responses: RaggedTokens, stop_ids: Iterable[int] | int) -> 
     if not isinstance(given, Iterable):
         raise TrainerTypeError(f"stop_ids: expected an int or ints, got {type(given).__name__}")
     stops = [_args.integer(f"stop_ids[{i}]", x) for i, x in enumerate(given)]
-    return _core.stop_token_check(r.values, r.offsets, stops)
+    return _core.stop_token_check(r._native, stops)

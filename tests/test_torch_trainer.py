@@ -13,6 +13,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from safetensors import safe_open  # noqa: E402
+
 from orbiter.train import TrainConfig, TrainerError, TrainerState  # noqa: E402
 from orbiter.train import rewards as rewards_module  # noqa: E402
 from orbiter.train.config import ALGORITHM_ALIASES  # noqa: E402
@@ -43,7 +45,19 @@ def small_model(seed: int = 0) -> TinyCausalLM:
     return TinyCausalLM(d_model=32, n_layers=1, n_heads=2)
 
 
-def ready_trainer(tmp_path: Path | None = None, **overrides: Any) -> TorchTrainer:
+def tied_gpt2(seed: int = 0) -> Any:
+    """A transformers GPT-2 built offline, its lm_head tied to the token embedding."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(seed)
+    cfg = transformers.GPT2Config(
+        vocab_size=259, n_embd=32, n_layer=1, n_head=2, n_positions=64, tie_word_embeddings=True
+    )
+    return transformers.GPT2LMHeadModel(cfg)
+
+
+def ready_trainer(
+    tmp_path: Path | None = None, model: Any = None, **overrides: Any
+) -> TorchTrainer:
     train, test = arithmetic_task(64, 16, max_operand=9, seed=0)
     config = {
         "algorithm": "grpo",
@@ -58,7 +72,7 @@ def ready_trainer(tmp_path: Path | None = None, **overrides: Any) -> TorchTraine
     } | overrides
     trainer = TorchTrainer()
     trainer.check_config(config)
-    trainer.check_agent(PolicyAgent(small_model(), ByteTokenizer()))
+    trainer.check_agent(PolicyAgent(small_model() if model is None else model, ByteTokenizer()))
     trainer.check_dataset(train, test)
     trainer.check_reward("math_equal")
     return trainer
@@ -530,6 +544,35 @@ async def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
     b = second._agent.model.state_dict()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+@pytest.mark.parametrize("algorithm", ["grpo", "rloo", "reinforce_pp", "ppo", "sft"])
+async def test_a_tied_transformers_model_checkpoints_and_resumes_exactly(
+    tmp_path: Path, algorithm: str
+) -> None:
+    """GPT-2 shares one tensor between wte and lm_head: the checkpoint stores it once, a
+    resume ties it again, and the weights match an uninterrupted run bit for bit."""
+    small = {"batch_size": 2, "group_size": 2, "max_new_tokens": 2, "kl_coef": 0.1}
+    full = ready_trainer(tmp_path / "full", tied_gpt2(), algorithm=algorithm, max_steps=4, **small)
+    full.mark_validated()
+    await full.train()
+    first = ready_trainer(
+        tmp_path / "split", tied_gpt2(), algorithm=algorithm, max_steps=2, **small
+    )
+    first.mark_validated()
+    await first.train()
+    resumed = tied_gpt2()  # the same base, as a user resumes: it is also the KL reference
+    second = ready_trainer(tmp_path / "split", resumed, algorithm=algorithm, max_steps=4, **small)
+    second.mark_validated()
+    assert (await second.train()).steps == 4
+    assert second.state is TrainerState.COMPLETED
+    with safe_open(tmp_path / "split" / CHECKPOINT_DIR / "model.safetensors", "pt") as f:
+        assert len(list(f.keys())) == len(resumed.state_dict()) - 1  # the tied tensor once
+    assert resumed.lm_head.weight is resumed.transformer.wte.weight
+    assert full._agent is not None
+    want = full._agent.model.state_dict()
+    for key, value in resumed.state_dict().items():
+        torch.testing.assert_close(value, want[key], rtol=0, atol=0, msg=key)
 
 
 def test_device_resolution() -> None:

@@ -1,8 +1,11 @@
 """Checkpoints: safetensors weights and optimizer state plus a JSON trainer state.
 
-Every file is written to a temporary name in the same directory, fsynced, then renamed
-over the old one, so a crash mid-write leaves the previous checkpoint intact. Loading
-never unpickles: tensors come from safetensors, everything else from JSON.
+Weights go through safetensors' model-level ``save_model``/``load_model``, which store a
+tensor that several names share (GPT-2's tied ``wte`` and ``lm_head``) once and tie it
+again on loading; the file-level functions refuse shared tensors. Every file is written to
+a temporary name in the same directory, fsynced, then renamed over the old one, so a crash
+mid-write leaves the previous checkpoint intact. Loading never unpickles: tensors come from
+safetensors, everything else from JSON.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
 from orbiter.train.config import ALGORITHM_ALIASES
@@ -123,8 +126,7 @@ def save_checkpoint(
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir()
     for name, module in modules.items():
-        weights = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-        _atomic_write(new / _weights_file(name), lambda p, w=weights: save_file(w, p))
+        _atomic_write(new / _weights_file(name), lambda p, m=module: save_model(m, p))
     opt_tensors, opt_plain = _optimizer_tensors(optimizer)
     _atomic_write(new / OPTIMIZER, lambda p: save_file(opt_tensors, p))
     state = dict(trainer_state, optimizer=opt_plain, modules=sorted(modules))
@@ -185,12 +187,7 @@ def load_checkpoint(
         )
     device = next(modules["model"].parameters()).device
     for name, module in modules.items():
-        path = root / _weights_file(name)
-        weights = _load_tensors(path, str(device))
-        try:
-            module.load_state_dict(weights)
-        except RuntimeError as err:  # missing keys, shapes of another model size
-            raise TrainerError(f"{path} does not fit the {name}: {err}") from None
+        _load_weights(root / _weights_file(name), name, module, str(device))
     opt_plain = state.pop("optimizer")
     if optimizer is not None:
         tensors = _load_tensors(root / OPTIMIZER, str(device))
@@ -202,6 +199,17 @@ def load_checkpoint(
             entries.setdefault(int(pid), {})[key] = tensor
         optimizer.load_state_dict({"state": entries, "param_groups": opt_plain["param_groups"]})
     return state
+
+
+def _load_weights(path: Path, name: str, module: nn.Module, device: str) -> None:
+    """Load *path* into *module* (the one called *name*), tying shared tensors again; a
+    missing or damaged file, or weights of another model, is a TrainerError."""
+    try:
+        load_model(module, path, strict=True, device=device)
+    except (OSError, SafetensorError) as err:
+        raise TrainerError(f"cannot read {path}: {err}") from None
+    except RuntimeError as err:  # missing keys, shapes of another model size
+        raise TrainerError(f"{path} does not fit the {name}: {err}") from None
 
 
 def _load_tensors(path: Path, device: str) -> dict[str, torch.Tensor]:

@@ -487,8 +487,7 @@ async def test_short_real_run_improves_reward() -> None:
             "group_size": 8,
             "max_new_tokens": 2,
             "learning_rate": 1e-2,
-            "max_steps": 40,
-            "epochs": 100,
+            "max_steps": 40,  # 10 epochs of 4 steps: max_steps counts, whatever epochs is
             "device": "cpu",
             "temperature": 1.0,
         }
@@ -503,6 +502,25 @@ async def test_short_real_run_improves_reward() -> None:
     # A random start samples "7" first with probability ~1/259.
     assert trainer.last_step_metrics["reward_mean"] > 0.5
     assert metrics.extra["time_split"].keys() == {"generate", "score", "advantage", "update"}
+
+
+@pytest.mark.parametrize(("epochs", "max_steps", "total"), [(1, 7, 7), (5, 2, 2), (2, None, 6)])
+def test_max_steps_counts_steps_whatever_epochs_is(
+    epochs: int, max_steps: int | None, total: int
+) -> None:
+    from orbiter.train.torch.batches import Schedule
+
+    schedule = Schedule.of(10, batch_size=4, seed=3, epochs=epochs, max_steps=max_steps)
+    assert (schedule.steps_per_epoch, schedule.total) == (3, total)
+    # Past the first epoch the data is visited again, in the next epoch's own order.
+    for step in range(schedule.total):
+        epoch, offset = divmod(step, 3)
+        order = np.random.default_rng([3, epoch]).permutation(10)
+        want = order[offset * 4 : offset * 4 + 4].tolist()
+        want += order[: (2 - len(want) % 2) % 2].tolist()  # the short batch topped up for 2 ranks
+        got = schedule.indices(step, world=2, rank=0) + schedule.indices(step, world=2, rank=1)
+        assert sorted(got) == sorted(want)
+        assert schedule.epoch_of(step) == epoch
 
 
 @pytest.mark.parametrize("algorithm", ["grpo", "rloo", "reinforce_pp", "ppo", "sft"])

@@ -94,12 +94,11 @@ class Schedule:
     def of(
         cls, n: int, *, batch_size: int, seed: int, epochs: int, max_steps: int | None
     ) -> Schedule:
-        """``steps_per_epoch = ceil(n / batch_size)``, ``total = min(epochs *
-        steps_per_epoch, max_steps)``."""
+        """``steps_per_epoch = ceil(n / batch_size)``; ``total = max_steps`` when given
+        (as many epochs as that takes, the last one possibly cut short), else ``epochs *
+        steps_per_epoch``."""
         steps_per_epoch = math.ceil(n / batch_size)
-        total = epochs * steps_per_epoch
-        if max_steps is not None:
-            total = min(total, max_steps)
+        total = epochs * steps_per_epoch if max_steps is None else max_steps
         return cls(n, batch_size, seed, steps_per_epoch, total)
 
     def epoch_of(self, step: int) -> int:

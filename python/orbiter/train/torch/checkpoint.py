@@ -267,7 +267,7 @@ def check_start(state_step: int, total: int, directory: str | Path) -> None:
     if state_step > total:
         raise TrainerError(
             f"{Path(directory) / CHECKPOINT_DIR / STATE}: 'step' is {state_step}, past this "
-            f"run's {total} steps (use another output_dir, or more epochs/max_steps)"
+            f"run's {total} steps (use another output_dir, or a larger max_steps or epochs)"
         )
 
 

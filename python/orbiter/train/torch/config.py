@@ -33,7 +33,8 @@ class TorchTrainConfig(TrainConfig):
 
     One step samples ``batch_size`` prompts, generates ``group_size`` completions for
     each, scores them, computes advantages in the Rust core and takes one optimizer step.
-    An epoch is ``ceil(len(train_data) / batch_size)`` steps.
+    An epoch is ``ceil(len(train_data) / batch_size)`` steps; a run is ``max_steps`` steps
+    when it is set, whatever ``epochs`` is, else ``epochs`` epochs.
 
     Attributes:
         algorithm: An :class:`~orbiter.train.config.Algorithm`: "grpo", "rloo",
@@ -58,7 +59,8 @@ class TorchTrainConfig(TrainConfig):
         checkpoint_every: Steps between checkpoints (0: only at the end).
         eval_every: Steps between evaluations on the test split (0: never during training).
         log_every: Steps between progress-bar updates and log lines.
-        max_steps: Stop after this many steps in total (None: run all epochs).
+        max_steps: Steps in total, whatever ``epochs`` is: the data is visited again in a
+            new order as often as that takes (None: ``epochs`` epochs).
     """
 
     algorithm: Algorithm | str = Algorithm.GRPO

@@ -131,6 +131,12 @@ def test_misspelled_key_gets_did_you_mean(key: str, suggestion: str) -> None:
         ({"device": "tpu"}, "device"),
         ({"dtype": "float16"}, "dtype"),
         ({"epochs": 1.5}, "epochs"),
+        ({"clip_range_high": 0.0}, "clip_range_high"),
+        ({"ppo_epochs": 0}, "ppo_epochs"),
+        ({"num_iterations": 0}, "ppo_epochs"),
+        ({"mini_batch_size": 0}, "mini_batch_size"),
+        ({"mini_batch_size": 9, "batch_size": 8}, "mini_batch_size"),
+        ({"loss_agg_mode": "seq-mean"}, "loss_agg_mode"),
     ],
 )
 def test_out_of_range_fields_are_named(update: dict[str, Any], field: str) -> None:
@@ -140,9 +146,17 @@ def test_out_of_range_fields_are_named(update: dict[str, Any], field: str) -> No
 
 def test_the_shared_spellings_set_torch_fields() -> None:
     trainer = TorchTrainer()
-    trainer.check_config({"kl_coeff": 0.25, "rollout_n": 4, "algorithm": "reinforce_plus_plus"})
+    trainer.check_config(
+        {
+            "kl_coeff": 0.25,
+            "rollout_n": 4,
+            "algorithm": "reinforce_plus_plus",
+            "num_iterations": 3,
+        }
+    )
     cfg = trainer.torch_config
     assert (cfg.kl_coef, cfg.group_size, cfg.algorithm) == (0.25, 4, "reinforce_plus_plus")
+    assert cfg.ppo_epochs == 3
 
 
 def test_group_size_one_is_fine_without_groups() -> None:
@@ -415,11 +429,12 @@ def test_sampled_logprobs_are_the_policys_own() -> None:
 
 
 def test_registries_cover_the_config_vocabulary() -> None:
-    from orbiter.train.torch.config import ALGORITHMS, KL_KINDS
-    from orbiter.train.torch.losses import KL_ESTIMATORS, OBJECTIVES
+    from orbiter.train.torch.config import ALGORITHMS, KL_KINDS, LOSS_AGG_MODES
+    from orbiter.train.torch.losses import KL_ESTIMATORS, LOSS_AGGREGATIONS, OBJECTIVES
 
     assert set(OBJECTIVES) == set(ALGORITHMS)
     assert set(KL_ESTIMATORS) == set(KL_KINDS)
+    assert set(LOSS_AGGREGATIONS) == set(LOSS_AGG_MODES)
     assert [name for name, o in OBJECTIVES.items() if o.supervised] == ["sft"]
     assert [name for name, o in OBJECTIVES.items() if o.uses_critic] == ["ppo"]
     log_ratio = torch.tensor([-0.5, 0.0, 0.5])
@@ -428,6 +443,76 @@ def test_registries_cover_the_config_vocabulary() -> None:
     torch.testing.assert_close(
         KL_ESTIMATORS["k3"](log_ratio), torch.exp(-log_ratio) - 1 + log_ratio
     )
+
+
+def _loss_inputs(seed: int) -> tuple[Any, Any, Any, Any]:
+    """logp, old logp, advantages and a mask (B=6, N=5), one row with no trainable token."""
+    g = torch.Generator().manual_seed(seed)
+    logp = -torch.rand(6, 5, generator=g) * 3
+    old = logp + 0.4 * torch.randn(6, 5, generator=g)  # ratios well outside [0.8, 1.28]
+    advantages = torch.randn(6, 5, generator=g)
+    mask = (torch.rand(6, 5, generator=g) > 0.3).float()
+    mask[2] = 0.0
+    return logp, old, advantages, mask
+
+
+def _numpy_aggregate(loss: np.ndarray, mask: np.ndarray, mode: str) -> float:
+    """An independent reference of the three aggregations."""
+    rows = [(loss[b][mask[b] > 0]) for b in range(len(loss)) if mask[b].any()]
+    if mode == "token-mean":
+        return float(np.concatenate(rows).mean())
+    if mode == "seq-mean-token-sum":
+        return float(np.mean([r.sum() for r in rows]))
+    return float(np.mean([r.mean() for r in rows]))
+
+
+@pytest.mark.parametrize("mode", ["token-mean", "seq-mean-token-sum", "seq-mean-token-mean"])
+def test_aggregations_match_numpy_and_micro_batches_add_up(mode: str) -> None:
+    from orbiter.train.torch.losses import LOSS_AGGREGATIONS
+
+    logp, old, advantages, mask = _loss_inputs(0)
+    loss = logp * advantages + old  # any per-token matrix
+    agg = LOSS_AGGREGATIONS[mode]
+    whole = float(agg.share(loss, mask) / agg.norm(mask))
+    assert whole == pytest.approx(_numpy_aggregate(loss.numpy(), mask.numpy(), mode), rel=1e-6)
+    # Micro-batches of the rows, each divided by the whole mini-batch's norm, add up to it.
+    parts = sum(float(agg.share(loss[s], mask[s])) for s in (slice(0, 2), slice(2, 6)))
+    assert parts / agg.norm(mask) == pytest.approx(whole, rel=1e-6)
+
+
+# compute_policy_loss is verl's deprecated spelling of compute_policy_loss_vanilla, whose
+# config object is not needed to compare the numerics.
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.parametrize("mode", ["token-mean", "seq-mean-token-sum", "seq-mean-token-mean"])
+@pytest.mark.parametrize(("low", "high"), [(0.2, 0.2), (0.2, 0.28), (0.1, 5.0)])
+def test_policy_loss_matches_verl(mode: str, low: float, high: float) -> None:
+    core_algos = pytest.importorskip("verl.trainer.ppo.core_algos")
+    from orbiter.train.torch.losses import LOSS_AGGREGATIONS, policy_loss
+
+    logp, old, advantages, mask = _loss_inputs(1)
+    logp.requires_grad_(True)
+    pg, clipped = policy_loss(logp, old, advantages, low, high)
+    agg = LOSS_AGGREGATIONS[mode]
+    ours = agg.share(pg, mask) / agg.norm(mask)
+    (grad,) = torch.autograd.grad(ours, logp)
+    ref = logp.detach().clone().requires_grad_(True)
+    # verl's dual clip (clip_ratio_c) is out of reach at 1e9: the plain clipped surrogate.
+    want, clipfrac, _, _ = core_algos.compute_policy_loss(
+        old,
+        ref,
+        advantages,
+        mask,
+        cliprange=low,
+        cliprange_low=low,
+        cliprange_high=high,
+        clip_ratio_c=1e9,
+        loss_agg_mode=mode,
+    )
+    (want_grad,) = torch.autograd.grad(want, ref)
+    torch.testing.assert_close(ours, want, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad, want_grad, rtol=1e-5, atol=1e-6)
+    assert float((clipped * mask).sum() / mask.sum()) == pytest.approx(float(clipfrac))
+    assert 0 < float(clipfrac) < 1
 
 
 def _first_character_parity(output: str, expected: str) -> float:
@@ -502,6 +587,85 @@ async def test_short_real_run_improves_reward() -> None:
     # A random start samples "7" first with probability ~1/259.
     assert trainer.last_step_metrics["reward_mean"] > 0.5
     assert metrics.extra["time_split"].keys() == {"generate", "score", "advantage", "update"}
+
+
+async def _weights_after(
+    tmp_path: Path | None = None, **overrides: Any
+) -> tuple[dict[str, Any], TorchTrainer]:
+    trainer = ready_trainer(tmp_path, max_steps=2, learning_rate=3e-2, **overrides)
+    trainer.check_reward(_first_character_parity)
+    trainer.mark_validated()
+    await trainer.train()
+    assert trainer._agent is not None
+    return trainer._agent.model.state_dict(), trainer
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+async def test_one_update_per_rollout_has_a_ratio_of_one_so_the_clip_does_nothing() -> None:
+    tight, trainer = await _weights_after(clip_range=1e-6)
+    wide, _ = await _weights_after(clip_range=100.0, clip_range_high=100.0)
+    assert _same(tight, wide)
+    assert trainer.last_step_metrics["clip_fraction"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "passes", [{"ppo_epochs": 2}, {"num_iterations": 2}, {"mini_batch_size": 2}]
+)
+async def test_later_updates_on_a_rollout_are_clipped(
+    passes: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """From the second update on the ratio leaves 1, and the bounds change the update."""
+    updates = []
+    step = torch.optim.AdamW.step
+    monkeypatch.setattr(
+        torch.optim.AdamW, "step", lambda self, *a: updates.append(1) or step(self, *a)
+    )
+    tight, _ = await _weights_after(tmp_path, clip_range=1e-6, **passes)
+    assert len(updates) == 4  # two updates a rollout (2 passes, or 2 mini-batches), 2 rollouts
+    wide, _ = await _weights_after(clip_range=100.0, **passes)
+    high_only, _ = await _weights_after(clip_range=1e-6, clip_range_high=100.0, **passes)
+    assert not _same(tight, wide) and not _same(tight, high_only) and not _same(wide, high_only)
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert max(r["clip_fraction"] for r in rows) > 0
+
+
+class _VaryingLengthsRollout:
+    """The inner rollout's trajectories with 1, 2 or 3 trainable tokens by row, so that
+    the aggregations weigh them differently."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def collect(self, model: Any, indices: list[int], generator: Any) -> Any:
+        batch = self.inner.collect(model, indices, generator)
+        trainable = batch.completion_mask.clone()
+        for row in range(len(batch)):
+            trainable[row, 1 + row % 3 :] = False
+        self.last = dataclasses.replace(batch, trainable_mask=trainable)
+        return self.last
+
+
+def test_every_loss_agg_mode_makes_its_own_update() -> None:
+    from orbiter.train.torch.steps import train_step
+
+    weights, losses = [], []
+    for mode in ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean"):
+        trainer = ready_trainer(loss_agg_mode=mode, kl_coef=0.1, learning_rate=3e-2)
+        trainer.check_reward(_first_character_parity)
+        ctx = trainer._start(*trainer._require_ready())
+        rollout = ctx.rollout = _VaryingLengthsRollout(ctx.rollout)
+        losses.append(train_step(ctx, [0, 1, 2, 3], 0)["loss"])
+        weights.append({k: v.clone() for k, v in ctx.model.state_dict().items()})
+    # The same rollout each time (seeded): a token sum per sequence is the token mean
+    # scaled by tokens / sequences, and only the token mean of each sequence reweighs.
+    mask = rollout.last.trainable_mask
+    tokens, sequences = float(mask.sum()), float((mask.sum(-1) > 0).sum())
+    assert tokens != sequences and losses[0] != 0
+    assert losses[1] == pytest.approx(losses[0] * tokens / sequences, rel=1e-5)
+    assert not _same(weights[2], weights[0]) and not _same(weights[2], weights[1])
 
 
 @pytest.mark.parametrize(("epochs", "max_steps", "total"), [(1, 7, 7), (5, 2, 2), (2, None, 6)])

@@ -60,9 +60,11 @@ class TorchTrainer(Trainer):
 
     Each step: sample ``batch_size`` prompts → generate ``group_size`` completions per prompt
     (KV-cached decoding) → decode → score in the Rust core → advantages in the Rust core →
-    clipped policy-gradient loss over the completion mask (plus a KL penalty to a frozen
-    reference when ``kl_coef > 0``) → AdamW with gradient clipping. ``algorithm="sft"``
-    trains on the reference answers instead.
+    ``ppo_epochs`` passes of updates over ``mini_batch_size``-prompt mini-batches, each a
+    clipped policy-gradient loss over the trainable mask (plus a KL penalty to a frozen
+    reference when ``kl_coef > 0``) → AdamW with gradient clipping. One update (the default)
+    has a ratio of 1, so the clip only acts on later updates. ``algorithm="sft"`` trains on
+    the reference answers instead.
 
     Metrics go to a tqdm bar, ``output_dir/metrics.jsonl`` and TensorBoard when installed.
     Checkpoints (safetensors + JSON) are written atomically; a trainer on the same

@@ -137,6 +137,7 @@ def test_misspelled_key_gets_did_you_mean(key: str, suggestion: str) -> None:
         ({"mini_batch_size": 0}, "mini_batch_size"),
         ({"mini_batch_size": 9, "batch_size": 8}, "mini_batch_size"),
         ({"loss_agg_mode": "seq-mean"}, "loss_agg_mode"),
+        ({"resume": "no"}, "resume"),
     ],
 )
 def test_out_of_range_fields_are_named(update: dict[str, Any], field: str) -> None:
@@ -788,6 +789,82 @@ async def test_resume_refuses_a_different_trajectory(tmp_path: Path) -> None:
     assert second.state is TrainerState.FAILED
     state = json.loads((tmp_path / CHECKPOINT_DIR / "trainer_state.json").read_text())
     assert state["step"] == 2
+
+
+def _steps_in(path: Path) -> list[int]:
+    rows = [json.loads(x) for x in (path / "metrics.jsonl").read_text().splitlines()]
+    return [r["step"] for r in rows]
+
+
+async def test_a_finished_run_says_so_and_returns_its_metrics(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = ready_trainer(tmp_path, max_steps=3)
+    first.check_reward(_first_character_parity)
+    first.mark_validated()
+    done = await first.train()
+    again = ready_trainer(tmp_path, max_steps=3)
+    again.check_reward(_first_character_parity)
+    again.mark_validated()
+    with caplog.at_level("WARNING", logger="orbiter.train.torch"):
+        metrics = await again.train()
+    assert any(
+        r.levelname == "WARNING" and "already finished (step 3 of 3)" in r.getMessage()
+        for r in caplog.records
+    )
+    assert (metrics.steps, metrics.loss, metrics.accuracy) == (3, done.loss, done.accuracy)
+    assert metrics.loss != 0.0 and metrics.extra["reward_mean"] > 0
+    assert metrics.extra["reward_mean"] == done.extra["reward_mean"]
+    assert _steps_in(tmp_path) == [1, 2, 3]
+
+
+async def test_resume_false_starts_afresh(tmp_path: Path) -> None:
+    first = ready_trainer(tmp_path / "run", max_steps=3)
+    first.mark_validated()
+    await first.train()
+    fresh = ready_trainer(tmp_path / "fresh", max_steps=2)
+    fresh.mark_validated()
+    await fresh.train()
+    again = ready_trainer(tmp_path / "run", max_steps=2, resume=False, seed=0)
+    again.mark_validated()
+    assert (await again.train()).steps == 2
+    assert _steps_in(tmp_path / "run") == [1, 2]
+    state = json.loads((tmp_path / "run" / CHECKPOINT_DIR / "trainer_state.json").read_text())
+    assert state["step"] == 2
+    assert fresh._agent is not None and again._agent is not None
+    assert _same(fresh._agent.model.state_dict(), again._agent.model.state_dict())
+
+
+async def test_a_changed_learning_rate_is_applied_on_resume(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = ready_trainer(tmp_path, max_steps=2, learning_rate=1e-3)
+    first.mark_validated()
+    await first.train()
+    second = ready_trainer(tmp_path, max_steps=3, learning_rate=5e-2)
+    second.mark_validated()
+    with caplog.at_level("WARNING", logger="orbiter.train.torch"):
+        await second.train()
+    assert "learning_rate: checkpoint 0.001, now 0.05" in caplog.text
+    state = json.loads((tmp_path / CHECKPOINT_DIR / "trainer_state.json").read_text())
+    assert [g["lr"] for g in state["optimizer"]["param_groups"]] == [5e-2]
+
+
+async def test_resume_cuts_metrics_back_to_the_checkpoint(tmp_path: Path) -> None:
+    first = ready_trainer(tmp_path, max_steps=2)
+    first.mark_validated()
+    await first.train()
+    # A crash after the checkpoint at step 2: a step that will be replayed, and a torn line.
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"step": 3, "epoch": 1, "loss": 123.0}) + "\n")
+        f.write('{"step": 4, "lo')
+    second = ready_trainer(tmp_path, max_steps=4)
+    second.mark_validated()
+    metrics = await second.train()
+    assert _steps_in(tmp_path) == [1, 2, 3, 4]
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows[2]["loss"] != 123.0
+    assert metrics.steps == 4
 
 
 async def test_train_checks_ranges_without_check_config() -> None:

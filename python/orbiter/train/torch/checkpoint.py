@@ -38,7 +38,9 @@ STATE = "trainer_state.json"
 CHECKPOINT_DIR = "checkpoint"
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(tmp)`` on a temporary file beside *path*, fsync it, rename it over
+    *path*: a crash leaves the old file or the new one, never a torn one."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -126,17 +128,17 @@ def save_checkpoint(
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir()
     for name, module in modules.items():
-        _atomic_write(new / _weights_file(name), lambda p, m=module: save_model(m, p))
+        atomic_write(new / _weights_file(name), lambda p, m=module: save_model(m, p))
     opt_tensors, opt_plain = _optimizer_tensors(optimizer)
-    _atomic_write(new / OPTIMIZER, lambda p: save_file(opt_tensors, p))
+    atomic_write(new / OPTIMIZER, lambda p: save_file(opt_tensors, p))
     state = dict(trainer_state, optimizer=opt_plain, modules=sorted(modules))
 
     def write_json(p: str) -> None:
         Path(p).write_text(json.dumps(state, indent=2, sort_keys=True))
 
-    _atomic_write(new / STATE, write_json)
+    atomic_write(new / STATE, write_json)
     for name, text in (files or {}).items():
-        _atomic_write(new / name, lambda p, t=text: Path(p).write_text(t, encoding="utf-8"))
+        atomic_write(new / name, lambda p, t=text: Path(p).write_text(t, encoding="utf-8"))
     _fsync_dir(new)
     shutil.rmtree(old, ignore_errors=True)
     if root.exists():
@@ -145,6 +147,14 @@ def save_checkpoint(
     _fsync_dir(directory)
     shutil.rmtree(old, ignore_errors=True)
     return root
+
+
+def discard_checkpoint(directory: str | Path) -> None:
+    """Remove the checkpoint in *directory* (and a swap's ``.new``/``.old`` left by a crash),
+    so that a run there starts afresh."""
+    check_no_symlinks(directory)
+    for suffix in ("", ".new", ".old"):
+        shutil.rmtree(Path(directory) / (CHECKPOINT_DIR + suffix), ignore_errors=True)
 
 
 def has_checkpoint(directory: str | Path) -> bool:
@@ -293,9 +303,15 @@ def trainer_state(cfg: TorchTrainConfig, step: int, reward_name: str) -> dict[st
     }
 
 
+# Settings of how a run is started or shown, not of what it trains: never worth a warning.
+UNCOMPARED_FIELDS = ("resume", "output_dir", "log_every")
+
+
 def check_resumable(saved: dict[str, Any], cfg: TorchTrainConfig, out_dir: Path) -> None:
     """Raise when a :data:`TRAJECTORY_FIELDS` setting differs from the checkpoint's *saved*
-    config; log the other settings that changed."""
+    config, naming each; warn of the other settings that changed, which apply from the
+    checkpoint's step on (every step reads them from the config, and
+    :func:`apply_learning_rate` sets the restored optimizer's rate)."""
     current = config_dict(cfg)
     saved = dict(saved)
     if isinstance(saved.get("algorithm"), str):  # written before the shared spelling
@@ -313,10 +329,23 @@ def check_resumable(saved: dict[str, Any], cfg: TorchTrainConfig, out_dir: Path)
     others = sorted(
         key
         for key, value in saved.items()
-        if key not in TRAJECTORY_FIELDS and key in current and current[key] != value
+        if key not in TRAJECTORY_FIELDS + UNCOMPARED_FIELDS
+        and key in current
+        and current[key] != value
     )
     if others:
-        logger.warning("resuming %s with changed settings: %s", out_dir, ", ".join(others))
+        logger.warning(
+            "resuming %s with changed settings, applied from here on: %s",
+            out_dir,
+            "; ".join(f"{k}: checkpoint {saved[k]!r}, now {current[k]!r}" for k in others),
+        )
+
+
+def apply_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
+    """Set every parameter group's ``lr`` to *learning_rate*: a restored optimizer state
+    carries the checkpoint's rate, which a changed ``config.learning_rate`` replaces."""
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
 
 
 def config_dict(cfg: TorchTrainConfig) -> dict[str, Any]:

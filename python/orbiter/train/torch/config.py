@@ -19,7 +19,7 @@ from orbiter.train.config import (
     parse_enum,
     split_update,
 )
-from orbiter.train.errors import TrainerError
+from orbiter.train.errors import TrainerError, TrainerTypeError
 from orbiter.train.trainer import TrainConfig
 
 ALGORITHMS = tuple(Algorithm)
@@ -78,6 +78,10 @@ class TorchTrainConfig(TrainConfig):
         log_every: Steps between progress-bar updates and log lines.
         max_steps: Steps in total, whatever ``epochs`` is: the data is visited again in a
             new order as often as that takes (None: ``epochs`` epochs).
+        resume: Continue from the checkpoint in ``output_dir`` when there is one, with
+            ``metrics.jsonl`` cut back to its step (a finished run returns its metrics
+            without training). False: discard that checkpoint and ``metrics.jsonl`` and
+            start afresh.
     """
 
     algorithm: Algorithm | str = Algorithm.GRPO
@@ -103,6 +107,7 @@ class TorchTrainConfig(TrainConfig):
     eval_every: int = 0
     log_every: int = 1
     max_steps: int | None = None
+    resume: bool = True
 
 
 FIELD_NAMES = tuple(f.name for f in fields(TorchTrainConfig))
@@ -171,6 +176,8 @@ def validate_config(cfg: TorchTrainConfig) -> None:
         if parts is not None and parts > cfg.batch_size:
             raise bad_value(name, parts, "must be <= batch_size")
     check_choice("dtype", cfg.dtype, DTYPES)
+    if not isinstance(cfg.resume, bool):
+        raise bad_value("resume", cfg.resume, "must be True or False", TrainerTypeError)
     device = cfg.device
     if not isinstance(device, str) or not (
         device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())

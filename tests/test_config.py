@@ -55,6 +55,8 @@ def test_synonyms_set_the_setting_on_either_backend() -> None:
         {"kl_coef": 0.1, "group_size": 4},
         {},
     )
+    # TRL's num_iterations is verl's ppo_epochs, the field of both configs
+    assert split_update({"num_iterations": 2}, ("ppo_epochs",)) == ({"ppo_epochs": 2}, {})
     # verl keeps rollout_n in extra
     assert split_update({"kl_coef": 0.1, "group_size": 4}, verl_fields, ("rollout_n",)) == (
         {"kl_coeff": 0.1},

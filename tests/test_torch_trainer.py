@@ -13,6 +13,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from safetensors import safe_open  # noqa: E402
+
 from orbiter.train import TrainConfig, TrainerError, TrainerState  # noqa: E402
 from orbiter.train import rewards as rewards_module  # noqa: E402
 from orbiter.train.config import ALGORITHM_ALIASES  # noqa: E402
@@ -43,7 +45,19 @@ def small_model(seed: int = 0) -> TinyCausalLM:
     return TinyCausalLM(d_model=32, n_layers=1, n_heads=2)
 
 
-def ready_trainer(tmp_path: Path | None = None, **overrides: Any) -> TorchTrainer:
+def tied_gpt2(seed: int = 0) -> Any:
+    """A transformers GPT-2 built offline, its lm_head tied to the token embedding."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(seed)
+    cfg = transformers.GPT2Config(
+        vocab_size=259, n_embd=32, n_layer=1, n_head=2, n_positions=64, tie_word_embeddings=True
+    )
+    return transformers.GPT2LMHeadModel(cfg)
+
+
+def ready_trainer(
+    tmp_path: Path | None = None, model: Any = None, **overrides: Any
+) -> TorchTrainer:
     train, test = arithmetic_task(64, 16, max_operand=9, seed=0)
     config = {
         "algorithm": "grpo",
@@ -58,7 +72,7 @@ def ready_trainer(tmp_path: Path | None = None, **overrides: Any) -> TorchTraine
     } | overrides
     trainer = TorchTrainer()
     trainer.check_config(config)
-    trainer.check_agent(PolicyAgent(small_model(), ByteTokenizer()))
+    trainer.check_agent(PolicyAgent(small_model() if model is None else model, ByteTokenizer()))
     trainer.check_dataset(train, test)
     trainer.check_reward("math_equal")
     return trainer
@@ -117,6 +131,13 @@ def test_misspelled_key_gets_did_you_mean(key: str, suggestion: str) -> None:
         ({"device": "tpu"}, "device"),
         ({"dtype": "float16"}, "dtype"),
         ({"epochs": 1.5}, "epochs"),
+        ({"clip_range_high": 0.0}, "clip_range_high"),
+        ({"ppo_epochs": 0}, "ppo_epochs"),
+        ({"num_iterations": 0}, "ppo_epochs"),
+        ({"mini_batch_size": 0}, "mini_batch_size"),
+        ({"mini_batch_size": 9, "batch_size": 8}, "mini_batch_size"),
+        ({"loss_agg_mode": "seq-mean"}, "loss_agg_mode"),
+        ({"resume": "no"}, "resume"),
     ],
 )
 def test_out_of_range_fields_are_named(update: dict[str, Any], field: str) -> None:
@@ -126,9 +147,17 @@ def test_out_of_range_fields_are_named(update: dict[str, Any], field: str) -> No
 
 def test_the_shared_spellings_set_torch_fields() -> None:
     trainer = TorchTrainer()
-    trainer.check_config({"kl_coeff": 0.25, "rollout_n": 4, "algorithm": "reinforce_plus_plus"})
+    trainer.check_config(
+        {
+            "kl_coeff": 0.25,
+            "rollout_n": 4,
+            "algorithm": "reinforce_plus_plus",
+            "num_iterations": 3,
+        }
+    )
     cfg = trainer.torch_config
     assert (cfg.kl_coef, cfg.group_size, cfg.algorithm) == (0.25, 4, "reinforce_plus_plus")
+    assert cfg.ppo_epochs == 3
 
 
 def test_group_size_one_is_fine_without_groups() -> None:
@@ -401,11 +430,12 @@ def test_sampled_logprobs_are_the_policys_own() -> None:
 
 
 def test_registries_cover_the_config_vocabulary() -> None:
-    from orbiter.train.torch.config import ALGORITHMS, KL_KINDS
-    from orbiter.train.torch.losses import KL_ESTIMATORS, OBJECTIVES
+    from orbiter.train.torch.config import ALGORITHMS, KL_KINDS, LOSS_AGG_MODES
+    from orbiter.train.torch.losses import KL_ESTIMATORS, LOSS_AGGREGATIONS, OBJECTIVES
 
     assert set(OBJECTIVES) == set(ALGORITHMS)
     assert set(KL_ESTIMATORS) == set(KL_KINDS)
+    assert set(LOSS_AGGREGATIONS) == set(LOSS_AGG_MODES)
     assert [name for name, o in OBJECTIVES.items() if o.supervised] == ["sft"]
     assert [name for name, o in OBJECTIVES.items() if o.uses_critic] == ["ppo"]
     log_ratio = torch.tensor([-0.5, 0.0, 0.5])
@@ -414,6 +444,76 @@ def test_registries_cover_the_config_vocabulary() -> None:
     torch.testing.assert_close(
         KL_ESTIMATORS["k3"](log_ratio), torch.exp(-log_ratio) - 1 + log_ratio
     )
+
+
+def _loss_inputs(seed: int) -> tuple[Any, Any, Any, Any]:
+    """logp, old logp, advantages and a mask (B=6, N=5), one row with no trainable token."""
+    g = torch.Generator().manual_seed(seed)
+    logp = -torch.rand(6, 5, generator=g) * 3
+    old = logp + 0.4 * torch.randn(6, 5, generator=g)  # ratios well outside [0.8, 1.28]
+    advantages = torch.randn(6, 5, generator=g)
+    mask = (torch.rand(6, 5, generator=g) > 0.3).float()
+    mask[2] = 0.0
+    return logp, old, advantages, mask
+
+
+def _numpy_aggregate(loss: np.ndarray, mask: np.ndarray, mode: str) -> float:
+    """An independent reference of the three aggregations."""
+    rows = [(loss[b][mask[b] > 0]) for b in range(len(loss)) if mask[b].any()]
+    if mode == "token-mean":
+        return float(np.concatenate(rows).mean())
+    if mode == "seq-mean-token-sum":
+        return float(np.mean([r.sum() for r in rows]))
+    return float(np.mean([r.mean() for r in rows]))
+
+
+@pytest.mark.parametrize("mode", ["token-mean", "seq-mean-token-sum", "seq-mean-token-mean"])
+def test_aggregations_match_numpy_and_micro_batches_add_up(mode: str) -> None:
+    from orbiter.train.torch.losses import LOSS_AGGREGATIONS
+
+    logp, old, advantages, mask = _loss_inputs(0)
+    loss = logp * advantages + old  # any per-token matrix
+    agg = LOSS_AGGREGATIONS[mode]
+    whole = float(agg.share(loss, mask) / agg.norm(mask))
+    assert whole == pytest.approx(_numpy_aggregate(loss.numpy(), mask.numpy(), mode), rel=1e-6)
+    # Micro-batches of the rows, each divided by the whole mini-batch's norm, add up to it.
+    parts = sum(float(agg.share(loss[s], mask[s])) for s in (slice(0, 2), slice(2, 6)))
+    assert parts / agg.norm(mask) == pytest.approx(whole, rel=1e-6)
+
+
+# compute_policy_loss is verl's deprecated spelling of compute_policy_loss_vanilla, whose
+# config object is not needed to compare the numerics.
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.parametrize("mode", ["token-mean", "seq-mean-token-sum", "seq-mean-token-mean"])
+@pytest.mark.parametrize(("low", "high"), [(0.2, 0.2), (0.2, 0.28), (0.1, 5.0)])
+def test_policy_loss_matches_verl(mode: str, low: float, high: float) -> None:
+    core_algos = pytest.importorskip("verl.trainer.ppo.core_algos")
+    from orbiter.train.torch.losses import LOSS_AGGREGATIONS, policy_loss
+
+    logp, old, advantages, mask = _loss_inputs(1)
+    logp.requires_grad_(True)
+    pg, clipped = policy_loss(logp, old, advantages, low, high)
+    agg = LOSS_AGGREGATIONS[mode]
+    ours = agg.share(pg, mask) / agg.norm(mask)
+    (grad,) = torch.autograd.grad(ours, logp)
+    ref = logp.detach().clone().requires_grad_(True)
+    # verl's dual clip (clip_ratio_c) is out of reach at 1e9: the plain clipped surrogate.
+    want, clipfrac, _, _ = core_algos.compute_policy_loss(
+        old,
+        ref,
+        advantages,
+        mask,
+        cliprange=low,
+        cliprange_low=low,
+        cliprange_high=high,
+        clip_ratio_c=1e9,
+        loss_agg_mode=mode,
+    )
+    (want_grad,) = torch.autograd.grad(want, ref)
+    torch.testing.assert_close(ours, want, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad, want_grad, rtol=1e-5, atol=1e-6)
+    assert float((clipped * mask).sum() / mask.sum()) == pytest.approx(float(clipfrac))
+    assert 0 < float(clipfrac) < 1
 
 
 def _first_character_parity(output: str, expected: str) -> float:
@@ -473,8 +573,7 @@ async def test_short_real_run_improves_reward() -> None:
             "group_size": 8,
             "max_new_tokens": 2,
             "learning_rate": 1e-2,
-            "max_steps": 40,
-            "epochs": 100,
+            "max_steps": 40,  # 10 epochs of 4 steps: max_steps counts, whatever epochs is
             "device": "cpu",
             "temperature": 1.0,
         }
@@ -489,6 +588,104 @@ async def test_short_real_run_improves_reward() -> None:
     # A random start samples "7" first with probability ~1/259.
     assert trainer.last_step_metrics["reward_mean"] > 0.5
     assert metrics.extra["time_split"].keys() == {"generate", "score", "advantage", "update"}
+
+
+async def _weights_after(
+    tmp_path: Path | None = None, **overrides: Any
+) -> tuple[dict[str, Any], TorchTrainer]:
+    trainer = ready_trainer(tmp_path, max_steps=2, learning_rate=3e-2, **overrides)
+    trainer.check_reward(_first_character_parity)
+    trainer.mark_validated()
+    await trainer.train()
+    assert trainer._agent is not None
+    return trainer._agent.model.state_dict(), trainer
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+async def test_one_update_per_rollout_has_a_ratio_of_one_so_the_clip_does_nothing() -> None:
+    tight, trainer = await _weights_after(clip_range=1e-6)
+    wide, _ = await _weights_after(clip_range=100.0, clip_range_high=100.0)
+    assert _same(tight, wide)
+    assert trainer.last_step_metrics["clip_fraction"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "passes", [{"ppo_epochs": 2}, {"num_iterations": 2}, {"mini_batch_size": 2}]
+)
+async def test_later_updates_on_a_rollout_are_clipped(
+    passes: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """From the second update on the ratio leaves 1, and the bounds change the update."""
+    updates = []
+    step = torch.optim.AdamW.step
+    monkeypatch.setattr(
+        torch.optim.AdamW, "step", lambda self, *a: updates.append(1) or step(self, *a)
+    )
+    tight, _ = await _weights_after(tmp_path, clip_range=1e-6, **passes)
+    assert len(updates) == 4  # two updates a rollout (2 passes, or 2 mini-batches), 2 rollouts
+    wide, _ = await _weights_after(clip_range=100.0, **passes)
+    high_only, _ = await _weights_after(clip_range=1e-6, clip_range_high=100.0, **passes)
+    assert not _same(tight, wide) and not _same(tight, high_only) and not _same(wide, high_only)
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert max(r["clip_fraction"] for r in rows) > 0
+
+
+class _VaryingLengthsRollout:
+    """The inner rollout's trajectories with 1, 2 or 3 trainable tokens by row, so that
+    the aggregations weigh them differently."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def collect(self, model: Any, indices: list[int], generator: Any) -> Any:
+        batch = self.inner.collect(model, indices, generator)
+        trainable = batch.completion_mask.clone()
+        for row in range(len(batch)):
+            trainable[row, 1 + row % 3 :] = False
+        self.last = dataclasses.replace(batch, trainable_mask=trainable)
+        return self.last
+
+
+def test_every_loss_agg_mode_makes_its_own_update() -> None:
+    from orbiter.train.torch.steps import train_step
+
+    weights, losses = [], []
+    for mode in ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean"):
+        trainer = ready_trainer(loss_agg_mode=mode, kl_coef=0.1, learning_rate=3e-2)
+        trainer.check_reward(_first_character_parity)
+        ctx = trainer._start(*trainer._require_ready())
+        rollout = ctx.rollout = _VaryingLengthsRollout(ctx.rollout)
+        losses.append(train_step(ctx, [0, 1, 2, 3], 0)["loss"])
+        weights.append({k: v.clone() for k, v in ctx.model.state_dict().items()})
+    # The same rollout each time (seeded): a token sum per sequence is the token mean
+    # scaled by tokens / sequences, and only the token mean of each sequence reweighs.
+    mask = rollout.last.trainable_mask
+    tokens, sequences = float(mask.sum()), float((mask.sum(-1) > 0).sum())
+    assert tokens != sequences and losses[0] != 0
+    assert losses[1] == pytest.approx(losses[0] * tokens / sequences, rel=1e-5)
+    assert not _same(weights[2], weights[0]) and not _same(weights[2], weights[1])
+
+
+@pytest.mark.parametrize(("epochs", "max_steps", "total"), [(1, 7, 7), (5, 2, 2), (2, None, 6)])
+def test_max_steps_counts_steps_whatever_epochs_is(
+    epochs: int, max_steps: int | None, total: int
+) -> None:
+    from orbiter.train.torch.batches import Schedule
+
+    schedule = Schedule.of(10, batch_size=4, seed=3, epochs=epochs, max_steps=max_steps)
+    assert (schedule.steps_per_epoch, schedule.total) == (3, total)
+    # Past the first epoch the data is visited again, in the next epoch's own order.
+    for step in range(schedule.total):
+        epoch, offset = divmod(step, 3)
+        order = np.random.default_rng([3, epoch]).permutation(10)
+        want = order[offset * 4 : offset * 4 + 4].tolist()
+        want += order[: (2 - len(want) % 2) % 2].tolist()  # the short batch topped up for 2 ranks
+        got = schedule.indices(step, world=2, rank=0) + schedule.indices(step, world=2, rank=1)
+        assert sorted(got) == sorted(want)
+        assert schedule.epoch_of(step) == epoch
 
 
 @pytest.mark.parametrize("algorithm", ["grpo", "rloo", "reinforce_pp", "ppo", "sft"])
@@ -532,6 +729,35 @@ async def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
 
 
+@pytest.mark.parametrize("algorithm", ["grpo", "rloo", "reinforce_pp", "ppo", "sft"])
+async def test_a_tied_transformers_model_checkpoints_and_resumes_exactly(
+    tmp_path: Path, algorithm: str
+) -> None:
+    """GPT-2 shares one tensor between wte and lm_head: the checkpoint stores it once, a
+    resume ties it again, and the weights match an uninterrupted run bit for bit."""
+    small = {"batch_size": 2, "group_size": 2, "max_new_tokens": 2, "kl_coef": 0.1}
+    full = ready_trainer(tmp_path / "full", tied_gpt2(), algorithm=algorithm, max_steps=4, **small)
+    full.mark_validated()
+    await full.train()
+    first = ready_trainer(
+        tmp_path / "split", tied_gpt2(), algorithm=algorithm, max_steps=2, **small
+    )
+    first.mark_validated()
+    await first.train()
+    resumed = tied_gpt2()  # the same base, as a user resumes: it is also the KL reference
+    second = ready_trainer(tmp_path / "split", resumed, algorithm=algorithm, max_steps=4, **small)
+    second.mark_validated()
+    assert (await second.train()).steps == 4
+    assert second.state is TrainerState.COMPLETED
+    with safe_open(tmp_path / "split" / CHECKPOINT_DIR / "model.safetensors", "pt") as f:
+        assert len(list(f.keys())) == len(resumed.state_dict()) - 1  # the tied tensor once
+    assert resumed.lm_head.weight is resumed.transformer.wte.weight
+    assert full._agent is not None
+    want = full._agent.model.state_dict()
+    for key, value in resumed.state_dict().items():
+        torch.testing.assert_close(value, want[key], rtol=0, atol=0, msg=key)
+
+
 def test_device_resolution() -> None:
     from orbiter.train.torch.runtime import resolve_device
 
@@ -563,6 +789,82 @@ async def test_resume_refuses_a_different_trajectory(tmp_path: Path) -> None:
     assert second.state is TrainerState.FAILED
     state = json.loads((tmp_path / CHECKPOINT_DIR / "trainer_state.json").read_text())
     assert state["step"] == 2
+
+
+def _steps_in(path: Path) -> list[int]:
+    rows = [json.loads(x) for x in (path / "metrics.jsonl").read_text().splitlines()]
+    return [r["step"] for r in rows]
+
+
+async def test_a_finished_run_says_so_and_returns_its_metrics(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = ready_trainer(tmp_path, max_steps=3)
+    first.check_reward(_first_character_parity)
+    first.mark_validated()
+    done = await first.train()
+    again = ready_trainer(tmp_path, max_steps=3)
+    again.check_reward(_first_character_parity)
+    again.mark_validated()
+    with caplog.at_level("WARNING", logger="orbiter.train.torch"):
+        metrics = await again.train()
+    assert any(
+        r.levelname == "WARNING" and "already finished (step 3 of 3)" in r.getMessage()
+        for r in caplog.records
+    )
+    assert (metrics.steps, metrics.loss, metrics.accuracy) == (3, done.loss, done.accuracy)
+    assert metrics.loss != 0.0 and metrics.extra["reward_mean"] > 0
+    assert metrics.extra["reward_mean"] == done.extra["reward_mean"]
+    assert _steps_in(tmp_path) == [1, 2, 3]
+
+
+async def test_resume_false_starts_afresh(tmp_path: Path) -> None:
+    first = ready_trainer(tmp_path / "run", max_steps=3)
+    first.mark_validated()
+    await first.train()
+    fresh = ready_trainer(tmp_path / "fresh", max_steps=2)
+    fresh.mark_validated()
+    await fresh.train()
+    again = ready_trainer(tmp_path / "run", max_steps=2, resume=False, seed=0)
+    again.mark_validated()
+    assert (await again.train()).steps == 2
+    assert _steps_in(tmp_path / "run") == [1, 2]
+    state = json.loads((tmp_path / "run" / CHECKPOINT_DIR / "trainer_state.json").read_text())
+    assert state["step"] == 2
+    assert fresh._agent is not None and again._agent is not None
+    assert _same(fresh._agent.model.state_dict(), again._agent.model.state_dict())
+
+
+async def test_a_changed_learning_rate_is_applied_on_resume(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = ready_trainer(tmp_path, max_steps=2, learning_rate=1e-3)
+    first.mark_validated()
+    await first.train()
+    second = ready_trainer(tmp_path, max_steps=3, learning_rate=5e-2)
+    second.mark_validated()
+    with caplog.at_level("WARNING", logger="orbiter.train.torch"):
+        await second.train()
+    assert "learning_rate: checkpoint 0.001, now 0.05" in caplog.text
+    state = json.loads((tmp_path / CHECKPOINT_DIR / "trainer_state.json").read_text())
+    assert [g["lr"] for g in state["optimizer"]["param_groups"]] == [5e-2]
+
+
+async def test_resume_cuts_metrics_back_to_the_checkpoint(tmp_path: Path) -> None:
+    first = ready_trainer(tmp_path, max_steps=2)
+    first.mark_validated()
+    await first.train()
+    # A crash after the checkpoint at step 2: a step that will be replayed, and a torn line.
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"step": 3, "epoch": 1, "loss": 123.0}) + "\n")
+        f.write('{"step": 4, "lo')
+    second = ready_trainer(tmp_path, max_steps=4)
+    second.mark_validated()
+    metrics = await second.train()
+    assert _steps_in(tmp_path) == [1, 2, 3, 4]
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows[2]["loss"] != 123.0
+    assert metrics.steps == 4
 
 
 async def test_train_checks_ranges_without_check_config() -> None:

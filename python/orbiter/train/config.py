@@ -73,11 +73,15 @@ class KLEstimator(StrEnum):
     """``exp(-d) - 1 + d``: unbiased, non-negative, low variance."""
 
 
-SYNONYMS: tuple[tuple[str, str], ...] = (("kl_coef", "kl_coeff"), ("group_size", "rollout_n"))
+SYNONYMS: tuple[tuple[str, str], ...] = (
+    ("kl_coef", "kl_coeff"),
+    ("group_size", "rollout_n"),
+    ("ppo_epochs", "num_iterations"),
+)
 """Names of one setting that the backends spell differently: ``kl_coef`` (the torch
 trainer's field) is ``kl_coeff`` (the original package's ``VeRLConfig`` field, kept for
-drop-in compatibility); ``group_size`` is verl's ``rollout_n``. Either spelling sets the
-setting on either backend."""
+drop-in compatibility); ``group_size`` is verl's ``rollout_n``; ``ppo_epochs`` (verl's)
+is TRL's ``num_iterations``. Either spelling sets the setting on either backend."""
 
 
 def _synonym(key: str, names: Collection[str]) -> str | None:

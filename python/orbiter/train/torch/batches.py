@@ -94,12 +94,11 @@ class Schedule:
     def of(
         cls, n: int, *, batch_size: int, seed: int, epochs: int, max_steps: int | None
     ) -> Schedule:
-        """``steps_per_epoch = ceil(n / batch_size)``, ``total = min(epochs *
-        steps_per_epoch, max_steps)``."""
+        """``steps_per_epoch = ceil(n / batch_size)``; ``total = max_steps`` when given
+        (as many epochs as that takes, the last one possibly cut short), else ``epochs *
+        steps_per_epoch``."""
         steps_per_epoch = math.ceil(n / batch_size)
-        total = epochs * steps_per_epoch
-        if max_steps is not None:
-            total = min(total, max_steps)
+        total = epochs * steps_per_epoch if max_steps is None else max_steps
         return cls(n, batch_size, seed, steps_per_epoch, total)
 
     def epoch_of(self, step: int) -> int:
@@ -135,3 +134,19 @@ def micro_batches(n: int, parts: int) -> Iterator[slice]:
     size = math.ceil(n / parts)
     for lo in range(0, n, size):
         yield slice(lo, min(n, lo + size))
+
+
+def mini_batch_rows(
+    n_rows: int, n_prompts: int, batch_size: int, mini_batch_size: int | None
+) -> list[slice]:
+    """The rows of each optimizer update of a pass over a rollout of *n_rows* trajectories
+    answering *n_prompts* prompts (this rank's share of *batch_size*): ``ceil(batch_size /
+    mini_batch_size)`` slices of whole prompt groups, in order (one slice when None).
+
+    Every rank holds as many prompts (equal shards), so every rank takes as many updates.
+    """
+    if mini_batch_size is None:
+        return [slice(0, n_rows)]
+    group = n_rows // n_prompts
+    parts = micro_batches(n_prompts, math.ceil(batch_size / mini_batch_size))
+    return [slice(p.start * group, p.stop * group) for p in parts]

@@ -1,8 +1,11 @@
 """Checkpoints: safetensors weights and optimizer state plus a JSON trainer state.
 
-Every file is written to a temporary name in the same directory, fsynced, then renamed
-over the old one, so a crash mid-write leaves the previous checkpoint intact. Loading
-never unpickles: tensors come from safetensors, everything else from JSON.
+Weights go through safetensors' model-level ``save_model``/``load_model``, which store a
+tensor that several names share (GPT-2's tied ``wte`` and ``lm_head``) once and tie it
+again on loading; the file-level functions refuse shared tensors. Every file is written to
+a temporary name in the same directory, fsynced, then renamed over the old one, so a crash
+mid-write leaves the previous checkpoint intact. Loading never unpickles: tensors come from
+safetensors, everything else from JSON.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
 from orbiter.train.config import ALGORITHM_ALIASES
@@ -35,7 +38,9 @@ STATE = "trainer_state.json"
 CHECKPOINT_DIR = "checkpoint"
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(tmp)`` on a temporary file beside *path*, fsync it, rename it over
+    *path*: a crash leaves the old file or the new one, never a torn one."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -123,18 +128,17 @@ def save_checkpoint(
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir()
     for name, module in modules.items():
-        weights = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-        _atomic_write(new / _weights_file(name), lambda p, w=weights: save_file(w, p))
+        atomic_write(new / _weights_file(name), lambda p, m=module: save_model(m, p))
     opt_tensors, opt_plain = _optimizer_tensors(optimizer)
-    _atomic_write(new / OPTIMIZER, lambda p: save_file(opt_tensors, p))
+    atomic_write(new / OPTIMIZER, lambda p: save_file(opt_tensors, p))
     state = dict(trainer_state, optimizer=opt_plain, modules=sorted(modules))
 
     def write_json(p: str) -> None:
         Path(p).write_text(json.dumps(state, indent=2, sort_keys=True))
 
-    _atomic_write(new / STATE, write_json)
+    atomic_write(new / STATE, write_json)
     for name, text in (files or {}).items():
-        _atomic_write(new / name, lambda p, t=text: Path(p).write_text(t, encoding="utf-8"))
+        atomic_write(new / name, lambda p, t=text: Path(p).write_text(t, encoding="utf-8"))
     _fsync_dir(new)
     shutil.rmtree(old, ignore_errors=True)
     if root.exists():
@@ -143,6 +147,14 @@ def save_checkpoint(
     _fsync_dir(directory)
     shutil.rmtree(old, ignore_errors=True)
     return root
+
+
+def discard_checkpoint(directory: str | Path) -> None:
+    """Remove the checkpoint in *directory* (and a swap's ``.new``/``.old`` left by a crash),
+    so that a run there starts afresh."""
+    check_no_symlinks(directory)
+    for suffix in ("", ".new", ".old"):
+        shutil.rmtree(Path(directory) / (CHECKPOINT_DIR + suffix), ignore_errors=True)
 
 
 def has_checkpoint(directory: str | Path) -> bool:
@@ -185,12 +197,7 @@ def load_checkpoint(
         )
     device = next(modules["model"].parameters()).device
     for name, module in modules.items():
-        path = root / _weights_file(name)
-        weights = _load_tensors(path, str(device))
-        try:
-            module.load_state_dict(weights)
-        except RuntimeError as err:  # missing keys, shapes of another model size
-            raise TrainerError(f"{path} does not fit the {name}: {err}") from None
+        _load_weights(root / _weights_file(name), name, module, str(device))
     opt_plain = state.pop("optimizer")
     if optimizer is not None:
         tensors = _load_tensors(root / OPTIMIZER, str(device))
@@ -202,6 +209,17 @@ def load_checkpoint(
             entries.setdefault(int(pid), {})[key] = tensor
         optimizer.load_state_dict({"state": entries, "param_groups": opt_plain["param_groups"]})
     return state
+
+
+def _load_weights(path: Path, name: str, module: nn.Module, device: str) -> None:
+    """Load *path* into *module* (the one called *name*), tying shared tensors again; a
+    missing or damaged file, or weights of another model, is a TrainerError."""
+    try:
+        load_model(module, path, strict=True, device=device)
+    except (OSError, SafetensorError) as err:
+        raise TrainerError(f"cannot read {path}: {err}") from None
+    except RuntimeError as err:  # missing keys, shapes of another model size
+        raise TrainerError(f"{path} does not fit the {name}: {err}") from None
 
 
 def _load_tensors(path: Path, device: str) -> dict[str, torch.Tensor]:
@@ -259,7 +277,7 @@ def check_start(state_step: int, total: int, directory: str | Path) -> None:
     if state_step > total:
         raise TrainerError(
             f"{Path(directory) / CHECKPOINT_DIR / STATE}: 'step' is {state_step}, past this "
-            f"run's {total} steps (use another output_dir, or more epochs/max_steps)"
+            f"run's {total} steps (use another output_dir, or a larger max_steps or epochs)"
         )
 
 
@@ -285,9 +303,15 @@ def trainer_state(cfg: TorchTrainConfig, step: int, reward_name: str) -> dict[st
     }
 
 
+# Settings of how a run is started or shown, not of what it trains: never worth a warning.
+UNCOMPARED_FIELDS = ("resume", "output_dir", "log_every")
+
+
 def check_resumable(saved: dict[str, Any], cfg: TorchTrainConfig, out_dir: Path) -> None:
     """Raise when a :data:`TRAJECTORY_FIELDS` setting differs from the checkpoint's *saved*
-    config; log the other settings that changed."""
+    config, naming each; warn of the other settings that changed, which apply from the
+    checkpoint's step on (every step reads them from the config, and
+    :func:`apply_learning_rate` sets the restored optimizer's rate)."""
     current = config_dict(cfg)
     saved = dict(saved)
     if isinstance(saved.get("algorithm"), str):  # written before the shared spelling
@@ -305,10 +329,23 @@ def check_resumable(saved: dict[str, Any], cfg: TorchTrainConfig, out_dir: Path)
     others = sorted(
         key
         for key, value in saved.items()
-        if key not in TRAJECTORY_FIELDS and key in current and current[key] != value
+        if key not in TRAJECTORY_FIELDS + UNCOMPARED_FIELDS
+        and key in current
+        and current[key] != value
     )
     if others:
-        logger.warning("resuming %s with changed settings: %s", out_dir, ", ".join(others))
+        logger.warning(
+            "resuming %s with changed settings, applied from here on: %s",
+            out_dir,
+            "; ".join(f"{k}: checkpoint {saved[k]!r}, now {current[k]!r}" for k in others),
+        )
+
+
+def apply_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
+    """Set every parameter group's ``lr`` to *learning_rate*: a restored optimizer state
+    carries the checkpoint's rate, which a changed ``config.learning_rate`` replaces."""
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
 
 
 def config_dict(cfg: TorchTrainConfig) -> dict[str, Any]:

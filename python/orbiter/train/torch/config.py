@@ -19,12 +19,13 @@ from orbiter.train.config import (
     parse_enum,
     split_update,
 )
-from orbiter.train.errors import TrainerError
+from orbiter.train.errors import TrainerError, TrainerTypeError
 from orbiter.train.trainer import TrainConfig
 
 ALGORITHMS = tuple(Algorithm)
 KL_KINDS = tuple(KLEstimator)
 DTYPES = ("auto", "float32", "bfloat16")
+LOSS_AGG_MODES = ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean")
 
 
 @dataclass(slots=True)
@@ -32,8 +33,11 @@ class TorchTrainConfig(TrainConfig):
     """Configuration of :class:`~orbiter.train.torch.TorchTrainer`.
 
     One step samples ``batch_size`` prompts, generates ``group_size`` completions for
-    each, scores them, computes advantages in the Rust core and takes one optimizer step.
-    An epoch is ``ceil(len(train_data) / batch_size)`` steps.
+    each, scores them, computes advantages in the Rust core and takes ``ppo_epochs`` passes
+    over the rollout in mini-batches of ``mini_batch_size`` prompts, one optimizer update a
+    mini-batch (by default one pass, one mini-batch: one update).
+    An epoch is ``ceil(len(train_data) / batch_size)`` steps; a run is ``max_steps`` steps
+    when it is set, whatever ``epochs`` is, else ``epochs`` epochs.
 
     Attributes:
         algorithm: An :class:`~orbiter.train.config.Algorithm`: "grpo", "rloo",
@@ -47,7 +51,21 @@ class TorchTrainConfig(TrainConfig):
             ``kl_coeff`` is a synonym).
         kl_kind: A :class:`~orbiter.train.config.KLEstimator`: "k1" (log-ratio), "k2"
             (half squared log-ratio), "k3".
-        clip_range: PPO clip epsilon of the policy ratio.
+        clip_range: PPO clip epsilon of the policy ratio: its lower bound ``1 - clip_range``
+            (and the upper one unless ``clip_range_high`` is set). The ratio is taken against
+            the rollout's logprobs, so it is exactly 1 with one update per rollout and the
+            clip acts only from the second update on (``ppo_epochs > 1`` or several
+            mini-batches).
+        clip_range_high: The upper bound ``1 + clip_range_high`` (DAPO's clip-higher; None:
+            ``clip_range``).
+        ppo_epochs: Passes over each rollout (``num_iterations``, TRL's name, is a synonym).
+        mini_batch_size: Prompts (with their ``group_size`` completions) per optimizer update
+            within a pass; ``ceil(batch_size / mini_batch_size)`` updates a pass, in the
+            rollout's order (None: the whole rollout, one update a pass).
+        loss_agg_mode: How per-token losses become one, as verl's ``agg_loss``:
+            "token-mean" (over the mini-batch's trainable tokens), "seq-mean-token-sum" or
+            "seq-mean-token-mean" (a mean over sequences of their token sum or mean). The
+            policy, KL and value terms are aggregated alike.
         gamma: Discount for reinforce_pp and ppo.
         lam: GAE lambda for ppo.
         max_grad_norm: Gradient-norm clip.
@@ -58,7 +76,12 @@ class TorchTrainConfig(TrainConfig):
         checkpoint_every: Steps between checkpoints (0: only at the end).
         eval_every: Steps between evaluations on the test split (0: never during training).
         log_every: Steps between progress-bar updates and log lines.
-        max_steps: Stop after this many steps in total (None: run all epochs).
+        max_steps: Steps in total, whatever ``epochs`` is: the data is visited again in a
+            new order as often as that takes (None: ``epochs`` epochs).
+        resume: Continue from the checkpoint in ``output_dir`` when there is one, with
+            ``metrics.jsonl`` cut back to its step (a finished run returns its metrics
+            without training). False: discard that checkpoint and ``metrics.jsonl`` and
+            start afresh.
     """
 
     algorithm: Algorithm | str = Algorithm.GRPO
@@ -69,6 +92,10 @@ class TorchTrainConfig(TrainConfig):
     kl_coef: float = 0.0
     kl_kind: KLEstimator | str = KLEstimator.K3
     clip_range: float = 0.2
+    clip_range_high: float | None = None
+    ppo_epochs: int = 1
+    mini_batch_size: int | None = None
+    loss_agg_mode: str = "token-mean"
     gamma: float = 1.0
     lam: float = 0.95
     max_grad_norm: float = 1.0
@@ -80,6 +107,7 @@ class TorchTrainConfig(TrainConfig):
     eval_every: int = 0
     log_every: int = 1
     max_steps: int | None = None
+    resume: bool = True
 
 
 FIELD_NAMES = tuple(f.name for f in fields(TorchTrainConfig))
@@ -127,6 +155,12 @@ def validate_config(cfg: TorchTrainConfig) -> None:
     check_float("kl_coef", cfg.kl_coef, 0.0)
     cfg.kl_kind = parse_enum(KLEstimator, cfg.kl_kind, "kl_kind")
     check_float("clip_range", cfg.clip_range, 0.0, open_low=True)
+    if cfg.clip_range_high is not None:
+        check_float("clip_range_high", cfg.clip_range_high, 0.0, open_low=True)
+    check_int("ppo_epochs", cfg.ppo_epochs, 1)
+    if cfg.mini_batch_size is not None:
+        check_int("mini_batch_size", cfg.mini_batch_size, 1)
+    check_choice("loss_agg_mode", cfg.loss_agg_mode, LOSS_AGG_MODES)
     check_float("gamma", cfg.gamma, 0.0, 1.0)
     check_float("lam", cfg.lam, 0.0, 1.0)
     check_float("max_grad_norm", cfg.max_grad_norm, 0.0, open_low=True)
@@ -137,9 +171,13 @@ def validate_config(cfg: TorchTrainConfig) -> None:
     check_int("log_every", cfg.log_every, 1)
     if cfg.max_steps is not None:
         check_int("max_steps", cfg.max_steps, 1)
-    if cfg.grad_accum_steps > cfg.batch_size:
-        raise bad_value("grad_accum_steps", cfg.grad_accum_steps, "must be <= batch_size")
+    for name in ("grad_accum_steps", "mini_batch_size"):
+        parts = getattr(cfg, name)
+        if parts is not None and parts > cfg.batch_size:
+            raise bad_value(name, parts, "must be <= batch_size")
     check_choice("dtype", cfg.dtype, DTYPES)
+    if not isinstance(cfg.resume, bool):
+        raise bad_value("resume", cfg.resume, "must be True or False", TrainerTypeError)
     device = cfg.device
     if not isinstance(device, str) or not (
         device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())

@@ -139,24 +139,68 @@ def kl_penalty(kind: KLEstimator | str, logp: torch.Tensor, ref_logp: torch.Tens
 
 
 def policy_loss(
-    logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, clip_range: float
-) -> torch.Tensor:
-    """Clipped surrogate, summed over the mask: ``-sum min(rho A, clip(rho, 1 - eps,
-    1 + eps) A)`` with ``rho = exp(logp - logp.detach())``.
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    clip_low: float,
+    clip_high: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token clipped surrogate loss (B, N), verl's ``compute_policy_loss`` without the
+    dual clip: ``max(-A rho, -A clip(rho, 1 - clip_low, 1 + clip_high))`` with ``rho =
+    exp(logp - old_logp)``; and where the clipped term is the larger (the clip binds).
 
-    One update per rollout: the behaviour policy is the current one, so the ratio is 1 in
-    value and the clip acts through its gradient only.
+    With one update per rollout the caller passes ``old_logp = logp.detach()``: the ratio
+    is exactly 1, so the clip never binds and the loss is the plain policy gradient
+    ``-A logp`` in its gradient. Only later updates on the same rollout (``ppo_epochs > 1``
+    or several mini-batches) see a ratio other than 1.
     """
-    ratio = torch.exp(logp - logp.detach())
-    surrogate = torch.minimum(
-        ratio * advantages, ratio.clamp(1 - clip_range, 1 + clip_range) * advantages
-    )
-    return -(surrogate * mask).sum()
+    ratio = torch.exp(logp - old_logp)
+    unclipped = -advantages * ratio
+    clipped = -advantages * ratio.clamp(1 - clip_low, 1 + clip_high)
+    return torch.maximum(unclipped, clipped), clipped > unclipped
 
 
-def value_loss(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``0.5 * sum (V - R)^2`` over the mask."""
-    return 0.5 * (((values - returns) ** 2) * mask).sum()
+def value_loss(values: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
+    """Per-token ``0.5 * (V - R)^2`` (B, N)."""
+    return 0.5 * (values - returns) ** 2
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregation:
+    """How per-token losses (B, N) become one scalar over a mini-batch, in two parts so that
+    micro-batches add up to it: ``loss = sum over micro-batches of share(L, mask) / norm(M)``,
+    with *M* the whole mini-batch's mask.
+
+    Attributes:
+        share: ``(L, mask) -> scalar``, one micro-batch's numerator.
+        norm: ``mask -> float``, the mini-batch's denominator (at least 1).
+    """
+
+    share: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    norm: Callable[[torch.Tensor], float]
+
+
+def _token_count(mask: torch.Tensor) -> float:
+    return float(mask.sum().clamp(min=1))
+
+
+def _sequence_count(mask: torch.Tensor) -> float:
+    # Sequences without a trainable token are left out of the mean, as verl does.
+    return float((mask.sum(-1) > 0).sum().clamp(min=1))
+
+
+LOSS_AGGREGATIONS: dict[str, Aggregation] = {
+    "token-mean": Aggregation(lambda loss, mask: (loss * mask).sum(), _token_count),
+    "seq-mean-token-sum": Aggregation(lambda loss, mask: (loss * mask).sum(), _sequence_count),
+    "seq-mean-token-mean": Aggregation(
+        lambda loss, mask: ((loss * mask).sum(-1) / mask.sum(-1).clamp(min=1)).sum(),
+        _sequence_count,
+    ),
+}
+"""``TorchTrainConfig.loss_agg_mode`` -> its :class:`Aggregation`, as verl's ``agg_loss``:
+token-mean ``sum_bt L m / sum_bt m``; seq-mean-token-sum ``mean_b sum_t L m``;
+seq-mean-token-mean ``mean_b (sum_t L m / sum_t m)``; the means over sequences with at least
+one trainable token."""
 
 
 def nll_loss(logp: torch.Tensor, mask: torch.Tensor, total: float) -> torch.Tensor:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from orbiter.train.torch.checkpoint import atomic_write
 from orbiter.train.trainer import TrainMetrics
 
 logger = logging.getLogger("orbiter.train.torch")
@@ -18,15 +19,44 @@ METRICS_FILE = "metrics.jsonl"
 TIME_KEYS = ("time_generate", "time_score", "time_advantage", "time_update")
 
 
-class MetricsWriter:
-    """``metrics.jsonl`` (one JSON object a step) and TensorBoard scalars when installed."""
+def cut_back(path: Path, step: int) -> list[dict[str, Any]]:
+    """Keep only the lines of the metrics file *path* up to *step* (the checkpoint a run
+    resumes from; 0 when it starts afresh), so that replayed steps are not written twice;
+    return the training steps' rows among them (those with an ``epoch``).
 
-    def __init__(self, out_dir: Path | None, *, enabled: bool) -> None:
+    A line that is not a JSON object with an int ``step`` (the torn last line of a crash)
+    goes too. The file is replaced atomically.
+    """
+    if not path.is_file():
+        return []
+    kept: list[tuple[str, dict[str, Any]]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+            kept.append((line, row))
+    text = "".join(line + "\n" for line, _ in kept)
+    atomic_write(path, lambda p: Path(p).write_text(text, encoding="utf-8"))
+    return [row for _, row in kept if "epoch" in row]
+
+
+class MetricsWriter:
+    """``metrics.jsonl`` (one JSON object a step) and TensorBoard scalars when installed.
+
+    The file is first cut back to the run's *start* step (:func:`cut_back`), whose rows
+    are kept in :attr:`earlier`.
+    """
+
+    def __init__(self, out_dir: Path | None, *, start: int, enabled: bool) -> None:
         self._file = None
         self._tb: Any = None
+        self.earlier: list[dict[str, Any]] = []
         if out_dir is None or not enabled:
             return
         out_dir.mkdir(parents=True, exist_ok=True)
+        self.earlier = cut_back(out_dir / METRICS_FILE, start)
         self._file = open(out_dir / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -94,13 +124,16 @@ class Progress:
 
 
 class RunReport:
-    """A run's reporting: every step's metrics kept, written and shown (main rank only)."""
+    """A run's reporting: every step's metrics kept, written and shown (main rank only).
+
+    :attr:`history` starts with the steps before *start* that ``metrics.jsonl`` holds, so
+    a resumed run reports on the whole run."""
 
     def __init__(
         self, out_dir: Path | None, *, total: int, start: int, log_every: int, enabled: bool
     ) -> None:
-        self.history: list[dict[str, float]] = []
-        self._writer = MetricsWriter(out_dir, enabled=enabled)
+        self._writer = MetricsWriter(out_dir, start=start, enabled=enabled)
+        self.history: list[dict[str, float]] = list(self._writer.earlier)
         self._progress = Progress(total, start, enabled=enabled)
         self._log_every = log_every
 

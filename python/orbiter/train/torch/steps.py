@@ -17,10 +17,11 @@ from torch import nn
 from orbiter.train.errors import TrainerError
 from orbiter.train.torch import critic
 from orbiter.train.torch.agent import TokenizerAdapter
-from orbiter.train.torch.batches import Tokenized, micro_batches, pad
+from orbiter.train.torch.batches import Tokenized, micro_batches, mini_batch_rows, pad
 from orbiter.train.torch.config import TorchTrainConfig
 from orbiter.train.torch.generation import completion_logprobs
 from orbiter.train.torch.losses import (
+    LOSS_AGGREGATIONS,
     AdvantageInputs,
     Objective,
     kl_penalty,
@@ -68,7 +69,8 @@ def train_step(ctx: StepContext, indices: list[int], step: int) -> dict[str, flo
 
 def rl_step(ctx: StepContext, indices: list[int], step: int) -> dict[str, float]:
     """Generate and score ``group_size`` completions per prompt, estimate advantages in the
-    core, and take one clipped policy-gradient step (plus KL and value terms)."""
+    core, then take ``ppo_epochs`` passes over the rollout, one clipped policy-gradient
+    update (plus KL and value terms) per mini-batch."""
     cfg = ctx.cfg
     t0 = time.perf_counter()
     generator = torch.Generator(device=ctx.device).manual_seed(
@@ -78,30 +80,30 @@ def rl_step(ctx: StepContext, indices: list[int], step: int) -> dict[str, float]
     t2 = time.perf_counter()
     advantages, returns = _advantages(ctx, batch)
     t3 = time.perf_counter()
-    total_tokens = float(batch.trainable_mask.sum().clamp(min=1))
-    loss_sum, kl_sum, entropy_sum = _accumulate_gradients(
-        ctx, batch, advantages, returns, total_tokens, step
-    )
-    if ctx.value_head is not None:
-        # The value head is not inside DDP: average its gradients by hand.
-        ctx.dist.average_gradients(ctx.value_head.parameters())
-    grad_norm = torch.nn.utils.clip_grad_norm_(
-        [p for g in ctx.optimizer.param_groups for p in g["params"]], cfg.max_grad_norm
-    )
-    ctx.optimizer.step()
+    parts = mini_batch_rows(len(batch), len(indices), cfg.batch_size, cfg.mini_batch_size)
+    # One update: the behaviour policy is the current one (ratio 1). Several: every update
+    # compares with the policy that sampled, whose logprobs the rollout kept.
+    old_logp = batch.rollout_logprobs if cfg.ppo_epochs > 1 or len(parts) > 1 else None
+    updates = [
+        _update(ctx, batch, rows, advantages, returns, old_logp, step)
+        for _ in range(cfg.ppo_epochs)
+        for rows in parts
+    ]
     t4 = time.perf_counter()
     scores = batch.rewards
     threshold = float(cfg.extra.get("accuracy_threshold", 1.0))
     generated = float(batch.trainable_mask.sum())
     step_time = t4 - t0
+    tokens = sum(u.tokens for u in updates)
     return {
         "reward_mean": float(scores.mean()),
         "reward_std": float(scores.std()),
         "accuracy": float((scores >= threshold).mean()),
-        "loss": loss_sum,
-        "kl": kl_sum / total_tokens,
-        "entropy": entropy_sum / total_tokens,
-        "grad_norm": float(grad_norm),
+        "loss": sum(u.loss for u in updates) / len(updates),
+        "kl": sum(u.kl for u in updates) / tokens,
+        "entropy": sum(u.entropy for u in updates) / tokens,
+        "clip_fraction": sum(u.clipped for u in updates) / tokens,
+        "grad_norm": sum(u.grad_norm for u in updates) / len(updates),
         "tokens_per_s": generated / step_time if step_time > 0 else 0.0,
         "response_len": generated / len(batch),
         "time_generate": batch.generate_seconds,
@@ -143,30 +145,54 @@ def _advantages(ctx: StepContext, batch: RolloutBatch) -> tuple[torch.Tensor, to
     )
 
 
-def _accumulate_gradients(
+@dataclass(frozen=True, slots=True)
+class UpdateStats:
+    """One optimizer update: its loss, and sums over its trainable tokens (``tokens``, at
+    least 1) of the KL, the entropy and the tokens where the clip binds."""
+
+    loss: float
+    kl: float
+    entropy: float
+    clipped: float
+    tokens: float
+    grad_norm: float
+
+
+def _update(
     ctx: StepContext,
     batch: RolloutBatch,
+    rows: slice,
     advantages: torch.Tensor,
     returns: torch.Tensor | None,
-    total_tokens: float,
+    old_logp: torch.Tensor | None,
     step: int,
-) -> tuple[float, float, float]:
-    """Backward passes over ``grad_accum_steps`` micro-batches of the rollout, each loss
-    divided by the step's trainable tokens; returns the sums of loss, KL and entropy."""
+) -> UpdateStats:
+    """One optimizer update on the trajectories *rows*: backward passes over
+    ``grad_accum_steps`` micro-batches, each loss term aggregated by ``loss_agg_mode`` over
+    the whole of *rows*, then gradient clipping and the optimizer step.
+
+    *old_logp* (B, N) are the behaviour policy's logprobs of the ratio; None: the current
+    policy's own (``logp.detach()``, a ratio of exactly 1)."""
     cfg = ctx.cfg
-    loss_sum = kl_sum = entropy_sum = 0.0
+    aggregation = LOSS_AGGREGATIONS[cfg.loss_agg_mode]
+    clip_high = cfg.clip_range if cfg.clip_range_high is None else cfg.clip_range_high
+    norm = aggregation.norm(batch.trainable_mask[rows])
+    loss_sum = kl_sum = entropy_sum = clipped_sum = 0.0
     ctx.optimizer.zero_grad(set_to_none=True)
-    for part in micro_batches(len(batch), cfg.grad_accum_steps):
+    for micro in micro_batches(rows.stop - rows.start, cfg.grad_accum_steps):
+        part = slice(rows.start + micro.start, rows.start + micro.stop)
         ids_p, mask_p = batch.prompt_ids[part], batch.prompt_mask[part]
         ids_c, mask_c = batch.completion_ids[part], batch.completion_mask[part]
         maskf = batch.trainable_mask[part].float()
         logp, entropy = completion_logprobs(ctx.policy, ids_p, mask_p, ids_c, mask_c)
-        loss = policy_loss(logp, advantages[part], maskf, cfg.clip_range)
+        old = logp.detach() if old_logp is None else old_logp[part]
+        pg, clipped = policy_loss(logp, old, advantages[part], cfg.clip_range, clip_high)
+        loss = aggregation.share(pg, maskf)
         if ctx.reference is not None:
             with torch.no_grad():
                 ref_logp, _ = completion_logprobs(ctx.reference, ids_p, mask_p, ids_c, mask_c)
             kl = kl_penalty(cfg.kl_kind, logp, ref_logp)
-            loss = loss + cfg.kl_coef * (kl * maskf).sum()
+            loss = loss + cfg.kl_coef * aggregation.share(kl, maskf)
             kl_sum += float((kl.detach() * maskf).sum())
         if ctx.value_head is not None and returns is not None:
             # The critic reads detached features: its loss never reaches the policy's
@@ -174,14 +200,23 @@ def _accumulate_gradients(
             with torch.no_grad():
                 hidden = critic.hidden_states(ctx.model, ids_p, mask_p, ids_c, mask_c)
             v = ctx.value_head(hidden).squeeze(-1)
-            loss = loss + value_loss(v, returns[part], maskf)
-        loss = loss / total_tokens
+            loss = loss + aggregation.share(value_loss(v, returns[part]), maskf)
+        loss = loss / norm
         if not torch.isfinite(loss):
             raise TrainerError(f"loss is {float(loss)} at step {step + 1}")
         loss.backward()  # type: ignore[no-untyped-call]
         loss_sum += float(loss.detach())
         entropy_sum += float((entropy.detach() * maskf).sum())
-    return loss_sum, kl_sum, entropy_sum
+        clipped_sum += float((clipped * maskf).sum())
+    if ctx.value_head is not None:
+        # The value head is not inside DDP: average its gradients by hand.
+        ctx.dist.average_gradients(ctx.value_head.parameters())
+    grad_norm = torch.nn.utils.clip_grad_norm_(
+        [p for g in ctx.optimizer.param_groups for p in g["params"]], cfg.max_grad_norm
+    )
+    ctx.optimizer.step()
+    tokens = float(batch.trainable_mask[rows].sum().clamp(min=1))
+    return UpdateStats(loss_sum, kl_sum, entropy_sum, clipped_sum, tokens, float(grad_norm))
 
 
 def sft_step(ctx: StepContext, indices: list[int]) -> dict[str, float]:

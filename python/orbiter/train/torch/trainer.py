@@ -26,9 +26,11 @@ from orbiter.train.rewards.registry import BatchedReward, probe_reward, resolve_
 from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter, check_policy
 from orbiter.train.torch.batches import Schedule, Tokenized, check_fits_context, tokenize
 from orbiter.train.torch.checkpoint import (
+    apply_learning_rate,
     check_no_symlinks,
     check_resumable,
     check_start,
+    discard_checkpoint,
     has_checkpoint,
     load_checkpoint,
     model_config_files,
@@ -60,9 +62,11 @@ class TorchTrainer(Trainer):
 
     Each step: sample ``batch_size`` prompts → generate ``group_size`` completions per prompt
     (KV-cached decoding) → decode → score in the Rust core → advantages in the Rust core →
-    clipped policy-gradient loss over the completion mask (plus a KL penalty to a frozen
-    reference when ``kl_coef > 0``) → AdamW with gradient clipping. ``algorithm="sft"``
-    trains on the reference answers instead.
+    ``ppo_epochs`` passes of updates over ``mini_batch_size``-prompt mini-batches, each a
+    clipped policy-gradient loss over the trainable mask (plus a KL penalty to a frozen
+    reference when ``kl_coef > 0``) → AdamW with gradient clipping. One update (the default)
+    has a ratio of 1, so the clip only acts on later updates. ``algorithm="sft"`` trains on
+    the reference answers instead.
 
     Metrics go to a tqdm bar, ``output_dir/metrics.jsonl`` and TensorBoard when installed.
     Checkpoints (safetensors + JSON) are written atomically; a trainer on the same
@@ -211,6 +215,14 @@ class TorchTrainer(Trainer):
         start = self._resume(ctx, out_dir)
         if out_dir is not None:
             check_start(start, schedule.total, out_dir)
+            if start == schedule.total:
+                logger.warning(
+                    "the run in %s already finished (step %d of %d): nothing to train, its "
+                    "metrics are returned (resume=False starts afresh)",
+                    out_dir,
+                    start,
+                    schedule.total,
+                )
         report = RunReport(
             out_dir,
             total=schedule.total,
@@ -286,12 +298,21 @@ class TorchTrainer(Trainer):
 
     def _resume(self, ctx: StepContext, out_dir: Path | None) -> int:
         """The step to start from: the checkpoint's in *out_dir* (loaded into the modules and
-        the optimizer, its config checked against this one), else 0."""
-        if out_dir is None or not has_checkpoint(out_dir):
+        the optimizer, its config checked against this one, the configured learning rate
+        set), else 0. With ``resume=False`` the checkpoint is discarded (by rank 0) first."""
+        if out_dir is None:
+            return 0
+        if not ctx.cfg.resume:
+            if ctx.dist.is_main and has_checkpoint(out_dir):
+                logger.warning("resume=False: discarding the checkpoint in %s", out_dir)
+                discard_checkpoint(out_dir)
+            return 0
+        if not has_checkpoint(out_dir):
             return 0
         modules = training_modules(ctx.model, ctx.value_head)
         state = load_checkpoint(out_dir, modules, ctx.optimizer)
         check_resumable(state.get("config", {}), ctx.cfg, out_dir)
+        apply_learning_rate(ctx.optimizer, ctx.cfg.learning_rate)
         start = int(state["step"])
         logger.info("resuming from %s at step %d", out_dir, start)
         return start

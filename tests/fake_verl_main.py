@@ -113,7 +113,9 @@ def main() -> int:
             )
             for r in rows
         ]
-        score_mean = sum(scores) / len(scores)
+        # as verl's naive reward manager: a dict result is rewarded by its "score"
+        values = [s["score"] if isinstance(s, dict) else s for s in scores]
+        score_mean = sum(values) / len(values)
     loggers = list(config.trainer.logger)
     file = open(file_logger_path(config), "wb", buffering=0) if "file" in loggers else None  # noqa: SIM115
 

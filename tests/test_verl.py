@@ -19,8 +19,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from orbiter.train import TrainConfig, TrainerError, TrainerState
+from orbiter.train.integrations import verl as score
 from orbiter.train.rewards.registry import REWARDS, text_reward
-from orbiter.train.verl import RewardSpec, VeRLAlgorithm, VeRLConfig, VeRLTrainer, score
+from orbiter.train.verl import RewardSpec, VeRLAlgorithm, VeRLConfig, VeRLTrainer
 from orbiter.train.verl.config import EXTRA_KEYS
 from orbiter.train.verl.metrics import read_metrics, summarize
 from orbiter.train.verl.overrides import (
@@ -731,7 +732,8 @@ def test_score_module_calls_user_functions() -> None:
         trainer.check_reward(fn)
         kwargs = trainer._reward_plan.reward_kwargs
         sources = ["x", "y", "x", "y"]
-        got = score.compute_score_batch(sources, responses, answers, None, **kwargs)
+        batch = score.compute_score_batch(sources, responses, answers, None, **kwargs)
+        got = [d["score"] for d in batch]
         if fn is first_word_reward:
             expected = [fn(r, a) for r, a in zip(responses, answers, strict=True)]
         else:
@@ -740,7 +742,7 @@ def test_score_module_calls_user_functions() -> None:
         singles = [  # as verl's reward manager calls it: keywords, reward_kwargs merged in
             score.compute_score(
                 data_source=s, solution_str=r, ground_truth=a, extra_info={}, **kwargs
-            )
+            )["score"]
             for s, r, a in zip(sources, responses, answers, strict=True)
         ]
         assert singles == expected
@@ -776,7 +778,7 @@ def test_verls_own_loader_scores_through_the_score_module(tmp_path: Path, reward
     assert fn is not None
     cases = [("x", "5 apples", "5"), ("y", "41", "42"), ("x", "\\frac{1}{2}", "0.5")]
     got = [
-        fn(data_source=d, solution_str=r, ground_truth=a, extra_info={"index": 0})
+        fn(data_source=d, solution_str=r, ground_truth=a, extra_info={"index": 0})["score"]
         for d, r, a in cases
     ]
     if reward is None:
@@ -801,8 +803,8 @@ def test_score_module_runs_in_a_fresh_process(tmp_path: Path) -> None:
         f"spec = importlib.util.spec_from_file_location('custom_module_1', {score.__file__!r})\n"
         "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
         f"kw = {kwargs!r}\n"
-        "print(m.compute_score('s', '5 apples', '5', **kw),"
-        " m.compute_score('s', 'no', '5', **kw))\n"
+        "print(m.compute_score('s', '5 apples', '5', **kw)['score'],"
+        " m.compute_score('s', 'no', '5', **kw)['score'])\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False
@@ -822,11 +824,13 @@ def test_score_module_scores_exactly_like_the_core(name: str) -> None:
     kwargs = trainer._reward_plan.reward_kwargs
     expected = [float(x) for x in text_reward(name)(responses, answers)]
     sources = ["s"] * len(responses)
-    assert score.compute_score_batch(sources, responses, answers, None, **kwargs) == expected
+    batch = score.compute_score_batch(sources, responses, answers, None, **kwargs)
+    assert [d["score"] for d in batch] == expected
+    assert [d["acc"] for d in batch] == [x >= 1.0 for x in expected]
     singles = [
         score.compute_score("s", r, a, **kwargs) for r, a in zip(responses, answers, strict=True)
     ]
-    assert singles == expected
+    assert singles == batch
 
 
 async def test_evaluate_scores_generations_in_process(tmp_path: Path) -> None:

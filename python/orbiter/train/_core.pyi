@@ -261,6 +261,11 @@ def regex_match(
 def extract_answer(texts: Sequence[str] | npt.NDArray[Any], style: str) -> list[str | None]:
     """Answer per text by *style* ("gsm8k", "boxed", "last_number"), None where absent."""
 
+def math_answer(
+    responses: Sequence[str] | npt.NDArray[Any], style: str, think_marker: str | None
+) -> list[str | None]:
+    """The final answer ``math_equal`` reads from each response, or None."""
+
 def math_equal(
     responses: Sequence[str] | npt.NDArray[Any],
     answers: Sequence[str] | npt.NDArray[Any],

@@ -47,8 +47,26 @@ fn math_equal<'py>(
     Ok((scores.into_pyarray(py), status.into_pyarray(py)))
 }
 
+/// The final answer `math_equal` reads from each response, or None.
+#[pyfunction]
+#[pyo3(signature = (responses, style, think_marker))]
+fn math_answer<'py>(
+    py: Python<'py>,
+    responses: &Bound<'py, PyAny>,
+    style: &str,
+    think_marker: Option<&str>,
+) -> PyResult<Vec<Option<String>>> {
+    let style = MathStyle::parse(style)?;
+    let r = collect_strs(responses, "responses")?;
+    let rs = as_strs(&r, "responses")?;
+    run_detached(py, "math_answer", || {
+        Ok(math::math_answers(&rs, style, think_marker))
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(extract_answer, m)?)?;
     m.add_function(wrap_pyfunction!(math_equal, m)?)?;
+    m.add_function(wrap_pyfunction!(math_answer, m)?)?;
     Ok(())
 }

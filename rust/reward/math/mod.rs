@@ -300,6 +300,19 @@ pub fn math_equal_one(response: &str, answer: &str, style: MathStyle) -> f32 {
     ))
 }
 
+/// The final answer `math_equal` reads from each response (`None` where it finds none),
+/// as it would compare it with a gold answer.
+pub fn math_answers(
+    responses: &[&str],
+    style: MathStyle,
+    marker: Option<&str>,
+) -> Vec<Option<String>> {
+    let reasoning = Reasoning::new(marker);
+    map_rows(responses.len(), |i| {
+        response_answer(responses[i], style, &reasoning)
+    })
+}
+
 /// Scores and statuses of a batch (parallel above the rayon threshold).
 pub fn math_equal(
     responses: &[&str],

@@ -647,3 +647,29 @@ fn second_review_reproducers() {
     // the work budget stops it, and it is then compared as text
     assert_ne!(status(&slow, "1"), Status::Correct);
 }
+
+#[test]
+fn math_answers_are_what_math_equal_compares() {
+    let responses = [
+        "so 3 + 4 = 7 \\boxed{7}",
+        "<think>\\boxed{1}</think> The answer is 5.",
+        "<think>never closed \\boxed{2}",
+        "#### 4 apples",
+    ];
+    let got = math_answers(&responses, MathStyle::Auto, Some(extract::THINK_MARKER));
+    assert_eq!(
+        got,
+        vec![
+            Some("7".to_string()),
+            Some("5".to_string()),
+            None,
+            Some("4 apples".to_string())
+        ]
+    );
+    // Each answer read on its own is judged as the response it came from.
+    for (r, a) in responses.iter().zip(&got) {
+        if let Some(a) = a {
+            assert_eq!(status(r, a), Status::Correct, "{r}");
+        }
+    }
+}

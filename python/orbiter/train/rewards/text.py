@@ -26,6 +26,7 @@ __all__ = [
     "MathStatus",
     "exact_text_match",
     "extract_answer",
+    "math_answer",
     "math_equal",
     "normalized_exact_match",
     "regex_match",
@@ -225,3 +226,20 @@ def math_equal(
     if _args.flag("with_status", with_status):
         return scores, status
     return scores
+
+
+def math_answer(
+    responses: Texts, *, style: MathStyle = "auto", think_marker: str | None = "</think>"
+) -> list[str | None]:
+    """The final answer :func:`math_equal` reads from each response, as it would compare it
+    with a gold answer (several answers joined by ``", "``), or ``None`` where it finds none
+    (the same cases as :attr:`MathStatus.NO_ANSWER`, before the answer is parsed).
+
+    This is what the framework adapters report as the prediction (verl's ``"pred"``) and
+    what majority voting counts.
+    """
+    return _core.math_answer(
+        responses,
+        _args.text("style", style),
+        None if think_marker is None else _args.text("think_marker", think_marker),
+    )

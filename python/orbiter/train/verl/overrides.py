@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
-from orbiter.train.verl import score
+from orbiter.train.integrations import verl as score
 from orbiter.train.verl.config import VeRLAlgorithm, VeRLConfig
 
 if TYPE_CHECKING:
@@ -266,7 +266,7 @@ def build_overrides(
 ) -> list[str]:
     """Hydra overrides for ``verl.trainer.main_ppo`` (see :class:`VeRLConfig` for the map).
 
-    verl's ``custom_reward_function`` points at :mod:`orbiter.train.verl.score` with
+    verl's ``custom_reward_function`` points at :mod:`orbiter.train.integrations.verl` with
     *reward_kwargs* (:attr:`orbiter.train.verl.reward.RewardPlan.reward_kwargs`; default:
     the core's ``math_equal``). *env_vars* (such as the file logger's path) go into the
     Ray runtime environment of verl's workers (:data:`RUNTIME_ENV_VARS`) where the installed

@@ -1,7 +1,7 @@
 """Which reward verl's workers score with: the user's reward checked and planned.
 
 verl scores responses in its own (Ray worker) processes, through the static module
-:mod:`orbiter.train.verl.score` (``custom_reward_function.path``). :func:`plan_reward`
+:mod:`orbiter.train.integrations.verl` (``custom_reward_function.path``). :func:`plan_reward`
 checks what the user gave and returns a :class:`RewardPlan`, whose
 :attr:`~RewardPlan.reward_kwargs` (``custom_reward_function.reward_kwargs``) tell that
 module which function to import and how to call it; ``VeRLTrainer.evaluate`` calls the same
@@ -18,9 +18,9 @@ from types import ModuleType
 from typing import Any, Literal
 
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
+from orbiter.train.integrations.verl import DEFAULT_MODULE, DEFAULT_NAME
 from orbiter.train.rewards.registry import TEXT_REWARDS, lookup
 from orbiter.train.rewards.spec import RewardSpec, reward_style
-from orbiter.train.verl.score import DEFAULT_MODULE, DEFAULT_NAME
 
 __all__ = [
     "CORE_REWARDS",
@@ -36,7 +36,7 @@ CORE_REWARDS = TEXT_REWARDS
 
 @dataclass(frozen=True, slots=True)
 class RewardPlan:
-    """Where :mod:`orbiter.train.verl.score` gets its scores.
+    """Where :mod:`orbiter.train.integrations.verl` gets its scores.
 
     ``kind == "core"``: ``orbiter.train.rewards.<name>``; otherwise the user's function
     ``<module>.<name>`` called as ``fn(output, expected)`` (``"pair"``) or with verl's
@@ -57,7 +57,7 @@ class RewardPlan:
     @property
     def reward_kwargs(self) -> dict[str, str]:
         """verl's ``custom_reward_function.reward_kwargs``: the keywords of
-        :func:`orbiter.train.verl.score.compute_score` that select this function."""
+        :func:`orbiter.train.integrations.verl.compute_score` that select this function."""
         return {
             "reward_kind": self.kind,
             "reward_module": self.module,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
+from orbiter.train.integrations.verl import compute_score_batch, resolve
 from orbiter.train.trainer import TrainConfig, Trainer, TrainerError, TrainMetrics
 from orbiter.train.verl.config import VeRLConfig
 from orbiter.train.verl.dataset import (
@@ -28,7 +29,6 @@ from orbiter.train.verl.process import (
     run_streaming,
 )
 from orbiter.train.verl.reward import RewardPlan, plan_reward
-from orbiter.train.verl.score import compute_score_batch, resolve
 
 __all__ = ["VeRLTrainer"]
 
@@ -53,7 +53,7 @@ class VeRLTrainer(Trainer):
     data the training file doubles as the validation file), ``verl.log`` (the whole log of
     the run), ``verl_metrics.jsonl`` (verl's ``file`` logger) and ``checkpoints/``. It then
     runs ``python -m verl.trainer.main_ppo <Hydra overrides>`` as a subprocess, with verl's
-    ``custom_reward_function`` pointed at :mod:`orbiter.train.verl.score` (orbiter's core
+    ``custom_reward_function`` pointed at :mod:`orbiter.train.integrations.verl` (orbiter's core
     or the user's function, chosen by ``reward_kwargs``), streams its log to the
     ``orbiter.train.verl`` logger, and returns the metrics verl logged:
     ``loss`` = last ``actor/pg_loss``, ``accuracy`` = last ``critic/score/mean`` (mean
@@ -312,7 +312,7 @@ class VeRLTrainer(Trainer):
 
         When every record of *test_data* carries a generation (``response``, or ``output``
         next to an ``answer``/``expected``), each is scored by the same reward module
-        verl uses (:mod:`orbiter.train.verl.score` with the same ``reward_kwargs``):
+        verl uses (:mod:`orbiter.train.integrations.verl` with the same ``reward_kwargs``):
         ``accuracy`` = mean score, ``steps`` = number of records, ``extra`` =
         ``{"mean", "std", "min", "max", "n", "scores"}``. Otherwise (or with no
         *test_data*, using the test split, else the training data) verl runs with
@@ -355,7 +355,7 @@ class VeRLTrainer(Trainer):
         answers = [str(r["answer"]) for r in records]
         source = str(cfg.extra.get("data_source", "orbiter"))
         scores = [
-            float(s)
+            float(s["score"])
             for s in compute_score_batch(
                 [r.get("data_source", source) for r in records],
                 [self._generation(r) or "" for r in records],

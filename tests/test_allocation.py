@@ -39,6 +39,7 @@ def run_limited(body: str, limit_kib: int) -> subprocess.CompletedProcess[str]:
     script = PRELUDE + textwrap.dedent(body)
     return subprocess.run(
         ["bash", "-c", f'ulimit -v {limit_kib} && exec "$0" -c "$1"', sys.executable, script],
+        check=False,
         capture_output=True,
         text=True,
         timeout=120,
@@ -104,8 +105,9 @@ def test_token_grid_outputs_too_large_are_errors() -> None:
             x = np.zeros((256, 1_000_000), np.float32)
             mask = np.ones((256, 1_000_000), bool)
             expect(lambda: advantages.kl_divergence(x, x), "logp", "cannot be allocated")
-            expect(lambda: advantages.discounted_returns(x, mask, gamma=1.0), "rewards", "cannot be allocated")
+            returns = lambda: advantages.discounted_returns(x, mask, gamma=1.0)
+            expect(returns, "rewards", "cannot be allocated")
             """,
-            2_600_000,
+            2_000_000,
         )
     )

@@ -157,7 +157,9 @@ def test_squad_matches_official_script_on_unicode(pairs: list[tuple[str, str]]) 
     want = [float(squad_normalize(p) == squad_normalize(r)) for p, r in pairs]
     np.testing.assert_array_equal(normalized_exact_match(preds, refs), np.float32(want))
     same = [float(squad_normalize(p) == squad_normalize(p.upper())) for p in preds]
-    np.testing.assert_array_equal(normalized_exact_match(preds, [p.upper() for p in preds]), np.float32(same))
+    np.testing.assert_array_equal(
+        normalized_exact_match(preds, [p.upper() for p in preds]), np.float32(same)
+    )
     want_f1 = [squad_f1(p, r) for p, r in pairs]
     np.testing.assert_allclose(word_f1(preds, refs), np.float32(want_f1), atol=1e-6)
 
@@ -250,7 +252,7 @@ def test_regex_pattern_size_is_bounded() -> None:
         regex_match(["x"], "a" * 4097)
     assert isinstance(info.value, TrainerError)
     assert regex_match(["a" * 4096], "a" * 4096)[0] == 1.0
-    with pytest.raises(ValueError, match="pattern:.*larger than the supported"):
+    with pytest.raises(ValueError, match=r"pattern:.*larger than the supported"):
         regex_match(["x"], r"\w{5000}")
     with pytest.raises(ValueError, match="pattern:"):
         regex_match(["x"], "(" * 200 + ")" * 200)

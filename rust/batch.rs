@@ -6,7 +6,9 @@
 //! one place.
 
 use rayon::prelude::*;
+use std::sync::Mutex;
 
+use crate::alloc;
 use crate::error::{CoreError, CoreResult};
 
 /// Rows (rewards) or elements (advantage grids) from which a kernel splits its work over
@@ -26,36 +28,54 @@ pub const PAR_MIN_SCAN: usize = 16 * PAR_MIN;
 /// (hash tables, index lists) are built once and reused over many rows.
 const ROWS_PER_TASK: usize = 1024;
 
-/// `out[i] = f(i, scratch)` for rows `0..n`, in parallel from [`PAR_MIN`] rows. Each
-/// worker gets one `S::default()` scratch and reuses it over its rows.
-pub fn map_rows_with<S, T, F>(n: usize, f: F) -> Vec<T>
+/// `out[i] = f(i, scratch)` for rows `0..n` of the batch `name`, in parallel from
+/// [`PAR_MIN`] rows. Each worker gets one `S::default()` scratch and reuses it over its
+/// rows. The output is allocated fallibly (an error naming `name`), and a row's error
+/// (a scratch table that cannot be allocated) is returned for the first such row, so
+/// the result does not depend on the thread count.
+pub fn map_rows_with<S, T, F>(name: &str, n: usize, f: F) -> CoreResult<Vec<T>>
 where
     S: Default + Send,
     T: Default + Clone + Send,
-    F: Fn(usize, &mut S) -> T + Sync + Send,
+    F: Fn(usize, &mut S) -> CoreResult<T> + Sync + Send,
 {
-    let mut out = vec![T::default(); n];
+    let mut out = alloc::output_filled(name, n, T::default())?;
+    let first_error: Mutex<Option<(usize, CoreError)>> = Mutex::new(None);
+    let keep = |i: usize, e: CoreError| {
+        let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().map_or(true, |(j, _)| i < *j) {
+            *slot = Some((i, e));
+        }
+    };
+    let row = |i: usize, o: &mut T, s: &mut S| match f(i, s) {
+        Ok(v) => *o = v,
+        Err(e) => keep(i, e),
+    };
     if n >= PAR_MIN {
         out.par_iter_mut()
             .enumerate()
             .with_min_len(ROWS_PER_TASK)
-            .for_each_init(S::default, |s, (i, o)| *o = f(i, s));
+            .for_each_init(S::default, |s, (i, o)| row(i, o, s));
     } else {
         let mut s = S::default();
         for (i, o) in out.iter_mut().enumerate() {
-            *o = f(i, &mut s);
+            row(i, o, &mut s);
         }
     }
-    out
+    match first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some((_, e)) => Err(e),
+        None => Ok(out),
+    }
 }
 
-/// `out[i] = f(i)` for rows `0..n`, in parallel from [`PAR_MIN`] rows (no scratch).
-pub fn map_rows<T, F>(n: usize, f: F) -> Vec<T>
+/// `out[i] = f(i)` for rows `0..n` of the batch `name`, in parallel from [`PAR_MIN`]
+/// rows (no scratch, no per-row error).
+pub fn map_rows<T, F>(name: &str, n: usize, f: F) -> CoreResult<Vec<T>>
 where
     T: Default + Clone + Send,
     F: Fn(usize) -> T + Sync + Send,
 {
-    map_rows_with::<(), T, _>(n, |i, _| f(i))
+    map_rows_with::<(), T, _>(name, n, |i, _| Ok(f(i)))
 }
 
 /// 1.0 for true, 0.0 for false: the score of a yes/no reward.
@@ -96,13 +116,33 @@ mod tests {
     #[test]
     fn parallel_and_serial_paths_agree() {
         for n in [0, 5, PAR_MIN - 1, PAR_MIN + 3] {
-            let got = map_rows_with::<Vec<usize>, _, _>(n, |i, seen| {
+            let got = map_rows_with::<Vec<usize>, _, _>("x", n, |i, seen| {
                 seen.push(i);
-                i as u64 * 3
+                Ok(i as u64 * 3)
             });
-            assert_eq!(got, (0..n as u64).map(|i| i * 3).collect::<Vec<_>>());
-            assert_eq!(map_rows(n, |i| i), (0..n).collect::<Vec<_>>());
+            assert_eq!(
+                got.unwrap(),
+                (0..n as u64).map(|i| i * 3).collect::<Vec<_>>()
+            );
+            assert_eq!(map_rows("x", n, |i| i).unwrap(), (0..n).collect::<Vec<_>>());
+            // The first failing row's error, whatever the thread count.
+            let failing = map_rows_with::<(), u8, _>("x", n, |i, _| {
+                if i % 5 == 3 {
+                    Err(CoreError::at("x", i, "bad"))
+                } else {
+                    Ok(0)
+                }
+            });
+            if n > 3 {
+                assert_eq!(failing.unwrap_err().message, "x[3]: bad");
+            }
         }
+        let e = map_rows::<u64, _>("texts", 1 << 61, |_| 0).unwrap_err();
+        assert!(
+            e.message.starts_with("texts: an output of"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! outputs and maps errors.
 
 pub mod advantage;
+pub mod alloc;
 pub mod batch;
 pub mod error;
 pub mod hashkey;

@@ -4,6 +4,7 @@
 //! starts at 0, never decreases and ends at `values.len()`. [`Ragged::new`] checks
 //! all of that in one O(n) pass, so every later row access is in bounds.
 
+use crate::alloc;
 use crate::error::{CoreError, CoreResult};
 use crate::mask::Mask;
 
@@ -228,22 +229,6 @@ pub struct Padded<T> {
     pub mask: Vec<bool>,
 }
 
-/// `n` copies of `value`, or an error naming `max_len` when the memory cannot be had.
-fn filled<T: Clone>(value: T, n: usize, rows: usize, width: usize) -> CoreResult<Vec<T>> {
-    let mut out = Vec::new();
-    out.try_reserve_exact(n).map_err(|_| {
-        CoreError::arg(
-            "max_len",
-            format!(
-                "a ({rows}, {width}) padded output of {} bytes cannot be allocated",
-                n.saturating_mul(std::mem::size_of::<T>())
-            ),
-        )
-    })?;
-    out.resize(n, value);
-    Ok(out)
-}
-
 /// Pads `tokens` to `(n, width)` where `width = max_len` if given, else the longest
 /// row. Rows longer than `max_len` keep their first `max_len` tokens. Padding holds
 /// `pad_id` and mask `false`.
@@ -271,8 +256,9 @@ pub fn to_padded<T: TokenId>(
         .checked_mul(width)
         .ok_or_else(|| CoreError::arg("max_len", "padded size overflows"))?;
     // A huge `max_len` must be an error, not an allocation failure that aborts the process.
-    let mut ids = filled(pad, total, rows, width)?;
-    let mut mask = filled(false, total, rows, width)?;
+    let what = format!("a ({rows}, {width}) padded output");
+    let mut ids = alloc::filled(total, pad).map_err(|e| e.named("max_len", &what))?;
+    let mut mask = alloc::filled(total, false).map_err(|e| e.named("max_len", &what))?;
     if width == 0 {
         return Ok(Padded {
             rows,
@@ -334,12 +320,8 @@ pub fn from_padded<T: TokenId, M: Mask>(
     }
     // `rows` can be huge with no memory behind it (a `(10**12, 0)` array): the offsets'
     // allocation must fail as an error, not abort the process.
-    let mut offsets = Vec::new();
-    offsets
-        .try_reserve_exact(rows.saturating_add(1))
-        .map_err(|_| {
-            CoreError::arg("ids", format!("{rows} rows of offsets cannot be allocated"))
-        })?;
+    let mut offsets = alloc::reserve(rows.saturating_add(1))
+        .map_err(|e| e.named("ids", &format!("the offsets of {rows} rows")))?;
     offsets.push(0i64);
     let mut count = 0i64;
     if width > 0 {
@@ -350,7 +332,7 @@ pub fn from_padded<T: TokenId, M: Mask>(
     } else {
         offsets.resize(rows + 1, 0);
     }
-    let mut values = Vec::with_capacity(count as usize);
+    let mut values = alloc::output("mask", count as usize)?;
     values.extend(
         ids.iter()
             .zip(mask.iter())

@@ -6,6 +6,7 @@ import collections
 import importlib.util
 import re
 import string
+import unicodedata
 from pathlib import Path
 from types import ModuleType
 
@@ -141,6 +142,36 @@ def test_word_f1_identical_texts_score_one() -> None:
     np.testing.assert_array_equal(word_f1(words, words), np.ones(3, np.float32))
 
 
+squad_pieces = st.one_of(
+    st.sampled_from(["a", "an", "the", "The", "A", " ", "\n", "\x1c", "_", ".", "'", "-"]),
+    st.sampled_from(["\u093e", "\u0301", "\u0bcd", "\u00b2", "\u2160", "\u24b6", "\u00e9"]),
+    st.characters(blacklist_categories=("Cs", "Cn")),
+)
+squad_texts = st.lists(squad_pieces, max_size=12).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(squad_texts, squad_texts), min_size=1, max_size=8))
+def test_squad_matches_official_script_on_unicode(pairs: list[tuple[str, str]]) -> None:
+    preds, refs = [p for p, _ in pairs], [r for _, r in pairs]
+    want = [float(squad_normalize(p) == squad_normalize(r)) for p, r in pairs]
+    np.testing.assert_array_equal(normalized_exact_match(preds, refs), np.float32(want))
+    same = [float(squad_normalize(p) == squad_normalize(p.upper())) for p in preds]
+    np.testing.assert_array_equal(
+        normalized_exact_match(preds, [p.upper() for p in preds]), np.float32(same)
+    )
+    want_f1 = [squad_f1(p, r) for p, r in pairs]
+    np.testing.assert_allclose(word_f1(preds, refs), np.float32(want_f1), atol=1e-6)
+
+
+def test_squad_article_before_a_combining_mark() -> None:
+    # U+093E is not `\w` for Python's re: "the" before it is a whole word, removed.
+    text = "the\u093e cat"
+    assert normalized_exact_match([text], [squad_normalize(text)])[0] == 1.0
+    assert normalized_exact_match([text], ["the\u093e cat"])[0] == 1.0
+    assert squad_normalize(text) == "\u093e cat"
+
+
 def test_large_batch_runs_parallel_path_and_agrees() -> None:
     # above the rayon threshold (16k rows)
     base = ["The Cat sat.", "a dog", "an apple pie", "the end"]
@@ -164,7 +195,10 @@ patterns = st.lists(
 anchored = st.tuples(st.booleans(), patterns, st.booleans()).map(
     lambda t: ("^" if t[0] else "") + t[1] + ("$" if t[2] else "")
 )
-regex_texts = st.text(alphabet="abc1 2x", max_size=12)
+# Newlines (for `$`), a combining mark, numbers outside Nd, the separators Python counts
+# as whitespace and Unicode does not, and the underscore: where Rust's and Python's
+# classes differ.
+regex_texts = st.text(alphabet="abc1 2x\n\u093e\u00b2\u2160\x1c\x1f_\u00e9\u3000", max_size=12)
 
 
 @settings(max_examples=300, deadline=None)
@@ -174,6 +208,54 @@ def test_regex_match_agrees_with_python_re(pattern: str, items: list[str], full:
     matcher = compiled.fullmatch if full else compiled.search
     want = np.array([matcher(t) is not None for t in items], np.float32)
     np.testing.assert_array_equal(regex_match(items, pattern, full=full), want)
+
+
+def _assigned_chars() -> list[str]:
+    """Every code point this Python's Unicode tables assign (not surrogates)."""
+    return [
+        chr(c)
+        for c in range(0x110000)
+        if not 0xD800 <= c <= 0xDFFF and unicodedata.category(chr(c)) != "Cn"
+    ]
+
+
+@pytest.mark.parametrize(
+    "pattern", [r"\w", r"\W", r"\s", r"\S", r"\d", r"\D", r"[\w.]", r"[^\w]", r"[\s\d]"]
+)
+def test_regex_classes_are_python_re_classes_over_every_character(pattern: str) -> None:
+    chars = _assigned_chars()
+    compiled = re.compile(pattern)
+    want = np.array([compiled.fullmatch(c) is not None for c in chars], np.float32)
+    got = regex_match(chars, pattern, full=True)
+    differ = [f"U+{ord(c):04X}" for c, g, w in zip(chars, got, want, strict=True) if g != w]
+    assert not differ, f"{len(differ)} characters differ, e.g. {differ[:10]}"
+
+
+@pytest.mark.parametrize("pattern", ["a$", "a$|b", "(a$)", "^$", "a\\Z", "(?m)a$", "a$$"])
+@pytest.mark.parametrize("text", ["a", "a\n", "a\n\n", "\n", "", "b\n", "a\nb"])
+@pytest.mark.parametrize("full", [False, True])
+def test_regex_dollar_is_python_re_dollar(pattern: str, text: str, full: bool) -> None:
+    compiled = re.compile(pattern)
+    want = (compiled.fullmatch if full else compiled.search)(text) is not None
+    assert regex_match([text], pattern, full=full)[0] == float(want)
+
+
+def test_regex_long_literal_matches_as_re_does() -> None:
+    literal = "a" * 1999 + "b"
+    texts = ["a" * 10_000, "a" * 5000 + "b" + "a" * 10, "x" * 100 + literal, literal[:-1]]
+    want = np.array([re.search(literal, t) is not None for t in texts], np.float32)
+    np.testing.assert_array_equal(regex_match(texts, literal), want)
+
+
+def test_regex_pattern_size_is_bounded() -> None:
+    with pytest.raises(ValueError, match="pattern: 4097 characters") as info:
+        regex_match(["x"], "a" * 4097)
+    assert isinstance(info.value, TrainerError)
+    assert regex_match(["a" * 4096], "a" * 4096)[0] == 1.0
+    with pytest.raises(ValueError, match=r"pattern:.*larger than the supported"):
+        regex_match(["x"], r"\w{5000}")
+    with pytest.raises(ValueError, match="pattern:"):
+        regex_match(["x"], "(" * 200 + ")" * 200)
 
 
 def test_regex_bad_pattern_names_pattern() -> None:

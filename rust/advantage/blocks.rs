@@ -8,7 +8,9 @@ use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 use super::Shape;
+use crate::alloc;
 use crate::batch::PAR_MIN;
+use crate::error::CoreResult;
 use crate::mask::Mask;
 
 /// Count, mean and sum of squared deviations of the counted elements of a run of values
@@ -106,12 +108,13 @@ pub(crate) const ROW_BLOCK: usize = 8;
 
 /// A vector of `len` uninitialised slots. Outputs are built from it instead of
 /// `vec![0.0; len]`: for a reused heap block the allocator would otherwise zero the
-/// whole output in one extra pass over memory before the kernel writes it again.
-pub(crate) fn uninit_output(len: usize) -> Vec<MaybeUninit<f32>> {
-    let mut out = Vec::with_capacity(len);
+/// whole output in one extra pass over memory before the kernel writes it again. The
+/// allocation is fallible: a size the machine cannot hold is an error naming `argument`.
+pub(crate) fn uninit_output(argument: &str, len: usize) -> CoreResult<Vec<MaybeUninit<f32>>> {
+    let mut out = alloc::output(argument, len)?;
     // SAFETY: `MaybeUninit` needs no initialisation, and the capacity is `len`.
     unsafe { out.set_len(len) };
-    out
+    Ok(out)
 }
 
 /// Zeroes one block of an [`uninit_output`] (while it is about to be written anyway, so
@@ -135,13 +138,15 @@ pub(crate) fn into_initialised(out: Vec<MaybeUninit<f32>>) -> Vec<f32> {
 
 /// Runs `kernel(first_row, out_a, out_b)` over blocks of up to [`ROW_BLOCK`] rows of two
 /// fresh `(rows, cols)` outputs (in parallel above the threshold) and merges the blocks'
-/// results in row order. Each block is zeroed right before its kernel runs.
+/// results in row order. Each block is zeroed right before its kernel runs. The outputs
+/// take their size from the argument `name`, which a failed allocation names.
 pub(crate) fn fill_blocks2(
+    name: &str,
     shape: Shape,
     kernel: impl Fn(usize, &mut [f32], &mut [f32]) -> BlockOut + Sync,
-) -> (Vec<f32>, Vec<f32>, BlockOut) {
-    let mut a = uninit_output(shape.len());
-    let mut b = uninit_output(shape.len());
+) -> CoreResult<(Vec<f32>, Vec<f32>, BlockOut)> {
+    let mut a = uninit_output(name, shape.len())?;
+    let mut b = uninit_output(name, shape.len())?;
     let step = shape.cols.max(1) * ROW_BLOCK;
     let init = BlockOut {
         moments: Moments::default(),
@@ -164,15 +169,16 @@ pub(crate) fn fill_blocks2(
             .collect()
     };
     let out = parts.into_iter().fold(init, BlockOut::merge);
-    (into_initialised(a), into_initialised(b), out)
+    Ok((into_initialised(a), into_initialised(b), out))
 }
 
 /// Like [`fill_blocks2`] with a single output.
 pub(crate) fn fill_blocks(
+    name: &str,
     shape: Shape,
     kernel: impl Fn(usize, &mut [f32]) -> BlockOut + Sync,
-) -> (Vec<f32>, BlockOut) {
-    let mut a = uninit_output(shape.len());
+) -> CoreResult<(Vec<f32>, BlockOut)> {
+    let mut a = uninit_output(name, shape.len())?;
     let step = shape.cols.max(1) * ROW_BLOCK;
     let init = BlockOut {
         moments: Moments::default(),
@@ -191,7 +197,7 @@ pub(crate) fn fill_blocks(
             .collect()
     };
     let out = parts.into_iter().fold(init, BlockOut::merge);
-    (into_initialised(a), out)
+    Ok((into_initialised(a), out))
 }
 
 /// Moments (over the counted positions) and mask validity of every row of a block.

@@ -98,6 +98,21 @@ pub(crate) fn check_finite_2d(name: &str, data: &[f32], shape: Shape) -> CoreRes
     }
 }
 
+/// Errors on the first element of a kernel's `(rows, cols)` result that is not finite,
+/// when every input was: the arithmetic overflowed float32 there.
+/// "`rewards`[3, 17] (flat index ...): the discounted return overflows float32 (inf)".
+pub(crate) fn check_overflow(name: &str, out: &[f32], shape: Shape, what: &str) -> CoreResult<()> {
+    match first_bad(out, shape.cols, |x| !x.is_finite()) {
+        Some(i) => Err(at2(
+            name,
+            shape.cols,
+            i,
+            format!("{what} overflows float32 ({})", out[i]),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Errors on the first mask element that is neither 0 nor 1.
 pub(crate) fn check_mask<M: Mask>(name: &str, mask: &[M], shape: Shape) -> CoreResult<()> {
     match first_bad(mask, shape.cols, |m| !m.is_binary()) {

@@ -11,6 +11,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::{check_finite_1d, check_grid, check_mask, BlockOut, Moments, Shape, ROW_BLOCK};
+use crate::alloc::{self, AllocError};
 use crate::batch::PAR_MIN;
 use crate::error::{CoreError, CoreResult};
 use crate::mask::Mask;
@@ -71,11 +72,22 @@ fn group(scores: &[f32], group_ids: &[i64]) -> CoreResult<Groups> {
             format!("{n} responses exceed the supported 2^32 - 1"),
         ));
     }
-    let mut slot = Vec::with_capacity(n);
+    let mut slot = alloc::output("scores", n)?;
     let mut count: Vec<u32> = Vec::new();
     let mut sum: Vec<f64> = Vec::new();
-    let mut add = |g: &mut u32, s: f32, slot: &mut Vec<u32>| {
+    let mut add = |g: &mut u32, s: f32, slot: &mut Vec<u32>| -> CoreResult<()> {
         if *g == UNSEEN {
+            if count.len() == count.capacity() {
+                // Doubling, as `push` would, but fallibly: up to one group per response.
+                let more = count.len().max(64);
+                count
+                    .try_reserve_exact(more)
+                    .and_then(|()| sum.try_reserve_exact(more))
+                    .map_err(|_| {
+                        AllocError::of::<(u32, f64)>(count.len() + more)
+                            .named("group_ids", "a group table")
+                    })?;
+            }
             *g = count.len() as u32;
             count.push(0);
             sum.push(0.0);
@@ -84,30 +96,34 @@ fn group(scores: &[f32], group_ids: &[i64]) -> CoreResult<Groups> {
         count[gi] += 1;
         sum[gi] += f64::from(s);
         slot.push(*g);
+        Ok(())
     };
     match dense_id_range(group_ids) {
         // Ids in a compact range (prompt indices, the usual case): a table indexed by
         // `id - min` replaces hashing, which dominates at a million rows.
         Some((lo, span)) => {
-            let mut table = vec![UNSEEN; span];
+            let mut table =
+                alloc::filled(span, UNSEEN).map_err(|e| e.named("group_ids", "a group table"))?;
             for (&id, &s) in group_ids.iter().zip(scores) {
-                add(&mut table[(id - lo) as usize], s, &mut slot);
+                add(&mut table[(id - lo) as usize], s, &mut slot)?;
             }
         }
         None => {
-            let mut slots: HashMap<i64, u32, SeededHash> =
-                HashMap::with_capacity_and_hasher(n.min(1 << 20), SeededHash::default());
+            let mut slots: HashMap<i64, u32, SeededHash> = HashMap::default();
+            let hash_error =
+                |_| AllocError::of::<(i64, u32)>(n).named("group_ids", "a group hash table");
+            slots.try_reserve(n.min(1 << 20)).map_err(hash_error)?;
             for (&id, &s) in group_ids.iter().zip(scores) {
-                add(slots.entry(id).or_insert(UNSEEN), s, &mut slot);
+                if slots.len() == slots.capacity() {
+                    slots.try_reserve(slots.len()).map_err(hash_error)?;
+                }
+                add(slots.entry(id).or_insert(UNSEEN), s, &mut slot)?;
             }
         }
     }
-    let mean: Vec<f64> = sum
-        .iter()
-        .zip(&count)
-        .map(|(&s, &c)| s / f64::from(c))
-        .collect();
-    let mut sq_dev = vec![0.0f64; count.len()];
+    let mut mean: Vec<f64> = alloc::output("group_ids", count.len())?;
+    mean.extend(sum.iter().zip(&count).map(|(&s, &c)| s / f64::from(c)));
+    let mut sq_dev = alloc::output_filled("group_ids", count.len(), 0.0f64)?;
     for (&g, &s) in slot.iter().zip(scores) {
         let gi = g as usize;
         let d = f64::from(s) - mean[gi];
@@ -144,21 +160,23 @@ pub fn grpo(
     let groups = group(scores, group_ids)?;
     let eps32 = eps as f32;
     // Per group: (mean, std + eps) in float32, as verl's tensors.
-    let stats: Vec<(f32, f32)> = groups
-        .count
-        .iter()
-        .zip(&groups.mean)
-        .zip(&groups.sq_dev)
-        .map(|((&c, &m), &ss)| {
-            if c == 1 {
-                (0.0f32, 1.0f32 + eps32)
-            } else {
-                let std = (ss / f64::from(c - 1)).sqrt() as f32;
-                (m as f32, std + eps32)
-            }
-        })
-        .collect();
-    let mut out = Vec::with_capacity(scores.len());
+    let mut stats: Vec<(f32, f32)> = alloc::output("group_ids", groups.count.len())?;
+    stats.extend(
+        groups
+            .count
+            .iter()
+            .zip(&groups.mean)
+            .zip(&groups.sq_dev)
+            .map(|((&c, &m), &ss)| {
+                if c == 1 {
+                    (0.0f32, 1.0f32 + eps32)
+                } else {
+                    let std = (ss / f64::from(c - 1)).sqrt() as f32;
+                    (m as f32, std + eps32)
+                }
+            }),
+    );
+    let mut out = alloc::output("scores", scores.len())?;
     for (i, (&g, &s)) in groups.slot.iter().zip(scores).enumerate() {
         let (mean, denom) = stats[g as usize];
         let centred = s - mean;
@@ -185,23 +203,21 @@ pub fn grpo(
 /// for a singleton group.
 pub fn rloo(scores: &[f32], group_ids: &[i64]) -> CoreResult<Vec<f32>> {
     let groups = group(scores, group_ids)?;
-    let means: Vec<f32> = groups.mean.iter().map(|&m| m as f32).collect();
-    Ok(groups
-        .slot
-        .iter()
-        .zip(scores)
-        .map(|(&g, &s)| {
-            let gi = g as usize;
-            let n = groups.count[gi];
-            if n > 1 {
-                let nf = n as f32;
-                let nm1 = (n - 1) as f32;
-                s * nf / nm1 - means[gi] * nf / nm1
-            } else {
-                s
-            }
-        })
-        .collect())
+    let mut means: Vec<f32> = alloc::output("group_ids", groups.mean.len())?;
+    means.extend(groups.mean.iter().map(|&m| m as f32));
+    let mut out = alloc::output("scores", scores.len())?;
+    out.extend(groups.slot.iter().zip(scores).map(|(&g, &s)| {
+        let gi = g as usize;
+        let n = groups.count[gi];
+        if n > 1 {
+            let nf = n as f32;
+            let nm1 = (n - 1) as f32;
+            s * nf / nm1 - means[gi] * nf / nm1
+        } else {
+            s
+        }
+    }));
+    Ok(out)
 }
 
 /// `out[r, c] = advantages[r] * mask[r, c]`: one advantage per response broadcast onto its
@@ -245,7 +261,7 @@ pub fn broadcast<M: Mask>(advantages: &[f32], mask: &[M], shape: Shape) -> CoreR
         }
         ok
     };
-    let mut out: Vec<f32> = Vec::with_capacity(shape.len());
+    let mut out: Vec<f32> = alloc::output("mask", shape.len())?;
     let slots = &mut out.spare_capacity_mut()[..shape.len()];
     let step = cols * ROW_BLOCK;
     let mask_ok = if shape.len() >= PAR_MIN {

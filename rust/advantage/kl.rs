@@ -6,7 +6,8 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::{
-    check_finite_2d, check_grid, check_same_shape, into_initialised, uninit_output, Shape,
+    check_finite_2d, check_grid, check_overflow, check_same_shape, into_initialised, uninit_output,
+    Shape,
 };
 use crate::batch::PAR_MIN;
 use crate::error::{CoreError, CoreResult};
@@ -77,8 +78,8 @@ const MAP_CHUNK: usize = 16 * 1024;
 
 /// `f` over both arrays into one fresh output, chunk by chunk (a plain indexed loop per
 /// chunk, so `f` vectorises), in parallel above the threshold.
-fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) -> Vec<f32> {
-    let mut out = uninit_output(a.len());
+fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) -> CoreResult<Vec<f32>> {
+    let mut out = uninit_output("logp", a.len())?;
     let run = |o: &mut [MaybeUninit<f32>], x: &[f32], y: &[f32]| {
         for ((slot, &p), &q) in o.iter_mut().zip(x).zip(y) {
             slot.write(f(p, q));
@@ -92,10 +93,12 @@ fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) -> Vec<
         run(&mut out, a, b);
     }
     // Every slot was written above: the chunks of `out` cover it.
-    into_initialised(out)
+    Ok(into_initialised(out))
 }
 
 /// Per-token KL estimate of `logp` against `ref_logp` (both `(rows, cols)`), see [`KlKind`].
+/// Where a finite pair's estimate overflows float32 (k1's difference, k2's square near
+/// float32's limits), the error names the first such position of `logp`.
 pub fn kl_divergence(
     logp: &[f32],
     ref_logp: &[f32],
@@ -109,7 +112,7 @@ pub fn kl_divergence(
     check_finite_2d("logp", logp, shape)?;
     check_finite_2d("ref_logp", ref_logp, shape)?;
     // One loop per kind: the choice is made once, not per element.
-    Ok(match kind {
+    let out = match kind {
         KlKind::K1 => map2(logp, ref_logp, |a, b| a - b),
         KlKind::Abs => map2(logp, ref_logp, |a, b| (a - b).abs()),
         KlKind::K2 => map2(logp, ref_logp, |a, b| {
@@ -117,12 +120,29 @@ pub fn kl_divergence(
             0.5 * (d * d)
         }),
         KlKind::K3 => map2(logp, ref_logp, k3),
-    })
+    }?;
+    // k1's difference and k2's square of finite inputs can still overflow float32.
+    check_overflow("logp", &out, shape, "the KL estimate")?;
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overflow_names_the_position() {
+        let s = Shape::new(1, 2);
+        let (a, b) = ([0.0f32, f32::MAX], [0.0f32, -f32::MAX]);
+        let e = kl_divergence(&a, &b, s, s, KlKind::K1).unwrap_err();
+        assert_eq!(
+            e.message,
+            "logp[0, 1] (flat index 1): the KL estimate overflows float32 (inf)"
+        );
+        let (a, b) = ([0.0f32, 1e20], [0.0f32, 0.0]);
+        assert!(kl_divergence(&a, &b, s, s, KlKind::K2).is_err());
+        assert!(kl_divergence(&a, &b, s, s, KlKind::K3).is_ok());
+    }
 
     #[test]
     fn names_and_values() {

@@ -26,7 +26,9 @@ pub(crate) use blocks::{
     ROW_BLOCK,
 };
 pub use checks::check_same_shape;
-pub(crate) use checks::{check_finite_1d, check_finite_2d, check_grid, check_mask, check_unit};
+pub(crate) use checks::{
+    check_finite_1d, check_finite_2d, check_grid, check_mask, check_overflow, check_unit,
+};
 
 /// The shape of a row-major `(rows, cols)` grid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,9 +10,10 @@
 use rayon::prelude::*;
 
 use super::{
-    block_moments, check_finite_2d, check_grid, check_mask, check_same_shape, check_unit,
-    fill_blocks, fill_blocks2, BlockOut, Moments, Shape, ROW_BLOCK,
+    block_moments, check_finite_2d, check_grid, check_mask, check_overflow, check_same_shape,
+    check_unit, fill_blocks, fill_blocks2, BlockOut, Moments, Shape, ROW_BLOCK,
 };
+use crate::alloc;
 use crate::batch::PAR_MIN;
 use crate::error::{CoreError, CoreResult};
 use crate::mask::Mask;
@@ -65,7 +66,8 @@ struct Whitening {
 }
 
 impl Whitening {
-    fn from_moments(m: Moments, what: &str) -> CoreResult<Whitening> {
+    /// `argument` is the user's array the whitened values come from, `what` those values.
+    fn from_moments(m: Moments, argument: &str, what: &str) -> CoreResult<Whitening> {
         if m.n < 2.0 {
             return Err(CoreError::arg(
                 "mask",
@@ -79,8 +81,8 @@ impl Whitening {
         let var = (m.m2 / (m.n - 1.0)) as f32;
         if !(mean.is_finite() && var.is_finite()) {
             return Err(CoreError::arg(
-                what,
-                "whitening statistics overflow float32 (values too large)",
+                argument,
+                format!("the whitening statistics of {what} overflow float32 (values too large)"),
             ));
         }
         let scale = (1.0 / f64::from(var + WHITEN_EPS).sqrt()) as f32;
@@ -178,8 +180,8 @@ pub fn whiten<M: Mask>(
         status = status.merge(p);
     }
     mask_status(&status, mask, shape)?;
-    let w = Whitening::from_moments(status.moments, "x")?;
-    let mut out = vec![0.0f32; x.len()];
+    let w = Whitening::from_moments(status.moments, "x", "x")?;
+    let mut out = alloc::output_filled("x", x.len(), 0.0f32)?;
     w.apply(x, &mut out, mask, cols, shift_mean, false);
     Ok(out)
 }
@@ -264,10 +266,11 @@ pub fn discounted_returns<M: Mask>(
 ) -> CoreResult<Vec<f32>> {
     check_rewards(rewards, shape, mask, mask_shape, gamma)?;
     let g = gamma as f32;
-    let (returns, status) = fill_blocks(shape, |first, out| {
+    let (returns, status) = fill_blocks("rewards", shape, |first, out| {
         returns_block(rewards, mask, shape.cols, g, first, out)
-    });
+    })?;
     mask_status(&status, mask, shape)?;
+    check_overflow("rewards", &returns, shape, "the discounted return")?;
     Ok(returns)
 }
 
@@ -283,13 +286,15 @@ pub fn reinforce_pp<M: Mask>(
 ) -> CoreResult<(Vec<f32>, Vec<f32>)> {
     check_rewards(rewards, shape, mask, mask_shape, gamma)?;
     let g = gamma as f32;
-    let (returns, status) = fill_blocks(shape, |first, out| {
+    let (returns, status) = fill_blocks("rewards", shape, |first, out| {
         returns_block(rewards, mask, shape.cols, g, first, out)
-    });
+    })?;
     mask_status(&status, mask, shape)?;
-    let w = Whitening::from_moments(status.moments, "returns")?;
-    let mut advantages = vec![0.0f32; returns.len()];
+    check_overflow("rewards", &returns, shape, "the discounted return")?;
+    let w = Whitening::from_moments(status.moments, "rewards", "the discounted returns")?;
+    let mut advantages = alloc::output_filled("rewards", returns.len(), 0.0f32)?;
     w.apply(&returns, &mut advantages, mask, shape.cols, true, true);
+    check_overflow("rewards", &advantages, shape, "the whitened advantage")?;
     Ok((advantages, returns))
 }
 
@@ -323,7 +328,7 @@ pub fn gae<M: Mask>(
     // verl computes `gamma * lam` in Python (float64), then multiplies a float32 tensor.
     let gl = (gamma * lam) as f32;
     let cols = shape.cols;
-    let (mut advantages, returns, status) = fill_blocks2(shape, |first, adv, ret| {
+    let (mut advantages, returns, status) = fill_blocks2("rewards", shape, |first, adv, ret| {
         let span = first * cols..first * cols + adv.len();
         let (Some(r), Some(v), Some(m)) = (
             rewards.get(span.clone()),
@@ -358,12 +363,14 @@ pub fn gae<M: Mask>(
             }
         }
         block_moments(adv, m, cols)
-    });
+    })?;
     mask_status(&status, mask, shape)?;
     if whiten_advantages {
-        Whitening::from_moments(status.moments, "advantages")?
+        Whitening::from_moments(status.moments, "rewards", "the advantages")?
             .apply_in_place(&mut advantages, cols);
     }
+    check_overflow("rewards", &advantages, shape, "the advantage")?;
+    check_overflow("rewards", &returns, shape, "the return (advantage + value)")?;
     Ok((advantages, returns))
 }
 

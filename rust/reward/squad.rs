@@ -3,6 +3,10 @@
 //! Pure Rust. Every batch function takes `&[&str]` and returns one `f32` per row; rows
 //! are scored in parallel from [`crate::batch::PAR_MIN`] rows.
 
+use std::sync::OnceLock;
+
+use regex_syntax::hir::{Class, Hir, HirKind};
+
 use crate::batch::{check_same_len, map_rows, score};
 use crate::error::CoreResult;
 
@@ -11,9 +15,36 @@ fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-/// A character of a regex `\w` run (Unicode alphanumeric or underscore).
+/// A character of Python's `\w` for `str` (`c.isalnum() or c == "_"`: the general
+/// categories L and N). Rust's `char::is_alphanumeric` is not it: it also counts the
+/// Other_Alphabetic characters (combining marks such as U+093E DEVANAGARI VOWEL SIGN AA,
+/// circled letters), so an article touching a mark would not be removed. The ranges come
+/// from regex-syntax's Unicode tables, built once.
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
+    static WORD: OnceLock<Vec<(char, char)>> = OnceLock::new();
+    let ranges = WORD.get_or_init(|| {
+        let hir = regex_syntax::parse(r"[\p{L}\p{N}_]").ok();
+        match hir.as_ref().map(Hir::kind) {
+            Some(HirKind::Class(Class::Unicode(class))) => class
+                .ranges()
+                .iter()
+                .map(|r| (r.start(), r.end()))
+                .collect(),
+            // Unreachable: the pattern is fixed and valid.
+            _ => Vec::new(),
+        }
+    });
+    ranges
+        .binary_search_by(|&(lo, hi)| {
+            if hi < c {
+                std::cmp::Ordering::Less
+            } else if lo > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
 }
 
 /// SQuAD's `normalize_answer` up to its final whitespace split: lowercase, drop ASCII
@@ -138,9 +169,9 @@ pub fn normalized_exact_match(predictions: &[&str], references: &[&str]) -> Core
         ("predictions", predictions.len()),
         ("references", references.len()),
     )?;
-    Ok(map_rows(predictions.len(), |i| {
+    map_rows("predictions", predictions.len(), |i| {
         score(squad_equal(predictions[i], references[i]))
-    }))
+    })
 }
 
 /// 1.0 where prediction and reference are equal once leading and trailing whitespace
@@ -150,11 +181,11 @@ pub fn exact_text_match(predictions: &[&str], references: &[&str]) -> CoreResult
         ("predictions", predictions.len()),
         ("references", references.len()),
     )?;
-    Ok(map_rows(predictions.len(), |i| {
+    map_rows("predictions", predictions.len(), |i| {
         let same =
             predictions[i].trim_matches(is_py_space) == references[i].trim_matches(is_py_space);
         score(same)
-    }))
+    })
 }
 
 /// SQuAD word F1 per row.
@@ -163,9 +194,9 @@ pub fn word_f1(predictions: &[&str], references: &[&str]) -> CoreResult<Vec<f32>
         ("predictions", predictions.len()),
         ("references", references.len()),
     )?;
-    Ok(map_rows(predictions.len(), |i| {
+    map_rows("predictions", predictions.len(), |i| {
         word_f1_one(predictions[i], references[i])
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -186,6 +217,10 @@ mod tests {
 
     #[test]
     fn squad_normalisation() {
+        // U+093E is a combining mark, not `\w` for Python: "the" before it is an article.
+        assert_eq!(squad_normalize("the\u{93e} x"), "\u{93e} x");
+        assert_eq!(squad_normalize("a\u{b2}"), "a\u{b2}");
+        assert!(is_word_char('_') && is_word_char('\u{2160}') && !is_word_char('\u{24b6}'));
         assert_eq!(squad_normalize("The  Cat, sat!"), "cat sat");
         assert_eq!(squad_normalize("an apple a day"), "apple day");
         assert_eq!(squad_normalize("theatre"), "theatre");

@@ -19,7 +19,7 @@ fn extract_answer<'py>(
     let t = collect_strs(texts, "texts")?;
     let ts = as_strs(&t, "texts")?;
     run_detached(py, "extract_answer", || {
-        Ok(extract::extract_answers(&ts, style))
+        extract::extract_answers(&ts, style)
     })
 }
 

@@ -832,8 +832,11 @@ impl ExtractStyle {
 }
 
 /// Extracts one answer per text (`None` where there is none).
-pub fn extract_answers(texts: &[&str], style: ExtractStyle) -> Vec<Option<String>> {
-    crate::batch::map_rows(texts.len(), |i| match style {
+pub fn extract_answers(
+    texts: &[&str],
+    style: ExtractStyle,
+) -> crate::error::CoreResult<Vec<Option<String>>> {
+    crate::batch::map_rows("texts", texts.len(), |i| match style {
         ExtractStyle::Gsm8k => gsm8k_strict(texts[i]),
         ExtractStyle::Boxed => last_box(texts[i]).map(str::to_owned),
         ExtractStyle::LastNumber => last_number(texts[i]),

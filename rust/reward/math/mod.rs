@@ -322,13 +322,12 @@ pub fn math_equal(
 ) -> CoreResult<(Vec<f32>, Vec<u8>)> {
     check_same_len(("responses", responses.len()), ("answers", answers.len()))?;
     let reasoning = Reasoning::new(marker);
-    let status = map_rows(responses.len(), |i| {
+    let status = map_rows("responses", responses.len(), |i| {
         judge_with(responses[i], answers[i], style, &reasoning) as u8
-    });
-    let scores = status
-        .iter()
-        .map(|&s| f32::from(u8::from(s == Status::Correct as u8)))
-        .collect();
+    })?;
+    let scores = map_rows("responses", status.len(), |i| {
+        f32::from(u8::from(status[i] == Status::Correct as u8))
+    })?;
     Ok((scores, status))
 }
 

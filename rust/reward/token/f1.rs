@@ -1,6 +1,7 @@
 //! Bag-of-tokens F1 (SQuAD's F1 over token ids) and the multiset counters behind it.
 
 use super::check_pair;
+use crate::alloc::{self, AllocError};
 use crate::batch::{map_rows_with, score};
 use crate::error::CoreResult;
 use crate::ragged::{Ragged, TokenId};
@@ -28,16 +29,26 @@ struct Slot {
 }
 
 impl CountTable {
-    /// Prepares an empty table for up to `items` distinct keys.
-    fn reset(&mut self, items: usize) {
-        let want = (items.max(4) * 4).next_power_of_two();
+    /// Prepares an empty table for up to `items` distinct keys (16 slots of 16 bytes a
+    /// key at most: the allocation is fallible).
+    fn reset(&mut self, items: usize) -> Result<(), AllocError> {
+        let want = items
+            .max(4)
+            .checked_mul(4)
+            .and_then(usize::checked_next_power_of_two)
+            .ok_or(AllocError::of::<Slot>(usize::MAX))?;
         if want > self.slots.len() {
-            self.slots = vec![Slot::default(); want];
+            self.slots = alloc::filled(want, Slot::default())?;
         }
+        let used = self.used.len();
+        self.used
+            .try_reserve_exact(items.saturating_sub(used))
+            .map_err(|_| AllocError::of::<u32>(items))?;
         // Only the first `want` slots are used: small rows stay in a small, hot prefix.
         self.shift = 64 - want.trailing_zeros();
         self.mask = want - 1;
         self.key = crate::hashkey::process_key();
+        Ok(())
     }
 
     #[inline]
@@ -100,15 +111,15 @@ impl CountTable {
     }
 
     /// Multiset intersection size of `a` and `b`.
-    pub fn common<T: TokenId>(&mut self, a: &[T], b: &[T]) -> usize {
-        self.reset(b.len());
+    pub fn common<T: TokenId>(&mut self, a: &[T], b: &[T]) -> Result<usize, AllocError> {
+        self.reset(b.len())?;
         for &t in b {
             self.add_ref(t.to_i64());
         }
         for &t in a {
             self.hit_resp(t.to_i64());
         }
-        self.common_and_clear()
+        Ok(self.common_and_clear())
     }
 }
 
@@ -122,27 +133,27 @@ pub fn token_f1<T: TokenId>(
 ) -> CoreResult<Vec<f32>> {
     check_pair(responses, references)?;
     let pairs = pick_common_pairs::<T>();
-    Ok(map_rows_with::<F1Scratch<T>, _, _>(
-        responses.len(),
-        |i, scratch| {
-            let (resp, refs) = (responses.row(i), references.row(i));
-            if resp.is_empty() || refs.is_empty() {
-                return score(resp.is_empty() && refs.is_empty());
-            }
-            // A shared prefix and suffix are common tokens on their own: with A = P X S
-            // and B = P Y S, min(cA(t), cB(t)) = cP(t) + cS(t) + min(cX(t), cY(t)).
-            let (shared, a, b) = trim_shared_ends(resp, refs);
-            let common = shared
-                + if a.is_empty() || b.is_empty() {
-                    0
-                } else if a.len() <= PAIRS_MAX_LEN && b.len() <= PAIRS_MAX_LEN {
-                    pairs(a, b, scratch)
-                } else {
-                    scratch.table.common(a, b)
-                };
-            f1(common, resp.len(), refs.len())
-        },
-    ))
+    map_rows_with::<F1Scratch<T>, _, _>("responses", responses.len(), |i, scratch| {
+        let (resp, refs) = (responses.row(i), references.row(i));
+        if resp.is_empty() || refs.is_empty() {
+            return Ok(score(resp.is_empty() && refs.is_empty()));
+        }
+        // A shared prefix and suffix are common tokens on their own: with A = P X S
+        // and B = P Y S, min(cA(t), cB(t)) = cP(t) + cS(t) + min(cX(t), cY(t)).
+        let (shared, a, b) = trim_shared_ends(resp, refs);
+        let common = shared
+            + if a.is_empty() || b.is_empty() {
+                0
+            } else if a.len() <= PAIRS_MAX_LEN && b.len() <= PAIRS_MAX_LEN {
+                pairs(a, b, scratch)
+            } else {
+                scratch
+                    .table
+                    .common(a, b)
+                    .map_err(|e| e.named(&format!("references[{i}]"), "a token count table"))?
+            };
+        Ok(f1(common, resp.len(), refs.len()))
+    })
 }
 
 /// Length of the longest common prefix, compared [`LANES`] tokens at a time.
@@ -374,7 +385,7 @@ mod tests {
             if a.is_empty() || b.is_empty() {
                 continue;
             }
-            let want = table.common(&a, &b);
+            let want = table.common(&a, &b).unwrap();
             let (oa, ob) = ([0, a.len() as i64], [0, b.len() as i64]);
             let got = token_f1(&rg(&a, &oa), &rg(&b, &ob)).unwrap()[0];
             assert_eq!(
@@ -391,12 +402,15 @@ mod tests {
     #[test]
     fn count_table_reuse_and_growth() {
         let mut t = CountTable::default();
-        assert_eq!(t.common(&[7i64, 7, 7, 8], &[7, 7, 9]), 2);
-        assert_eq!(t.common(&[9i64], &[1, 2]), 0);
+        assert_eq!(t.common(&[7i64, 7, 7, 8], &[7, 7, 9]).unwrap(), 2);
+        assert_eq!(t.common(&[9i64], &[1, 2]).unwrap(), 0);
         let big: Vec<i64> = (0..1000).map(|k| k * 1_000_003).collect();
-        assert_eq!(t.common(&big, &big), 1000);
-        assert_eq!(t.common(&big[..10], &big[5..]), 5);
-        assert_eq!(t.common(&[i64::MIN, 0], &[0, i64::MIN, i64::MIN]), 2);
+        assert_eq!(t.common(&big, &big).unwrap(), 1000);
+        assert_eq!(t.common(&big[..10], &big[5..]).unwrap(), 5);
+        assert_eq!(
+            t.common(&[i64::MIN, 0], &[0, i64::MIN, i64::MIN]).unwrap(),
+            2
+        );
     }
 
     #[test]
@@ -414,11 +428,11 @@ mod tests {
                 };
                 let a: Vec<i64> = (0..len_a).map(|_| rnd()).collect();
                 let b: Vec<i64> = (0..len_b).map(|_| rnd()).collect();
-                let want = t.common(&a, &b);
+                let want = t.common(&a, &b).unwrap();
                 let mut s = F1Scratch::default();
                 assert_eq!(pairs(&a, &b, &mut s), want);
                 assert_eq!(common_pairs_portable(&a, &b, &mut s), want);
-                assert_eq!(t.common(&b, &a), want);
+                assert_eq!(t.common(&b, &a).unwrap(), want);
             }
         }
     }

@@ -93,9 +93,9 @@ pub fn length_penalty<T: TokenId>(
     kind: LengthPenalty,
 ) -> CoreResult<Vec<f32>> {
     check_nonempty("responses", responses.len())?;
-    Ok(map_rows(responses.len(), |i| {
+    map_rows("responses", responses.len(), |i| {
         kind.score(responses.row_len(i))
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Sequence matches of a response against its reference: equal, prefix, contained.
 
 use super::check_pair;
+use crate::alloc::{self, AllocError};
 use crate::batch::{map_rows, map_rows_with, score};
 use crate::error::CoreResult;
 use crate::ragged::{Ragged, TokenId};
@@ -11,12 +12,12 @@ pub fn exact_match<T: TokenId>(
     references: &Ragged<'_, T>,
 ) -> CoreResult<Vec<f32>> {
     check_pair(responses, references)?;
-    Ok(map_rows(responses.len(), |i| {
+    map_rows("responses", responses.len(), |i| {
         // Lengths first (cheap), then a memcmp of the rows.
         score(
             responses.row_len(i) == references.row_len(i) && responses.row(i) == references.row(i),
         )
-    }))
+    })
 }
 
 /// 1 where the response starts with the reference (an empty reference always matches).
@@ -25,9 +26,9 @@ pub fn prefix_match<T: TokenId>(
     references: &Ragged<'_, T>,
 ) -> CoreResult<Vec<f32>> {
     check_pair(responses, references)?;
-    Ok(map_rows(responses.len(), |i| {
+    map_rows("responses", responses.len(), |i| {
         score(responses.row(i).starts_with(references.row(i)))
-    }))
+    })
 }
 
 /// 1 where the reference occurs as a contiguous run in the response (an empty
@@ -37,26 +38,30 @@ pub fn contains<T: TokenId>(
     references: &Ragged<'_, T>,
 ) -> CoreResult<Vec<f32>> {
     check_pair(responses, references)?;
-    Ok(map_rows_with::<Vec<usize>, _, _>(
-        responses.len(),
-        |i, fail| score(kmp_contains(responses.row(i), references.row(i), fail)),
-    ))
+    map_rows_with::<Vec<usize>, _, _>("responses", responses.len(), |i, fail| {
+        kmp_contains(responses.row(i), references.row(i), fail)
+            .map(score)
+            .map_err(|e| e.named(&format!("references[{i}]"), "a KMP failure table"))
+    })
 }
 
-fn kmp_contains<T: PartialEq>(hay: &[T], needle: &[T], fail: &mut Vec<usize>) -> bool {
+fn kmp_contains<T: PartialEq>(
+    hay: &[T],
+    needle: &[T],
+    fail: &mut Vec<usize>,
+) -> Result<bool, AllocError> {
     let m = needle.len();
     if m == 0 {
-        return true;
+        return Ok(true);
     }
     if m > hay.len() {
-        return false;
+        return Ok(false);
     }
     if m == 1 {
-        return hay.contains(&needle[0]);
+        return Ok(hay.contains(&needle[0]));
     }
     // fail[j]: length of the longest proper border of needle[..=j].
-    fail.clear();
-    fail.resize(m, 0);
+    alloc::refill(fail, m, 0)?;
     let mut k = 0usize;
     for j in 1..m {
         while k > 0 && needle[j] != needle[k] {
@@ -75,11 +80,11 @@ fn kmp_contains<T: PartialEq>(hay: &[T], needle: &[T], fail: &mut Vec<usize>) ->
         if *x == needle[k] {
             k += 1;
             if k == m {
-                return true;
+                return Ok(true);
             }
         }
     }
-    false
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -104,10 +109,12 @@ mod tests {
     #[test]
     fn kmp_handles_borders() {
         let mut f = Vec::new();
+        let kmp_contains =
+            |a: &[i32], b: &[i32], f: &mut Vec<usize>| kmp_contains(a, b, f).unwrap();
         assert!(kmp_contains(&[1, 1, 1, 2], &[1, 1, 2], &mut f));
         assert!(kmp_contains(&[1, 2, 1, 2, 1, 3], &[1, 2, 1, 3], &mut f));
         assert!(!kmp_contains(&[1, 2, 1, 2, 1], &[1, 2, 1, 3], &mut f));
-        assert!(kmp_contains::<i32>(&[], &[], &mut f));
+        assert!(kmp_contains(&[], &[], &mut f));
         assert!(!kmp_contains(&[1], &[1, 1], &mut f));
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::alloc::{self, AllocError};
 use crate::batch::{check_nonempty, map_rows_with};
 use crate::error::{CoreError, CoreResult};
 use crate::ragged::{Ragged, TokenId};
@@ -33,11 +34,23 @@ const DOUBLING_FROM_N: usize = 32;
 /// the pair of ranks of its two halves. An `n`-gram with `2^k <= n < 2^(k+1)` is named by
 /// the ranks of its first and last 2^k-token blocks, which overlap and cover it, so two
 /// `n`-grams are equal exactly when their names are (the maps compare keys exactly).
-fn distinct_by_doubling<T: TokenId>(row: &[T], n: usize, scratch: &mut Doubling) -> usize {
+fn distinct_by_doubling<T: TokenId>(
+    row: &[T],
+    n: usize,
+    scratch: &mut Doubling,
+) -> Result<usize, AllocError> {
     let len = row.len();
     let Doubling { names, rank, next } = scratch;
     names.clear();
-    rank.clear();
+    // Every buffer holds at most one entry per token: reserved up front, fallibly.
+    names
+        .try_reserve(len)
+        .map_err(|_| AllocError::of::<(u64, u32)>(len))?;
+    alloc::refill(rank, 0, 0)?;
+    alloc::refill(next, 0, 0)?;
+    rank.try_reserve_exact(len)
+        .and_then(|()| next.try_reserve_exact(len))
+        .map_err(|_| AllocError::of::<u32>(len))?;
     rank.extend(row.iter().map(|t| name(t.to_i64() as u64, names)));
     let mut width = 1;
     while width * 2 <= n {
@@ -51,7 +64,7 @@ fn distinct_by_doubling<T: TokenId>(row: &[T], n: usize, scratch: &mut Doubling)
     for i in 0..=len - n {
         name(pair(rank[i], rank[i + n - width]), names);
     }
-    names.len()
+    Ok(names.len())
 }
 
 /// Buffers of [`distinct_by_doubling`], kept across the rows of a batch.
@@ -74,15 +87,19 @@ fn pair(a: u32, b: u32) -> u64 {
 
 impl NgramSet {
     /// Number of distinct `n`-grams of `row` (`row.len() >= n >= 1`).
-    pub fn distinct<T: TokenId>(&mut self, row: &[T], n: usize) -> usize {
+    pub fn distinct<T: TokenId>(&mut self, row: &[T], n: usize) -> Result<usize, AllocError> {
         if n >= DOUBLING_FROM_N {
             return distinct_by_doubling(row, n, &mut self.doubling);
         }
         let total = row.len() + 1 - n;
         let want = (total.max(4) * 2).next_power_of_two();
         if want > self.slots.len() {
-            self.slots = vec![(0, 0); want];
+            self.slots = alloc::filled(want, (0, 0))?;
         }
+        let used = self.used.len();
+        self.used
+            .try_reserve_exact(total.saturating_sub(used))
+            .map_err(|_| AllocError::of::<u32>(total))?;
         let (mask, shift) = (want - 1, 64 - want.trailing_zeros());
         let mut unique = 0usize;
         let seed = 0x243F_6A88_85A3_08D3u64 ^ crate::hashkey::process_key();
@@ -114,7 +131,7 @@ impl NgramSet {
             }
         }
         self.used.clear();
-        unique
+        Ok(unique)
     }
 }
 
@@ -141,18 +158,17 @@ pub fn repetition_penalty<T: TokenId>(
             "rows of 2^32 tokens or more are not supported",
         ));
     }
-    Ok(map_rows_with::<NgramSet, _, _>(
-        responses.len(),
-        |i, set| {
-            let row = responses.row(i);
-            if row.len() < n {
-                return 0.0;
-            }
-            let total = row.len() - n + 1;
-            let unique = set.distinct(row, n);
-            (max_penalty * (1.0 - unique as f64 / total as f64)) as f32
-        },
-    ))
+    map_rows_with::<NgramSet, _, _>("responses", responses.len(), |i, set| {
+        let row = responses.row(i);
+        if row.len() < n {
+            return Ok(0.0);
+        }
+        let total = row.len() - n + 1;
+        let unique = set
+            .distinct(row, n)
+            .map_err(|e| e.named(&format!("responses[{i}]"), "an n-gram table"))?;
+        Ok((max_penalty * (1.0 - unique as f64 / total as f64)) as f32)
+    })
 }
 
 #[cfg(test)]
@@ -162,12 +178,12 @@ mod tests {
     #[test]
     fn ngram_set_counts_exactly() {
         let mut set = NgramSet::default();
-        assert_eq!(set.distinct(&[1i32, 1, 1, 1], 2), 1);
+        assert_eq!(set.distinct(&[1i32, 1, 1, 1], 2).unwrap(), 1);
         let row: Vec<i64> = (0..1000).collect();
-        assert_eq!(set.distinct(&row, 3), 998);
+        assert_eq!(set.distinct(&row, 3).unwrap(), 998);
         let twice: Vec<i64> = row.iter().chain(row.iter()).copied().collect();
-        assert_eq!(set.distinct(&twice, 1), 1000);
-        assert_eq!(set.distinct(&[5i32], 1), 1);
+        assert_eq!(set.distinct(&twice, 1).unwrap(), 1000);
+        assert_eq!(set.distinct(&[5i32], 1).unwrap(), 1);
     }
 
     #[test]
@@ -188,15 +204,15 @@ mod tests {
             let n = 1 + next(len as u64) as usize;
             let naive: std::collections::HashSet<&[i32]> = row.windows(n).collect();
             let mut scratch = Doubling::default();
-            let doubled = distinct_by_doubling(&row, n, &mut scratch);
+            let doubled = distinct_by_doubling(&row, n, &mut scratch).unwrap();
             assert_eq!(doubled, naive.len(), "{row:?} n={n}");
-            assert_eq!(set.distinct(&row, n), naive.len());
+            assert_eq!(set.distinct(&row, n).unwrap(), naive.len());
         }
         // one token repeated: a single n-gram however long, in O(len log n)
         let same = vec![7i64; 200_000];
-        assert_eq!(set.distinct(&same, 50_000), 1);
+        assert_eq!(set.distinct(&same, 50_000).unwrap(), 1);
         let ramp: Vec<i64> = (0..200_000).collect();
-        assert_eq!(set.distinct(&ramp, 50_000), 150_001);
+        assert_eq!(set.distinct(&ramp, 50_000).unwrap(), 150_001);
     }
 
     #[test]

@@ -16,14 +16,14 @@ pub fn stop_token_check<T: TokenId>(
             "empty: give at least one stop id",
         ));
     }
-    Ok(map_rows(responses.len(), |i| {
+    map_rows("responses", responses.len(), |i| {
         score(
             responses
                 .row(i)
                 .last()
                 .is_some_and(|t| stop_ids.contains(&t.to_i64())),
         )
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -75,7 +75,16 @@ def regex_match(texts: Texts, pattern: str, *, full: bool = False) -> npt.NDArra
     ``full=False`` searches anywhere (``re.search``); ``full=True`` requires the whole
     text to match (``re.fullmatch``). The pattern is compiled once, with Rust's ``regex``
     syntax (Python's without look-around and back-references); an invalid one raises
-    ``TrainerValueError`` naming ``pattern``.
+    ``TrainerValueError`` naming ``pattern``, as does one over 4,096 characters, nested
+    over 64 deep, or compiling to an automaton over 8 MiB (``\\w{2000}``). The time is
+    linear in each text's length.
+
+    Where the syntaxes share a spelling, the meaning is ``re``'s: ``$`` also matches
+    before a final newline (with ``full=False``; a pattern that goes on to match that
+    newline after ``$`` does not), ``\\Z`` is the end of the text, ``\\w`` is
+    ``str.isalnum()`` or ``_``, ``\\s`` is ``str.isspace()``, ``\\d`` is ``\\p{Nd}``.
+    One difference remains: ``\\b``/``\\B`` use Unicode's word characters, which
+    include combining marks (Python's do not).
     """
     return _core.regex_match(texts, _args.text("pattern", pattern), _args.flag("full", full))
 

@@ -60,7 +60,7 @@ fn math_answer<'py>(
     let r = collect_strs(responses, "responses")?;
     let rs = as_strs(&r, "responses")?;
     run_detached(py, "math_answer", || {
-        Ok(math::math_answers(&rs, style, think_marker))
+        math::math_answers(&rs, style, think_marker)
     })
 }
 

@@ -306,9 +306,9 @@ pub fn math_answers(
     responses: &[&str],
     style: MathStyle,
     marker: Option<&str>,
-) -> Vec<Option<String>> {
+) -> CoreResult<Vec<Option<String>>> {
     let reasoning = Reasoning::new(marker);
-    map_rows(responses.len(), |i| {
+    map_rows("responses", responses.len(), |i| {
         response_answer(responses[i], style, &reasoning)
     })
 }

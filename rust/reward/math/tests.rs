@@ -656,7 +656,7 @@ fn math_answers_are_what_math_equal_compares() {
         "<think>never closed \\boxed{2}",
         "#### 4 apples",
     ];
-    let got = math_answers(&responses, MathStyle::Auto, Some(extract::THINK_MARKER));
+    let got = math_answers(&responses, MathStyle::Auto, Some(extract::THINK_MARKER)).unwrap();
     assert_eq!(
         got,
         vec![

@@ -46,6 +46,7 @@ import logging
 import math
 import signal
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
@@ -292,7 +293,10 @@ def serve(
     def note(sig: int, frame: FrameType | None) -> None:
         stopped.append(sig)
 
-    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # signals reach only the main thread (uvicorn skips its handlers elsewhere too)
+    main = threading.current_thread() is threading.main_thread()
+    signals = (signal.SIGTERM, signal.SIGINT) if main else ()
+    previous = {sig: signal.signal(sig, note) for sig in signals}
     try:
         if ready is not None:
             ready(f"http://{shown}:{bound}")

@@ -29,12 +29,13 @@ if str(HERE) not in sys.path:
 import bench_advantages  # noqa: E402
 import bench_data  # noqa: E402
 import bench_growth  # noqa: E402
+import bench_serve  # noqa: E402
 import bench_text  # noqa: E402
 import bench_validation  # noqa: E402
 import harness  # noqa: E402
 from harness import CEILING, Result  # noqa: E402
 
-SECTIONS = ("advantages", "data", "text", "validation", "growth", "threads")
+SECTIONS = ("advantages", "data", "text", "validation", "growth", "threads", "serve")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -98,6 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0912, PLR0915
     if "threads" in only:
         print("# threads (subprocesses)", flush=True)
         threads = bench_growth.threads_sweep(args.smoke, runs)
+    serve: dict[str, Any] | None = None
+    if "serve" in only:
+        print("# serve (HTTP servers in subprocesses)", flush=True)
+        serve, more = bench_serve.run(args.smoke)
+        notes.extend(more)
 
     groups = list(dict.fromkeys(r.group for r in results))
     for group in groups:
@@ -108,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0912, PLR0915
     if threads is not None:
         print("\n## growth with threads (RAYON_NUM_THREADS)\n")
         print(bench_growth.describe_threads(threads))
+    if serve is not None:
+        print("\n## serve: load and latency over HTTP (OpenRLHF /get_reward)\n")
+        print(bench_serve.describe(serve))
     print()
     machine = payload["machine"]
     print(
@@ -120,16 +129,20 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0912, PLR0915
     for note in dict.fromkeys(notes):
         print(f"note: {note}")
     targets = [r for r in results if r.met is not None]
-    if targets:
+    serve_targets = serve["targets"] if serve is not None else []
+    if targets or serve_targets:
         print("\ntargets:")
         for r in targets:
             print(f"  {'met   ' if r.met else 'MISSED'} {r.op} [{r.size}]: {_target_text(r)}")
+        for t in serve_targets:
+            print(f"  {'met   ' if t['met'] else 'MISSED'} serve: {t['text']} ({t['target']})")
     payload |= {
         "loadavg_1m_at_end": harness.machine()["loadavg_1m"],
         "seconds": time.perf_counter() - started,
         "results": results,
         "validation": validation,
         "threads": threads,
+        "serve": serve,
         "notes": list(dict.fromkeys(notes)),
     }
     out = Path(args.out)

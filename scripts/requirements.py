@@ -2,6 +2,7 @@
 
 Lets a fresh environment take the dependencies from the package index while the package
 itself is installed only from a wheel file: ``pip install $(python scripts/requirements.py dev)``.
+An extra naming another (``orbiter-train[serve]``) brings that one's requirements in.
 With ``--extras-only`` the project's own dependencies are left out (an environment that holds
 only an extra's tools, such as the ``math-reference`` one).
 """
@@ -22,8 +23,17 @@ def requirements(extras: list[str], *, extras_only: bool = False) -> list[str]:
     if unknown:
         raise SystemExit(f"unknown extra(s) {unknown}; known: {sorted(optional)}")
     found: list[str] = [] if extras_only else list(project.get("dependencies", []))
-    for extra in extras:
-        found += [r for r in optional[extra] if not r.startswith("orbiter-train")]
+    pending, seen = list(extras), set()
+    while pending:
+        extra = pending.pop(0)
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for req in optional[extra]:
+            if req.startswith("orbiter-train["):
+                pending += req.removeprefix("orbiter-train[").rstrip("]").split(",")
+            else:
+                found.append(req)
     return list(dict.fromkeys(found))
 
 

@@ -18,10 +18,13 @@ python3 -m venv .venv-build
 )
 
 python3 -m venv .venv
-.venv/bin/python -m pip install -q $(.venv/bin/python scripts/requirements.py dev torch test-verl)
+.venv/bin/python -m pip install -q $(.venv/bin/python scripts/requirements.py dev torch test-verl test-serve)
 # verl is only read by the tests (its shipped configs and core_algos); its own dependency
 # tree (ray, vLLM, ...) is not needed for that.
 .venv/bin/python -m pip install -q --no-deps verl
+# openrlhf likewise: the serve tests drive its remote-reward client (openrlhf/utils/agent.py),
+# which needs aiohttp (test-serve) and what openrlhf.utils imports (torch, transformers).
+.venv/bin/python -m pip install -q --no-deps openrlhf
 .venv/bin/python -m pip install --no-index --find-links dist orbiter-train
 # The sdist must build from scratch too: a wheel built from it alone, outside the tree.
 .venv/bin/python -m pip wheel -q --no-deps --wheel-dir .venv-build/from-sdist dist/*.tar.gz

@@ -113,3 +113,25 @@ def test_cli_bench(tmp_path):
     payload = json.loads((tmp_path / "bench-smoke.json").read_text())
     assert {r["group"] for r in payload["results"]} == {"data"}
     assert "| operation | size | ours |" in buf.getvalue()
+
+
+def test_serve_section(smoke):
+    """Both servers' cells, the targets and the fault run (issue 16, item 4)."""
+    _, text, payload, _ = smoke
+    serve = payload["serve"]
+    if not all(_has(m) for m in ("aiohttp", "starlette", "uvicorn")):
+        assert serve is None
+        return
+    ours = [c for c in serve["cells"] if c["server"] == "orbiter-train serve"]
+    assert [c["batch"] for c in ours] == [1, 64]  # smoke sizes; the full run adds 1,024
+    for c in serve["cells"]:
+        assert c["requests"] >= c["clients"]
+        assert c["p50_ms"] <= c["p99_ms"]
+        assert c["responses_per_s"] == pytest.approx(c["requests_per_s"] * c["batch"])
+    assert all(c["wrong"] == 0 for c in ours)
+    assert any(t["target"].startswith("p99") for t in serve["targets"])
+    faults = serve["faults"]
+    assert faults["ok"], faults
+    assert faults["good_wrong"] == 0
+    assert faults["exit_code"] == 0
+    assert "## serve: load and latency" in text

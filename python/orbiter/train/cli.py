@@ -1,7 +1,8 @@
 """The ``orbiter-train`` command line (also ``python -m orbiter.train``).
 
 Commands: ``demo`` (the main job), ``train CONFIG.toml``, ``eval``, ``validate DATA.jsonl``,
-``bench`` (the benchmark suite of a source checkout, ``benches/run.py``).
+``bench`` (the benchmark suite of a source checkout, ``benches/run.py``), ``serve`` (the
+reward server, :mod:`orbiter.train.serve`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import importlib.util
 import json
 import logging
+import os
 import sys
 import tomllib
 from collections.abc import Callable, Sequence
@@ -198,6 +200,42 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return int(module.main(argv))
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from orbiter.train.rewards.registry import TEXT_REWARDS, lookup
+
+    lookup(args.reward, "--reward", TEXT_REWARDS)
+    try:
+        from orbiter.train.serve import serve
+    except ImportError as err:
+        raise TrainerError(
+            f"serve needs starlette and uvicorn ({err.name} is missing): "
+            "pip install 'orbiter-train[serve]'"
+        ) from None
+
+    def ready(url: str) -> None:
+        print(f"orbiter-train serve: {args.reward} on {url}", file=sys.stderr, flush=True)
+
+    limit = {} if args.max_body_bytes is None else {"max_body_bytes": args.max_body_bytes}
+    serve(
+        args.reward,
+        host=args.host,
+        port=args.port,
+        token=args.token or os.environ.get("ORBITER_SERVE_TOKEN") or None,
+        access_log=args.verbose,
+        ready=ready,
+        **limit,
+    )
+    return 0
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port, 0 (any free one) to 65535."""
+    value = _count(0)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be <= 65535, got {value}")
+    return value
+
+
 def _count(low: int) -> Callable[[str], int]:
     """An argparse type: an integer ``>= low`` (argparse prints the one-line error)."""
 
@@ -259,6 +297,25 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-plot", action="store_true", help="no PNG")
     bench.add_argument("--suite", default=None, help="path of benches/run.py")
     bench.set_defaults(run=_cmd_bench)
+
+    serve = sub.add_parser(
+        "serve", help="HTTP reward server (OpenRLHF's /get_reward, /v1/score, /health)"
+    )
+    serve.add_argument("--reward", default="math_equal", help="a text reward (math_equal)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (8000; 0: any free one)")
+    serve.add_argument(
+        "--token",
+        default=None,
+        help="require 'Authorization: Bearer TOKEN' (default: $ORBITER_SERVE_TOKEN, else none)",
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=_count(1),
+        default=None,
+        help="largest request body accepted, larger ones get 413 (default 16 MiB)",
+    )
+    serve.set_defaults(run=_cmd_serve)
     return parser
 
 

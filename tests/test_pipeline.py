@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -246,3 +247,23 @@ def test_combine_checks_missing_components_and_repr():
         repr(pipe) == "RewardPipeline([('exact_match', 1), ('token_f1', -0.5)], clip=(-1.0, 1.0))"
     )
     assert pipe.clip == (-1.0, 1.0)
+
+
+def test_columns_reach_the_components_that_name_them() -> None:
+    got: dict[str, Any] = {}
+
+    def named(responses: Any, references: Any, *, level: list[str]) -> list[float]:
+        got["named"] = level
+        return [float(lv == "easy") for lv in level]
+
+    def anything(responses: Any, references: Any, **columns: Any) -> list[float]:
+        got["anything"] = sorted(columns)
+        return [0.0] * len(responses)
+
+    pipe = RewardPipeline([(named, 1.0), (anything, 1.0), ("word_f1", 1.0)])
+    tokens = RaggedTokens.from_sequences([[1], [2]])
+    total = pipe(["a", "b"], ["a", "c"], response_tokens=tokens, level=["easy", "hard"], id=[1, 2])
+    assert got == {"named": ["easy", "hard"], "anything": ["id", "level", "response_tokens"]}
+    np.testing.assert_array_equal(total, [2.0, 0.0])  # word_f1 got no columns: 1 + 1, 0 + 0
+    assert pipe.needs_reference
+    assert not RewardPipeline([(named, 1.0), ("length_penalty", 1.0)]).needs_reference

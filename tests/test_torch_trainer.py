@@ -927,3 +927,140 @@ async def test_train_before_validation_is_refused() -> None:
     with pytest.raises(TrainerError, match="must be validated"):
         await trainer.train()
     assert trainer.state is TrainerState.CREATED
+
+
+# -- datasets users bring: column mapping, columns to rewards, token rewards ------------------
+
+
+def _trl_records(n: int, seed: int) -> list[dict[str, Any]]:
+    """arithmetic_task's problems in TRL's columns (prompt + solution) with a level column."""
+    records = arithmetic_task(n, 0, max_operand=9, seed=seed)[0]
+    return [
+        {"prompt": r["input"], "solution": r["answer"], "level": f"L{r['answer']}"} for r in records
+    ]
+
+
+async def test_a_trl_dataset_trains_with_its_answer_column(tmp_path: Path) -> None:
+    train, test = _trl_records(16, 0), _trl_records(4, 1)
+    trainer = ready_trainer(tmp_path, max_steps=1)
+    # Unmapped, every reference was "" and every reward 0 (issue 13): now refused.
+    with pytest.raises(ValueError, match=r"train_data\[0\] has no reference answer") as info:
+        trainer.check_dataset(train, test)
+    assert "its keys are 'prompt', 'solution', 'level'" in str(info.value)
+    assert "did you mean answer_column='solution'?" in str(info.value)
+    trainer.check_dataset(train, test, answer_column="solution")
+    assert trainer._train_examples is not None
+    assert [e.answer for e in trainer._train_examples] == [r["solution"] for r in train]
+    trainer.mark_validated()
+    await trainer.train()
+    # evaluate() maps its own data with the same columns
+    metrics = await trainer.evaluate(_trl_records(3, 2))
+    assert [s["answer"] for s in metrics.extra["samples"]] == [
+        r["solution"] for r in _trl_records(3, 2)
+    ]
+
+
+def test_gsm8k_and_math_columns_load_with_the_mapping() -> None:
+    gsm8k = [{"question": "1+1=", "answer": "2"}]
+    math = [{"problem": "1+1=", "solution": "2", "level": "Level 1"}]
+    trainer = ready_trainer()
+    with pytest.raises(TrainerError, match=r"did you mean prompt_column='question'"):
+        trainer.check_dataset(gsm8k)
+    trainer.check_dataset(gsm8k, prompt_column="question")
+    trainer.check_dataset(math, math, prompt_column="problem", answer_column="solution")
+    assert trainer._train_examples is not None
+    assert (trainer._train_examples[0].prompt, trainer._train_examples[0].answer) == ("1+1=", "2")
+
+
+def test_records_without_answers_need_a_reward_that_needs_none() -> None:
+    trainer = TorchTrainer()
+    trainer.check_agent(small_model())
+    trainer.check_dataset([{"input": "1+1="}])  # the reward is not known yet
+    with pytest.raises(TrainerError, match=r"train_data\[0\] has no reference answer"):
+        trainer.check_reward("math_equal")
+    trainer.check_reward(lambda output, expected: float(len(output)))  # the original's case
+    with pytest.raises(TrainerError, match=r"train_data\[0\] has no reference answer"):
+        trainer.check_reward(rewards_module.RewardPipeline([("word_f1", 1.0)]))
+    trainer.check_reward(rewards_module.RewardPipeline([("length_penalty", 1.0, {"target": 2})]))
+    trainer.check_dataset([{"input": "1+1=", "answer": "2"}])
+    trainer.check_reward("math_equal")
+    with pytest.raises(TrainerError, match=r"test_data\[0\] has no reference answer"):
+        trainer.check_dataset([{"input": "1+1=", "answer": "2"}], [{"input": "2+2="}])
+
+
+async def test_extra_columns_reach_batched_rewards_as_keywords() -> None:
+    seen: list[tuple[list[str], dict[str, Any]]] = []
+
+    def by_level(outputs: list[str], expected: list[str], *, level: list[str]) -> np.ndarray:
+        seen.append((list(expected), {"level": level}))
+        return np.zeros(len(outputs), dtype=np.float32)
+
+    def everything(outputs: list[str], expected: list[str], **columns: Any) -> np.ndarray:
+        seen.append((list(expected), columns))
+        return np.zeros(len(outputs), dtype=np.float32)
+
+    by_level.batched = True  # type: ignore[attr-defined]
+    everything.batched = True  # type: ignore[attr-defined]
+    for reward in (by_level, rewards_module.RewardPipeline([(everything, 1.0)])):
+        seen.clear()
+        trainer = ready_trainer(max_steps=1)
+        trainer.check_dataset(_trl_records(8, 0), answer_column="solution")
+        trainer.check_reward(reward)
+        trainer.mark_validated()
+        await trainer.train()
+        assert len(seen) == 2  # the probe, then the step's 4 prompts x 4 completions
+        expected, columns = seen[1]
+        assert len(expected) == 16
+        assert columns["level"] == [f"L{answer}" for answer in expected]
+    # **columns gets the generated tokens too
+    assert isinstance(seen[1][1]["response_tokens"], RaggedTokens)
+
+
+class _RecordingPipeline(rewards_module.RewardPipeline):
+    """A RewardPipeline that keeps what the trainer handed it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[tuple[list[str], list[str], dict[str, Any]]] = []
+
+    def __call__(self, responses: Any, references: Any, **kw: Any) -> Any:
+        self.calls.append((list(responses), list(references), kw))
+        return super().__call__(responses, references, **kw)
+
+
+async def test_token_rewards_score_the_generated_ids(tmp_path: Path) -> None:
+    eos = ByteTokenizer.eos_token_id
+    entries: list[Any] = [
+        ("math_equal", 1.0),
+        ("length_penalty", -0.5, {"kind": "linear", "target": 2}),
+        ("repetition_penalty", 0.5, {"n": 1}),
+        ("stop_token_check", 0.25, {"stop_ids": [eos]}),
+    ]
+    pipeline = _RecordingPipeline(entries)
+    trainer = ready_trainer(tmp_path, max_steps=2, checkpoint_every=0, max_new_tokens=4)
+    trainer.check_reward(pipeline)
+    trainer.mark_validated()
+    await trainer.train()
+    steps = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    calls = pipeline.calls[1:]  # after the probe
+    assert len(calls) == 2 == len(steps)
+    fresh = rewards_module.RewardPipeline(entries)
+    for (texts, references, kw), logged in zip(calls, steps, strict=True):
+        tokens = kw["response_tokens"]
+        rows = [tokens[i].tolist() for i in range(len(tokens))]
+        # the sampled ids, up to and with the first eos (else all 4): no padding
+        for row, text in zip(rows, texts, strict=True):
+            body = row[:-1] if row[-1:] == [eos] else row
+            assert len(row) == 4 or row[-1] == eos
+            assert eos not in body
+            # the byte tokenizer's text: the bytes, special tokens (sampled too) dropped
+            assert bytes(t for t in body if t < 256).decode("utf-8", errors="replace") == text
+        total, parts = fresh.score(texts, references, response_tokens=tokens)
+        lengths = np.array([len(row) for row in rows], dtype=np.float32)
+        np.testing.assert_allclose(parts["length_penalty"], -np.abs(lengths - 2) / 2)
+        assert parts["stop_token_check"].tolist() == [float(r[-1:] == [eos]) for r in rows]
+        assert logged["reward_mean"] == float(total.mean())
+        assert logged["reward_std"] == float(total.std())
+    metrics = await trainer.evaluate()  # greedy evaluation hands the tokens on too
+    eval_tokens = pipeline.calls[-1][2]["response_tokens"]
+    assert len(eval_tokens) == metrics.steps == 16

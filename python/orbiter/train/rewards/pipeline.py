@@ -19,6 +19,13 @@ responses (``length_penalty``, ``repetition_penalty``, ``stop_token_check``) get
 them. Every other component gets ``(responses, references)`` as passed, so text and
 token rewards mix in one pipeline.
 
+Other keyword arguments of a call are the dataset's columns (TRL's ``**columns``: a list of
+values per column, one per response): a component that is the user's callable gets those
+its signature names (and ``response_tokens`` / ``reference_tokens`` when it names them),
+or all of them when it takes ``**kwargs``
+(:class:`~orbiter.train.rewards.registry.Keywords`); reward names and the package's own
+functions get none.
+
 The total ``clip(Σ_k w_k · r_k, lo, hi)`` is computed in Rust (accumulated in float64,
 returned as float32) after checking that each component returned ``n`` finite scores;
 an error names the component and the first bad row.
@@ -37,7 +44,7 @@ from numpy.typing import NDArray
 from orbiter.train import _core
 from orbiter.train.data import RaggedTokens
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
-from orbiter.train.rewards.registry import lookup
+from orbiter.train.rewards.registry import Keywords, compares_pairs, lookup
 from orbiter.train.rewards.tokens import REWARD_INPUTS
 
 __all__ = ["PerItemReward", "RewardPipeline"]
@@ -118,16 +125,24 @@ def _weight(where: str, weight: Any) -> float:
 
 
 class _Component:
-    __slots__ = ("fn", "inputs", "kwargs", "name", "weight")
+    __slots__ = ("columns", "fn", "inputs", "kwargs", "name", "reference", "weight")
 
     def __init__(
-        self, name: str, fn: Callable[..., Any], weight: float, kwargs: Mapping[str, Any]
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        weight: float,
+        kwargs: Mapping[str, Any],
+        reference: bool,
     ) -> None:
         self.name = name
         self.fn = fn
         self.weight = weight
         self.kwargs = dict(kwargs)
         self.inputs: str | None = getattr(_base(fn), REWARD_INPUTS, None)
+        self.reference = reference
+        # a token reward's keywords are its parameters, never columns
+        self.columns = Keywords() if self.inputs is not None else Keywords.of(fn)
 
 
 class RewardPipeline:
@@ -168,7 +183,8 @@ class RewardPipeline:
             seen[name] = seen.get(name, 0) + 1
             if seen[name] > 1:
                 name = f"{name}#{seen[name]}"
-            components.append(_Component(name, fn, float(weight), kwargs))
+            reference = compares_pairs(reward)
+            components.append(_Component(name, fn, float(weight), kwargs, reference))
         if clip is not None:
             try:
                 lo, hi = (float(clip[0]), float(clip[1]))
@@ -197,6 +213,12 @@ class RewardPipeline:
         return tuple(c.weight for c in self._components)
 
     @property
+    def needs_reference(self) -> bool:
+        """Whether a component compares each response with its reference (a reward name
+        or package function scored on pairs)."""
+        return any(c.reference for c in self._components)
+
+    @property
     def clip(self) -> tuple[float, float] | None:
         """The ``(lo, hi)`` bounds of the total, or ``None``."""
         return self._clip
@@ -208,11 +230,17 @@ class RewardPipeline:
         *,
         response_tokens: RaggedTokens | None = None,
         reference_tokens: RaggedTokens | None = None,
+        **columns: Sequence[Any],
     ) -> dict[str, Scores]:
-        """Each component's raw (unweighted) float32 scores, by name."""
+        """Each component's raw (unweighted) float32 scores, by name; *columns* go to the
+        components that take them."""
         tok_resp = responses if isinstance(responses, RaggedTokens) else response_tokens
         tok_ref = references if isinstance(references, RaggedTokens) else reference_tokens
         rows = _batch_rows(responses, tok_resp)
+        offered: dict[str, Any] = dict(columns)
+        for key, tokens in (("response_tokens", tok_resp), ("reference_tokens", tok_ref)):
+            if tokens is not None:
+                offered[key] = tokens
         out: dict[str, Scores] = {}
         for c in self._components:
             if c.inputs is not None and tok_resp is None:
@@ -231,7 +259,7 @@ class RewardPipeline:
                 elif c.inputs == "responses":
                     raw = c.fn(tok_resp, **c.kwargs)
                 else:
-                    raw = c.fn(responses, references, **c.kwargs)
+                    raw = c.fn(responses, references, **{**c.columns.pick(offered), **c.kwargs})
             except Exception as e:
                 e.add_note(f"in reward component {c.name!r}")
                 raise
@@ -254,6 +282,7 @@ class RewardPipeline:
         *,
         response_tokens: RaggedTokens | None = None,
         reference_tokens: RaggedTokens | None = None,
+        **columns: Sequence[Any],
     ) -> tuple[Scores, dict[str, Scores]]:
         """``(total, components)`` in one pass."""
         parts = self.score_components(
@@ -261,6 +290,7 @@ class RewardPipeline:
             references,
             response_tokens=response_tokens,
             reference_tokens=reference_tokens,
+            **columns,
         )
         return self.combine(parts), parts
 
@@ -271,6 +301,7 @@ class RewardPipeline:
         *,
         response_tokens: RaggedTokens | None = None,
         reference_tokens: RaggedTokens | None = None,
+        **columns: Sequence[Any],
     ) -> Scores:
         """The total: ``clip(Σ_k w_k · r_k)``, float32 ``(n,)``."""
         return self.score(
@@ -278,6 +309,7 @@ class RewardPipeline:
             references,
             response_tokens=response_tokens,
             reference_tokens=reference_tokens,
+            **columns,
         )[0]
 
     def __repr__(self) -> str:

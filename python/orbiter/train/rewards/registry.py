@@ -9,16 +9,28 @@ text function, used where the responses are strings.
 :func:`resolve_reward` turns a name, a pipeline, a :class:`~.spec.RewardSpec` or a callable
 into one batched scorer whose output is checked (shape ``(n,)``, finite) on every call;
 :func:`probe_reward` scores one example up front so that a broken reward fails at check
-time, not after the first rollout.
+time, not after the first rollout; :func:`needs_reference` says whether a reward compares
+each response with the record's reference answer.
+
+**What a scorer hands on.** A trainer calls the scorer as ``scorer(responses, references,
+response_tokens=..., columns=...)``: the generated token ids as
+:class:`~orbiter.train.data.RaggedTokens`, and the dataset's other columns, one list of
+values per column, a value per response (TRL's ``**columns``). A
+:class:`~orbiter.train.rewards.RewardPipeline` gets all of them (and gives each component
+what it takes); a batched callable of the user's gets, as keyword arguments, the columns
+its signature names (every one when it has ``**kwargs``) and ``response_tokens`` when it
+names it (or has ``**kwargs``); a per-item callable, a reward name and the package's own
+functions get ``(responses, references)`` only.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,18 +40,22 @@ from orbiter.train.errors import TrainerError, TrainerTypeError, TrainerValueErr
 from orbiter.train.rewards.spec import RewardSpec
 from orbiter.train.rewards.tokens import REWARD_INPUTS
 
+if TYPE_CHECKING:
+    from orbiter.train.data import RaggedTokens
+
 __all__ = [
     "REWARDS",
     "TEXT_REWARDS",
     "BatchedReward",
+    "Keywords",
     "RewardName",
+    "compares_pairs",
     "lookup",
+    "needs_reference",
     "probe_reward",
     "resolve_reward",
     "text_reward",
 ]
-
-BatchedReward = Callable[[Sequence[str], Sequence[str]], NDArray[np.float32]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,22 +126,90 @@ def text_reward(name: str, where: str = "reward_fn") -> Callable[..., Any]:
     return fn
 
 
-def _checked(name: str, fn: Callable[..., Any]) -> BatchedReward:
-    def score(outputs: Sequence[str], expected: Sequence[str]) -> NDArray[np.float32]:
-        values = np.asarray(fn(outputs, expected), dtype=np.float32)
-        if values.shape != (len(outputs),):
+@dataclass(frozen=True, slots=True)
+class Keywords:
+    """The keyword arguments a reward callable takes besides ``(responses, references)``:
+    those it names (``names``), or every one offered (``any``: it has ``**kwargs``)."""
+
+    names: frozenset[str] = frozenset()
+    any: bool = False
+
+    @classmethod
+    def of(cls, fn: Callable[..., Any]) -> Keywords:
+        """What *fn* accepts, read once from its signature (none for the package's own
+        functions, whose keywords are parameters such as ``style``, not columns)."""
+        base = fn
+        while isinstance(base, functools.partial):
+            base = base.func
+        if getattr(base, "__module__", "").startswith("orbiter.train."):
+            return cls()
+        try:
+            params = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):
+            return cls()
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return cls(any=True)
+        named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        # the first two positional parameters are the responses and the references
+        keyword = [p.name for p in named if p.kind is p.KEYWORD_ONLY]
+        positional = [p.name for p in named if p.kind is p.POSITIONAL_OR_KEYWORD]
+        return cls(frozenset(keyword + positional[2:]))
+
+    def pick(self, offered: Mapping[str, Any]) -> dict[str, Any]:
+        """The entries of *offered* this callable takes."""
+        if self.any:
+            return dict(offered)
+        return {k: v for k, v in offered.items() if k in self.names}
+
+
+_ALL = Keywords(any=True)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchedReward:
+    """A checked batched scorer, what :func:`resolve_reward` returns: float32 ``(n,)`` for
+    ``n`` responses, checked on every call (shape, finiteness), the reward *fn* handed the
+    keywords it takes (see the module docstring)."""
+
+    name: str
+    fn: Callable[..., Any]
+    keywords: Keywords
+
+    def __call__(
+        self,
+        responses: Sequence[str],
+        references: Sequence[str],
+        *,
+        response_tokens: RaggedTokens | None = None,
+        reference_tokens: RaggedTokens | None = None,
+        columns: Mapping[str, Sequence[Any]] | None = None,
+    ) -> NDArray[np.float32]:
+        offered: dict[str, Any] = dict(columns or {})
+        for key, tokens in (
+            ("response_tokens", response_tokens),
+            ("reference_tokens", reference_tokens),
+        ):
+            if tokens is not None:
+                offered[key] = tokens
+        name = self.name
+        values = np.asarray(
+            self.fn(responses, references, **self.keywords.pick(offered)), dtype=np.float32
+        )
+        if values.shape != (len(responses),):
             raise TrainerError(
-                f"reward {name} returned shape {values.shape}, expected ({len(outputs)},)"
+                f"reward {name} returned shape {values.shape}, expected ({len(responses)},)"
             )
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
             raise TrainerError(
                 f"reward {name} returned {values[bad[0]]} for item {bad[0]} "
-                f"(output={outputs[bad[0]]!r})"
+                f"(output={responses[bad[0]]!r})"
             )
         return values
 
-    return score
+
+def _checked(name: str, fn: Callable[..., Any], keywords: Keywords | None = None) -> BatchedReward:
+    return BatchedReward(name, fn, keywords or Keywords())
 
 
 def _takes_pairs(fn: Callable[..., Any], name: str) -> None:
@@ -165,21 +249,71 @@ def resolve_reward(reward_fn: Any | None, default: str = "math_equal") -> tuple[
             f"RewardSpec, got {type(reward_fn).__name__}"
         )
     name = getattr(reward_fn, "__name__", type(reward_fn).__name__)
+    if isinstance(reward_fn, RewardPipeline):
+        return name, _checked(name, reward_fn, _ALL)
     batched = (
         getattr(reward_fn, "batched", False) is True
-        or isinstance(reward_fn, RewardPipeline | PerItemReward)
+        or isinstance(reward_fn, PerItemReward)
         or getattr(reward_fn, "__module__", "").startswith("orbiter.train.rewards")
     )
     if batched:
-        return name, _checked(name, reward_fn)
+        return name, _checked(name, reward_fn, Keywords.of(reward_fn))
     _takes_pairs(reward_fn, name)
     return name, _checked(name, PerItemReward(reward_fn, name))
 
 
-def probe_reward(name: str, scorer: BatchedReward, output: str, expected: str) -> float:
-    """Score one example (its own reference as the output) to catch broken rewards early."""
+def needs_reference(reward_fn: Any | None) -> bool:
+    """Whether *reward_fn* (as :func:`resolve_reward` takes it) compares each response with
+    the record's reference answer: a reward name (every text reward does; None is
+    ``math_equal``), a package function scored on pairs, or a
+    :class:`~orbiter.train.rewards.RewardPipeline` with such a component. The user's own
+    function decides for itself (it gets ``""`` for a record without an answer)."""
+    from orbiter.train.rewards.pipeline import RewardPipeline
+
+    if reward_fn is None or isinstance(reward_fn, str):
+        return True
+    if isinstance(reward_fn, RewardPipeline):
+        return reward_fn.needs_reference
+    return compares_pairs(reward_fn)
+
+
+def compares_pairs(fn: Any) -> bool:
+    """Whether the package's reward *fn* (a name or one of its functions) scores a response
+    against a reference; False for anything else."""
+    if isinstance(fn, str):
+        entry = REWARDS.get(fn)
+        return entry is not None and entry.inputs in ("text_pairs", "token_pairs")
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if getattr(fn, REWARD_INPUTS, None) == "pair":
+        return True
+    if not getattr(fn, "__module__", "").startswith("orbiter.train.rewards"):
+        return False
+    return compares_pairs(getattr(fn, "__name__", ""))
+
+
+def probe_reward(
+    name: str,
+    scorer: BatchedReward,
+    output: str,
+    expected: str,
+    *,
+    response_tokens: RaggedTokens | None = None,
+    reference_tokens: RaggedTokens | None = None,
+    columns: Mapping[str, Sequence[Any]] | None = None,
+) -> float:
+    """Score one example (its own reference as the output, with *response_tokens* and the
+    example's *columns*) to catch broken rewards early."""
     try:
-        value = float(scorer([output], [expected])[0])
+        value = float(
+            scorer(
+                [output],
+                [expected],
+                response_tokens=response_tokens,
+                reference_tokens=reference_tokens,
+                columns=columns,
+            )[0]
+        )
     except TrainerError:
         raise
     except Exception as err:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from orbiter.train.errors import TrainerError
+from orbiter.train.prompts import Prompt, has_chat_template, render_prompt
 from orbiter.train.torch.tokenizer import ByteTokenizer
 
 
@@ -39,9 +40,20 @@ class TokenizerAdapter:
         self.vocab_size = len(tokenizer)
 
     def encode_prompt(self, text: str) -> list[int]:
+        """Prompt text's ids, with the tokenizer's own special tokens (bos)."""
         if isinstance(self.inner, ByteTokenizer):
             return self.inner.encode(text, add_bos=True)
         return list(self.inner.encode(text, add_special_tokens=True))
+
+    def prompt_ids(self, prompt: Prompt, instructions: str) -> list[int]:
+        """The ids of *prompt* rendered by :func:`orbiter.train.prompts.render_prompt`. A
+        chat template's text holds its own special tokens, so it is encoded without adding
+        any (as verl and TRL encode it); the fallback text gets them
+        (:meth:`encode_prompt`)."""
+        text = render_prompt(prompt, instructions, self.inner)
+        if has_chat_template(self.inner):
+            return list(self.inner.encode(text, add_special_tokens=False))
+        return self.encode_prompt(text)
 
     def encode_answer(self, text: str) -> list[int]:
         """Answer tokens followed by eos: the target of supervised steps and the NLL."""
@@ -65,7 +77,9 @@ class PolicyAgent:
         model: A torch causal LM, ``forward(input_ids, attention_mask) -> logits (B, T, V)``
             (or a transformers model, whose output's ``.logits`` is used).
         tokenizer: :class:`ByteTokenizer` (the default) or a transformers tokenizer.
-        instructions: Text prepended (with a newline) to every prompt.
+        instructions: The system prompt of every prompt: rendered with the tokenizer's
+            chat template when it has one, else prepended with a newline (see
+            :mod:`orbiter.train.prompts`).
     """
 
     model: nn.Module
@@ -76,8 +90,9 @@ class PolicyAgent:
         if self.tokenizer is None:
             self.tokenizer = ByteTokenizer()
 
-    def prompt_text(self, text: str) -> str:
-        return f"{self.instructions}\n{text}" if self.instructions else text
+    def prompt_text(self, prompt: Prompt) -> str:
+        """The text the policy reads for *prompt* (:func:`~orbiter.train.prompts.render_prompt`)."""
+        return render_prompt(prompt, self.instructions, self.tokenizer)
 
 
 def check_policy(agent: Any) -> tuple[PolicyAgent, TokenizerAdapter]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,19 +19,40 @@ from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter
 
 @dataclass(slots=True)
 class Tokenized:
-    """A dataset in tokens: per example its prompt ids and its answer ids (eos-terminated)."""
+    """A dataset in tokens: per example its prompt ids and its answer ids (eos-terminated),
+    and the names of the columns its records have besides prompt and answer."""
 
     examples: list[Example]
     prompts: list[list[int]]
     answers: list[list[int]]
     longest_prompt: int
+    column_names: tuple[str, ...] = ()
+
+    def columns(self, rows: Sequence[int]) -> dict[str, list[Any]]:
+        """:func:`columns_of` the examples *rows* (indices, repeats allowed)."""
+        return columns_of([self.examples[i] for i in rows], self.column_names)
+
+
+def column_names(examples: Sequence[Example]) -> tuple[str, ...]:
+    """Every column of *examples* besides prompt and answer, in the order first seen."""
+    return tuple(dict.fromkeys(k for e in examples for k in e.columns))
+
+
+def columns_of(
+    examples: Sequence[Example], names: Sequence[str] | None = None
+) -> dict[str, list[Any]]:
+    """The columns *names* (default: :func:`column_names`) of *examples*, a list of values
+    per column, None where a record lacks one: what batched rewards get as keywords."""
+    names = column_names(examples) if names is None else names
+    return {k: [e.columns.get(k) for e in examples] for k in names}
 
 
 def prompt_ids(tok: TokenizerAdapter, agent: PolicyAgent, example: Example) -> list[int]:
-    """The example's own ids when pre-tokenized, else its text under the agent's template."""
+    """The example's own ids when pre-tokenized, else its prompt rendered for the agent
+    (:meth:`TokenizerAdapter.prompt_ids`)."""
     if example.prompt_ids is not None:
         return list(example.prompt_ids)
-    return tok.encode_prompt(agent.prompt_text(example.prompt))
+    return tok.prompt_ids(example.prompt, agent.instructions)
 
 
 def tokenize(
@@ -49,7 +71,7 @@ def tokenize(
     )
     if not report.ok:
         raise TrainerError(f"{name}: {report}")
-    return Tokenized(examples, prompts, answers, report.max_len)
+    return Tokenized(examples, prompts, answers, report.max_len, column_names(examples))
 
 
 def context_length(model: nn.Module) -> int | None:
@@ -126,6 +148,14 @@ def pad(
     return (
         torch.from_numpy(np.ascontiguousarray(ids)).long().to(device),
         torch.from_numpy(np.ascontiguousarray(mask)).bool().to(device),
+    )
+
+
+def response_tokens(ids: torch.Tensor, mask: torch.Tensor) -> RaggedTokens:
+    """The responses (B, N) as token rows: ``ids[b, mask[b]]``, gathered in the core."""
+    return RaggedTokens.from_padded(
+        np.ascontiguousarray(ids.cpu().numpy(), dtype=np.int64),
+        np.ascontiguousarray(mask.cpu().numpy(), dtype=np.bool_),
     )
 
 

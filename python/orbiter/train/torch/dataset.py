@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from orbiter.train.errors import TrainerError
-from orbiter.train.records import Example, parse_record, read_jsonl
+from orbiter.train.records import Columns, Example, parse_record, read_jsonl
 
 __all__ = ["Example", "load_examples"]
 
@@ -33,15 +33,21 @@ def _from_tokens(data: Any, name: str) -> list[Example] | None:
         return None
     values, bounds = tokens.values.tolist(), tokens.offsets.tolist()
     return [
-        Example("", "" if answers is None else answers[i], tuple(values[lo:hi]))
+        Example(
+            "",
+            "" if answers is None else answers[i],
+            tuple(values[lo:hi]),
+            answer_key=None if answers is None else "answers",
+        )
         for i, (lo, hi) in enumerate(itertools.pairwise(bounds))
     ]
 
 
-def load_examples(data: Any, name: str) -> list[Example]:
-    """Examples from a list of dicts, a JSONL path, a ``datasets.Dataset``, or
-    pre-tokenized prompts: a :class:`~orbiter.train.data.RaggedTokens` (no references) or
-    a pair ``(RaggedTokens, answers)`` with one answer string per row."""
+def load_examples(data: Any, name: str, columns: Columns | None = None) -> list[Example]:
+    """Examples from a list of dicts, a JSONL path, a ``datasets.Dataset`` (their keys
+    mapped by *columns*), or pre-tokenized prompts: a
+    :class:`~orbiter.train.data.RaggedTokens` (no references) or a pair ``(RaggedTokens,
+    answers)`` with one answer string per row."""
     pretokenized = _from_tokens(data, name)
     if pretokenized is not None:
         if not pretokenized:
@@ -61,7 +67,7 @@ def load_examples(data: Any, name: str) -> list[Example]:
             f"{name} must be a list of dicts, a JSONL path, a datasets.Dataset or "
             f"RaggedTokens, got {type(data).__name__}"
         )
-    examples = [parse_record(r, f"{name}[{i}]") for i, r in enumerate(records)]
+    examples = [parse_record(r, f"{name}[{i}]", columns=columns) for i, r in enumerate(records)]
     if not examples:
         raise TrainerError(f"{name} is empty")
     return examples

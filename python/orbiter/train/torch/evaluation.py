@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from orbiter.train.data import RaggedTokens
+from orbiter.train.prompts import prompt_text
 from orbiter.train.records import Example
 from orbiter.train.rewards.registry import BatchedReward
 from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter
-from orbiter.train.torch.batches import pad, prompt_ids
+from orbiter.train.torch.batches import columns_of, pad, prompt_ids
 from orbiter.train.torch.config import TorchTrainConfig
 from orbiter.train.torch.generation import completion_logprobs, generate
 from orbiter.train.trainer import TrainMetrics
@@ -33,6 +35,7 @@ def evaluate_examples(
     was_training = model.training
     model.eval()
     outputs: list[str] = []
+    generated: list[list[int]] = []
     nll_sum = 0.0
     nll_tokens = 0.0
     size = max(cfg.batch_size * cfg.group_size, 64)
@@ -42,7 +45,7 @@ def evaluate_examples(
                 chunk = examples[lo : lo + size]
                 prompts = [prompt_ids(tok, agent, e) for e in chunk]
                 ids, mask = pad(prompts, tok.pad_token_id, left=True, device=device)
-                completion, _ = generate(
+                completion, mask_c = generate(
                     model,
                     ids,
                     mask,
@@ -51,7 +54,11 @@ def evaluate_examples(
                     pad_token_id=tok.pad_token_id,
                     temperature=0.0,
                 )
-                outputs += [tok.decode(row) for row in completion.tolist()]
+                rows = completion.tolist()
+                outputs += [tok.decode(row) for row in rows]
+                # the mask is true up to and with the first eos
+                lengths = mask_c.sum(dim=1).tolist()
+                generated += [row[:n] for row, n in zip(rows, lengths, strict=True)]
                 answers = [tok.encode_answer(e.answer) for e in chunk if e.answer]
                 if answers:
                     with_answer = [p for p, e in zip(prompts, chunk, strict=True) if e.answer]
@@ -62,7 +69,15 @@ def evaluate_examples(
                     nll_tokens += float(am.sum())
     finally:
         model.train(was_training)
-    scores = reward(outputs, [e.answer for e in examples])
+    scores = reward(
+        outputs,
+        [e.answer for e in examples],
+        response_tokens=RaggedTokens.from_sequences(generated),
+        reference_tokens=RaggedTokens.from_sequences(
+            [tok.encode_answer(e.answer) for e in examples]
+        ),
+        columns=columns_of(examples),
+    )
     threshold = float(cfg.extra.get("accuracy_threshold", 1.0))
     return TrainMetrics(
         loss=nll_sum / nll_tokens if nll_tokens else 0.0,
@@ -75,7 +90,7 @@ def evaluate_examples(
             "reward_max": float(scores.max()),
             "samples": [
                 {
-                    "input": e.prompt or tok.decode(list(e.prompt_ids or ())),
+                    "input": prompt_text(e.prompt) or tok.decode(list(e.prompt_ids or ())),
                     "output": o,
                     "answer": e.answer,
                 }

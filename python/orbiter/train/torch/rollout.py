@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from orbiter.train.data import RaggedTokens
 from orbiter.train.rewards.registry import BatchedReward
 from orbiter.train.torch.agent import TokenizerAdapter
-from orbiter.train.torch.batches import Tokenized, pad
+from orbiter.train.torch.batches import Tokenized, pad, response_tokens
 from orbiter.train.torch.generation import Sampling, sample
 
 
@@ -71,7 +72,9 @@ class Rollout(Protocol):
 @dataclass(slots=True)
 class SingleTurnRollout:
     """``group_size`` sampled completions per prompt (KV-cached decoding), decoded and
-    scored against the example's answer in one batched reward call."""
+    scored against the example's answer in one batched reward call, which also gets the
+    generated ids (``response_tokens``, up to and with the first eos), the answers' ids
+    (``reference_tokens``, eos-terminated) and the dataset's other columns."""
 
     data: Tokenized
     tok: TokenizerAdapter
@@ -85,8 +88,9 @@ class SingleTurnRollout:
     ) -> RolloutBatch:
         group, tok = self.group_size, self.tok
         t0 = time.perf_counter()
-        prompts = [self.data.prompts[i] for i in indices for _ in range(group)]
-        references = [self.data.examples[i].answer for i in indices for _ in range(group)]
+        rows = [i for i in indices for _ in range(group)]
+        prompts = [self.data.prompts[i] for i in rows]
+        references = [self.data.examples[i].answer for i in rows]
         prompt_ids, prompt_mask = pad(prompts, tok.pad_token_id, left=True, device=self.device)
         model.eval()
         completion_ids, completion_mask, logprobs = sample(
@@ -95,7 +99,13 @@ class SingleTurnRollout:
         model.train()
         t1 = time.perf_counter()
         texts = [tok.decode(row) for row in completion_ids.tolist()]
-        scores = self.reward(texts, references)
+        scores = self.reward(
+            texts,
+            references,
+            response_tokens=response_tokens(completion_ids, completion_mask),
+            reference_tokens=RaggedTokens.from_sequences([self.data.answers[i] for i in rows]),
+            columns=self.data.columns(rows),
+        )
         t2 = time.perf_counter()
         return RolloutBatch(
             prompt_ids=prompt_ids,

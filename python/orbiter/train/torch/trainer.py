@@ -21,10 +21,23 @@ import torch
 from torch import nn
 
 from orbiter.train.config import Algorithm
-from orbiter.train.records import Example
-from orbiter.train.rewards.registry import BatchedReward, probe_reward, resolve_reward
+from orbiter.train.data import RaggedTokens
+from orbiter.train.records import Columns, Example, require_references
+from orbiter.train.rewards.registry import (
+    BatchedReward,
+    needs_reference,
+    probe_reward,
+    resolve_reward,
+)
 from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter, check_policy
-from orbiter.train.torch.batches import Schedule, Tokenized, check_fits_context, tokenize
+from orbiter.train.torch.batches import (
+    Schedule,
+    Tokenized,
+    check_fits_context,
+    column_names,
+    columns_of,
+    tokenize,
+)
 from orbiter.train.torch.checkpoint import (
     apply_learning_rate,
     check_no_symlinks,
@@ -82,10 +95,12 @@ class TorchTrainer(Trainer):
         self._train_examples: list[Example] | None = None
         self._test_examples: list[Example] | None = None
         self._train_tokens: Tokenized | None = None
+        self._columns = Columns()
         self.value_head: nn.Module | None = None
         """PPO's critic (a linear head on the policy's last hidden state) after ``train()``."""
         self._reward_name = "math_equal"
         self._reward: BatchedReward | None = None
+        self._needs_reference = True
         self._step = 0
         self.last_step_metrics: dict[str, float] = {}
 
@@ -118,17 +133,34 @@ class TorchTrainer(Trainer):
         if self._train_examples is not None:
             self._train_tokens = self._tokenize(self._train_examples, "train_data")
 
-    def check_dataset(self, train_data: Any, test_data: Any | None = None) -> None:
-        """Records with ``input``/``prompt`` and ``answer``/``expected``/``output``: a list
-        of dicts, a JSONL path or a ``datasets.Dataset``; or pre-tokenized prompts, a
-        ``RaggedTokens`` or ``(RaggedTokens, answers)``, used as given (ids checked against the
-        vocabulary in the core). The test split is kept for :meth:`evaluate`. Tokenized once
-        (when the agent is known) and validated in the core.
+    def check_dataset(
+        self,
+        train_data: Any,
+        test_data: Any | None = None,
+        *,
+        prompt_column: str | None = None,
+        answer_column: str | None = None,
+    ) -> None:
+        """Records with ``input``/``prompt`` and ``answer``/``expected``/``output``, or the
+        columns *prompt_column* and *answer_column* (GSM8K ``"question"``, MATH
+        ``"problem"`` / ``"solution"``; every record must have them, and :meth:`evaluate`
+        maps its data alike): a list of dicts, a JSONL path or a ``datasets.Dataset``. A
+        prompt is text or a conversation (``[{"role": ..., "content": ...}, ...]``),
+        rendered with the tokenizer's chat template when it has one
+        (:mod:`orbiter.train.prompts`). Other columns are handed to batched rewards that
+        ask for them. Or pre-tokenized prompts, a ``RaggedTokens`` or ``(RaggedTokens,
+        answers)``, used as given (ids checked against the vocabulary in the core). The test
+        split is kept for :meth:`evaluate`. Tokenized once (when the agent is known) and
+        validated in the core; a record without an answer is refused when the reward
+        compares with one (checked here once the reward is known, else by
+        :meth:`check_reward`).
         """
-        self._train_examples = load_examples(train_data, "train_data")
-        self._test_examples = (
-            load_examples(test_data, "test_data") if test_data is not None else None
-        )
+        columns = Columns(prompt_column, answer_column)
+        train = load_examples(train_data, "train_data", columns)
+        test = load_examples(test_data, "test_data", columns) if test_data is not None else None
+        if self._reward is not None and self._needs_reference:
+            self._require_references(train, test)
+        self._columns, self._train_examples, self._test_examples = columns, train, test
         if self._tokenizer is not None:
             self._train_tokens = self._tokenize(self._train_examples, "train_data")
             if self._test_examples is not None:
@@ -137,12 +169,44 @@ class TorchTrainer(Trainer):
     def check_reward(self, reward_fn: Any | None = None) -> None:
         """A core reward name (default ``"math_equal"``), a ``RewardPipeline``, a batched
         callable (``fn.batched = True``), a per-item ``fn(output, expected) -> float`` or a
-        ``RewardSpec``. It is probed once on a training example when data is known."""
+        ``RewardSpec``. A pipeline gets the generated ids as ``response_tokens`` (so token
+        rewards such as ``length_penalty`` work), the answers' ids as
+        ``reference_tokens`` and the dataset's other columns; a batched callable gets the
+        columns (and ``response_tokens``) its signature names, TRL's ``**columns``
+        (:mod:`orbiter.train.rewards.registry`). It is probed once on a training example
+        when data is known, and a reward that compares with references refuses records
+        without one."""
         name, scorer = resolve_reward(reward_fn)
+        needs = needs_reference(reward_fn)
         if self._train_examples:
-            first = self._train_examples[0]
-            probe_reward(name, scorer, first.answer, first.answer)
-        self._reward_name, self._reward = name, scorer
+            if needs:
+                self._require_references(self._train_examples, self._test_examples, name)
+            self._probe(name, scorer, self._train_examples[0])
+        self._reward_name, self._reward, self._needs_reference = name, scorer, needs
+
+    def _require_references(
+        self, train: list[Example], test: list[Example] | None, name: str | None = None
+    ) -> None:
+        reward = self._reward_name if name is None else name
+        require_references(train, "train_data", reward)
+        if test is not None:
+            require_references(test, "test_data", reward)
+
+    def _probe(self, name: str, scorer: BatchedReward, example: Example) -> None:
+        """Score *example*'s answer as its own response; before :meth:`check_agent` its
+        UTF-8 bytes stand in for its tokens."""
+        tok = self._tokenizer
+        ids = tok.encode_answer(example.answer) if tok else list(example.answer.encode())
+        tokens = RaggedTokens.from_sequences([ids])
+        probe_reward(
+            name,
+            scorer,
+            example.answer,
+            example.answer,
+            response_tokens=tokens,
+            reference_tokens=tokens,
+            columns=columns_of([example], column_names(self._train_examples or [example])),
+        )
 
     def _tokenize(self, examples: list[Example], name: str) -> Tokenized:
         assert self._agent is not None and self._tokenizer is not None
@@ -353,8 +417,8 @@ class TorchTrainer(Trainer):
     # -- evaluation -------------------------------------------------------------------------
 
     async def evaluate(self, test_data: Any | None = None) -> TrainMetrics:
-        """Greedy decoding on *test_data* (or the test split from ``check_dataset``),
-        scored in the core.
+        """Greedy decoding on *test_data* (or the test split from ``check_dataset``, whose
+        column mapping *test_data* shares), scored in the core.
 
         Returns:
             ``TrainMetrics(loss = mean NLL per token of the references, accuracy = share of
@@ -364,12 +428,16 @@ class TorchTrainer(Trainer):
         if self._agent is None or self._reward is None:
             raise TrainerError("evaluate() needs check_agent and check_reward first")
         examples = (
-            load_examples(test_data, "test_data") if test_data is not None else self._test_examples
+            load_examples(test_data, "test_data", self._columns)
+            if test_data is not None
+            else self._test_examples
         )
         if not examples:
             raise TrainerError(
                 "evaluate() has no test data: pass test_data or give check_dataset one"
             )
+        if self._needs_reference:
+            require_references(examples, "test_data", self._reward_name)
         if self._tokenizer is not None:
             data = tokenize(examples, "test_data", self._agent, self._tokenizer)
             check_fits_context(

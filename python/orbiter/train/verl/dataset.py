@@ -2,12 +2,14 @@
 
 A record is a dict with the prompt under ``input`` (or ``prompt``) and, when the reward
 needs one, the reference answer under ``answer`` (or ``expected``, or ``output``;
-``ground_truth`` is ``""`` without one). Each becomes one row of verl's
-RL dataset (``verl.utils.dataset.rl_dataset.RLHFDataset``)::
+``ground_truth`` is ``""`` without one), or under the columns a
+:class:`~orbiter.train.records.Columns` names; the prompt is text or a conversation. Each
+becomes one row of verl's RL dataset (``verl.utils.dataset.rl_dataset.RLHFDataset``)::
 
     data_source   str                  which reward/source the row belongs to
-    prompt        list[{role, content}] chat messages: system (agent instructions, when
-                                        non-empty) then user (the record's prompt)
+    prompt        list[{role, content}] chat messages, :func:`orbiter.train.prompts.messages_of`:
+                                        system (agent instructions, when non-empty) then
+                                        user (the record's prompt) or the conversation
     ability       str
     reward_model  {style: "rule", ground_truth: str}
     extra_info    {split: str, index: int, question: str}
@@ -23,11 +25,21 @@ from pathlib import Path
 from typing import Any
 
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
-from orbiter.train.records import ANSWER_KEYS, PROMPT_KEYS, answer_key_of, parse_record, read_jsonl
+from orbiter.train.prompts import messages_of, prompt_text
+from orbiter.train.records import (
+    ANSWER_KEYS,
+    PROMPT_KEYS,
+    Columns,
+    Example,
+    parse_record,
+    read_jsonl,
+)
 
 __all__ = [
     "ANSWER_KEYS",
     "PROMPT_KEYS",
+    "Columns",
+    "Example",
     "Record",
     "load_records",
     "to_rows",
@@ -37,14 +49,18 @@ __all__ = [
 Record = dict[str, Any]
 
 
-def load_records(data: Any, name: str = "train_data") -> list[Record]:
+def load_records(
+    data: Any, name: str = "train_data", columns: Columns | None = None
+) -> list[Record]:
     """Check *data* and return it as a list of normalized records.
 
     *data* is a non-empty list/tuple of dicts, or a path (``str``/``PathLike``) to a JSONL
     file of such dicts. Each needs a prompt (``input`` or ``prompt``); the reference answer
     (``answer``, ``expected`` or ``output``) is needed only by a reward that compares with
-    one, which ``train()`` checks. Each normalized record has ``prompt`` and ``answer``
-    (str, ``""`` when there is none) and keeps every other key of the original.
+    one, which ``train()`` checks; *columns* names other keys for them. Each normalized
+    record has ``prompt`` (text or messages) and ``answer`` (str, ``""`` when there is
+    none), its :class:`~orbiter.train.records.Example` under ``"_example"``, and keeps
+    every other key of the original.
 
     Raises:
         TrainerError: naming *name*, the record index and the missing or bad key.
@@ -68,9 +84,9 @@ def load_records(data: Any, name: str = "train_data") -> list[Record]:
         raise TrainerValueError(f"{name} must be a non-empty list of records{source}")
     out: list[Record] = []
     for i, item in enumerate(data):
-        example = parse_record(item, f"{name}[{i}]")
+        example = parse_record(item, f"{name}[{i}]", columns=columns)
         record = dict(item)
-        record["_answer_key"] = answer_key_of(item)
+        record["_example"] = example
         record["prompt"], record["answer"] = example.prompt, example.answer
         for key in ("data_source", "ability"):
             if key in item and not isinstance(item[key], str):
@@ -89,17 +105,18 @@ def to_rows(
     """verl RL rows for normalized *records* (see the module docstring for the schema)."""
     rows: list[dict[str, Any]] = []
     for index, record in enumerate(records):
-        messages = []
-        if instructions:
-            messages.append({"role": "system", "content": instructions})
-        messages.append({"role": "user", "content": record["prompt"]})
+        messages = messages_of(record["prompt"], instructions)
         rows.append(
             {
                 "data_source": record.get("data_source", data_source),
                 "prompt": messages,
                 "ability": record.get("ability", ability),
                 "reward_model": {"style": "rule", "ground_truth": record["answer"]},
-                "extra_info": {"split": split, "index": index, "question": record["prompt"]},
+                "extra_info": {
+                    "split": split,
+                    "index": index,
+                    "question": prompt_text(record["prompt"]),
+                },
             }
         )
     return rows

@@ -12,6 +12,7 @@ from typing import Any
 
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
 from orbiter.train.integrations.verl import compute_score_batch, resolve
+from orbiter.train.records import Columns, require_references
 from orbiter.train.trainer import TrainConfig, Trainer, TrainerError, TrainMetrics
 from orbiter.train.verl.config import VeRLConfig
 from orbiter.train.verl.dataset import (
@@ -76,6 +77,7 @@ class VeRLTrainer(Trainer):
         self._instructions = ""
         self._train_records: list[Record] = []
         self._test_records: list[Record] | None = None
+        self._columns = Columns()
         self._reward_plan: RewardPlan = plan_reward(None)
         self._command: list[str] = []
 
@@ -132,18 +134,29 @@ class VeRLTrainer(Trainer):
         self._agent_model = model
         self._instructions = instructions
 
-    def check_dataset(self, train_data: Any, test_data: Any | None = None) -> None:
+    def check_dataset(
+        self,
+        train_data: Any,
+        test_data: Any | None = None,
+        *,
+        prompt_column: str | None = None,
+        answer_column: str | None = None,
+    ) -> None:
         """Accept lists of ``{"input"|"prompt": ..., "answer"|"expected"|"output": ...}``
-        dicts, or JSONL paths of them. The answer is optional here, as in the original
-        package; ``train()`` and ``evaluate()`` require it when the reward is a core one
-        (they compare each response with it).
+        dicts, or JSONL paths of them; *prompt_column* and *answer_column* name other keys
+        (every record must have them, and :meth:`evaluate` maps its data alike). A prompt
+        is text or a conversation (``[{"role": ..., "content": ...}, ...]``), written as
+        the chat messages TorchTrainer renders (:mod:`orbiter.train.prompts`). The answer
+        is optional here, as in the original package; ``train()`` and ``evaluate()``
+        require it when the reward is a core one (they compare each response with it).
 
         Raises:
             TrainerError: naming the split, the record index and the key.
         """
-        train = load_records(train_data, "train_data")
-        test = load_records(test_data, "test_data") if test_data is not None else None
-        self._train_records, self._test_records = train, test
+        columns = Columns(prompt_column, answer_column)
+        train = load_records(train_data, "train_data", columns)
+        test = load_records(test_data, "test_data", columns) if test_data is not None else None
+        self._columns, self._train_records, self._test_records = columns, train, test
 
     def check_reward(self, reward_fn: Any | None = None) -> None:
         """Accept ``None`` (the core's ``math_equal``), a core reward name, a
@@ -279,15 +292,7 @@ class VeRLTrainer(Trainer):
         if val is not None:
             splits.append(("test_data", val))
         for name, records in splits:
-            for i, record in enumerate(records):
-                if record.get("_answer_key") is None:
-                    raise TrainerValueError(
-                        f"{name}[{i}] has no reference answer ('answer', 'expected' or "
-                        f"'output'), and the reward {plan.name!r} scores each response "
-                        "against one: every score would be that of an empty reference. Add "
-                        "the answers, or pass a reward of your own to check_reward "
-                        "(fn(output, expected) is called with expected='' for such records)"
-                    )
+            require_references([r["_example"] for r in records], name, plan.name)
 
     async def train(self) -> TrainMetrics:
         """Run verl training (see the class docstring).
@@ -322,7 +327,9 @@ class VeRLTrainer(Trainer):
         Raises:
             TrainerError: On bad records or a failed verl run.
         """
-        records = load_records(test_data, "test_data") if test_data is not None else None
+        records = (
+            load_records(test_data, "test_data", self._columns) if test_data is not None else None
+        )
         if records is not None and all(self._generation(r) is not None for r in records):
             return self._score_generations(records)
         try:
@@ -336,7 +343,7 @@ class VeRLTrainer(Trainer):
     def _generation(record: Record) -> str | None:
         if "response" in record:
             value = record["response"]
-        elif "output" in record and record.get("_answer_key") != "output":
+        elif "output" in record and record["_example"].answer_key != "output":
             value = record["output"]
         else:
             return None

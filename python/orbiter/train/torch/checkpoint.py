@@ -10,12 +10,13 @@ safetensors, everything else from JSON.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,15 @@ from torch import nn
 from orbiter.train.config import ALGORITHM_ALIASES
 from orbiter.train.errors import TrainerError
 from orbiter.train.torch.config import TorchTrainConfig
+from orbiter.train.torch.lora import (
+    ADAPTER_CONFIG,
+    ADAPTER_WEIGHTS,
+    adapter_config_json,
+    adapter_state,
+    is_peft_model,
+    load_adapter_state,
+    peft_config_dict,
+)
 from orbiter.train.torch.runtime import SEED_SCHEME
 
 logger = logging.getLogger("orbiter.train.torch")
@@ -68,9 +78,21 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
     return tensors, {"state": plain, "param_groups": state["param_groups"]}
 
 
-def _weights_file(name: str) -> str:
-    # The policy's weights keep the conventional name, so other tools load them directly.
-    return WEIGHTS if name == "model" else f"{name}.safetensors"
+def _weights_file(name: str, module: nn.Module) -> str:
+    # The policy's weights keep the conventional names (peft's for an adapter), so other
+    # tools load them directly.
+    if name != "model":
+        return f"{name}.safetensors"
+    return ADAPTER_WEIGHTS if is_peft_model(module) else WEIGHTS
+
+
+def _save_weights(path: str, module: nn.Module) -> None:
+    """The weights of *module* at *path*: only the adapter's for a peft model, else all of
+    them (a tensor several names share stored once)."""
+    if is_peft_model(module):
+        save_file(adapter_state(module), path)
+    else:
+        save_model(module, path)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -128,7 +150,7 @@ def save_checkpoint(
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir()
     for name, module in modules.items():
-        atomic_write(new / _weights_file(name), lambda p, m=module: save_model(m, p))
+        atomic_write(new / _weights_file(name, module), lambda p, m=module: _save_weights(p, m))
     opt_tensors, opt_plain = _optimizer_tensors(optimizer)
     atomic_write(new / OPTIMIZER, lambda p: save_file(opt_tensors, p))
     state = dict(trainer_state, optimizer=opt_plain, modules=sorted(modules))
@@ -170,11 +192,13 @@ def load_checkpoint(
     directory: str | Path,
     modules: Mapping[str, nn.Module],
     optimizer: torch.optim.Optimizer | None,
+    check: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Restore *modules* (and *optimizer*) in place; return the JSON trainer state.
 
     Without an optimizer (weights only, e.g. for evaluation) *modules* may be a subset of
-    what was saved.
+    what was saved. *check* sees the trainer state before any weight is loaded (a resume
+    refuses a changed setting there, before the weights of another adapter fail to fit).
 
     Raises:
         TrainerError: When there is no checkpoint or its state file cannot be read, when the
@@ -189,6 +213,8 @@ def load_checkpoint(
         state = _checked_state(json.loads((root / STATE).read_text(encoding="utf-8")), root / STATE)
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
         raise TrainerError(f"cannot read {root / STATE}: {err}") from err
+    if check is not None:
+        check(state)
     saved = state.pop("modules", ["model"])
     missing = set(modules) - set(saved)
     if missing or (optimizer is not None and set(saved) != set(modules)):
@@ -197,7 +223,7 @@ def load_checkpoint(
         )
     device = next(modules["model"].parameters()).device
     for name, module in modules.items():
-        _load_weights(root / _weights_file(name), name, module, str(device))
+        _load_weights(root / _weights_file(name, module), name, module, str(device))
     opt_plain = state.pop("optimizer")
     if optimizer is not None:
         tensors = _load_tensors(root / OPTIMIZER, str(device))
@@ -212,10 +238,14 @@ def load_checkpoint(
 
 
 def _load_weights(path: Path, name: str, module: nn.Module, device: str) -> None:
-    """Load *path* into *module* (the one called *name*), tying shared tensors again; a
-    missing or damaged file, or weights of another model, is a TrainerError."""
+    """Load *path* into *module* (the one called *name*), tying shared tensors again (into
+    a peft model's adapter only, for an adapter's weights); a missing or damaged file, or
+    weights of another model, is a TrainerError."""
     try:
-        load_model(module, path, strict=True, device=device)
+        if is_peft_model(module):
+            load_adapter_state(module, load_file(path, device=device))
+        else:
+            load_model(module, path, strict=True, device=device)
     except (OSError, SafetensorError) as err:
         raise TrainerError(f"cannot read {path}: {err}") from None
     except RuntimeError as err:  # missing keys, shapes of another model size
@@ -265,7 +295,10 @@ MODEL_CONFIG = "model_config.json"
 def model_config_files(model: nn.Module, instructions: str) -> dict[str, str]:
     """``{MODEL_CONFIG: json}`` for a model whose ``config`` is a dataclass of its sizes
     (:class:`~orbiter.train.torch.TinyCausalLM`), so that ``orbiter-train eval`` rebuilds the
-    model a checkpoint's weights fit; ``{}`` for others."""
+    model a checkpoint's weights fit; ``{ADAPTER_CONFIG: json}`` for a peft model (its
+    checkpoint then loads with ``PeftModel.from_pretrained``); ``{}`` for others."""
+    if is_peft_model(model):
+        return {ADAPTER_CONFIG: adapter_config_json(model)}
     config = getattr(model, "config", None)
     if config is None or not is_dataclass(config) or isinstance(config, type):
         return {}
@@ -285,7 +318,14 @@ def check_start(state_step: int, total: int, directory: str | Path) -> None:
 
 # Settings that fix which prompts, samples and updates a step makes: a checkpoint resumes
 # only under the same values (the others, e.g. epochs or log_every, may change).
-TRAJECTORY_FIELDS = ("algorithm", "seed", "batch_size", "group_size", "grad_accum_steps")
+TRAJECTORY_FIELDS = (
+    "algorithm",
+    "seed",
+    "batch_size",
+    "group_size",
+    "grad_accum_steps",
+    "peft_config",
+)
 
 
 def training_modules(model: nn.Module, value_head: nn.Module | None) -> dict[str, nn.Module]:
@@ -350,7 +390,8 @@ def apply_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) 
 
 def config_dict(cfg: TorchTrainConfig) -> dict[str, Any]:
     """The config as JSON: every field, and the entries of ``extra`` that JSON can hold."""
-    out = asdict(cfg)
+    out = asdict(dataclasses.replace(cfg, peft_config=None))
+    out["peft_config"] = peft_config_dict(cfg.peft_config)
     out["extra"] = {k: v for k, v in cfg.extra.items() if _jsonable(v)}
     return out
 

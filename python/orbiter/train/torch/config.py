@@ -20,6 +20,7 @@ from orbiter.train.config import (
     split_update,
 )
 from orbiter.train.errors import TrainerError, TrainerTypeError
+from orbiter.train.torch.lora import check_peft_config
 from orbiter.train.trainer import TrainConfig
 
 ALGORITHMS = tuple(Algorithm)
@@ -78,6 +79,13 @@ class TorchTrainConfig(TrainConfig):
         log_every: Steps between progress-bar updates and log lines.
         max_steps: Steps in total, whatever ``epochs`` is: the data is visited again in a
             new order as often as that takes (None: ``epochs`` epochs).
+        peft_config: A peft ``PeftConfig`` (e.g. ``peft.LoraConfig(r=8,
+            target_modules=["c_attn"])``): the policy gets that adapter
+            (``peft.get_peft_model``, its initial weights drawn from ``seed``; the agent's
+            model becomes the peft model) and only the adapter is trained, checkpointed and
+            exported. A peft model handed in as the policy is trained the same way without
+            it. The KL reference is then the base model with the adapter disabled, not a
+            copy. None: every trainable weight of the model is trained.
         resume: Continue from the checkpoint in ``output_dir`` when there is one, with
             ``metrics.jsonl`` cut back to its step (a finished run returns its metrics
             without training). False: discard that checkpoint and ``metrics.jsonl`` and
@@ -108,6 +116,7 @@ class TorchTrainConfig(TrainConfig):
     log_every: int = 1
     max_steps: int | None = None
     resume: bool = True
+    peft_config: Any = None
 
 
 FIELD_NAMES = tuple(f.name for f in fields(TorchTrainConfig))
@@ -176,6 +185,7 @@ def validate_config(cfg: TorchTrainConfig) -> None:
         if parts is not None and parts > cfg.batch_size:
             raise bad_value(name, parts, "must be <= batch_size")
     check_choice("dtype", cfg.dtype, DTYPES)
+    check_peft_config(cfg.peft_config)
     if not isinstance(cfg.resume, bool):
         raise bad_value("resume", cfg.resume, "must be True or False", TrainerTypeError)
     device = cfg.device

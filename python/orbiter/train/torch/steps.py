@@ -20,6 +20,7 @@ from orbiter.train.torch.agent import TokenizerAdapter
 from orbiter.train.torch.batches import Tokenized, micro_batches, mini_batch_rows, pad
 from orbiter.train.torch.config import TorchTrainConfig
 from orbiter.train.torch.generation import completion_logprobs
+from orbiter.train.torch.lora import Reference
 from orbiter.train.torch.losses import (
     LOSS_AGGREGATIONS,
     AdvantageInputs,
@@ -41,7 +42,8 @@ class StepContext:
         model: The policy itself (generation, the critic's features, clipping).
         policy: What the loss differentiates: ``model``, or under DDP its wrapper.
         value_head: PPO's critic, when the objective uses one.
-        reference: The frozen initial policy of the KL penalty, when ``kl_coef > 0``.
+        reference: The KL penalty's reference, when ``kl_coef > 0``: a frozen copy of the
+            initial policy, or a peft policy's base with the adapter disabled.
     """
 
     cfg: TorchTrainConfig
@@ -55,7 +57,7 @@ class StepContext:
     data: Tokenized
     rollout: Rollout
     value_head: nn.Module | None = None
-    reference: nn.Module | None = None
+    reference: Reference | None = None
 
 
 def train_step(ctx: StepContext, indices: list[int], step: int) -> dict[str, float]:
@@ -189,8 +191,7 @@ def _update(
         pg, clipped = policy_loss(logp, old, advantages[part], cfg.clip_range, clip_high)
         loss = aggregation.share(pg, maskf)
         if ctx.reference is not None:
-            with torch.no_grad():
-                ref_logp, _ = completion_logprobs(ctx.reference, ids_p, mask_p, ids_c, mask_c)
+            ref_logp = ctx.reference.logprobs(ids_p, mask_p, ids_c, mask_c)
             kl = kl_penalty(cfg.kl_kind, logp, ref_logp)
             loss = loss + cfg.kl_coef * aggregation.share(kl, maskf)
             kl_sum += float((kl.detach() * maskf).sum())

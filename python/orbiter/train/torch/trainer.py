@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import threading
 from pathlib import Path
@@ -43,6 +42,7 @@ from orbiter.train.torch.critic import value_head_for
 from orbiter.train.torch.dataset import load_examples
 from orbiter.train.torch.evaluation import evaluate_examples
 from orbiter.train.torch.generation import Sampling
+from orbiter.train.torch.lora import reference_for, with_adapter
 from orbiter.train.torch.losses import OBJECTIVES
 from orbiter.train.torch.reporting import METRICS_FILE, RunReport, summarize
 from orbiter.train.torch.rollout import SingleTurnRollout
@@ -263,6 +263,8 @@ class TorchTrainer(Trainer):
         device = resolve_device(cfg.device)
         dist = distributed_from_env(device)
         objective = OBJECTIVES[Algorithm(cfg.algorithm)]
+        # A peft_config wraps the policy once; the agent keeps the peft model from then on.
+        agent.model = with_adapter(agent.model, cfg.peft_config, cfg.seed)
         model = agent.model.to(device)
         model.train()
         policy = dist.wrap(model)
@@ -273,10 +275,10 @@ class TorchTrainer(Trainer):
             params += list(value_head.parameters())
         optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate)
         # The KL reference is the policy as handed in, also when resuming (taken before the
-        # checkpoint's weights are loaded into the model).
+        # checkpoint's weights are loaded into the model); for a peft policy, its base.
         reference = None
         if cfg.kl_coef > 0 and not objective.supervised:
-            reference = copy.deepcopy(model).eval().requires_grad_(False)
+            reference = reference_for(model)
         sampling = Sampling(
             cfg.max_new_tokens, tok.eos_token_id, tok.pad_token_id, cfg.temperature, cfg.top_p
         )
@@ -310,8 +312,12 @@ class TorchTrainer(Trainer):
         if not has_checkpoint(out_dir):
             return 0
         modules = training_modules(ctx.model, ctx.value_head)
-        state = load_checkpoint(out_dir, modules, ctx.optimizer)
-        check_resumable(state.get("config", {}), ctx.cfg, out_dir)
+        state = load_checkpoint(
+            out_dir,
+            modules,
+            ctx.optimizer,
+            lambda saved: check_resumable(saved.get("config", {}), ctx.cfg, out_dir),
+        )
         apply_learning_rate(ctx.optimizer, ctx.cfg.learning_rate)
         start = int(state["step"])
         logger.info("resuming from %s at step %d", out_dir, start)

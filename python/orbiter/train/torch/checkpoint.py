@@ -146,27 +146,47 @@ def save_checkpoint(
     directory.mkdir(parents=True, exist_ok=True)
     check_no_symlinks(directory)
     root = _recover(directory)
-    new, old = directory / (CHECKPOINT_DIR + ".new"), directory / (CHECKPOINT_DIR + ".old")
-    shutil.rmtree(new, ignore_errors=True)
-    new.mkdir()
-    for name, module in modules.items():
-        atomic_write(new / _weights_file(name, module), lambda p, m=module: _save_weights(p, m))
     opt_tensors, opt_plain = _optimizer_tensors(optimizer)
-    atomic_write(new / OPTIMIZER, lambda p: save_file(opt_tensors, p))
     state = dict(trainer_state, optimizer=opt_plain, modules=sorted(modules))
 
-    def write_json(p: str) -> None:
-        Path(p).write_text(json.dumps(state, indent=2, sort_keys=True))
+    def fill(new: Path) -> None:
+        for name, module in modules.items():
+            weights = new / _weights_file(name, module)
+            atomic_write(weights, lambda p, m=module: _save_weights(p, m))
+        atomic_write(new / OPTIMIZER, lambda p: save_file(opt_tensors, p))
+        for name, text in {
+            **(files or {}),
+            STATE: json.dumps(state, indent=2, sort_keys=True),
+        }.items():
+            atomic_write(new / name, lambda p, t=text: Path(p).write_text(t, encoding="utf-8"))
 
-    atomic_write(new / STATE, write_json)
-    for name, text in (files or {}).items():
-        atomic_write(new / name, lambda p, t=text: Path(p).write_text(t, encoding="utf-8"))
+    return replace_directory(root, fill)
+
+
+def replace_directory(root: Path, fill: Callable[[Path], None]) -> Path:
+    """Replace the directory *root* by what ``fill(new)`` writes into an empty ``new``
+    beside it (``<root>.new``): every file fsynced, then two renames swap it in (the old one
+    goes to ``<root>.old`` and is removed), so a crash leaves the previous or the new one
+    whole, never a mix."""
+    new = root.with_name(root.name + ".new")
+    old = root.with_name(root.name + ".old")
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir()
+    try:
+        fill(new)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    for path in sorted(new.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            with open(path, "rb+") as f:
+                os.fsync(f.fileno())
     _fsync_dir(new)
     shutil.rmtree(old, ignore_errors=True)
     if root.exists():
         os.rename(root, old)
     os.rename(new, root)
-    _fsync_dir(directory)
+    _fsync_dir(root.parent)
     shutil.rmtree(old, ignore_errors=True)
     return root
 
@@ -344,7 +364,7 @@ def trainer_state(cfg: TorchTrainConfig, step: int, reward_name: str) -> dict[st
 
 
 # Settings of how a run is started or shown, not of what it trains: never worth a warning.
-UNCOMPARED_FIELDS = ("resume", "output_dir", "log_every")
+UNCOMPARED_FIELDS = ("resume", "output_dir", "log_every", "save_final")
 
 
 def check_resumable(saved: dict[str, Any], cfg: TorchTrainConfig, out_dir: Path) -> None:

@@ -86,6 +86,9 @@ class TorchTrainConfig(TrainConfig):
             exported. A peft model handed in as the policy is trained the same way without
             it. The KL reference is then the base model with the adapter disabled, not a
             copy. None: every trainable weight of the model is trained.
+        save_final: Export the policy to ``output_dir/final`` when a run ends
+            (``save_pretrained`` for transformers and peft models, see
+            :meth:`TorchTrainer.export`).
         resume: Continue from the checkpoint in ``output_dir`` when there is one, with
             ``metrics.jsonl`` cut back to its step (a finished run returns its metrics
             without training). False: discard that checkpoint and ``metrics.jsonl`` and
@@ -117,6 +120,7 @@ class TorchTrainConfig(TrainConfig):
     max_steps: int | None = None
     resume: bool = True
     peft_config: Any = None
+    save_final: bool = True
 
 
 FIELD_NAMES = tuple(f.name for f in fields(TorchTrainConfig))
@@ -186,8 +190,9 @@ def validate_config(cfg: TorchTrainConfig) -> None:
             raise bad_value(name, parts, "must be <= batch_size")
     check_choice("dtype", cfg.dtype, DTYPES)
     check_peft_config(cfg.peft_config)
-    if not isinstance(cfg.resume, bool):
-        raise bad_value("resume", cfg.resume, "must be True or False", TrainerTypeError)
+    for name in ("resume", "save_final"):
+        if not isinstance(getattr(cfg, name), bool):
+            raise bad_value(name, getattr(cfg, name), "must be True or False", TrainerTypeError)
     device = cfg.device
     if not isinstance(device, str) or not (
         device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())

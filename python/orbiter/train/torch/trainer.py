@@ -41,6 +41,7 @@ from orbiter.train.torch.config import TorchTrainConfig, merge_config, validate_
 from orbiter.train.torch.critic import value_head_for
 from orbiter.train.torch.dataset import load_examples
 from orbiter.train.torch.evaluation import evaluate_examples
+from orbiter.train.torch.export import FINAL_DIR, export
 from orbiter.train.torch.generation import Sampling
 from orbiter.train.torch.lora import reference_for, with_adapter
 from orbiter.train.torch.losses import OBJECTIVES
@@ -70,7 +71,8 @@ class TorchTrainer(Trainer):
 
     Metrics go to a tqdm bar, ``output_dir/metrics.jsonl`` and TensorBoard when installed.
     Checkpoints (safetensors + JSON) are written atomically; a trainer on the same
-    ``output_dir`` resumes from the last one. Under ``torchrun`` it runs DDP.
+    ``output_dir`` resumes from the last one. A finished run exports the policy to
+    ``output_dir/final`` (:meth:`export`). Under ``torchrun`` it runs DDP.
     """
 
     def __init__(self, config: TrainConfig | None = None) -> None:
@@ -251,6 +253,8 @@ class TorchTrainer(Trainer):
             report.close()
         if out_dir is not None and self._step > start:
             self._checkpoint(ctx, out_dir, self._step)
+            if cfg.save_final and ctx.dist.is_main:
+                self.export(out_dir / FINAL_DIR)
         ctx.dist.close()
         return summarize(report.history, self._step, schedule.total)
 
@@ -355,6 +359,25 @@ class TorchTrainer(Trainer):
         instructions = self._agent.instructions if self._agent is not None else ""
         files = model_config_files(ctx.model, instructions)
         save_checkpoint(out_dir, modules, ctx.optimizer, state, files)
+
+    def export(self, path: str | Path | None = None) -> Path:
+        """Write the policy to *path* (default ``output_dir/final``, where a run writes it
+        when it ends) with :func:`~orbiter.train.torch.export.export`: ``save_pretrained``
+        for a transformers model (``AutoModelForCausalLM.from_pretrained`` loads it), only
+        the adapter for a peft model (``PeftModel.from_pretrained`` on the base), the
+        built-in model's weights and ``model_config.json`` otherwise, and the tokenizer when
+        it has ``save_pretrained``.
+
+        Returns:
+            The directory written.
+        """
+        if self._agent is None:
+            raise TrainerError("export() needs check_agent first")
+        if path is None:
+            if not self.torch_config.output_dir:
+                raise TrainerError("export() needs a path, or config.output_dir")
+            path = Path(self.torch_config.output_dir) / FINAL_DIR
+        return export(self._agent, path)
 
     # -- evaluation -------------------------------------------------------------------------
 

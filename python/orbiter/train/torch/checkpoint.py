@@ -302,7 +302,7 @@ def _checked_state(state: Any, path: Path) -> dict[str, Any]:
         and isinstance(optimizer.get("param_groups"), list)
     ):
         raise bad("optimizer", "must hold 'state' (an object) and 'param_groups' (a list)")
-    for field in ("config", "rng"):
+    for field in ("config", "rng", "scheduler"):
         if field in state and not isinstance(state[field], dict):
             raise bad(field, f"must be an object, got {state[field]!r}")
     return state
@@ -371,7 +371,8 @@ def check_resumable(saved: dict[str, Any], cfg: TorchTrainConfig, out_dir: Path)
     """Raise when a :data:`TRAJECTORY_FIELDS` setting differs from the checkpoint's *saved*
     config, naming each; warn of the other settings that changed, which apply from the
     checkpoint's step on (every step reads them from the config, and
-    :func:`apply_learning_rate` sets the restored optimizer's rate)."""
+    :func:`~orbiter.train.torch.schedule.apply_settings` gives the restored optimizer
+    this run's rate and weight decay)."""
     current = config_dict(cfg)
     saved = dict(saved)
     if isinstance(saved.get("algorithm"), str):  # written before the shared spelling
@@ -399,13 +400,6 @@ def check_resumable(saved: dict[str, Any], cfg: TorchTrainConfig, out_dir: Path)
             out_dir,
             "; ".join(f"{k}: checkpoint {saved[k]!r}, now {current[k]!r}" for k in others),
         )
-
-
-def apply_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
-    """Set every parameter group's ``lr`` to *learning_rate*: a restored optimizer state
-    carries the checkpoint's rate, which a changed ``config.learning_rate`` replaces."""
-    for group in optimizer.param_groups:
-        group["lr"] = learning_rate
 
 
 def config_dict(cfg: TorchTrainConfig) -> dict[str, Any]:

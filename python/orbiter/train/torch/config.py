@@ -26,6 +26,7 @@ from orbiter.train.trainer import TrainConfig
 ALGORITHMS = tuple(Algorithm)
 KL_KINDS = tuple(KLEstimator)
 DTYPES = ("auto", "float32", "bfloat16")
+LR_SCHEDULERS = ("constant", "linear", "cosine")
 LOSS_AGG_MODES = ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean")
 
 
@@ -70,6 +71,13 @@ class TorchTrainConfig(TrainConfig):
         gamma: Discount for reinforce_pp and ppo.
         lam: GAE lambda for ppo.
         max_grad_norm: Gradient-norm clip.
+        weight_decay: AdamW's decoupled weight decay (torch's default, 0.01).
+        lr_scheduler: How the learning rate moves over the run, once a step (all of a
+            step's updates share a rate), by transformers' schedulers: "constant" (the
+            default), "linear" or "cosine" decay to 0 at the last step, after the warm-up.
+        warmup_steps: Steps of a linear warm-up from 0 to ``learning_rate`` (0: none).
+        warmup_ratio: The warm-up as a share of the run's steps, ``ceil(warmup_ratio *
+            steps)`` (when ``warmup_steps`` is 0).
         grad_accum_steps: Micro-batches per optimizer step.
         seed: Seed of every random draw; a run is reproducible for a seed.
         device: "auto" (CUDA when present), "cpu", "cuda", "cuda:N".
@@ -110,6 +118,10 @@ class TorchTrainConfig(TrainConfig):
     gamma: float = 1.0
     lam: float = 0.95
     max_grad_norm: float = 1.0
+    weight_decay: float = 0.01
+    lr_scheduler: str = "constant"
+    warmup_steps: int = 0
+    warmup_ratio: float = 0.0
     grad_accum_steps: int = 1
     seed: int = 0
     device: str = "auto"
@@ -178,6 +190,14 @@ def validate_config(cfg: TorchTrainConfig) -> None:
     check_float("lam", cfg.lam, 0.0, 1.0)
     check_float("max_grad_norm", cfg.max_grad_norm, 0.0, open_low=True)
     check_int("grad_accum_steps", cfg.grad_accum_steps, 1)
+    check_float("weight_decay", cfg.weight_decay, 0.0)
+    check_choice("lr_scheduler", cfg.lr_scheduler, LR_SCHEDULERS)
+    check_int("warmup_steps", cfg.warmup_steps, 0)
+    check_float("warmup_ratio", cfg.warmup_ratio, 0.0, 1.0)
+    if cfg.warmup_steps and cfg.warmup_ratio:
+        raise bad_value(
+            "warmup_ratio", cfg.warmup_ratio, "set warmup_steps or warmup_ratio, not both"
+        )
     check_int("seed", cfg.seed, 0)
     check_int("checkpoint_every", cfg.checkpoint_every, 0)
     check_int("eval_every", cfg.eval_every, 0)

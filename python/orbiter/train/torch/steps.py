@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
 
 from orbiter.train.errors import TrainerError
 from orbiter.train.torch import critic
@@ -42,6 +43,8 @@ class StepContext:
         model: The policy itself (generation, the critic's features, clipping).
         policy: What the loss differentiates: ``model``, or under DDP its wrapper.
         value_head: PPO's critic, when the objective uses one.
+        scheduler: The learning-rate schedule, stepped after each step (None: a
+            constant rate).
         reference: The KL penalty's reference, when ``kl_coef > 0``: a frozen copy of the
             initial policy, or a peft policy's base with the adapter disabled.
     """
@@ -58,15 +61,21 @@ class StepContext:
     rollout: Rollout
     value_head: nn.Module | None = None
     reference: Reference | None = None
+    scheduler: LambdaLR | None = None
 
 
 def train_step(ctx: StepContext, indices: list[int], step: int) -> dict[str, float]:
     """One optimizer step on the training examples *indices* (this rank's share); its
-    random draws are seeded from ``seed_for(seed, step, rank)``."""
+    random draws are seeded from ``seed_for(seed, step, rank)``. The schedule (if any)
+    moves the rate on afterwards; ``learning_rate`` in the metrics is the step's own."""
     torch.manual_seed(seed_for(ctx.cfg.seed, step, ctx.dist.rank))
-    if ctx.objective.supervised:
-        return sft_step(ctx, indices)
-    return rl_step(ctx, indices, step)
+    learning_rate = float(ctx.optimizer.param_groups[0]["lr"])
+    supervised = ctx.objective.supervised
+    metrics = sft_step(ctx, indices) if supervised else rl_step(ctx, indices, step)
+    if ctx.scheduler is not None:
+        ctx.scheduler.step()
+    metrics["learning_rate"] = learning_rate
+    return metrics
 
 
 def rl_step(ctx: StepContext, indices: list[int], step: int) -> dict[str, float]:

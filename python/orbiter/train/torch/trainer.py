@@ -25,7 +25,6 @@ from orbiter.train.rewards.registry import BatchedReward, probe_reward, resolve_
 from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter, check_policy
 from orbiter.train.torch.batches import Schedule, Tokenized, check_fits_context, tokenize
 from orbiter.train.torch.checkpoint import (
-    apply_learning_rate,
     check_no_symlinks,
     check_resumable,
     check_start,
@@ -48,6 +47,7 @@ from orbiter.train.torch.losses import OBJECTIVES
 from orbiter.train.torch.reporting import METRICS_FILE, RunReport, summarize
 from orbiter.train.torch.rollout import SingleTurnRollout
 from orbiter.train.torch.runtime import autocast_for, distributed_from_env, resolve_device
+from orbiter.train.torch.schedule import apply_settings, build_scheduler, restore
 from orbiter.train.torch.steps import StepContext, train_step
 from orbiter.train.trainer import TrainConfig, Trainer, TrainerError, TrainMetrics
 
@@ -214,6 +214,7 @@ class TorchTrainer(Trainer):
             epochs=cfg.epochs,
             max_steps=cfg.max_steps,
         )
+        ctx.scheduler = build_scheduler(ctx.optimizer, cfg, schedule.total)
         start = self._resume(ctx, out_dir)
         if out_dir is not None:
             check_start(start, schedule.total, out_dir)
@@ -277,7 +278,7 @@ class TorchTrainer(Trainer):
         params = [p for p in model.parameters() if p.requires_grad]
         if value_head is not None:
             params += list(value_head.parameters())
-        optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate)
+        optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         # The KL reference is the policy as handed in, also when resuming (taken before the
         # checkpoint's weights are loaded into the model); for a peft policy, its base.
         reference = None
@@ -304,8 +305,9 @@ class TorchTrainer(Trainer):
 
     def _resume(self, ctx: StepContext, out_dir: Path | None) -> int:
         """The step to start from: the checkpoint's in *out_dir* (loaded into the modules and
-        the optimizer, its config checked against this one, the configured learning rate
-        set), else 0. With ``resume=False`` the checkpoint is discarded (by rank 0) first."""
+        the optimizer, its config checked against this one, the schedule restored, the
+        configured learning rate and weight decay set), else 0. With ``resume=False`` the
+        checkpoint is discarded (by rank 0) first."""
         if out_dir is None:
             return 0
         if not ctx.cfg.resume:
@@ -322,8 +324,9 @@ class TorchTrainer(Trainer):
             ctx.optimizer,
             lambda saved: check_resumable(saved.get("config", {}), ctx.cfg, out_dir),
         )
-        apply_learning_rate(ctx.optimizer, ctx.cfg.learning_rate)
         start = int(state["step"])
+        restore(ctx.scheduler, state.get("scheduler"), start)
+        apply_settings(ctx.optimizer, ctx.scheduler, ctx.cfg)
         logger.info("resuming from %s at step %d", out_dir, start)
         return start
 
@@ -356,6 +359,8 @@ class TorchTrainer(Trainer):
             return
         modules = training_modules(ctx.model, ctx.value_head)
         state = trainer_state(ctx.cfg, step, self._reward_name)
+        if ctx.scheduler is not None:
+            state["scheduler"] = ctx.scheduler.state_dict()
         instructions = self._agent.instructions if self._agent is not None else ""
         files = model_config_files(ctx.model, instructions)
         save_checkpoint(out_dir, modules, ctx.optimizer, state, files)

@@ -159,7 +159,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     trainer.check_config({"max_new_tokens": args.max_new_tokens})
     trainer.check_agent(_eval_agent(Path(args.run_dir)))
     trainer.check_reward(args.reward)
-    metrics = asyncio.run(trainer.evaluate(args.data))
+    metrics = asyncio.run(
+        trainer.evaluate(args.data, n_samples=args.n_samples, temperature=args.temperature)
+    )
     print(
         json.dumps(
             {"accuracy": metrics.accuracy, "loss": metrics.loss, "items": metrics.steps}
@@ -260,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("data", help="JSONL with input and answer")
     evaluate.add_argument("--reward", default="math_equal")
     evaluate.add_argument("--max-new-tokens", type=_count(1), default=32)
+    evaluate.add_argument(
+        "--n-samples", type=_count(1), default=1, help="completions per item (pass@k, maj@k)"
+    )
+    evaluate.add_argument(
+        "--temperature", type=float, default=0.0, help="sampling temperature (0: greedy)"
+    )
     evaluate.set_defaults(run=_cmd_eval)
 
     validate = sub.add_parser("validate", help="validate a JSONL dataset in the core")

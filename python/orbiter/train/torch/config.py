@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tempfile
 from dataclasses import dataclass, fields
@@ -97,6 +98,10 @@ class TorchTrainConfig(TrainConfig):
         save_final: Export the policy to ``output_dir/final`` when a run ends
             (``save_pretrained`` for transformers and peft models, see
             :meth:`TorchTrainer.export`).
+        accuracy_threshold: A completion counts as correct (the ``accuracy`` of training
+            steps and of :meth:`TorchTrainer.evaluate`, pass@k and maj@k) when its reward is
+            ``>= accuracy_threshold`` (1.0: full marks; ``extra["accuracy_threshold"]``,
+            the earlier spelling, sets it too).
         resume: Continue from the checkpoint in ``output_dir`` when there is one, with
             ``metrics.jsonl`` cut back to its step (a finished run returns its metrics
             without training). False: discard that checkpoint and ``metrics.jsonl`` and
@@ -132,6 +137,7 @@ class TorchTrainConfig(TrainConfig):
     max_steps: int | None = None
     resume: bool = True
     peft_config: Any = None
+    accuracy_threshold: float = 1.0
     save_final: bool = True
 
 
@@ -190,14 +196,7 @@ def validate_config(cfg: TorchTrainConfig) -> None:
     check_float("lam", cfg.lam, 0.0, 1.0)
     check_float("max_grad_norm", cfg.max_grad_norm, 0.0, open_low=True)
     check_int("grad_accum_steps", cfg.grad_accum_steps, 1)
-    check_float("weight_decay", cfg.weight_decay, 0.0)
-    check_choice("lr_scheduler", cfg.lr_scheduler, LR_SCHEDULERS)
-    check_int("warmup_steps", cfg.warmup_steps, 0)
-    check_float("warmup_ratio", cfg.warmup_ratio, 0.0, 1.0)
-    if cfg.warmup_steps and cfg.warmup_ratio:
-        raise bad_value(
-            "warmup_ratio", cfg.warmup_ratio, "set warmup_steps or warmup_ratio, not both"
-        )
+    _check_optimizer(cfg)
     check_int("seed", cfg.seed, 0)
     check_int("checkpoint_every", cfg.checkpoint_every, 0)
     check_int("eval_every", cfg.eval_every, 0)
@@ -209,6 +208,9 @@ def validate_config(cfg: TorchTrainConfig) -> None:
         if parts is not None and parts > cfg.batch_size:
             raise bad_value(name, parts, "must be <= batch_size")
     check_choice("dtype", cfg.dtype, DTYPES)
+    if "accuracy_threshold" in cfg.extra:  # the earlier spelling
+        cfg.accuracy_threshold = cfg.extra.pop("accuracy_threshold")
+    check_float("accuracy_threshold", cfg.accuracy_threshold, -math.inf)
     check_peft_config(cfg.peft_config)
     for name in ("resume", "save_final"):
         if not isinstance(getattr(cfg, name), bool):
@@ -220,6 +222,18 @@ def validate_config(cfg: TorchTrainConfig) -> None:
         raise bad_value("device", device, "must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
     if cfg.output_dir:
         _check_writable(cfg.output_dir)
+
+
+def _check_optimizer(cfg: TorchTrainConfig) -> None:
+    """The weight decay and the learning-rate schedule."""
+    check_float("weight_decay", cfg.weight_decay, 0.0)
+    check_choice("lr_scheduler", cfg.lr_scheduler, LR_SCHEDULERS)
+    check_int("warmup_steps", cfg.warmup_steps, 0)
+    check_float("warmup_ratio", cfg.warmup_ratio, 0.0, 1.0)
+    if cfg.warmup_steps and cfg.warmup_ratio:
+        raise bad_value(
+            "warmup_ratio", cfg.warmup_ratio, "set warmup_steps or warmup_ratio, not both"
+        )
 
 
 def _check_writable(path: str) -> None:

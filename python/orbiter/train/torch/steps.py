@@ -102,7 +102,7 @@ def rl_step(ctx: StepContext, indices: list[int], step: int) -> dict[str, float]
     ]
     t4 = time.perf_counter()
     scores = batch.rewards
-    threshold = float(cfg.extra.get("accuracy_threshold", 1.0))
+    threshold = cfg.accuracy_threshold
     generated = float(batch.trainable_mask.sum())
     step_time = t4 - t0
     tokens = sum(u.tokens for u in updates)

@@ -22,6 +22,7 @@ from torch import nn
 from orbiter.train.config import Algorithm
 from orbiter.train.records import Example
 from orbiter.train.rewards.registry import BatchedReward, probe_reward, resolve_reward
+from orbiter.train.rewards.text import ExtractStyle
 from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter, check_policy
 from orbiter.train.torch.batches import Schedule, Tokenized, check_fits_context, tokenize
 from orbiter.train.torch.checkpoint import (
@@ -39,7 +40,7 @@ from orbiter.train.torch.checkpoint import (
 from orbiter.train.torch.config import TorchTrainConfig, merge_config, validate_config
 from orbiter.train.torch.critic import value_head_for
 from orbiter.train.torch.dataset import load_examples
-from orbiter.train.torch.evaluation import evaluate_examples
+from orbiter.train.torch.evaluation import EvalSampling, evaluate_examples
 from orbiter.train.torch.export import FINAL_DIR, export
 from orbiter.train.torch.generation import Sampling
 from orbiter.train.torch.lora import reference_for, with_adapter
@@ -386,15 +387,28 @@ class TorchTrainer(Trainer):
 
     # -- evaluation -------------------------------------------------------------------------
 
-    async def evaluate(self, test_data: Any | None = None) -> TrainMetrics:
-        """Greedy decoding on *test_data* (or the test split from ``check_dataset``),
-        scored in the core.
+    async def evaluate(
+        self,
+        test_data: Any | None = None,
+        *,
+        n_samples: int = 1,
+        temperature: float = 0.0,
+        answer_style: ExtractStyle = "last_number",
+    ) -> TrainMetrics:
+        """Completions of *test_data* (or the test split from ``check_dataset``), scored in
+        the core: greedy by default, or *n_samples* per item sampled at *temperature* (> 0;
+        seeded with ``config.seed``, nucleus ``config.top_p``).
+
+        A sample is correct when its reward is ``>= config.accuracy_threshold`` (default
+        1.0). maj@k votes on the answers ``extract_answer(style=answer_style)`` finds.
 
         Returns:
-            ``TrainMetrics(loss = mean NLL per token of the references, accuracy = share of
-            items with reward >= extra["accuracy_threshold"] (default 1.0), steps = items,
-            extra = reward statistics)``.
+            ``TrainMetrics(loss = mean NLL per token of the references, accuracy = share
+            of correct samples, steps = items, extra = reward_mean (mean@k), reward_std,
+            reward_min, reward_max, "pass@1", "pass@2", ... "pass@k" (Chen et al.'s unbiased
+            estimator), "maj@k", n_samples, temperature, accuracy_threshold, samples)``.
         """
+        sampling = EvalSampling(n_samples, temperature, answer_style)
         if self._agent is None or self._reward is None:
             raise TrainerError("evaluate() needs check_agent and check_reward first")
         examples = (
@@ -410,16 +424,18 @@ class TorchTrainer(Trainer):
                 self._agent.model, data, self.torch_config.max_new_tokens, "test_data"
             )
         try:
-            return await asyncio.to_thread(self._evaluate_sync, examples)
+            return await asyncio.to_thread(self._evaluate_sync, examples, sampling)
         except TrainerError:
             raise
         except Exception as err:
             raise TrainerError(f"evaluation failed: {err!r}") from err
 
-    def _evaluate_sync(self, examples: list[Example]) -> TrainMetrics:
+    def _evaluate_sync(
+        self, examples: list[Example], sampling: EvalSampling | None = None
+    ) -> TrainMetrics:
         agent, tok, reward = self._agent, self._tokenizer, self._reward
         assert agent is not None and tok is not None and reward is not None
-        return evaluate_examples(agent, tok, reward, examples, self.torch_config)
+        return evaluate_examples(agent, tok, reward, examples, self.torch_config, sampling)
 
 
 # The metrics file's name, for the demo and other readers of a run's output directory.

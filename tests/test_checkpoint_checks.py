@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -96,12 +97,16 @@ def test_damaged_weights_are_a_one_line_error(
     run = tmp_path / "run"
     _, test = arithmetic_task(16, 4, max_operand=9, seed=0)
     assert main(["train", str(config(tmp_path, run))]) == 0
-    weights = run / CHECKPOINT_DIR / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:100])  # truncated
-    capsys.readouterr()
-    assert main(["eval", str(run), str(write_jsonl(tmp_path / "t.jsonl", test))]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("orbiter-train: error: cannot read") and "model.safetensors" in err
+    data = write_jsonl(tmp_path / "t.jsonl", test)
+    # eval reads the run's final/ export, and without one its checkpoint
+    for folder in ("final", CHECKPOINT_DIR):
+        weights = run / folder / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:100])  # truncated
+        capsys.readouterr()
+        assert main(["eval", str(run), str(data)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("orbiter-train: error: cannot read") and str(weights) in err
+        shutil.rmtree(run / "final", ignore_errors=True)
 
 
 def test_a_symlinked_checkpoint_dir_is_refused_before_training(

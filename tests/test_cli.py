@@ -52,6 +52,19 @@ def test_demo_writes_metrics_curve_and_summary(
         summaries.append(summary)
     # Same seed, same start: the same result.
     assert summaries[0]["gain_points"] == summaries[1]["gain_points"]
+    # `eval` loads the demo's model (its final/ export) and scores it as the demo did.
+    assert sorted(p.name for p in (out / "final").iterdir()) == [
+        "model.safetensors",
+        "model_config.json",
+    ]
+    _, test = arithmetic_task(300, 100, max_operand=19, seed=0)  # the demo's held-out set
+    data = write_jsonl(tmp_path / "held_out.jsonl", test)
+    assert main(["eval", str(out), str(data), "--max-new-tokens", "4"]) == 0
+    evaluation = json.loads(capsys.readouterr().out)
+    assert evaluation["items"] == 100
+    assert evaluation["accuracy"] == summaries[1]["held_out_accuracy_after_rl"]
+    # the reference answers' NLL pins the weights (chunks of other sizes: float rounding)
+    assert evaluation["loss"] == pytest.approx(summaries[1]["held_out_nll_after_rl"], rel=1e-5)
 
 
 def test_train_then_eval_from_a_toml_config(

@@ -124,10 +124,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_eval(args: argparse.Namespace) -> int:
-    from orbiter.train.torch import TorchTrainer
+def _eval_agent(run: Path) -> Any:
+    """The policy ``eval`` scores: the export in ``RUN/final/`` (or *run* itself when it is
+    an export), else the built-in model rebuilt from the checkpoint's model config."""
+    from orbiter.train.torch.export import FINAL_DIR, load_exported
 
-    run = Path(args.run_dir)
+    for candidate in (run / FINAL_DIR, run):
+        if (candidate / "config.json").is_file() or (
+            (candidate / "model_config.json").is_file()
+            and (candidate / "model.safetensors").is_file()
+        ):
+            return load_exported(candidate)
+    return _checkpoint_agent(run)
+
+
+def _checkpoint_agent(run: Path) -> Any:
     # written with the checkpoint; runs of earlier versions kept it next to it
     model_cfg_path = run / "checkpoint" / "model_config.json"
     if not model_cfg_path.is_file():
@@ -140,11 +151,19 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             raise TrainerError(f"{model_cfg_path}: not a model config: {err}") from None
         if not isinstance(model_cfg, dict):
             raise TrainerError(f"{model_cfg_path}: not a model config (a JSON object)")
+    return _tiny_agent(model_cfg, run)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from orbiter.train.torch import TorchTrainer
+
     trainer = TorchTrainer()
     trainer.check_config({"max_new_tokens": args.max_new_tokens})
-    trainer.check_agent(_tiny_agent(model_cfg, run))
+    trainer.check_agent(_eval_agent(Path(args.run_dir)))
     trainer.check_reward(args.reward)
-    metrics = asyncio.run(trainer.evaluate(args.data))
+    metrics = asyncio.run(
+        trainer.evaluate(args.data, n_samples=args.n_samples, temperature=args.temperature)
+    )
     print(
         json.dumps(
             {"accuracy": metrics.accuracy, "loss": metrics.loss, "items": metrics.steps}
@@ -275,10 +294,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=_cmd_train)
 
     evaluate = sub.add_parser("eval", help="greedy evaluation of a trained run on a JSONL file")
-    evaluate.add_argument("run_dir", help="an output_dir with a checkpoint")
+    evaluate.add_argument(
+        "run_dir", help="an output_dir (its final/ export or its checkpoint), or an export"
+    )
     evaluate.add_argument("data", help="JSONL with input and answer")
     evaluate.add_argument("--reward", default="math_equal")
     evaluate.add_argument("--max-new-tokens", type=_count(1), default=32)
+    evaluate.add_argument(
+        "--n-samples", type=_count(1), default=1, help="completions per item (pass@k, maj@k)"
+    )
+    evaluate.add_argument(
+        "--temperature", type=float, default=0.0, help="sampling temperature (0: greedy)"
+    )
     evaluate.set_defaults(run=_cmd_eval)
 
     validate = sub.add_parser("validate", help="validate a JSONL dataset in the core")

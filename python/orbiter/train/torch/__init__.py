@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from orbiter.train.torch.agent import PolicyAgent
 from orbiter.train.torch.config import TorchTrainConfig
+from orbiter.train.torch.export import export, load_exported
 from orbiter.train.torch.model import TinyCausalLM, TinyConfig
 from orbiter.train.torch.task import arithmetic_task
 from orbiter.train.torch.tokenizer import ByteTokenizer
@@ -20,4 +21,6 @@ __all__ = [
     "TorchTrainConfig",
     "TorchTrainer",
     "arithmetic_task",
+    "export",
+    "load_exported",
 ]

@@ -10,12 +10,13 @@ safetensors, everything else from JSON.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,15 @@ from torch import nn
 from orbiter.train.config import ALGORITHM_ALIASES
 from orbiter.train.errors import TrainerError
 from orbiter.train.torch.config import TorchTrainConfig
+from orbiter.train.torch.lora import (
+    ADAPTER_CONFIG,
+    ADAPTER_WEIGHTS,
+    adapter_config_json,
+    adapter_state,
+    is_peft_model,
+    load_adapter_state,
+    peft_config_dict,
+)
 from orbiter.train.torch.runtime import SEED_SCHEME
 
 logger = logging.getLogger("orbiter.train.torch")
@@ -68,9 +78,21 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
     return tensors, {"state": plain, "param_groups": state["param_groups"]}
 
 
-def _weights_file(name: str) -> str:
-    # The policy's weights keep the conventional name, so other tools load them directly.
-    return WEIGHTS if name == "model" else f"{name}.safetensors"
+def _weights_file(name: str, module: nn.Module) -> str:
+    # The policy's weights keep the conventional names (peft's for an adapter), so other
+    # tools load them directly.
+    if name != "model":
+        return f"{name}.safetensors"
+    return ADAPTER_WEIGHTS if is_peft_model(module) else WEIGHTS
+
+
+def _save_weights(path: str, module: nn.Module) -> None:
+    """The weights of *module* at *path*: only the adapter's for a peft model, else all of
+    them (a tensor several names share stored once)."""
+    if is_peft_model(module):
+        save_file(adapter_state(module), path)
+    else:
+        save_model(module, path)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -124,27 +146,47 @@ def save_checkpoint(
     directory.mkdir(parents=True, exist_ok=True)
     check_no_symlinks(directory)
     root = _recover(directory)
-    new, old = directory / (CHECKPOINT_DIR + ".new"), directory / (CHECKPOINT_DIR + ".old")
-    shutil.rmtree(new, ignore_errors=True)
-    new.mkdir()
-    for name, module in modules.items():
-        atomic_write(new / _weights_file(name), lambda p, m=module: save_model(m, p))
     opt_tensors, opt_plain = _optimizer_tensors(optimizer)
-    atomic_write(new / OPTIMIZER, lambda p: save_file(opt_tensors, p))
     state = dict(trainer_state, optimizer=opt_plain, modules=sorted(modules))
 
-    def write_json(p: str) -> None:
-        Path(p).write_text(json.dumps(state, indent=2, sort_keys=True))
+    def fill(new: Path) -> None:
+        for name, module in modules.items():
+            weights = new / _weights_file(name, module)
+            atomic_write(weights, lambda p, m=module: _save_weights(p, m))
+        atomic_write(new / OPTIMIZER, lambda p: save_file(opt_tensors, p))
+        for name, text in {
+            **(files or {}),
+            STATE: json.dumps(state, indent=2, sort_keys=True),
+        }.items():
+            atomic_write(new / name, lambda p, t=text: Path(p).write_text(t, encoding="utf-8"))
 
-    atomic_write(new / STATE, write_json)
-    for name, text in (files or {}).items():
-        atomic_write(new / name, lambda p, t=text: Path(p).write_text(t, encoding="utf-8"))
+    return replace_directory(root, fill)
+
+
+def replace_directory(root: Path, fill: Callable[[Path], None]) -> Path:
+    """Replace the directory *root* by what ``fill(new)`` writes into an empty ``new``
+    beside it (``<root>.new``): every file fsynced, then two renames swap it in (the old one
+    goes to ``<root>.old`` and is removed), so a crash leaves the previous or the new one
+    whole, never a mix."""
+    new = root.with_name(root.name + ".new")
+    old = root.with_name(root.name + ".old")
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir()
+    try:
+        fill(new)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    for path in sorted(new.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            with open(path, "rb+") as f:
+                os.fsync(f.fileno())
     _fsync_dir(new)
     shutil.rmtree(old, ignore_errors=True)
     if root.exists():
         os.rename(root, old)
     os.rename(new, root)
-    _fsync_dir(directory)
+    _fsync_dir(root.parent)
     shutil.rmtree(old, ignore_errors=True)
     return root
 
@@ -170,11 +212,13 @@ def load_checkpoint(
     directory: str | Path,
     modules: Mapping[str, nn.Module],
     optimizer: torch.optim.Optimizer | None,
+    check: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Restore *modules* (and *optimizer*) in place; return the JSON trainer state.
 
     Without an optimizer (weights only, e.g. for evaluation) *modules* may be a subset of
-    what was saved.
+    what was saved. *check* sees the trainer state before any weight is loaded (a resume
+    refuses a changed setting there, before the weights of another adapter fail to fit).
 
     Raises:
         TrainerError: When there is no checkpoint or its state file cannot be read, when the
@@ -189,6 +233,8 @@ def load_checkpoint(
         state = _checked_state(json.loads((root / STATE).read_text(encoding="utf-8")), root / STATE)
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
         raise TrainerError(f"cannot read {root / STATE}: {err}") from err
+    if check is not None:
+        check(state)
     saved = state.pop("modules", ["model"])
     missing = set(modules) - set(saved)
     if missing or (optimizer is not None and set(saved) != set(modules)):
@@ -197,7 +243,7 @@ def load_checkpoint(
         )
     device = next(modules["model"].parameters()).device
     for name, module in modules.items():
-        _load_weights(root / _weights_file(name), name, module, str(device))
+        _load_weights(root / _weights_file(name, module), name, module, str(device))
     opt_plain = state.pop("optimizer")
     if optimizer is not None:
         tensors = _load_tensors(root / OPTIMIZER, str(device))
@@ -212,10 +258,14 @@ def load_checkpoint(
 
 
 def _load_weights(path: Path, name: str, module: nn.Module, device: str) -> None:
-    """Load *path* into *module* (the one called *name*), tying shared tensors again; a
-    missing or damaged file, or weights of another model, is a TrainerError."""
+    """Load *path* into *module* (the one called *name*), tying shared tensors again (into
+    a peft model's adapter only, for an adapter's weights); a missing or damaged file, or
+    weights of another model, is a TrainerError."""
     try:
-        load_model(module, path, strict=True, device=device)
+        if is_peft_model(module):
+            load_adapter_state(module, load_file(path, device=device))
+        else:
+            load_model(module, path, strict=True, device=device)
     except (OSError, SafetensorError) as err:
         raise TrainerError(f"cannot read {path}: {err}") from None
     except RuntimeError as err:  # missing keys, shapes of another model size
@@ -252,7 +302,7 @@ def _checked_state(state: Any, path: Path) -> dict[str, Any]:
         and isinstance(optimizer.get("param_groups"), list)
     ):
         raise bad("optimizer", "must hold 'state' (an object) and 'param_groups' (a list)")
-    for field in ("config", "rng"):
+    for field in ("config", "rng", "scheduler"):
         if field in state and not isinstance(state[field], dict):
             raise bad(field, f"must be an object, got {state[field]!r}")
     return state
@@ -265,7 +315,10 @@ MODEL_CONFIG = "model_config.json"
 def model_config_files(model: nn.Module, instructions: str) -> dict[str, str]:
     """``{MODEL_CONFIG: json}`` for a model whose ``config`` is a dataclass of its sizes
     (:class:`~orbiter.train.torch.TinyCausalLM`), so that ``orbiter-train eval`` rebuilds the
-    model a checkpoint's weights fit; ``{}`` for others."""
+    model a checkpoint's weights fit; ``{ADAPTER_CONFIG: json}`` for a peft model (its
+    checkpoint then loads with ``PeftModel.from_pretrained``); ``{}`` for others."""
+    if is_peft_model(model):
+        return {ADAPTER_CONFIG: adapter_config_json(model)}
     config = getattr(model, "config", None)
     if config is None or not is_dataclass(config) or isinstance(config, type):
         return {}
@@ -285,7 +338,14 @@ def check_start(state_step: int, total: int, directory: str | Path) -> None:
 
 # Settings that fix which prompts, samples and updates a step makes: a checkpoint resumes
 # only under the same values (the others, e.g. epochs or log_every, may change).
-TRAJECTORY_FIELDS = ("algorithm", "seed", "batch_size", "group_size", "grad_accum_steps")
+TRAJECTORY_FIELDS = (
+    "algorithm",
+    "seed",
+    "batch_size",
+    "group_size",
+    "grad_accum_steps",
+    "peft_config",
+)
 
 
 def training_modules(model: nn.Module, value_head: nn.Module | None) -> dict[str, nn.Module]:
@@ -304,14 +364,15 @@ def trainer_state(cfg: TorchTrainConfig, step: int, reward_name: str) -> dict[st
 
 
 # Settings of how a run is started or shown, not of what it trains: never worth a warning.
-UNCOMPARED_FIELDS = ("resume", "output_dir", "log_every")
+UNCOMPARED_FIELDS = ("resume", "output_dir", "log_every", "save_final")
 
 
 def check_resumable(saved: dict[str, Any], cfg: TorchTrainConfig, out_dir: Path) -> None:
     """Raise when a :data:`TRAJECTORY_FIELDS` setting differs from the checkpoint's *saved*
     config, naming each; warn of the other settings that changed, which apply from the
     checkpoint's step on (every step reads them from the config, and
-    :func:`apply_learning_rate` sets the restored optimizer's rate)."""
+    :func:`~orbiter.train.torch.schedule.apply_settings` gives the restored optimizer
+    this run's rate and weight decay)."""
     current = config_dict(cfg)
     saved = dict(saved)
     if isinstance(saved.get("algorithm"), str):  # written before the shared spelling
@@ -341,16 +402,10 @@ def check_resumable(saved: dict[str, Any], cfg: TorchTrainConfig, out_dir: Path)
         )
 
 
-def apply_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
-    """Set every parameter group's ``lr`` to *learning_rate*: a restored optimizer state
-    carries the checkpoint's rate, which a changed ``config.learning_rate`` replaces."""
-    for group in optimizer.param_groups:
-        group["lr"] = learning_rate
-
-
 def config_dict(cfg: TorchTrainConfig) -> dict[str, Any]:
     """The config as JSON: every field, and the entries of ``extra`` that JSON can hold."""
-    out = asdict(cfg)
+    out = asdict(dataclasses.replace(cfg, peft_config=None))
+    out["peft_config"] = peft_config_dict(cfg.peft_config)
     out["extra"] = {k: v for k, v in cfg.extra.items() if _jsonable(v)}
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tempfile
 from dataclasses import dataclass, fields
@@ -20,11 +21,13 @@ from orbiter.train.config import (
     split_update,
 )
 from orbiter.train.errors import TrainerError, TrainerTypeError
+from orbiter.train.torch.lora import check_peft_config
 from orbiter.train.trainer import TrainConfig
 
 ALGORITHMS = tuple(Algorithm)
 KL_KINDS = tuple(KLEstimator)
 DTYPES = ("auto", "float32", "bfloat16")
+LR_SCHEDULERS = ("constant", "linear", "cosine")
 LOSS_AGG_MODES = ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean")
 
 
@@ -69,6 +72,13 @@ class TorchTrainConfig(TrainConfig):
         gamma: Discount for reinforce_pp and ppo.
         lam: GAE lambda for ppo.
         max_grad_norm: Gradient-norm clip.
+        weight_decay: AdamW's decoupled weight decay (torch's default, 0.01).
+        lr_scheduler: How the learning rate moves over the run, once a step (all of a
+            step's updates share a rate), by transformers' schedulers: "constant" (the
+            default), "linear" or "cosine" decay to 0 at the last step, after the warm-up.
+        warmup_steps: Steps of a linear warm-up from 0 to ``learning_rate`` (0: none).
+        warmup_ratio: The warm-up as a share of the run's steps, ``ceil(warmup_ratio *
+            steps)`` (when ``warmup_steps`` is 0).
         grad_accum_steps: Micro-batches per optimizer step.
         seed: Seed of every random draw; a run is reproducible for a seed.
         device: "auto" (CUDA when present), "cpu", "cuda", "cuda:N".
@@ -78,6 +88,20 @@ class TorchTrainConfig(TrainConfig):
         log_every: Steps between progress-bar updates and log lines.
         max_steps: Steps in total, whatever ``epochs`` is: the data is visited again in a
             new order as often as that takes (None: ``epochs`` epochs).
+        peft_config: A peft ``PeftConfig`` (e.g. ``peft.LoraConfig(r=8,
+            target_modules=["c_attn"])``): the policy gets that adapter
+            (``peft.get_peft_model``, its initial weights drawn from ``seed``; the agent's
+            model becomes the peft model) and only the adapter is trained, checkpointed and
+            exported. A peft model handed in as the policy is trained the same way without
+            it. The KL reference is then the base model with the adapter disabled, not a
+            copy. None: every trainable weight of the model is trained.
+        save_final: Export the policy to ``output_dir/final`` when a run ends
+            (``save_pretrained`` for transformers and peft models, see
+            :meth:`TorchTrainer.export`).
+        accuracy_threshold: A completion counts as correct (the ``accuracy`` of training
+            steps and of :meth:`TorchTrainer.evaluate`, pass@k and maj@k) when its reward is
+            ``>= accuracy_threshold`` (1.0: full marks; ``extra["accuracy_threshold"]``,
+            the earlier spelling, sets it too).
         resume: Continue from the checkpoint in ``output_dir`` when there is one, with
             ``metrics.jsonl`` cut back to its step (a finished run returns its metrics
             without training). False: discard that checkpoint and ``metrics.jsonl`` and
@@ -99,6 +123,10 @@ class TorchTrainConfig(TrainConfig):
     gamma: float = 1.0
     lam: float = 0.95
     max_grad_norm: float = 1.0
+    weight_decay: float = 0.01
+    lr_scheduler: str = "constant"
+    warmup_steps: int = 0
+    warmup_ratio: float = 0.0
     grad_accum_steps: int = 1
     seed: int = 0
     device: str = "auto"
@@ -108,6 +136,9 @@ class TorchTrainConfig(TrainConfig):
     log_every: int = 1
     max_steps: int | None = None
     resume: bool = True
+    peft_config: Any = None
+    accuracy_threshold: float = 1.0
+    save_final: bool = True
 
 
 FIELD_NAMES = tuple(f.name for f in fields(TorchTrainConfig))
@@ -165,6 +196,7 @@ def validate_config(cfg: TorchTrainConfig) -> None:
     check_float("lam", cfg.lam, 0.0, 1.0)
     check_float("max_grad_norm", cfg.max_grad_norm, 0.0, open_low=True)
     check_int("grad_accum_steps", cfg.grad_accum_steps, 1)
+    _check_optimizer(cfg)
     check_int("seed", cfg.seed, 0)
     check_int("checkpoint_every", cfg.checkpoint_every, 0)
     check_int("eval_every", cfg.eval_every, 0)
@@ -176,8 +208,13 @@ def validate_config(cfg: TorchTrainConfig) -> None:
         if parts is not None and parts > cfg.batch_size:
             raise bad_value(name, parts, "must be <= batch_size")
     check_choice("dtype", cfg.dtype, DTYPES)
-    if not isinstance(cfg.resume, bool):
-        raise bad_value("resume", cfg.resume, "must be True or False", TrainerTypeError)
+    if "accuracy_threshold" in cfg.extra:  # the earlier spelling
+        cfg.accuracy_threshold = cfg.extra.pop("accuracy_threshold")
+    check_float("accuracy_threshold", cfg.accuracy_threshold, -math.inf)
+    check_peft_config(cfg.peft_config)
+    for name in ("resume", "save_final"):
+        if not isinstance(getattr(cfg, name), bool):
+            raise bad_value(name, getattr(cfg, name), "must be True or False", TrainerTypeError)
     device = cfg.device
     if not isinstance(device, str) or not (
         device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
@@ -185,6 +222,18 @@ def validate_config(cfg: TorchTrainConfig) -> None:
         raise bad_value("device", device, "must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
     if cfg.output_dir:
         _check_writable(cfg.output_dir)
+
+
+def _check_optimizer(cfg: TorchTrainConfig) -> None:
+    """The weight decay and the learning-rate schedule."""
+    check_float("weight_decay", cfg.weight_decay, 0.0)
+    check_choice("lr_scheduler", cfg.lr_scheduler, LR_SCHEDULERS)
+    check_int("warmup_steps", cfg.warmup_steps, 0)
+    check_float("warmup_ratio", cfg.warmup_ratio, 0.0, 1.0)
+    if cfg.warmup_steps and cfg.warmup_ratio:
+        raise bad_value(
+            "warmup_ratio", cfg.warmup_ratio, "set warmup_steps or warmup_ratio, not both"
+        )
 
 
 def _check_writable(path: str) -> None:

@@ -29,6 +29,7 @@ from orbiter.train.errors import TrainerError
 from orbiter.train.torch.agent import PolicyAgent
 from orbiter.train.torch.checkpoint import CHECKPOINT_DIR
 from orbiter.train.torch.config import TorchTrainConfig
+from orbiter.train.torch.export import FINAL_DIR
 from orbiter.train.torch.model import TinyCausalLM
 from orbiter.train.torch.task import arithmetic_task
 from orbiter.train.torch.tokenizer import ByteTokenizer
@@ -89,7 +90,9 @@ async def _phase(
 MARKER = ".orbiter-demo"
 """The file that marks a directory as a demo run (written first, so a crashed run counts)."""
 _FILES = (METRICS_FILE, "reward_curve.png", "summary.json")
-_CHECKPOINTS = tuple(CHECKPOINT_DIR + suffix for suffix in ("", ".new", ".old"))
+_CHECKPOINTS = tuple(
+    name + suffix for name in (CHECKPOINT_DIR, FINAL_DIR) for suffix in ("", ".new", ".old")
+)
 
 
 def _clear(run_dir: Path, subdirs: tuple[str, ...]) -> None:
@@ -114,8 +117,9 @@ def prepare_run_dir(out: Path) -> None:
 
     A new or empty directory is used as it is. A directory of an earlier demo run (it holds
     the :data:`MARKER` file, or only names a demo writes) loses exactly those names: its
-    ``metrics.jsonl``, plot, summary and ``checkpoint``/``checkpoint.new``/
-    ``checkpoint.old`` (which would otherwise be resumed), in it and in ``warmup/``; other
+    ``metrics.jsonl``, plot, summary, ``checkpoint``/``checkpoint.new``/
+    ``checkpoint.old`` (which would otherwise be resumed) and ``final`` (the export, with
+    its ``.new``/``.old``), in it and in ``warmup/``; other
     entries stay. Any other non-empty directory is refused.
 
     Raises:
@@ -137,7 +141,9 @@ def prepare_run_dir(out: Path) -> None:
 
 
 async def run_demo(output_dir: str | Path, settings: DemoSettings | None = None) -> DemoResult:
-    """Run the demo into *output_dir* (metrics.jsonl, reward_curve.png, summary.json)."""
+    """Run the demo into *output_dir* (metrics.jsonl, reward_curve.png, summary.json, and
+    the trained model in ``checkpoint/`` and ``final/``, which ``orbiter-train eval``
+    loads)."""
     s = settings or DemoSettings()
     out = Path(output_dir)
     prepare_run_dir(out)
@@ -192,6 +198,7 @@ def _write_summary(result: DemoResult, settings: DemoSettings) -> None:
     summary = {
         "held_out_accuracy_after_warmup": result.before.accuracy,
         "held_out_accuracy_after_rl": result.after.accuracy,
+        "held_out_nll_after_rl": result.after.loss,
         "gain_points": result.gain_points,
         "warmup_seconds": result.warmup_seconds,
         "rl_seconds": result.rl_seconds,

@@ -1,18 +1,81 @@
-"""Greedy evaluation of a policy on examples, scored in the core."""
+"""Evaluation of a policy on examples: greedy, or ``n_samples`` sampled completions per item
+scored in the core, with accuracy at a threshold, pass@k and maj@k."""
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 
 from orbiter.train.data import RaggedTokens
+from orbiter.train.errors import TrainerValueError
 from orbiter.train.prompts import prompt_text
 from orbiter.train.records import Example
+from orbiter.train.rewards import extract_answer
 from orbiter.train.rewards.registry import BatchedReward
+from orbiter.train.rewards.text import ExtractStyle
 from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter
 from orbiter.train.torch.batches import columns_of, pad, prompt_ids
 from orbiter.train.torch.config import TorchTrainConfig
 from orbiter.train.torch.generation import completion_logprobs, generate
 from orbiter.train.trainer import TrainMetrics
+
+ANSWER_STYLES = ("gsm8k", "boxed", "last_number")
+
+
+@dataclass(frozen=True, slots=True)
+class EvalSampling:
+    """How :func:`evaluate_examples` draws: ``n_samples`` completions per item at
+    ``temperature`` (0: greedy, then ``n_samples`` must be 1); maj@k votes on the answers
+    that ``extract_answer(style=answer_style)`` finds."""
+
+    n_samples: int = 1
+    temperature: float = 0.0
+    answer_style: ExtractStyle = "last_number"
+
+    def __post_init__(self) -> None:
+        n, t = self.n_samples, self.temperature
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise TrainerValueError(f"evaluate(n_samples={n!r}): must be an int >= 1")
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0.0 <= t < float("inf"):
+            raise TrainerValueError(f"evaluate(temperature={t!r}): must be a number >= 0")
+        if n > 1 and t == 0.0:
+            raise TrainerValueError(
+                f"evaluate(n_samples={n}, temperature=0): greedy decoding gives one "
+                "completion; sample with a temperature > 0"
+            )
+        if self.answer_style not in ANSWER_STYLES:
+            raise TrainerValueError(
+                f"evaluate(answer_style={self.answer_style!r}): must be one of {ANSWER_STYLES}"
+            )
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """The unbiased pass@k estimator of Chen et al. (2021) from *n* samples of which *c*
+    are correct: ``1 - C(n - c, k) / C(n, k)``, computed as
+    ``1 - prod_{i = n - c + 1}^{n} (1 - k / i)`` (1 when ``n - c < k``)."""
+    if n - c < k:
+        return 1.0
+    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def majority_correct(answers: list[str | None], correct: np.ndarray) -> bool:
+    """maj@k of one item: whether the sample carrying the most frequent extracted answer
+    is correct (ties: the answer seen first; samples without an answer do not vote; no
+    answer at all: False). *answers* and *correct* are the item's k samples."""
+    votes = Counter(a for a in answers if a is not None)
+    if not votes:
+        return False
+    winner = votes.most_common(1)[0][0]
+    return bool(correct[answers.index(winner)])
+
+
+def pass_ks(k: int) -> list[int]:
+    """The k of the pass@k a k-sample evaluation reports: 1, 2, 4, ... up to *k*, and k."""
+    ks = [1 << i for i in range(k.bit_length()) if 1 << i <= k]
+    return ks if ks[-1] == k else [*ks, k]
 
 
 def evaluate_examples(
@@ -21,15 +84,23 @@ def evaluate_examples(
     reward: BatchedReward,
     examples: list[Example],
     cfg: TorchTrainConfig,
+    sampling: EvalSampling | None = None,
 ) -> TrainMetrics:
-    """Greedy completions of *examples* in chunks of ``max(batch_size * group_size, 64)``,
-    on the model's device, the model's training mode restored afterwards.
+    """``n_samples`` completions of each of *examples* (greedy by default), in chunks of
+    ``max(batch_size * group_size, 64)`` completions, on the model's device (sampled ones
+    from a generator seeded with ``config.seed``, at ``config.top_p``), the model's
+    training mode restored afterwards. An item's sample is correct when its reward is
+    ``>= config.accuracy_threshold``.
 
     Returns:
         ``TrainMetrics(loss = sum of reference-token NLL / reference tokens, accuracy = share
-        with reward >= extra["accuracy_threshold"] (default 1.0), steps = items, extra =
-        reward mean, std, min, max and the first five samples)``.
+        of correct samples, steps = items, extra = reward mean (mean@k), std, min and max over
+        all samples, "pass@j" for j in 1, 2, 4, ..., k (:func:`pass_at_k`, averaged over
+        items), "maj@k" (:func:`majority_correct`, averaged), n_samples, temperature,
+        accuracy_threshold and the first five items' first samples)``.
     """
+    sampling = sampling or EvalSampling()
+    k = sampling.n_samples
     model = agent.model
     device = next(model.parameters()).device
     was_training = model.training
@@ -38,7 +109,10 @@ def evaluate_examples(
     generated: list[list[int]] = []
     nll_sum = 0.0
     nll_tokens = 0.0
-    size = max(cfg.batch_size * cfg.group_size, 64)
+    size = max(1, max(cfg.batch_size * cfg.group_size, 64) // k)
+    generator = None
+    if sampling.temperature > 0:
+        generator = torch.Generator(device=device).manual_seed(cfg.seed)
     try:
         with torch.no_grad():
             for lo in range(0, len(examples), size):
@@ -47,12 +121,14 @@ def evaluate_examples(
                 ids, mask = pad(prompts, tok.pad_token_id, left=True, device=device)
                 completion, mask_c = generate(
                     model,
-                    ids,
-                    mask,
+                    ids.repeat_interleave(k, 0),
+                    mask.repeat_interleave(k, 0),
                     max_new_tokens=cfg.max_new_tokens,
                     eos_token_id=tok.eos_token_id,
                     pad_token_id=tok.pad_token_id,
-                    temperature=0.0,
+                    temperature=sampling.temperature,
+                    top_p=cfg.top_p if sampling.temperature > 0 else 1.0,
+                    generator=generator,
                 )
                 rows = completion.tolist()
                 outputs += [tok.decode(row) for row in rows]
@@ -69,32 +145,51 @@ def evaluate_examples(
                     nll_tokens += float(am.sum())
     finally:
         model.train(was_training)
+    repeated = [e for e in examples for _ in range(k)]
     scores = reward(
         outputs,
-        [e.answer for e in examples],
+        [e.answer for e in repeated],
         response_tokens=RaggedTokens.from_sequences(generated),
         reference_tokens=RaggedTokens.from_sequences(
-            [tok.encode_answer(e.answer) for e in examples]
+            [tok.encode_answer(e.answer) for e in repeated]
         ),
-        columns=columns_of(examples),
+        columns=columns_of(repeated),
     )
-    threshold = float(cfg.extra.get("accuracy_threshold", 1.0))
+    correct = (scores >= cfg.accuracy_threshold).reshape(len(examples), k)
+    counts = correct.sum(axis=1)
+    extracted = extract_answer(outputs, sampling.answer_style)
+    extra = {
+        "reward_mean": float(scores.mean()),
+        "reward_std": float(scores.std()),
+        "reward_min": float(scores.min()),
+        "reward_max": float(scores.max()),
+        **{
+            f"pass@{j}": float(np.mean([pass_at_k(k, int(c), j) for c in counts]))
+            for j in pass_ks(k)
+        },
+        f"maj@{k}": float(
+            np.mean(
+                [
+                    majority_correct(extracted[i * k : (i + 1) * k], correct[i])
+                    for i in range(len(examples))
+                ]
+            )
+        ),
+        "n_samples": k,
+        "temperature": sampling.temperature,
+        "accuracy_threshold": cfg.accuracy_threshold,
+        "samples": [
+            {
+                "input": prompt_text(e.prompt) or tok.decode(list(e.prompt_ids or ())),
+                "output": outputs[i * k],
+                "answer": e.answer,
+            }
+            for i, e in enumerate(examples[:5])
+        ],
+    }
     return TrainMetrics(
         loss=nll_sum / nll_tokens if nll_tokens else 0.0,
-        accuracy=float((scores >= threshold).mean()),
+        accuracy=float(correct.mean()),
         steps=len(examples),
-        extra={
-            "reward_mean": float(scores.mean()),
-            "reward_std": float(scores.std()),
-            "reward_min": float(scores.min()),
-            "reward_max": float(scores.max()),
-            "samples": [
-                {
-                    "input": prompt_text(e.prompt) or tok.decode(list(e.prompt_ids or ())),
-                    "output": o,
-                    "answer": e.answer,
-                }
-                for e, o in zip(examples[:5], outputs[:5], strict=False)
-            ],
-        },
+        extra=extra,
     )

@@ -40,7 +40,10 @@ _CACHE_KEYWORDS: dict[type, str] = {}
 
 def _hf_cache_argument(model: nn.Module) -> str:
     """The KV cache keyword: ``cache`` in recent transformers, else ``past_key_values``."""
-    model_class = type(_unwrapped(model))
+    inner = _unwrapped(model)
+    # a peft model passes the keyword on to its base model, whose signature names it
+    base = getattr(inner, "get_base_model", None)
+    model_class = type(base() if callable(base) else inner)
     keyword = _CACHE_KEYWORDS.get(model_class)
     if keyword is None:
         try:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
 
 from orbiter.train.errors import TrainerError
 from orbiter.train.torch import critic
@@ -20,6 +21,7 @@ from orbiter.train.torch.agent import TokenizerAdapter
 from orbiter.train.torch.batches import Tokenized, micro_batches, mini_batch_rows, pad
 from orbiter.train.torch.config import TorchTrainConfig
 from orbiter.train.torch.generation import completion_logprobs
+from orbiter.train.torch.lora import Reference
 from orbiter.train.torch.losses import (
     LOSS_AGGREGATIONS,
     AdvantageInputs,
@@ -41,7 +43,10 @@ class StepContext:
         model: The policy itself (generation, the critic's features, clipping).
         policy: What the loss differentiates: ``model``, or under DDP its wrapper.
         value_head: PPO's critic, when the objective uses one.
-        reference: The frozen initial policy of the KL penalty, when ``kl_coef > 0``.
+        scheduler: The learning-rate schedule, stepped after each step (None: a
+            constant rate).
+        reference: The KL penalty's reference, when ``kl_coef > 0``: a frozen copy of the
+            initial policy, or a peft policy's base with the adapter disabled.
     """
 
     cfg: TorchTrainConfig
@@ -55,16 +60,22 @@ class StepContext:
     data: Tokenized
     rollout: Rollout
     value_head: nn.Module | None = None
-    reference: nn.Module | None = None
+    reference: Reference | None = None
+    scheduler: LambdaLR | None = None
 
 
 def train_step(ctx: StepContext, indices: list[int], step: int) -> dict[str, float]:
     """One optimizer step on the training examples *indices* (this rank's share); its
-    random draws are seeded from ``seed_for(seed, step, rank)``."""
+    random draws are seeded from ``seed_for(seed, step, rank)``. The schedule (if any)
+    moves the rate on afterwards; ``learning_rate`` in the metrics is the step's own."""
     torch.manual_seed(seed_for(ctx.cfg.seed, step, ctx.dist.rank))
-    if ctx.objective.supervised:
-        return sft_step(ctx, indices)
-    return rl_step(ctx, indices, step)
+    learning_rate = float(ctx.optimizer.param_groups[0]["lr"])
+    supervised = ctx.objective.supervised
+    metrics = sft_step(ctx, indices) if supervised else rl_step(ctx, indices, step)
+    if ctx.scheduler is not None:
+        ctx.scheduler.step()
+    metrics["learning_rate"] = learning_rate
+    return metrics
 
 
 def rl_step(ctx: StepContext, indices: list[int], step: int) -> dict[str, float]:
@@ -91,7 +102,7 @@ def rl_step(ctx: StepContext, indices: list[int], step: int) -> dict[str, float]
     ]
     t4 = time.perf_counter()
     scores = batch.rewards
-    threshold = float(cfg.extra.get("accuracy_threshold", 1.0))
+    threshold = cfg.accuracy_threshold
     generated = float(batch.trainable_mask.sum())
     step_time = t4 - t0
     tokens = sum(u.tokens for u in updates)
@@ -189,8 +200,7 @@ def _update(
         pg, clipped = policy_loss(logp, old, advantages[part], cfg.clip_range, clip_high)
         loss = aggregation.share(pg, maskf)
         if ctx.reference is not None:
-            with torch.no_grad():
-                ref_logp, _ = completion_logprobs(ctx.reference, ids_p, mask_p, ids_c, mask_c)
+            ref_logp = ctx.reference.logprobs(ids_p, mask_p, ids_c, mask_c)
             kl = kl_penalty(cfg.kl_kind, logp, ref_logp)
             loss = loss + cfg.kl_coef * aggregation.share(kl, maskf)
             kl_sum += float((kl.detach() * maskf).sum())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import threading
 from pathlib import Path
@@ -29,6 +28,7 @@ from orbiter.train.rewards.registry import (
     probe_reward,
     resolve_reward,
 )
+from orbiter.train.rewards.text import ExtractStyle
 from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter, check_policy
 from orbiter.train.torch.batches import (
     Schedule,
@@ -39,7 +39,6 @@ from orbiter.train.torch.batches import (
     tokenize,
 )
 from orbiter.train.torch.checkpoint import (
-    apply_learning_rate,
     check_no_symlinks,
     check_resumable,
     check_start,
@@ -54,12 +53,15 @@ from orbiter.train.torch.checkpoint import (
 from orbiter.train.torch.config import TorchTrainConfig, merge_config, validate_config
 from orbiter.train.torch.critic import value_head_for
 from orbiter.train.torch.dataset import load_examples
-from orbiter.train.torch.evaluation import evaluate_examples
+from orbiter.train.torch.evaluation import EvalSampling, evaluate_examples
+from orbiter.train.torch.export import FINAL_DIR, export
 from orbiter.train.torch.generation import Sampling
+from orbiter.train.torch.lora import reference_for, with_adapter
 from orbiter.train.torch.losses import OBJECTIVES
 from orbiter.train.torch.reporting import METRICS_FILE, RunReport, summarize
 from orbiter.train.torch.rollout import SingleTurnRollout
 from orbiter.train.torch.runtime import autocast_for, distributed_from_env, resolve_device
+from orbiter.train.torch.schedule import apply_settings, build_scheduler, restore
 from orbiter.train.torch.steps import StepContext, train_step
 from orbiter.train.trainer import TrainConfig, Trainer, TrainerError, TrainMetrics
 
@@ -83,7 +85,8 @@ class TorchTrainer(Trainer):
 
     Metrics go to a tqdm bar, ``output_dir/metrics.jsonl`` and TensorBoard when installed.
     Checkpoints (safetensors + JSON) are written atomically; a trainer on the same
-    ``output_dir`` resumes from the last one. Under ``torchrun`` it runs DDP.
+    ``output_dir`` resumes from the last one. A finished run exports the policy to
+    ``output_dir/final`` (:meth:`export`). Under ``torchrun`` it runs DDP.
     """
 
     def __init__(self, config: TrainConfig | None = None) -> None:
@@ -276,6 +279,7 @@ class TorchTrainer(Trainer):
             epochs=cfg.epochs,
             max_steps=cfg.max_steps,
         )
+        ctx.scheduler = build_scheduler(ctx.optimizer, cfg, schedule.total)
         start = self._resume(ctx, out_dir)
         if out_dir is not None:
             check_start(start, schedule.total, out_dir)
@@ -315,6 +319,8 @@ class TorchTrainer(Trainer):
             report.close()
         if out_dir is not None and self._step > start:
             self._checkpoint(ctx, out_dir, self._step)
+            if cfg.save_final and ctx.dist.is_main:
+                self.export(out_dir / FINAL_DIR)
         ctx.dist.close()
         return summarize(report.history, self._step, schedule.total)
 
@@ -327,6 +333,8 @@ class TorchTrainer(Trainer):
         device = resolve_device(cfg.device)
         dist = distributed_from_env(device)
         objective = OBJECTIVES[Algorithm(cfg.algorithm)]
+        # A peft_config wraps the policy once; the agent keeps the peft model from then on.
+        agent.model = with_adapter(agent.model, cfg.peft_config, cfg.seed)
         model = agent.model.to(device)
         model.train()
         policy = dist.wrap(model)
@@ -335,12 +343,12 @@ class TorchTrainer(Trainer):
         params = [p for p in model.parameters() if p.requires_grad]
         if value_head is not None:
             params += list(value_head.parameters())
-        optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate)
+        optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         # The KL reference is the policy as handed in, also when resuming (taken before the
-        # checkpoint's weights are loaded into the model).
+        # checkpoint's weights are loaded into the model); for a peft policy, its base.
         reference = None
         if cfg.kl_coef > 0 and not objective.supervised:
-            reference = copy.deepcopy(model).eval().requires_grad_(False)
+            reference = reference_for(model)
         sampling = Sampling(
             cfg.max_new_tokens, tok.eos_token_id, tok.pad_token_id, cfg.temperature, cfg.top_p
         )
@@ -362,8 +370,9 @@ class TorchTrainer(Trainer):
 
     def _resume(self, ctx: StepContext, out_dir: Path | None) -> int:
         """The step to start from: the checkpoint's in *out_dir* (loaded into the modules and
-        the optimizer, its config checked against this one, the configured learning rate
-        set), else 0. With ``resume=False`` the checkpoint is discarded (by rank 0) first."""
+        the optimizer, its config checked against this one, the schedule restored, the
+        configured learning rate and weight decay set), else 0. With ``resume=False`` the
+        checkpoint is discarded (by rank 0) first."""
         if out_dir is None:
             return 0
         if not ctx.cfg.resume:
@@ -374,10 +383,15 @@ class TorchTrainer(Trainer):
         if not has_checkpoint(out_dir):
             return 0
         modules = training_modules(ctx.model, ctx.value_head)
-        state = load_checkpoint(out_dir, modules, ctx.optimizer)
-        check_resumable(state.get("config", {}), ctx.cfg, out_dir)
-        apply_learning_rate(ctx.optimizer, ctx.cfg.learning_rate)
+        state = load_checkpoint(
+            out_dir,
+            modules,
+            ctx.optimizer,
+            lambda saved: check_resumable(saved.get("config", {}), ctx.cfg, out_dir),
+        )
         start = int(state["step"])
+        restore(ctx.scheduler, state.get("scheduler"), start)
+        apply_settings(ctx.optimizer, ctx.scheduler, ctx.cfg)
         logger.info("resuming from %s at step %d", out_dir, start)
         return start
 
@@ -410,21 +424,55 @@ class TorchTrainer(Trainer):
             return
         modules = training_modules(ctx.model, ctx.value_head)
         state = trainer_state(ctx.cfg, step, self._reward_name)
+        if ctx.scheduler is not None:
+            state["scheduler"] = ctx.scheduler.state_dict()
         instructions = self._agent.instructions if self._agent is not None else ""
         files = model_config_files(ctx.model, instructions)
         save_checkpoint(out_dir, modules, ctx.optimizer, state, files)
 
-    # -- evaluation -------------------------------------------------------------------------
-
-    async def evaluate(self, test_data: Any | None = None) -> TrainMetrics:
-        """Greedy decoding on *test_data* (or the test split from ``check_dataset``, whose
-        column mapping *test_data* shares), scored in the core.
+    def export(self, path: str | Path | None = None) -> Path:
+        """Write the policy to *path* (default ``output_dir/final``, where a run writes it
+        when it ends) with :func:`~orbiter.train.torch.export.export`: ``save_pretrained``
+        for a transformers model (``AutoModelForCausalLM.from_pretrained`` loads it), only
+        the adapter for a peft model (``PeftModel.from_pretrained`` on the base), the
+        built-in model's weights and ``model_config.json`` otherwise, and the tokenizer when
+        it has ``save_pretrained``.
 
         Returns:
-            ``TrainMetrics(loss = mean NLL per token of the references, accuracy = share of
-            items with reward >= extra["accuracy_threshold"] (default 1.0), steps = items,
-            extra = reward statistics)``.
+            The directory written.
         """
+        if self._agent is None:
+            raise TrainerError("export() needs check_agent first")
+        if path is None:
+            if not self.torch_config.output_dir:
+                raise TrainerError("export() needs a path, or config.output_dir")
+            path = Path(self.torch_config.output_dir) / FINAL_DIR
+        return export(self._agent, path)
+
+    # -- evaluation -------------------------------------------------------------------------
+
+    async def evaluate(
+        self,
+        test_data: Any | None = None,
+        *,
+        n_samples: int = 1,
+        temperature: float = 0.0,
+        answer_style: ExtractStyle = "last_number",
+    ) -> TrainMetrics:
+        """Completions of *test_data* (or the test split from ``check_dataset``, whose column
+        mapping *test_data* shares), scored in the core: greedy by default, or *n_samples* per item sampled at *temperature* (> 0;
+        seeded with ``config.seed``, nucleus ``config.top_p``).
+
+        A sample is correct when its reward is ``>= config.accuracy_threshold`` (default
+        1.0). maj@k votes on the answers ``extract_answer(style=answer_style)`` finds.
+
+        Returns:
+            ``TrainMetrics(loss = mean NLL per token of the references, accuracy = share
+            of correct samples, steps = items, extra = reward_mean (mean@k), reward_std,
+            reward_min, reward_max, "pass@1", "pass@2", ... "pass@k" (Chen et al.'s unbiased
+            estimator), "maj@k", n_samples, temperature, accuracy_threshold, samples)``.
+        """
+        sampling = EvalSampling(n_samples, temperature, answer_style)
         if self._agent is None or self._reward is None:
             raise TrainerError("evaluate() needs check_agent and check_reward first")
         examples = (
@@ -444,16 +492,18 @@ class TorchTrainer(Trainer):
                 self._agent.model, data, self.torch_config.max_new_tokens, "test_data"
             )
         try:
-            return await asyncio.to_thread(self._evaluate_sync, examples)
+            return await asyncio.to_thread(self._evaluate_sync, examples, sampling)
         except TrainerError:
             raise
         except Exception as err:
             raise TrainerError(f"evaluation failed: {err!r}") from err
 
-    def _evaluate_sync(self, examples: list[Example]) -> TrainMetrics:
+    def _evaluate_sync(
+        self, examples: list[Example], sampling: EvalSampling | None = None
+    ) -> TrainMetrics:
         agent, tok, reward = self._agent, self._tokenizer, self._reward
         assert agent is not None and tok is not None and reward is not None
-        return evaluate_examples(agent, tok, reward, examples, self.torch_config)
+        return evaluate_examples(agent, tok, reward, examples, self.torch_config, sampling)
 
 
 # The metrics file's name, for the demo and other readers of a run's output directory.

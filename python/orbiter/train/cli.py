@@ -14,12 +14,10 @@ import json
 import logging
 import os
 import sys
-import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from orbiter.train._args import did_you_mean
 from orbiter.train.errors import TrainerError
 
 logger = logging.getLogger("orbiter.train.cli")
@@ -55,70 +53,29 @@ def _tiny_agent(model_cfg: dict[str, Any], checkpoint: Path | None) -> Any:
     return PolicyAgent(model, ByteTokenizer(), instructions=model_cfg.get("instructions", ""))
 
 
-TOML_SECTIONS = ("trainer", "data", "reward", "model")
-"""The tables of a ``train`` config (see :func:`_cmd_train`)."""
-
-
-def _load_toml(path: str) -> dict[str, Any]:
-    """The tables of the TOML config at *path*, each checked to be a table."""
-    try:
-        cfg = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise TrainerError(f"cannot read config {path}: not UTF-8 (byte {err.start})") from None
-    except RecursionError:
-        raise TrainerError(f"cannot read config {path}: nested too deeply") from None
-    except tomllib.TOMLDecodeError as err:
-        raise TrainerError(f"cannot read config {path}: {err}") from None
-    except ValueError:  # an integer of more digits than int() takes
-        digits = sys.get_int_max_str_digits()
-        raise TrainerError(
-            f"cannot read config {path}: an integer of more than {digits} digits"
-        ) from None
-    except OSError as err:
-        raise TrainerError(f"cannot read config {path}: {err}") from err
-    for key, value in cfg.items():
-        if key not in TOML_SECTIONS:
-            raise TrainerError(
-                f"{path}: unknown table {key!r} (tables: {', '.join(TOML_SECTIONS)})"
-                f"{did_you_mean(key, TOML_SECTIONS)}"
-            )
-        if not isinstance(value, dict):
-            raise TrainerError(f"{path}: {key} must be a [{key}] table, got {value!r}")
-    return cfg
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
-    """Train from a TOML file::
-
-    [trainer]            # TorchTrainConfig fields
-    algorithm = "grpo"
-    output_dir = "runs/x"
-    [data]
-    train = "train.jsonl"
-    test = "test.jsonl"  # optional
-    [reward]
-    name = "math_equal"
-    [model]              # TinyCausalLM sizes (d_model, n_layers, n_heads, ...)
-    d_model = 64
-    """
+    """Train from a TOML run file (:mod:`orbiter.train.run_file`, ``train --help``)."""
+    from orbiter.train.run_file import load_run_file
     from orbiter.train.torch import TorchTrainer
 
-    cfg = _load_toml(args.config)
+    run = load_run_file(args.config)
     trainer = TorchTrainer()
-    trainer.check_config(cfg.get("trainer", {}))
-    data = cfg.get("data", {})
-    if "train" not in data:
-        raise TrainerError(f"{args.config}: [data] needs 'train'")
-    model_cfg = dict(cfg.get("model", {}))
-    trainer.check_agent(_tiny_agent(model_cfg, None))
-    trainer.check_dataset(data["train"], data.get("test"))
-    trainer.check_reward(cfg.get("reward", {}).get("name", "math_equal"))
+    trainer.check_config(run.table("trainer"))
+    trainer.check_agent(run.build_agent())
+    train, test = run.data("train"), run.data("test")
+    trainer.check_dataset(
+        train,
+        test,
+        prompt_column=run.data("prompt_column"),
+        answer_column=run.data("answer_column"),
+    )
+    trainer.check_reward(run.reward())
     trainer.mark_validated()
     # the model's sizes are saved in each checkpoint (checkpoint/model_config.json), with
     # the weights they fit, so that `eval` rebuilds the model a checkpoint holds
     metrics = asyncio.run(trainer.train())
     print(json.dumps({"loss": metrics.loss, "accuracy": metrics.accuracy, "steps": metrics.steps}))
-    if data.get("test"):
+    if test:
         evaluation = asyncio.run(trainer.evaluate())
         print(json.dumps({"eval_accuracy": evaluation.accuracy, "eval_loss": evaluation.loss}))
     return 0
@@ -272,13 +229,28 @@ def _count(low: int) -> Callable[[str], int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="orbiter-train", description="Fine-tune agents with rewards on a Rust core."
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from orbiter.train import __version__
+    from orbiter.train.run_file import schema_help
 
-    demo = sub.add_parser("demo", help="GRPO on the built-in arithmetic task (no download)")
+    # -v before or after the command: each subcommand takes it too, without a default of its
+    # own, so that `orbiter-train -v demo` is not undone by the subcommand's parser
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log at INFO level"
+    )
+    parser = argparse.ArgumentParser(
+        prog="orbiter-train",
+        description="Fine-tune agents with rewards on a Rust core.",
+        parents=[verbose],
+    )
+    parser.add_argument("--version", action="version", version=f"orbiter-train {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_parser = sub.add_parser
+
+    def command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return add_parser(name, parents=[verbose], **kwargs)
+
+    demo = command("demo", help="GRPO on the built-in arithmetic task (no download)")
     demo.add_argument("--output-dir", default="runs/demo")
     defaults = "default: the demo's recipe"
     demo.add_argument("--seed", type=_count(0), help=f"random seed ({defaults})")
@@ -289,11 +261,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--threads", type=_count(1), help=f"torch CPU threads ({defaults})")
     demo.set_defaults(run=_cmd_demo)
 
-    train = sub.add_parser("train", help="train from a TOML config")
+    train = command(
+        "train",
+        help="train from a TOML config",
+        description="Train TorchTrainer from a TOML run file.",
+        epilog=schema_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     train.add_argument("config")
     train.set_defaults(run=_cmd_train)
 
-    evaluate = sub.add_parser("eval", help="greedy evaluation of a trained run on a JSONL file")
+    evaluate = command("eval", help="greedy evaluation of a trained run on a JSONL file")
     evaluate.add_argument(
         "run_dir", help="an output_dir (its final/ export or its checkpoint), or an export"
     )
@@ -308,14 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(run=_cmd_eval)
 
-    validate = sub.add_parser("validate", help="validate a JSONL dataset in the core")
+    validate = command("validate", help="validate a JSONL dataset in the core")
     validate.add_argument("data")
     validate.add_argument("--require", nargs="*", default=["input", "answer"])
     validate.set_defaults(run=_cmd_validate)
 
-    bench = sub.add_parser(
-        "bench", help="run the benchmark suite (benches/run.py of a source checkout)"
-    )
+    bench = command("bench", help="run the benchmark suite (benches/run.py of a source checkout)")
     bench.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     bench.add_argument("--runs", type=_count(5), default=5, help="timed runs per figure (>= 5)")
     bench.add_argument("--out", default=None, help="directory for JSON and PNG")
@@ -325,9 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--suite", default=None, help="path of benches/run.py")
     bench.set_defaults(run=_cmd_bench)
 
-    serve = sub.add_parser(
-        "serve", help="HTTP reward server (OpenRLHF's /get_reward, /v1/score, /health)"
-    )
+    serve = command("serve", help="HTTP reward server (OpenRLHF's /get_reward, /v1/score, /health)")
     serve.add_argument("--reward", default="math_equal", help="a text reward (math_equal)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000, help="port (8000; 0: any free one)")
@@ -348,10 +322,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # -v's action is shared by every parser, so its default is left unset (a set_defaults
+    # would reach the subcommands' copies and undo a -v given before the command)
+    args.verbose = getattr(args, "verbose", False)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    # a training run's progress lines reach the log even where no bar is drawn (no terminal)
+    logging.getLogger("orbiter.train.progress").setLevel(logging.INFO)
     try:
         return int(args.run(args))
     except TrainerError as err:

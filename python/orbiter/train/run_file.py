@@ -1,8 +1,9 @@
 """The TOML file of ``orbiter-train train``: its schema, checked strictly, and what it builds.
 
-One table per concern; every table and key not in :data:`SCHEMA` is an error naming it,
-with the closest known name ("did you mean"). ``[trainer]`` holds
-:class:`~orbiter.train.torch.TorchTrainConfig` fields, which its own validator checks.
+Paths are relative to the working directory. One table per concern; every table and key
+not in :data:`SCHEMA` is an error naming it, with the closest known name ("did you mean").
+``[trainer]`` holds :class:`~orbiter.train.torch.TorchTrainConfig` fields, which its own
+validator checks.
 :func:`schema_help` writes the schema for ``orbiter-train train --help`` and the README's
 table comes from the same :data:`SCHEMA`; ``examples/train.toml`` is a complete file.
 """
@@ -39,8 +40,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "search_path": "a directory put first on sys.path to import function's module",
     },
     "model": {
-        "path": "a local transformers model directory (model and tokenizer); "
-        "without it, the built-in TinyCausalLM",
+        "path": "a local transformers model directory (model, tokenizer); else TinyCausalLM",
         "instructions": "the system prompt of every prompt",
         **{size: "a TinyCausalLM size (without path)" for size in TINY_SIZES},
     },
@@ -68,14 +68,14 @@ class RunFile:
     def table(self, name: str) -> dict[str, Any]:
         return dict(self.tables.get(name, {}))
 
-    def data_file(self, key: str) -> str | None:
-        """A ``[data]`` path, relative to the run file's directory."""
+    def data(self, key: str) -> str | None:
+        """A ``[data]`` string (a path, relative to the working directory, or a column)."""
         value = self.tables.get("data", {}).get(key)
         if value is None:
             return None
         if not isinstance(value, str):
-            raise TrainerError(f"{self.path}: [data] {key} must be a path, got {value!r}")
-        return str(self.path.parent / value) if not Path(value).is_absolute() else value
+            raise TrainerError(f"{self.path}: [data] {key} must be a string, got {value!r}")
+        return value
 
     def build_agent(self) -> Any:
         """The ``[model]`` policy: a local transformers model and its tokenizer (``path``), or
@@ -93,7 +93,7 @@ class RunFile:
                     f"{self.path}: [model] {', '.join(sizes)} size the built-in model only; "
                     "a model loaded from path keeps its own config"
                 )
-            model, tokenizer = _load_transformers(self._relative(model_cfg["path"], "path"))
+            model, tokenizer = _load_transformers(self._string(model_cfg["path"], "path"))
             return PolicyAgent(model, tokenizer, instructions=instructions)
         try:
             model = TinyCausalLM(**model_cfg)
@@ -115,7 +115,7 @@ class RunFile:
                 f"{self.path}: [reward] function must be 'module:name', got {spec!r}"
             )
         if "search_path" in reward:
-            folder = self._relative(reward["search_path"], "search_path")
+            folder = self._string(reward["search_path"], "search_path")
             if folder not in sys.path:
                 sys.path.insert(0, folder)
         module_name, name = spec.split(":")
@@ -129,10 +129,10 @@ class RunFile:
             raise TrainerError(f"{self.path}: [reward] function {spec!r} is not callable")
         return fn
 
-    def _relative(self, value: Any, key: str) -> str:
+    def _string(self, value: Any, key: str) -> str:
         if not isinstance(value, str):
             raise TrainerError(f"{self.path}: {key} must be a path, got {value!r}")
-        return value if Path(value).is_absolute() else str(self.path.parent / value)
+        return value
 
 
 def _load_transformers(path: str) -> tuple[Any, Any]:

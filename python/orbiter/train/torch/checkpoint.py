@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from orbiter.train.torch.lora import (
     load_adapter_state,
     peft_config_dict,
 )
+from orbiter.train.torch.model import TinyConfig
 from orbiter.train.torch.runtime import SEED_SCHEME
 
 logger = logging.getLogger("orbiter.train.torch")
@@ -320,7 +321,9 @@ def model_config_files(model: nn.Module, instructions: str) -> dict[str, str]:
     if is_peft_model(model):
         return {ADAPTER_CONFIG: adapter_config_json(model)}
     config = getattr(model, "config", None)
-    if config is None or not is_dataclass(config) or isinstance(config, type):
+    # only the built-in model's sizes: a transformers config is a dataclass too (5.x), but
+    # holds a torch dtype and is saved by save_pretrained in the export instead
+    if not isinstance(config, TinyConfig):
         return {}
     return {MODEL_CONFIG: json.dumps({**asdict(config), "instructions": instructions})}
 

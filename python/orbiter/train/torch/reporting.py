@@ -13,6 +13,9 @@ from orbiter.train.torch.checkpoint import atomic_write
 from orbiter.train.trainer import TrainMetrics
 
 logger = logging.getLogger("orbiter.train.torch")
+progress_logger = logging.getLogger("orbiter.train.progress")
+"""Where the progress lines go: a run's one sign of life in a log with no terminal (the
+command line shows this logger at INFO even without ``--verbose``)."""
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -84,10 +87,13 @@ class MetricsWriter:
 
 
 class Progress:
-    """A tqdm bar (main rank only) and a log line every *every* steps."""
+    """A tqdm bar (main rank only, on a terminal) and a log line every *every* steps on
+    :data:`progress_logger` (``step 40/200 (20%): loss=... reward_mean=...``)."""
 
     def __init__(self, total: int, start: int, *, enabled: bool) -> None:
         self._bar: Any = None
+        self._total = total
+        self._enabled = enabled
         if enabled:
             from tqdm.auto import tqdm
 
@@ -111,10 +117,12 @@ class Progress:
                     if k in metrics
                 }
                 self._bar.set_postfix(shown, refresh=False)
-        if step % every == 0:
-            logger.info(
-                "step %d: %s",
+        if self._enabled and (step % every == 0 or step == self._total):
+            progress_logger.info(
+                "step %d/%d (%.0f%%): %s",
                 step,
+                self._total,
+                100.0 * step / max(self._total, 1),
                 " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)),
             )
 

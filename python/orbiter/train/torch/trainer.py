@@ -460,8 +460,9 @@ class TorchTrainer(Trainer):
         answer_style: ExtractStyle = "last_number",
     ) -> TrainMetrics:
         """Completions of *test_data* (or the test split from ``check_dataset``, whose column
-        mapping *test_data* shares), scored in the core: greedy by default, or *n_samples* per item sampled at *temperature* (> 0;
-        seeded with ``config.seed``, nucleus ``config.top_p``).
+        mapping *test_data* shares), scored in the core: greedy by default, or *n_samples*
+        per item sampled at *temperature* (> 0; seeded with ``config.seed``, nucleus
+        ``config.top_p``).
 
         A sample is correct when its reward is ``>= config.accuracy_threshold`` (default
         1.0). maj@k votes on the answers ``extract_answer(style=answer_style)`` finds.

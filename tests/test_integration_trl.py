@@ -15,6 +15,7 @@ import pytest
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
 from orbiter.train.integrations.trl import async_reward_function, reward_function
 from orbiter.train.rewards import RewardPipeline, math_equal
+from tests.offline_models import bpe_tokenizer, tiny_gpt2
 
 RESPONSES = ["so \\boxed{7}", "It is $\\frac{1}{2}$.", "The answer is 41.", "42"]
 SOLUTIONS = ["7", "0.5", "42", "42"]
@@ -97,36 +98,10 @@ def test_bad_input_names_itself() -> None:
 
 
 def _tiny_model_and_tokenizer(texts: list[str]) -> tuple[Any, Any]:
-    transformers = pytest.importorskip("transformers")
-    torch = pytest.importorskip("torch")
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(
-        texts,
-        trainers.BpeTrainer(
-            vocab_size=300,
-            special_tokens=["<pad>", "<eos>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        ),
-    )
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>"
-    )
-    torch.manual_seed(0)
-    config = transformers.GPT2Config(
-        vocab_size=len(tokenizer),
-        n_embd=32,
-        n_layer=1,
-        n_head=2,
-        n_positions=64,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.eos_token_id,
-    )
-    return transformers.GPT2LMHeadModel(config), tokenizer
+    pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    tokenizer = bpe_tokenizer(texts)
+    return tiny_gpt2(tokenizer), tokenizer
 
 
 def test_trls_grpo_trainer_trains_with_the_reward(tmp_path: Any) -> None:

@@ -16,12 +16,11 @@ import pytest
 from orbiter.train.integrations import verl as orbiter_verl
 from orbiter.train.rewards import math_equal
 from orbiter.train.rewards.text import math_answer
+from tests.offline_models import bpe_tokenizer
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("verl.workers.reward_manager")
 from omegaconf import OmegaConf  # noqa: E402
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers  # noqa: E402
-from tokenizers import decoders as tk_decoders  # noqa: E402
 from transformers import PreTrainedTokenizerFast  # noqa: E402
 from verl import DataProto  # noqa: E402
 from verl.trainer.ppo.reward import get_custom_reward_fn  # noqa: E402
@@ -42,16 +41,10 @@ GROUND_TRUTHS: list[Any] = ["7", ["0.5", "1/2"], ["Paris", "paris"], 42, "x"]
 
 def offline_tokenizer() -> PreTrainedTokenizerFast:
     """A byte-level BPE trained on the task's text, as no hub download is possible."""
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = tk_decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=["<pad>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    tokenizer: PreTrainedTokenizerFast = bpe_tokenizer(
+        PROMPTS + RESPONSES, vocab_size=400, eos=None
     )
-    tok.train_from_iterator(PROMPTS + RESPONSES, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>")
+    return tokenizer
 
 
 def data_proto(tokenizer: PreTrainedTokenizerFast) -> DataProto:

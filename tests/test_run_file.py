@@ -17,6 +17,7 @@ import orbiter.train
 from orbiter.train.cli import build_parser, main
 from orbiter.train.errors import TrainerError
 from orbiter.train.run_file import SCHEMA, load_run_file, schema_help
+from tests.offline_models import bpe_tokenizer, tiny_gpt2
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -113,27 +114,9 @@ def test_a_local_transformers_model_trains_and_exports(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     transformers = pytest.importorskip("transformers")
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
     texts = (workdir / "examples" / "arithmetic-train.jsonl").read_text().splitlines()
-    tok.train_from_iterator(
-        texts,
-        trainers.BpeTrainer(
-            vocab_size=300,
-            special_tokens=["<pad>", "<eos>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        ),
-    )
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>"
-    )
-    config = transformers.GPT2Config(
-        vocab_size=len(tokenizer), n_embd=32, n_layer=1, n_head=2, n_positions=64
-    )
-    transformers.GPT2LMHeadModel(config).save_pretrained(workdir / "gpt2")
+    tokenizer = bpe_tokenizer(texts)
+    tiny_gpt2(tokenizer).save_pretrained(workdir / "gpt2")
     tokenizer.save_pretrained(workdir / "gpt2")
     run = _tiny_run(workdir, 'path = "gpt2"', 'name = "math_equal"')
     assert main(["train", str(run)]) == 0

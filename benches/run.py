@@ -28,6 +28,7 @@ if str(HERE) not in sys.path:
 
 import bench_advantages  # noqa: E402
 import bench_data  # noqa: E402
+import bench_e2e  # noqa: E402
 import bench_growth  # noqa: E402
 import bench_serve  # noqa: E402
 import bench_text  # noqa: E402
@@ -35,7 +36,7 @@ import bench_validation  # noqa: E402
 import harness  # noqa: E402
 from harness import CEILING, Result  # noqa: E402
 
-SECTIONS = ("advantages", "data", "text", "validation", "growth", "threads", "serve")
+SECTIONS = ("advantages", "data", "text", "validation", "growth", "threads", "serve", "e2e")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -104,6 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0912, PLR0915
         print("# serve (HTTP servers in subprocesses)", flush=True)
         serve, more = bench_serve.run(args.smoke)
         notes.extend(more)
+    e2e: dict[str, Any] | None = None
+    if "e2e" in only and torch is not None:
+        print("# e2e (TRL's GRPOTrainer and TorchTrainer)", flush=True)
+        e2e, more = bench_e2e.run(args.smoke)
+        notes.extend(more)
 
     groups = list(dict.fromkeys(r.group for r in results))
     for group in groups:
@@ -117,6 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0912, PLR0915
     if serve is not None:
         print("\n## serve: load and latency over HTTP (OpenRLHF /get_reward)\n")
         print(bench_serve.describe(serve))
+    if e2e is not None:
+        print("\n## e2e: a GRPO step, TRL's GRPOTrainer and TorchTrainer\n")
+        print(bench_e2e.describe(e2e))
     print()
     machine = payload["machine"]
     print(
@@ -130,12 +139,13 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0912, PLR0915
         print(f"note: {note}")
     targets = [r for r in results if r.met is not None]
     serve_targets = serve["targets"] if serve is not None else []
+    serve_targets += e2e["targets"] if e2e is not None else []
     if targets or serve_targets:
         print("\ntargets:")
         for r in targets:
             print(f"  {'met   ' if r.met else 'MISSED'} {r.op} [{r.size}]: {_target_text(r)}")
         for t in serve_targets:
-            print(f"  {'met   ' if t['met'] else 'MISSED'} serve: {t['text']} ({t['target']})")
+            print(f"  {'met   ' if t['met'] else 'MISSED'} {t['text']} ({t['target']})")
     payload |= {
         "loadavg_1m_at_end": harness.machine()["loadavg_1m"],
         "seconds": time.perf_counter() - started,
@@ -143,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0912, PLR0915
         "validation": validation,
         "threads": threads,
         "serve": serve,
+        "e2e": e2e,
         "notes": list(dict.fromkeys(notes)),
     }
     out = Path(args.out)

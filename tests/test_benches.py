@@ -135,3 +135,21 @@ def test_serve_section(smoke):
     assert faults["good_wrong"] == 0
     assert faults["exit_code"] == 0
     assert "## serve: load and latency" in text
+
+
+def test_e2e_section(smoke):
+    """TRL's GRPOTrainer with orbiter's reward and TorchTrainer, step for step (issue 16,
+    item 5); TRL's own accuracy_reward runs where math-verify is installed."""
+    _, text, payload, _ = smoke
+    e2e = payload["e2e"]
+    if not (_has("trl") and _has("torch")):
+        assert e2e is None
+        return
+    assert e2e["shape"]["steps"] == 2
+    for name in ("trl + orbiter", "TorchTrainer"):
+        run = e2e[name]
+        assert run["steps"] == 2 and run["s_per_step"] > 0
+        assert 0.0 < run["reward_share"] < 1.0
+    assert ("trl + accuracy_reward" in e2e) == _has("math_verify")
+    assert {t["target"] for t in e2e["targets"]} == {"< 1 %", ">= 1x"}
+    assert "## e2e: a GRPO step" in text

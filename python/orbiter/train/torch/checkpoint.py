@@ -286,6 +286,8 @@ def check_start(state_step: int, total: int, directory: str | Path) -> None:
 # Settings that fix which prompts, samples and updates a step makes: a checkpoint resumes
 # only under the same values (the others, e.g. epochs or log_every, may change).
 TRAJECTORY_FIELDS = ("algorithm", "seed", "batch_size", "group_size", "grad_accum_steps")
+# max_turns and the tool limits change what a step samples but not which examples it
+# takes, so a change of them warns like learning_rate does.
 
 
 def training_modules(model: nn.Module, value_head: nn.Module | None) -> dict[str, nn.Module]:

@@ -62,22 +62,34 @@ def has_chat_template(tokenizer: Any) -> bool:
     )
 
 
-def render_messages(messages: Sequence[Message], tokenizer: Any = None) -> str:
+def render_messages(
+    messages: Sequence[Message],
+    tokenizer: Any = None,
+    tools: Sequence[Mapping[str, Any]] | None = None,
+) -> str:
     """The text of *messages*: the tokenizer's chat template with the generation prompt
-    (``apply_chat_template(messages, tokenize=False, add_generation_prompt=True)``) when
-    it has one, else the contents joined by ``"\\n"``."""
+    (``apply_chat_template(messages, tokenize=False, add_generation_prompt=True)``, and
+    ``tools=`` the function schemas of *tools* when given) when it has one, else the
+    contents joined by ``"\\n"`` (*tools* unused: a tool-call format without a template
+    writes them into the instructions)."""
     if has_chat_template(tokenizer):
+        extra = {"tools": [dict(t) for t in tools]} if tools else {}
         text = tokenizer.apply_chat_template(
-            [dict(m) for m in messages], tokenize=False, add_generation_prompt=True
+            [dict(m) for m in messages], tokenize=False, add_generation_prompt=True, **extra
         )
         return str(text)
     return "\n".join(m["content"] for m in messages)
 
 
-def render_prompt(prompt: Prompt, instructions: str = "", tokenizer: Any = None) -> str:
+def render_prompt(
+    prompt: Prompt,
+    instructions: str = "",
+    tokenizer: Any = None,
+    tools: Sequence[Mapping[str, Any]] | None = None,
+) -> str:
     """The text a policy reads for *prompt*: :func:`render_messages` of
     :func:`messages_of`."""
-    return render_messages(messages_of(prompt, instructions), tokenizer)
+    return render_messages(messages_of(prompt, instructions), tokenizer, tools)
 
 
 def prompt_text(prompt: Prompt) -> str:

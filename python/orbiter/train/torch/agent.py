@@ -1,13 +1,23 @@
-"""PolicyAgent: a causal LM, its tokenizer and the instructions prepended to every prompt."""
+"""PolicyAgent: a causal LM, its tokenizer, the instructions prepended to every prompt, and
+the tools (or environment) of a multi-turn agent."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+from orbiter.train.agents import (
+    Environment,
+    Tool,
+    ToolCallFormat,
+    ToolSet,
+    default_format,
+    environment_tools,
+)
 from orbiter.train.errors import TrainerError
 from orbiter.train.prompts import Prompt, has_chat_template, render_prompt
 from orbiter.train.torch.tokenizer import ByteTokenizer
@@ -45,12 +55,20 @@ class TokenizerAdapter:
             return self.inner.encode(text, add_bos=True)
         return list(self.inner.encode(text, add_special_tokens=True))
 
-    def prompt_ids(self, prompt: Prompt, instructions: str) -> list[int]:
-        """The ids of *prompt* rendered by :func:`orbiter.train.prompts.render_prompt`. A
-        chat template's text holds its own special tokens, so it is encoded without adding
-        any (as verl and TRL encode it); the fallback text gets them
-        (:meth:`encode_prompt`)."""
-        text = render_prompt(prompt, instructions, self.inner)
+    def encode_text(self, text: str) -> list[int]:
+        """Ids of *text* with no special tokens added: a span appended to a trajectory."""
+        if isinstance(self.inner, ByteTokenizer):
+            return self.inner.encode(text)
+        return list(self.inner.encode(text, add_special_tokens=False))
+
+    def prompt_ids(
+        self, prompt: Prompt, instructions: str, tools: list[dict[str, Any]] | None = None
+    ) -> list[int]:
+        """The ids of *prompt* rendered by :func:`orbiter.train.prompts.render_prompt` (with
+        the chat template's ``tools=`` when given). A chat template's text holds its own
+        special tokens, so it is encoded without adding any (as verl and TRL encode it); the
+        fallback text gets them (:meth:`encode_prompt`)."""
+        text = render_prompt(prompt, instructions, self.inner, tools)
         if has_chat_template(self.inner):
             return list(self.inner.encode(text, add_special_tokens=False))
         return self.encode_prompt(text)
@@ -80,34 +98,132 @@ class PolicyAgent:
         instructions: The system prompt of every prompt: rendered with the tokenizer's
             chat template when it has one, else prepended with a newline (see
             :mod:`orbiter.train.prompts`).
+        tools: Tools the policy may call: ``@tool`` functions, plain functions, or
+            orbiter-style tools (``name``, ``description``, ``parameters``,
+            ``async execute(**kwargs)``).
+        environment: An :class:`~orbiter.train.agents.Environment` subclass (or a factory
+            of instances): one instance per trajectory, its ``@tool`` methods added to
+            *tools*.
+        tool_format: How tools and calls are written (None: Hermes with a chat template,
+            else the compact form; see :mod:`orbiter.train.agents.formats`).
+
+    With tools or an environment, TorchTrainer runs multi-turn rollouts (up to the config's
+    ``max_turns``); without, the single-turn rollout.
     """
 
     model: nn.Module
     tokenizer: Any = None
     instructions: str = ""
+    tools: Sequence[Any] = field(default_factory=tuple)
+    environment: type[Environment] | Callable[[], Environment] | None = None
+    tool_format: ToolCallFormat | None = None
 
     def __post_init__(self) -> None:
         if self.tokenizer is None:
             self.tokenizer = ByteTokenizer()
 
+    @property
+    def is_agentic(self) -> bool:
+        """Whether the policy has tools or an environment (a multi-turn rollout)."""
+        return bool(self.tools) or self.environment is not None
+
+    @property
+    def format(self) -> ToolCallFormat:
+        """:attr:`tool_format`, or the default for the tokenizer."""
+        return self.tool_format or default_format(self.tokenizer)
+
+    def toolset(self, env: Environment | None = None) -> ToolSet:
+        """The agent's tools and those of *env* (or of the environment class, unbound, for
+        their schemas), checked (:class:`~orbiter.train.agents.ToolSet`)."""
+        source: Any = env if env is not None else self.environment
+        if source is not None and not isinstance(source, Environment | type):
+            source = type(source())  # a factory: its instances' class holds the tools
+        own = environment_tools(source) if source is not None else []
+        return ToolSet([*self.tools, *own])
+
+    def prompt_parts(self) -> tuple[str, list[dict[str, Any]] | None]:
+        """The instructions and the chat template's ``tools=`` the format writes for this
+        agent's tools (the instructions unchanged and None without tools)."""
+        if not self.is_agentic:
+            return self.instructions, None
+        tools: list[Tool] = list(self.toolset())
+        fmt = self.format
+        return fmt.instructions(self.instructions, tools), fmt.template_tools(tools)
+
     def prompt_text(self, prompt: Prompt) -> str:
         """The text the policy reads for *prompt* (:func:`~orbiter.train.prompts.render_prompt`)."""
-        return render_prompt(prompt, self.instructions, self.tokenizer)
+        instructions, tools = self.prompt_parts()
+        return render_prompt(prompt, instructions, self.tokenizer, tools)
+
+
+def as_policy(obj: Any, what: str) -> PolicyAgent:
+    """*obj* as a PolicyAgent: itself, or a bare nn.Module with the byte tokenizer; *what*
+    names it in the error."""
+    if isinstance(obj, nn.Module):
+        return PolicyAgent(obj)
+    if not isinstance(obj, PolicyAgent):
+        raise TrainerError(
+            f"{what} must be a PolicyAgent(model, tokenizer, instructions) or a torch "
+            f"nn.Module, got {type(obj).__name__}"
+        )
+    return obj
+
+
+def is_orbiter_agent(obj: Any) -> bool:
+    """Duck-typed: an object with ``instructions`` and ``tools`` (orbiter's ``Agent``)."""
+    return not isinstance(obj, nn.Module | PolicyAgent) and all(
+        hasattr(obj, key) for key in ("instructions", "tools")
+    )
+
+
+def policy_for(agent: Any, policy: Any) -> PolicyAgent:
+    """An orbiter-style *agent* (its ``instructions`` and ``tools``) trained as *policy* (a
+    :class:`PolicyAgent`, whose model, tokenizer and environment are kept, or an
+    ``nn.Module`` with the byte tokenizer)."""
+    name = getattr(agent, "name", type(agent).__name__)
+    policy = as_policy(policy, f"policy (to train the agent {name!r})")
+    instructions = agent.instructions
+    if not isinstance(instructions, str):
+        raise TrainerError(f"agent.instructions must be a str, got {type(instructions).__name__}")
+    tools = agent.tools
+    if isinstance(tools, dict):
+        tools = list(tools.values())
+    if not isinstance(tools, Sequence | set | frozenset):
+        raise TrainerError(f"agent.tools must be a list of tools, got {type(tools).__name__}")
+    return PolicyAgent(
+        policy.model,
+        policy.tokenizer,
+        instructions=instructions,
+        tools=[*tools, *policy.tools],
+        environment=policy.environment,
+        tool_format=policy.tool_format,
+    )
+
+
+def _check_tools(agent: PolicyAgent) -> None:
+    """The environment is a class or factory, and every tool's schema holds (the error
+    names ``agent.tools[i]`` and the parameter)."""
+    environment = agent.environment
+    if environment is not None and not callable(environment):
+        raise TrainerError(
+            f"agent.environment must be an Environment subclass or a factory, "
+            f"got {type(environment).__name__}"
+        )
+    if agent.is_agentic:
+        try:
+            agent.toolset()
+        except TrainerError as err:
+            raise TrainerError(f"agent.{err}") from err
 
 
 def check_policy(agent: Any) -> tuple[PolicyAgent, TokenizerAdapter]:
     """Validate *agent* (a PolicyAgent or a bare nn.Module) and run one tiny forward."""
-    if isinstance(agent, nn.Module):
-        agent = PolicyAgent(agent)
-    if not isinstance(agent, PolicyAgent):
-        raise TrainerError(
-            f"agent must be a PolicyAgent(model, tokenizer, instructions) or a torch "
-            f"nn.Module, got {type(agent).__name__}"
-        )
+    agent = as_policy(agent, "agent")
     if not isinstance(agent.model, nn.Module):
         raise TrainerError(f"agent.model must be a torch nn.Module, got {type(agent.model)}")
     if not isinstance(agent.instructions, str):
         raise TrainerError("agent.instructions must be a str")
+    _check_tools(agent)
     trainable = sum(p.numel() for p in agent.model.parameters() if p.requires_grad)
     if trainable == 0:
         raise TrainerError("agent.model has no trainable parameters (requires_grad=False)")

@@ -49,10 +49,11 @@ def columns_of(
 
 def prompt_ids(tok: TokenizerAdapter, agent: PolicyAgent, example: Example) -> list[int]:
     """The example's own ids when pre-tokenized, else its prompt rendered for the agent
-    (:meth:`TokenizerAdapter.prompt_ids`)."""
+    (:meth:`TokenizerAdapter.prompt_ids`, with the agent's tools written in by its format)."""
     if example.prompt_ids is not None:
         return list(example.prompt_ids)
-    return tok.prompt_ids(example.prompt, agent.instructions)
+    instructions, tools = agent.prompt_parts()
+    return tok.prompt_ids(example.prompt, instructions, tools)
 
 
 def tokenize(

@@ -349,6 +349,8 @@ TRAJECTORY_FIELDS = (
     "grad_accum_steps",
     "peft_config",
 )
+# max_turns and the tool limits change what a step samples but not which examples it
+# takes, so a change of them warns like learning_rate does.
 
 
 def training_modules(model: nn.Module, value_head: nn.Module | None) -> dict[str, nn.Module]:

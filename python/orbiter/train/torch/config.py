@@ -47,7 +47,16 @@ class TorchTrainConfig(TrainConfig):
             "reinforce_plus_plus" (or "reinforce_pp"), "ppo" (with a value head) or "sft".
         group_size: Completions per prompt (>= 2 for grpo and rloo; ``rollout_n`` is a
             synonym).
-        max_new_tokens: Longest completion.
+        max_new_tokens: Longest completion (in a multi-turn rollout: longest turn).
+        max_turns: Assistant turns per trajectory of an agent with tools or an environment
+            (1: one response, as without tools; see :mod:`orbiter.train.torch.agent_rollout`).
+        max_tool_calls: Tool calls run per turn; more get an error result.
+        max_total_tokens: Response tokens per multi-turn trajectory, sampled and tool
+            tokens together (None: the model's positions bound it).
+        tool_timeout: Seconds one tool call may take before it gives an error result
+            (None: no deadline).
+        max_tool_result_tokens: Tokens of one tool result; longer ones are cut (None: no
+            cap).
         temperature: Sampling temperature (> 0 while training; evaluation is greedy).
         top_p: Nucleus-sampling mass in (0, 1].
         kl_coef: Weight of the KL penalty to a frozen copy of the initial policy (0: none;
@@ -111,6 +120,11 @@ class TorchTrainConfig(TrainConfig):
     algorithm: Algorithm | str = Algorithm.GRPO
     group_size: int = 8
     max_new_tokens: int = 32
+    max_turns: int = 1
+    max_tool_calls: int = 4
+    max_total_tokens: int | None = None
+    tool_timeout: float | None = 30.0
+    max_tool_result_tokens: int | None = 256
     temperature: float = 1.0
     top_p: float = 1.0
     kl_coef: float = 0.0
@@ -180,6 +194,13 @@ def validate_config(cfg: TorchTrainConfig) -> None:
     cfg.algorithm = algorithm
     check_int("group_size", cfg.group_size, 2 if algorithm.is_group else 1)
     check_int("max_new_tokens", cfg.max_new_tokens, 1)
+    check_int("max_turns", cfg.max_turns, 1)
+    check_int("max_tool_calls", cfg.max_tool_calls, 1)
+    for name in ("max_total_tokens", "max_tool_result_tokens"):
+        if getattr(cfg, name) is not None:
+            check_int(name, getattr(cfg, name), 1)
+    if cfg.tool_timeout is not None:
+        check_float("tool_timeout", cfg.tool_timeout, 0.0, open_low=True)
     sft = algorithm is Algorithm.SFT
     check_float("temperature", cfg.temperature, 0.0, open_low=not sft)
     check_float("top_p", cfg.top_p, 0.0, 1.0, open_low=True)

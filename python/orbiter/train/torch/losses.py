@@ -78,11 +78,13 @@ def register_objective(
 
 
 def outcome_rewards(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Token-level rewards (B, N): each response's score at its last unmasked token."""
+    """Token-level rewards (B, N): each response's score at its last trainable token (the
+    last position where *mask* is nonzero; a multi-turn mask has holes at tool tokens)."""
     rewards = np.zeros(mask.shape, dtype=np.float32)
-    lengths = mask.sum(axis=1).astype(np.int64)
-    rows = np.flatnonzero(lengths > 0)
-    rewards[rows, lengths[rows] - 1] = scores[rows]
+    present = mask != 0
+    rows = np.flatnonzero(present.any(axis=1))
+    last = mask.shape[1] - 1 - np.argmax(present[:, ::-1], axis=1)
+    rewards[rows, last[rows]] = scores[rows]
     return rewards
 
 

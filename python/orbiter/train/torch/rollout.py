@@ -9,7 +9,7 @@ response token and ``trainable_mask`` with the sampled ones, and the loss reads 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -41,6 +41,10 @@ class RolloutBatch:
         group_ids: (B,) int64, trajectories answering the same prompt share an id.
         generate_seconds: Time spent generating (``time_generate``).
         score_seconds: Time spent decoding and scoring (``time_score``).
+        turn_ends: Per trajectory, the response length after each assistant turn (the turn
+            boundaries; empty for a single turn).
+        metrics: What the rollout reports besides (multi-turn: turns, tool calls, tool
+            error rate, trajectory length, truncation rate), added to the step's metrics.
     """
 
     prompt_ids: torch.Tensor
@@ -53,6 +57,8 @@ class RolloutBatch:
     group_ids: np.ndarray
     generate_seconds: float = 0.0
     score_seconds: float = 0.0
+    turn_ends: list[list[int]] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.completion_ids.shape[0])

@@ -122,6 +122,7 @@ def rl_step(ctx: StepContext, indices: list[int], step: int) -> dict[str, float]
         "time_advantage": t3 - t2,
         "time_update": t4 - t3,
         "time_step": step_time,
+        **batch.metrics,
     }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from orbiter.train.agents import ToolSet
 from orbiter.train.config import Algorithm
 from orbiter.train.data import RaggedTokens
 from orbiter.train.records import Columns, Example, require_references
@@ -29,13 +30,21 @@ from orbiter.train.rewards.registry import (
     resolve_reward,
 )
 from orbiter.train.rewards.text import ExtractStyle
-from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter, check_policy
+from orbiter.train.torch.agent import (
+    PolicyAgent,
+    TokenizerAdapter,
+    check_policy,
+    is_orbiter_agent,
+    policy_for,
+)
+from orbiter.train.torch.agent_rollout import MultiTurnRollout, TurnLimits
 from orbiter.train.torch.batches import (
     Schedule,
     Tokenized,
     check_fits_context,
     column_names,
     columns_of,
+    context_length,
     tokenize,
 )
 from orbiter.train.torch.checkpoint import (
@@ -59,7 +68,7 @@ from orbiter.train.torch.generation import Sampling
 from orbiter.train.torch.lora import reference_for, with_adapter
 from orbiter.train.torch.losses import OBJECTIVES
 from orbiter.train.torch.reporting import METRICS_FILE, RunReport, summarize
-from orbiter.train.torch.rollout import SingleTurnRollout
+from orbiter.train.torch.rollout import Rollout, SingleTurnRollout
 from orbiter.train.torch.runtime import autocast_for, distributed_from_env, resolve_device
 from orbiter.train.torch.schedule import apply_settings, build_scheduler, restore
 from orbiter.train.torch.steps import StepContext, train_step
@@ -129,9 +138,23 @@ class TorchTrainer(Trainer):
             check_no_symlinks(merged.output_dir)
         self._config = merged
 
-    def check_agent(self, agent: Any) -> None:
+    def check_agent(self, agent: Any, policy: Any | None = None) -> None:
         """Accept a :class:`PolicyAgent` or a bare ``nn.Module`` (with the byte tokenizer):
-        trainable parameters, vocabulary at least the tokenizer's, one tiny forward."""
+        trainable parameters, vocabulary at least the tokenizer's, one tiny forward, and
+        the schemas of its tools (errors name the tool and the parameter).
+
+        An orbiter-style *agent* (an object with ``instructions`` and ``tools``, each tool
+        with ``name``, ``description``, ``parameters`` and ``async execute(**kwargs)``) is
+        trained as *policy* (a PolicyAgent or an nn.Module): its instructions and tools go
+        with the policy's model, tokenizer and environment."""
+        if policy is not None or is_orbiter_agent(agent):
+            if policy is None:
+                raise TrainerError(
+                    f"agent {getattr(agent, 'name', type(agent).__name__)!r} is an orbiter "
+                    "agent: pass the model to train as check_agent(agent, policy=PolicyAgent"
+                    "(model, tokenizer))"
+                )
+            agent = policy_for(agent, policy)
         self._agent, self._tokenizer = check_policy(agent)
         if self._train_examples is not None:
             self._train_tokens = self._tokenize(self._train_examples, "train_data")
@@ -352,7 +375,27 @@ class TorchTrainer(Trainer):
         sampling = Sampling(
             cfg.max_new_tokens, tok.eos_token_id, tok.pad_token_id, cfg.temperature, cfg.top_p
         )
-        rollout = SingleTurnRollout(data, tok, reward, cfg.group_size, sampling, device)
+        rollout: Rollout = SingleTurnRollout(data, tok, reward, cfg.group_size, sampling, device)
+        if agent.is_agentic:
+            rollout = MultiTurnRollout(
+                data,
+                tok,
+                reward,
+                cfg.group_size,
+                sampling,
+                device,
+                tools=list(ToolSet(agent.tools)),
+                tool_format=agent.format,
+                environment=agent.environment,
+                limits=TurnLimits(
+                    cfg.max_turns,
+                    cfg.max_tool_calls,
+                    cfg.max_total_tokens,
+                    cfg.tool_timeout,
+                    cfg.max_tool_result_tokens,
+                ),
+                context=context_length(model),
+            )
         return StepContext(
             cfg=cfg,
             objective=objective,

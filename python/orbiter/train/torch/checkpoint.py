@@ -369,7 +369,7 @@ def trainer_state(cfg: TorchTrainConfig, step: int, reward_name: str) -> dict[st
 
 
 # Settings of how a run is started or shown, not of what it trains: never worth a warning.
-UNCOMPARED_FIELDS = ("resume", "output_dir", "log_every", "save_final")
+UNCOMPARED_FIELDS = ("resume", "output_dir", "log_every", "save_final", "report_to")
 
 
 def check_resumable(saved: dict[str, Any], cfg: TorchTrainConfig, out_dir: Path) -> None:

@@ -22,6 +22,7 @@ from orbiter.train.config import (
 )
 from orbiter.train.errors import TrainerError, TrainerTypeError
 from orbiter.train.torch.lora import check_peft_config
+from orbiter.train.torch.trackers import check_report_to
 from orbiter.train.trainer import TrainConfig
 
 ALGORITHMS = tuple(Algorithm)
@@ -115,6 +116,9 @@ class TorchTrainConfig(TrainConfig):
             ``metrics.jsonl`` cut back to its step (a finished run returns its metrics
             without training). False: discard that checkpoint and ``metrics.jsonl`` and
             start afresh.
+        report_to: Where step metrics go besides ``metrics.jsonl``: ``"none"``,
+            ``"tensorboard"`` (event files in ``output_dir/tensorboard``), ``"wandb"``, or a
+            list of them (:mod:`orbiter.train.torch.trackers`).
     """
 
     algorithm: Algorithm | str = Algorithm.GRPO
@@ -153,6 +157,7 @@ class TorchTrainConfig(TrainConfig):
     peft_config: Any = None
     accuracy_threshold: float = 1.0
     save_final: bool = True
+    report_to: str | list[str] = "none"
 
 
 FIELD_NAMES = tuple(f.name for f in fields(TorchTrainConfig))
@@ -227,6 +232,7 @@ def validate_config(cfg: TorchTrainConfig) -> None:
         cfg.accuracy_threshold = cfg.extra.pop("accuracy_threshold")
     check_float("accuracy_threshold", cfg.accuracy_threshold, -math.inf)
     check_peft_config(cfg.peft_config)
+    check_report_to(cfg.report_to)
     for name in ("resume", "save_final"):
         if not isinstance(getattr(cfg, name), bool):
             raise bad_value(name, getattr(cfg, name), "must be True or False", TrainerTypeError)

@@ -1,15 +1,17 @@
-"""What a run reports: ``metrics.jsonl`` (and TensorBoard), the progress bar, the summary."""
+"""What a run reports: metrics.jsonl, the report_to trackers, the progress and the summary."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from orbiter.train.torch.checkpoint import atomic_write
+from orbiter.train.torch.trackers import Tracker
 from orbiter.train.trainer import TrainMetrics
 
 logger = logging.getLogger("orbiter.train.torch")
@@ -46,7 +48,7 @@ def cut_back(path: Path, step: int) -> list[dict[str, Any]]:
 
 
 class MetricsWriter:
-    """``metrics.jsonl`` (one JSON object a step) and TensorBoard scalars when installed.
+    """``metrics.jsonl``: one JSON object a step (trackers: :mod:`orbiter.train.torch.trackers`).
 
     The file is first cut back to the run's *start* step (:func:`cut_back`), whose rows
     are kept in :attr:`earlier`.
@@ -54,36 +56,22 @@ class MetricsWriter:
 
     def __init__(self, out_dir: Path | None, *, start: int, enabled: bool) -> None:
         self._file = None
-        self._tb: Any = None
         self.earlier: list[dict[str, Any]] = []
         if out_dir is None or not enabled:
             return
         out_dir.mkdir(parents=True, exist_ok=True)
         self.earlier = cut_back(out_dir / METRICS_FILE, start)
         self._file = open(out_dir / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._tb = SummaryWriter(str(out_dir / "tensorboard"))
-        except Exception:  # tensorboard is optional
-            self._tb = None
 
     def write(self, metrics: dict[str, Any]) -> None:
         if self._file is None:
             return
         self._file.write(json.dumps(metrics) + "\n")
         self._file.flush()
-        if self._tb is not None:
-            step = int(metrics.get("step", 0))
-            for key, value in metrics.items():
-                if isinstance(value, int | float) and key != "step":
-                    self._tb.add_scalar(key, value, step)
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
-        if self._tb is not None:
-            self._tb.close()
 
 
 class Progress:
@@ -138,8 +126,16 @@ class RunReport:
     a resumed run reports on the whole run."""
 
     def __init__(
-        self, out_dir: Path | None, *, total: int, start: int, log_every: int, enabled: bool
+        self,
+        out_dir: Path | None,
+        *,
+        total: int,
+        start: int,
+        log_every: int,
+        enabled: bool,
+        trackers: Sequence[Tracker] = (),
     ) -> None:
+        self._trackers = list(trackers)
         self._writer = MetricsWriter(out_dir, start=start, enabled=enabled)
         self.history: list[dict[str, float]] = list(self._writer.earlier)
         self._progress = Progress(total, start, enabled=enabled)
@@ -148,6 +144,8 @@ class RunReport:
     def step(self, metrics: dict[str, float]) -> None:
         self.history.append(metrics)
         self._writer.write(metrics)
+        for tracker in self._trackers:
+            tracker.log(metrics, int(metrics["step"]))
         self._progress.update(metrics, self._log_every)
 
     def write(self, metrics: dict[str, Any]) -> None:
@@ -157,6 +155,8 @@ class RunReport:
     def close(self) -> None:
         self._progress.close()
         self._writer.close()
+        for tracker in self._trackers:
+            tracker.close()
 
 
 def summarize(history: list[dict[str, float]], steps: int, total: int) -> TrainMetrics:

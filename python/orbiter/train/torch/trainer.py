@@ -72,6 +72,7 @@ from orbiter.train.torch.rollout import Rollout, SingleTurnRollout
 from orbiter.train.torch.runtime import autocast_for, distributed_from_env, resolve_device
 from orbiter.train.torch.schedule import apply_settings, build_scheduler, restore
 from orbiter.train.torch.steps import StepContext, train_step
+from orbiter.train.torch.trackers import open_trackers
 from orbiter.train.trainer import TrainConfig, Trainer, TrainerError, TrainMetrics
 
 logger = logging.getLogger("orbiter.train.torch")
@@ -320,6 +321,7 @@ class TorchTrainer(Trainer):
             start=start,
             log_every=cfg.log_every,
             enabled=ctx.dist.is_main,
+            trackers=open_trackers(cfg, out_dir) if ctx.dist.is_main else (),
         )
         autocast = autocast_for(cfg.dtype, ctx.device)
         self._step = start

@@ -67,7 +67,7 @@ impl LengthPenalty {
     #[inline]
     pub fn score(&self, len: usize) -> f64 {
         let len = len as f64;
-        let r = match *self {
+        match *self {
             LengthPenalty::Linear { target, scale } => -(len - target).abs() / scale,
             LengthPenalty::Dapo {
                 max_len,
@@ -84,8 +84,7 @@ impl LengthPenalty {
                     -factor
                 }
             }
-        };
-        r
+        }
     }
 
     /// What overflows when a penalty is beyond float32, for the error.

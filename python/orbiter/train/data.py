@@ -35,7 +35,7 @@ __all__ = [
 
 TokenArray: TypeAlias = NDArray[np.int32] | NDArray[np.int64]
 
-_TOKEN_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
+_TOKEN_DTYPES: tuple[np.dtype[Any], ...] = (np.dtype(np.int32), np.dtype(np.int64))
 
 
 def _token_dtype(dtype: Any) -> np.dtype[Any]:
@@ -47,9 +47,10 @@ def _token_dtype(dtype: Any) -> np.dtype[Any]:
         target = None
     if target is None:
         raise TrainerTypeError(f"dtype: expected int32 or int64, got {dtype!r}")
-    if target not in _TOKEN_DTYPES:
-        raise TrainerTypeError(f"dtype: expected int32 or int64, got {target}")
-    return target
+    for known in _TOKEN_DTYPES:
+        if target == known:
+            return known
+    raise TrainerTypeError(f"dtype: expected int32 or int64, got {target}")
 
 
 class RaggedTokens:

@@ -286,3 +286,10 @@ def test_total_beyond_float32_names_row_and_component():
     with pytest.raises(ValueError) as e:
         pipe.combine({"word_f1": np.array([2.0], np.float32), "word_f1#2": np.ones(1, np.float32)})
     check_error(e, ValueError, "word_f1[0]", "overflows float32")
+
+
+def test_per_item_int_beyond_float64_is_named():
+    pipe = RewardPipeline([(RewardPipeline.per_item(lambda o, e: 10**400, name="item"), 1.0)])
+    with pytest.raises(ValueError) as e:
+        pipe(["a"], ["a"])
+    check_error(e, ValueError, "item[0]", "beyond float64")

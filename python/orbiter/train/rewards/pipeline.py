@@ -75,10 +75,14 @@ class PerItemReward:
         out = [fn(o, e) for o, e in zip(responses, references, strict=True)]
         try:
             scores = np.fromiter(map(float, out), dtype=np.float64, count=len(out))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             for i, x in enumerate(out):
                 try:
                     float(x)
+                except OverflowError:  # an int beyond float64
+                    raise TrainerValueError(
+                        f"{self.__name__}[{i}]: returned an int beyond float64"
+                    ) from None
                 except (TypeError, ValueError):
                     raise TrainerTypeError(
                         f"{self.__name__}[{i}]: returned {type(x).__name__}, expected a float"

@@ -47,6 +47,20 @@ impl CoreError {
     }
 }
 
+/// The detail of an error about a result that finite inputs took beyond float32:
+/// "`what` overflows float32 (inf)", the value shown as float32 shows it.
+#[derive(Clone, Copy, Debug)]
+pub struct Overflow<'a> {
+    pub what: &'a str,
+    pub value: f32,
+}
+
+impl fmt::Display for Overflow<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} overflows float32 ({})", self.what, self.value)
+    }
+}
+
 impl fmt::Display for CoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -69,5 +83,13 @@ mod tests {
             "scores: empty"
         );
         assert_eq!(CoreError::type_("x").kind, Kind::Type);
+        let detail = Overflow {
+            what: "the group mean",
+            value: f32::NEG_INFINITY,
+        };
+        assert_eq!(
+            CoreError::at("scores", 3, detail).to_string(),
+            "scores[3]: the group mean overflows float32 (-inf)"
+        );
     }
 }

@@ -620,3 +620,80 @@ def test_bool_masks_with_any_nonzero_byte_read_as_numpy_does():
         close(got, want, 0)
     ids = np.repeat(np.arange(4, dtype=np.int64), 2)
     close(adv.grpo(a, ids, mask=odd), adv.grpo(a, ids, mask=clean), 0)
+
+
+# ----------------------------------------------------------------------------- float32 limits
+# Finite inputs near the float32 maximum: a result the float64 reference can represent in
+# float32 is returned, one it cannot is a TrainerValueError naming the first position.
+
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+def test_grpo_rloo_near_float32_max_match_float64_reference():
+    s = np.array([-F32_MAX, F32_MAX, F32_MAX, 1.0, -3e38, 3e38], np.float32)
+    ids = np.array([0, 0, 0, 5, 7, 7])
+    np.testing.assert_allclose(adv.grpo(s, ids), ref_grpo(s, ids), rtol=1e-6)
+    np.testing.assert_allclose(adv.grpo(s[:2], ids[:2]), [-(0.5**0.5), 0.5**0.5], rtol=1e-6)
+    pair = np.array([3e38, 2e38], np.float32)
+    np.testing.assert_allclose(adv.rloo(pair, [0, 0]), ref_rloo(pair, np.zeros(2)), rtol=1e-6)
+    m = np.ones((2, 3), np.float32)
+    np.testing.assert_allclose(
+        adv.rloo(pair, [0, 0], mask=m), ref_rloo(pair, np.zeros(2))[:, None] * m, rtol=1e-6
+    )
+
+
+def test_grpo_rloo_overflow_names_the_first_score():
+    s = np.array([1.0, -F32_MAX, F32_MAX, F32_MAX], np.float32)
+    ids = [9, 0, 0, 0]
+    assert abs(ref_grpo(s, np.array(ids), normalize_std=False)[1]) > F32_MAX
+    with raises(TrainerValueError, "scores[1]: the centred score s - mean overflows float32"):
+        adv.grpo(s, ids, normalize_std=False)
+    with raises(TrainerValueError, "scores[1]: the centred score"):
+        adv.grpo(s, ids, normalize_std=False, mask=np.ones((4, 2), bool))
+    s = np.array([1.0, 3e38, -3e38], np.float32)
+    assert abs(ref_rloo(s, np.array([9, 0, 0]))[1]) > F32_MAX
+    with raises(TrainerValueError, "scores[1]: the leave-one-out advantage overflows float32"):
+        adv.rloo(s, [9, 0, 0])
+    with raises(TrainerValueError, "scores[1]: the leave-one-out advantage"):
+        adv.rloo(s, [9, 0, 0], mask=np.ones((3, 2), np.uint8))
+
+
+def test_temporal_overflow_names_the_first_position():
+    r = np.array([[1.0, 1.0], [3e38, 3e38]], np.float32)
+    m = np.ones((2, 2), bool)
+    assert np.isfinite(ref_returns(r, m, 1.0)).all()  # float64 holds it; float32 cannot
+    where = "rewards[1, 0] (flat index 2): the discounted return overflows float32 (inf)"
+    with raises(TrainerValueError, where):
+        adv.discounted_returns(r, m, gamma=1.0)
+    with raises(TrainerValueError, where):
+        adv.reinforce_pp(r, m, gamma=1.0)
+    np.testing.assert_allclose(adv.discounted_returns(r, m, gamma=0.0), ref_returns(r, m, 0.0))
+    # Finite returns whose whitening statistics overflow name rewards as well.
+    with raises(TrainerValueError, "rewards: the whitening statistics"):
+        adv.reinforce_pp(np.array([[3e38, -3e38]], np.float32), np.ones((1, 2), bool), gamma=0.0)
+    one = np.ones((1, 1), np.float32)
+    with raises(TrainerValueError, "rewards[0, 0] (flat index 0): the advantage overflows"):
+        adv.gae(one * 3.4e38, one * -3.4e38, one, gamma=1.0, lam=1.0, whiten_advantages=False)
+    got = adv.gae(one * 3.4e38, one * 3.4e38, one, gamma=1.0, lam=1.0, whiten_advantages=False)
+    for g, want in zip(got, ref_gae(one * 3.4e38, one * 3.4e38, one, 1.0, 1.0), strict=True):
+        np.testing.assert_allclose(g, want, rtol=1e-6)
+
+
+def test_kl_overflow_names_the_first_position():
+    a = np.array([[0.0, F32_MAX]], np.float32)
+    with raises(TrainerValueError, "logp[0, 1] (flat index 1): the KL estimate overflows"):
+        adv.kl_divergence(a, -a, "k1")
+    with raises(TrainerValueError, "logp[0, 1]"):
+        adv.kl_divergence(np.array([[0.0, 1e20]], np.float32), np.zeros((1, 2), np.float32), "k2")
+    assert np.isfinite(adv.kl_divergence(a, -a, "k3")).all()
+
+
+def test_nested_group_ids_are_named():
+    deep: list = [0]
+    for _ in range(64):
+        deep = [deep]
+    for ids in ([deep, deep], deep, [[[0]], [0]]):
+        with raises(TrainerError, "group_ids"):
+            adv.grpo(np.zeros(2, np.float32), ids)
+        with raises(TrainerError, "group_ids"):
+            adv.rloo(np.zeros(2, np.float32), ids)

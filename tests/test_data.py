@@ -98,6 +98,20 @@ def test_from_sequences_bad_input():
         RaggedTokens.from_sequences([np.array([1.0])])
     with expect_error(TypeError, "dtype"):
         RaggedTokens.from_sequences([[1]], dtype=np.int16)  # type: ignore[arg-type]
+    for bad in (True, "\ud800", "not a dtype", 1.5, object(), "int16", np.float32):
+        for rows in ([[1]], [np.array([1])]):
+            with expect_error(TypeError, "dtype: expected int32 or int64"):
+                RaggedTokens.from_sequences(rows, dtype=bad)  # type: ignore[arg-type]
+    # Rows nested past numpy's 64 dimensions (or Python's stack), next to an array row
+    # that sends every row through numpy.
+    deep: list = [1]
+    for _ in range(64):
+        deep = [deep]
+    for depth_row in (deep, [deep]):
+        with expect_error(TypeError, "sequences[1]", "flat sequence"):
+            RaggedTokens.from_sequences([np.array([1]), depth_row])
+        with expect_error(TypeError, "sequences[0]"):
+            RaggedTokens.from_sequences([depth_row])
     # Lists and tuples go through the core's walk: the row and position at fault are named.
     with expect_error(TypeError, "sequences[1][2]", "expected an int, got float"):
         RaggedTokens.from_sequences([[1], (2, 3, 4.0)])

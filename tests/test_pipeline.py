@@ -267,3 +267,29 @@ def test_columns_reach_the_components_that_name_them() -> None:
     np.testing.assert_array_equal(total, [2.0, 0.0])  # word_f1 got no columns: 1 + 1, 0 + 0
     assert pipe.needs_reference
     assert not RewardPipeline([(named, 1.0), ("length_penalty", 1.0)]).needs_reference
+
+
+def test_total_beyond_float32_names_row_and_component():
+    pipe = RewardPipeline([("exact_text_match", 1.0), ("word_f1", 1e308)])
+    want = 1.0 + 1e308 * 1.0  # float64 reference of row 1, beyond float32
+    assert want > float(np.finfo(np.float32).max)
+    with pytest.raises(ValueError) as e:
+        pipe(["x", "a b"], ["y", "a b"])
+    check_error(e, ValueError, "word_f1[1]: the weighted total overflows float32 (inf)")
+    # Clipping keeps the total within float32; so does a weight that fits.
+    clipped = RewardPipeline([("exact_text_match", 1.0), ("word_f1", 1e308)], clip=(-1, 1))
+    np.testing.assert_array_equal(clipped(["x", "a b"], ["y", "a b"]), [0.0, 1.0])
+    big = RewardPipeline([("word_f1", 3e38)])
+    np.testing.assert_array_equal(big(["a b"], ["a b"]), np.array([3e38], np.float32))
+    # A weighted score beyond even float64 (2 * 1e308) is refused, not returned as inf.
+    pipe = RewardPipeline([("word_f1", 1e308), ("word_f1", -1e308)])
+    with pytest.raises(ValueError) as e:
+        pipe.combine({"word_f1": np.array([2.0], np.float32), "word_f1#2": np.ones(1, np.float32)})
+    check_error(e, ValueError, "word_f1[0]", "overflows float32")
+
+
+def test_per_item_int_beyond_float64_is_named():
+    pipe = RewardPipeline([(RewardPipeline.per_item(lambda o, e: 10**400, name="item"), 1.0)])
+    with pytest.raises(ValueError) as e:
+        pipe(["a"], ["a"])
+    check_error(e, ValueError, "item[0]", "beyond float64")

@@ -287,3 +287,23 @@ def test_single_rewards_bad_input():
         with pytest.raises(kind) as e:
             call()
         check_error(e, kind, needle)
+
+
+def test_length_penalty_beyond_float32_names_the_row():
+    rows = make([[], [0, 0, 0]])
+    # Float64 references: row 0's penalty fits float32, row 1's does not.
+    assert abs(-abs(3 - 0) / 5e-324) > float(np.finfo(np.float32).max)
+    with pytest.raises(ValueError) as e:
+        rw.length_penalty(rows, target=0, scale=5e-324)
+    check_error(e, ValueError, "responses[1]: the length penalty", "overflows float32 (-inf)")
+    with pytest.raises(ValueError) as e:
+        rw.length_penalty(rows, target=1e308, scale=1.0)
+    check_error(e, ValueError, "responses[0]:", "overflows float32")
+    with pytest.raises(ValueError) as e:
+        rw.length_penalty(rows, kind="dapo", max_len=1, cache_len=1, penalty_factor=1e300)
+    check_error(e, ValueError, "responses[1]:", "times penalty_factor")
+    # Near the limit but within it: the float64 penalty, rounded once.
+    got = rw.length_penalty(rows, target=3, scale=1e-38)
+    np.testing.assert_array_equal(got, np.array([-3 / 1e-38, 0.0], np.float32))
+    got = rw.length_penalty(rows, target=1e308)  # scale defaults to the target
+    np.testing.assert_allclose(got, [-1.0, -(1e308 - 3) / 1e308])

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::Shape;
 use crate::batch::PAR_MIN;
-use crate::error::{CoreError, CoreResult};
+use crate::error::{CoreError, CoreResult, Overflow};
 use crate::mask::Mask;
 
 /// "name[r, c] (flat index i)" for an error about one element of a grid.
@@ -82,9 +82,12 @@ fn first_bad<T: Sync>(
         .map(|offset| start + offset)
 }
 
+/// Elements per chunk of a 1-D scan (a 1-D argument has no rows to split on).
+const CHUNK_1D: usize = 4096;
+
 /// Errors on the first NaN or infinite score of a 1-D argument.
 pub(crate) fn check_finite_1d(name: &str, data: &[f32]) -> CoreResult<()> {
-    match first_bad(data, 4096, |x| !x.is_finite()) {
+    match first_bad(data, CHUNK_1D, |x| !x.is_finite()) {
         Some(i) => Err(CoreError::at(name, i, describe_nonfinite(data[i]))),
         None => Ok(()),
     }
@@ -107,7 +110,26 @@ pub(crate) fn check_overflow(name: &str, out: &[f32], shape: Shape, what: &str) 
             name,
             shape.cols,
             i,
-            format!("{what} overflows float32 ({})", out[i]),
+            Overflow {
+                what,
+                value: out[i],
+            },
+        )),
+        None => Ok(()),
+    }
+}
+
+/// [`check_overflow`] for a 1-D result, one element per element of argument `name`:
+/// "`scores`[3]: the centred score overflows float32 (inf)".
+pub(crate) fn check_overflow_1d(name: &str, out: &[f32], what: &str) -> CoreResult<()> {
+    match first_bad(out, CHUNK_1D, |x| !x.is_finite()) {
+        Some(i) => Err(CoreError::at(
+            name,
+            i,
+            Overflow {
+                what,
+                value: out[i],
+            },
         )),
         None => Ok(()),
     }

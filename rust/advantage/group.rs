@@ -10,7 +10,9 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::{check_finite_1d, check_grid, check_mask, BlockOut, Moments, Shape, ROW_BLOCK};
+use super::{
+    check_finite_1d, check_grid, check_mask, check_overflow_1d, BlockOut, Moments, Shape, ROW_BLOCK,
+};
 use crate::alloc::{self, AllocError};
 use crate::batch::PAR_MIN;
 use crate::error::{CoreError, CoreResult};
@@ -143,8 +145,14 @@ fn group(scores: &[f32], group_ids: &[i64]) -> CoreResult<Groups> {
 /// where `g` is the group of response `i`, `std_g` the unbiased (n - 1) standard deviation,
 /// and a singleton group has `mean = 0`, `std = 1` (so `A_i = s_i / (1 + eps)`).
 ///
+/// The statistics and this arithmetic are float64, rounded once to float32, so scores
+/// near the float32 maximum give verl's exact values (float32 intermediates would
+/// overflow: `std` of `[-3e38, 3e38]`). A normalised advantage is always within float32;
+/// a centred one (`normalize_std = false`) can exceed it, which is an error naming the
+/// first such score.
+///
 /// Errors: empty batch, length mismatch, non-finite score, `eps` negative or not finite,
-/// and `eps == 0` with a group of equal scores (0 / 0).
+/// `eps == 0` with a group of equal scores (0 / 0), and a centred score beyond float32.
 pub fn grpo(
     scores: &[f32],
     group_ids: &[i64],
@@ -158,9 +166,8 @@ pub fn grpo(
         ));
     }
     let groups = group(scores, group_ids)?;
-    let eps32 = eps as f32;
-    // Per group: (mean, std + eps) in float32, as verl's tensors.
-    let mut stats: Vec<(f32, f32)> = alloc::output("group_ids", groups.count.len())?;
+    // Per group: (mean, std + eps).
+    let mut stats: Vec<(f64, f64)> = alloc::output("group_ids", groups.count.len())?;
     stats.extend(
         groups
             .count
@@ -169,17 +176,16 @@ pub fn grpo(
             .zip(&groups.sq_dev)
             .map(|((&c, &m), &ss)| {
                 if c == 1 {
-                    (0.0f32, 1.0f32 + eps32)
+                    (0.0, 1.0 + eps)
                 } else {
-                    let std = (ss / f64::from(c - 1)).sqrt() as f32;
-                    (m as f32, std + eps32)
+                    (m, (ss / f64::from(c - 1)).sqrt() + eps)
                 }
             }),
     );
     let mut out = alloc::output("scores", scores.len())?;
     for (i, (&g, &s)) in groups.slot.iter().zip(scores).enumerate() {
         let (mean, denom) = stats[g as usize];
-        let centred = s - mean;
+        let centred = f64::from(s) - mean;
         if normalize_std {
             if denom == 0.0 {
                 return Err(CoreError::at(
@@ -188,11 +194,12 @@ pub fn grpo(
                     "this group's scores are all equal and eps is 0: (s - mean) / (std + eps) is 0 / 0",
                 ));
             }
-            out.push(centred / denom);
+            out.push((centred / denom) as f32);
         } else {
-            out.push(centred);
+            out.push(centred as f32);
         }
     }
+    check_overflow_1d("scores", &out, "the centred score s - mean")?;
     Ok(out)
 }
 
@@ -201,22 +208,25 @@ pub fn grpo(
 /// `A_i = s_i * n / (n - 1) - mean_g * n / (n - 1)` (equal to `s_i` minus the mean of the
 /// other `n - 1` scores of its group) for a group of `n > 1` responses, and `A_i = s_i`
 /// for a singleton group.
+///
+/// Computed in float64 and rounded once to float32 (verl's float32 `s_i * n` overflows
+/// for scores near the float32 maximum); an advantage beyond float32 (`[3e38, -3e38]`
+/// gives `6e38`) is an error naming the first such score.
 pub fn rloo(scores: &[f32], group_ids: &[i64]) -> CoreResult<Vec<f32>> {
     let groups = group(scores, group_ids)?;
-    let mut means: Vec<f32> = alloc::output("group_ids", groups.mean.len())?;
-    means.extend(groups.mean.iter().map(|&m| m as f32));
     let mut out = alloc::output("scores", scores.len())?;
     out.extend(groups.slot.iter().zip(scores).map(|(&g, &s)| {
         let gi = g as usize;
         let n = groups.count[gi];
         if n > 1 {
-            let nf = n as f32;
-            let nm1 = (n - 1) as f32;
-            s * nf / nm1 - means[gi] * nf / nm1
+            let nf = f64::from(n);
+            let nm1 = f64::from(n - 1);
+            (f64::from(s) * nf / nm1 - groups.mean[gi] * nf / nm1) as f32
         } else {
             s
         }
     }));
+    check_overflow_1d("scores", &out, "the leave-one-out advantage")?;
     Ok(out)
 }
 
@@ -383,6 +393,39 @@ mod tests {
             close(&adv, &[1.0 - 4.0, 2.0 - 3.5, 6.0 - 1.5, 4.0]),
             "{adv:?}"
         );
+    }
+
+    #[test]
+    fn scores_near_the_float32_maximum() {
+        let m = f32::MAX;
+        // Float64 statistics: verl's values, where float32 ones overflowed to 0 and NaN.
+        let adv = grpo(&[-m, m], &[0, 0], true, 1e-6).unwrap();
+        let want = std::f64::consts::FRAC_1_SQRT_2 as f32;
+        assert!(close(&adv, &[-want, want]), "{adv:?}");
+        let adv = grpo(&[-m, m, m], &[0, 0, 0], true, 0.0).unwrap();
+        // Mean m/3, deviations (-4m/3, 2m/3, 2m/3), unbiased std m * sqrt(4/3).
+        let sd = (4.0f64 / 3.0).sqrt();
+        let (lo, hi) = ((-4.0 / 3.0 / sd) as f32, (2.0 / 3.0 / sd) as f32);
+        assert!(close(&adv, &[lo, hi, hi]), "{adv:?}");
+        // A centred score beyond float32 names the first one.
+        let e = grpo(&[-m, m, m], &[0, 0, 0], false, 1e-6).unwrap_err();
+        assert_eq!(
+            e.message,
+            "scores[0]: the centred score s - mean overflows float32 (-inf)"
+        );
+        let e = rloo(&[1.0, 3e38, -3e38], &[5, 0, 0]).unwrap_err();
+        assert_eq!(
+            e.message,
+            "scores[1]: the leave-one-out advantage overflows float32 (inf)"
+        );
+        let err = rloo_broadcast(&[3e38, -3e38], &[0, 0], &[1u8, 1], Shape::new(2, 1));
+        assert!(err.unwrap_err().message.starts_with("scores[0]:"));
+        // s * n overflowed float32 before the subtraction; in float64 it does not.
+        let adv = rloo(&[3e38, 2e38], &[0, 0]).unwrap();
+        assert!(adv
+            .iter()
+            .zip([1e38f32, -1e38])
+            .all(|(a, w)| ((a - w) / w).abs() < 1e-6));
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub(crate) use blocks::{
 };
 pub use checks::check_same_shape;
 pub(crate) use checks::{
-    check_finite_1d, check_finite_2d, check_grid, check_mask, check_overflow, check_unit,
+    check_finite_1d, check_finite_2d, check_grid, check_mask, check_overflow, check_overflow_1d,
+    check_unit,
 };
 
 /// The shape of a row-major `(rows, cols)` grid.

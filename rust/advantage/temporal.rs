@@ -480,6 +480,54 @@ mod tests {
     }
 
     #[test]
+    fn overflow_names_the_first_position() {
+        // Row 1's return 3e38 + 3e38 is beyond float32, from finite rewards.
+        let s = Shape::new(2, 2);
+        let r = [1.0f32, 1.0, 3e38, 3e38];
+        let m = [1u8; 4];
+        let want = "rewards[1, 0] (flat index 2): the discounted return overflows float32 (inf)";
+        assert_eq!(
+            discounted_returns(&r, s, &m, s, 1.0).unwrap_err().message,
+            want
+        );
+        assert_eq!(reinforce_pp(&r, s, &m, s, 1.0).unwrap_err().message, want);
+        assert!(discounted_returns(&r, s, &m, s, 0.0).is_ok());
+        // Finite returns whose whitening statistics overflow name rewards too.
+        let e = reinforce_pp(
+            &[3e38, -3e38],
+            Shape::new(1, 2),
+            &[1u8, 1],
+            Shape::new(1, 2),
+            0.0,
+        )
+        .unwrap_err();
+        assert!(
+            e.message.starts_with("rewards: the whitening statistics"),
+            "{}",
+            e.message
+        );
+        // GAE's delta r - V of 3.4e38 - (-3.4e38).
+        let one = Shape::new(1, 1);
+        let e = gae(
+            &[3.4e38],
+            one,
+            &[-3.4e38],
+            one,
+            &[1u8],
+            one,
+            1.0,
+            1.0,
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.message,
+            "rewards[0, 0] (flat index 0): the advantage overflows float32 (inf)"
+        );
+        assert!(gae(&[3.4e38], one, &[3.4e38], one, &[1u8], one, 1.0, 1.0, false).is_ok());
+    }
+
+    #[test]
     fn whiten_needs_two_positions_and_keeps_mean_on_request() {
         let x = [1.0f32, 3.0, 10.0];
         let s = Shape::new(1, 3);

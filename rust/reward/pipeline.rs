@@ -1,7 +1,8 @@
 //! Combining reward components: a weighted sum, optional clipping, and a check that
 //! no component holds NaN or infinity (the error names the component and the row).
 
-use crate::error::{CoreError, CoreResult};
+use crate::alloc;
+use crate::error::{CoreError, CoreResult, Overflow};
 
 /// One scored component: its name (for errors), its scores and its weight.
 pub struct Component<'a> {
@@ -10,10 +11,13 @@ pub struct Component<'a> {
     pub weight: f64,
 }
 
-/// `total[i] = clip(Σ_k weight_k * scores_k[i], lo, hi)`, accumulated in f64.
+/// `total[i] = clip(Σ_k weight_k * scores_k[i], lo, hi)`, accumulated in f64 and rounded
+/// to float32 once.
 ///
 /// Errors: no components, an empty batch, components of different lengths, a weight
-/// or score that is NaN or infinite, `lo > hi` or a NaN bound.
+/// or score that is NaN or infinite, `lo > hi` or a NaN bound, and a total (after
+/// clipping) beyond float32: "`name`[i]: the weighted total overflows float32 (inf)",
+/// naming the row and the component of the largest `|weight * score|` there.
 pub fn combine(components: &[Component<'_>], clip: Option<(f64, f64)>) -> CoreResult<Vec<f32>> {
     let Some(first) = components.first() else {
         return Err(CoreError::arg("components", "no reward components"));
@@ -54,19 +58,43 @@ pub fn combine(components: &[Component<'_>], clip: Option<(f64, f64)>) -> CoreRe
             ));
         }
     }
-    let mut total = vec![0f64; n];
+    let mut total = alloc::output_filled(first.name, n, 0f64)?;
     for c in components {
         for (t, &s) in total.iter_mut().zip(c.scores) {
             *t += c.weight * f64::from(s);
         }
     }
-    Ok(total
-        .into_iter()
-        .map(|t| match clip {
+    let mut out = alloc::output(first.name, n)?;
+    for (i, &t) in total.iter().enumerate() {
+        let value = match clip {
             Some((lo, hi)) => t.clamp(lo, hi) as f32,
             None => t as f32,
-        })
-        .collect())
+        };
+        if !value.is_finite() {
+            return Err(overflow(components, i, value));
+        }
+        out.push(value);
+    }
+    Ok(out)
+}
+
+/// The error for row `i`, whose total is `value`: it names the component of the largest
+/// weighted score there (the first of equals), the one to lower or clip.
+fn overflow(components: &[Component<'_>], i: usize, value: f32) -> CoreError {
+    let term = |c: &Component<'_>| (c.weight * f64::from(c.scores[i])).abs();
+    let largest = components
+        .iter()
+        .min_by(|a, b| term(b).total_cmp(&term(a)))
+        .map_or("components", |c| c.name);
+    let what = "the weighted total";
+    CoreError::at(
+        largest,
+        i,
+        format_args!(
+            "{}; lower its weight or clip the total",
+            Overflow { what, value }
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -103,5 +131,25 @@ mod tests {
         assert!(combine(&[], None).is_err());
         assert!(combine(&[c("a", &[], 1.0)], None).is_err());
         assert!(combine(&[c("a", &a, 1.0)], Some((1.0, 0.0))).is_err());
+    }
+
+    #[test]
+    fn a_total_beyond_float32_names_the_row_and_component() {
+        let a = [1.0f32, 1.0, 3e38];
+        let b = [0.0f32, 1e30, 3e38];
+        let e = combine(&[c("a", &a, 1.0), c("b", &b, 1e20)], None).unwrap_err();
+        assert_eq!(
+            e.message,
+            "b[1]: the weighted total overflows float32 (inf); lower its weight or clip the total"
+        );
+        // Float64 sums of float64-overflowing terms: inf - inf is NaN, refused too.
+        let e = combine(&[c("a", &a, 1e308), c("x", &a, -1e308)], None).unwrap_err();
+        assert!(e.message.starts_with("a[2]:"), "{}", e.message);
+        // Clipping brings any total back within float32.
+        let out = combine(&[c("a", &a, 1.0), c("b", &b, 1e20)], Some((-1.0, 1.0))).unwrap();
+        assert_eq!(out, vec![1.0, 1.0, 1.0]);
+        // The float32 maximum itself is a total, not an overflow.
+        let m = [f32::MAX];
+        assert_eq!(combine(&[c("m", &m, 1.0)], None).unwrap(), vec![f32::MAX]);
     }
 }

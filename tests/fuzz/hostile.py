@@ -8,16 +8,25 @@ NaN/inf, huge integers (``10**400``, ``2**70``), bools where ints go, lone surro
 deep nesting, large sizes (within a few MB) and mixed-type group ids. Array contents come
 from a numpy generator seeded by a drawn integer, so a case stays cheap and reproducible.
 
-Bounds that keep known open defects out (each names the issue-14 item it waits on):
+No known defect is fenced off: finite values up to the float32 maximum reach every
+kernel (``max_abs`` of :func:`floats` defaults to it, and no target lowers it), and so do
+weights and length-penalty parameters near 1e308, nesting past numpy's 64 dimensions, and
+dtypes numpy cannot read. The bounds that remain keep the suite fast and its memory small:
 
-* ``MAX_2D`` keeps every (B, T) output far below what the machine can allocate: item 1,
-  "an unallocatable output aborts the process".
-* ``MAX_TEXT`` / ``MAX_PATTERN`` keep generated texts and patterns short for speed only;
-  the regex target also draws long literals (2,000 characters), patterns over the
-  length, nesting and automaton limits, since item 6 is fixed.
-* ``max_abs`` of :func:`floats` is set by the targets of ``kl_divergence``,
-  ``discounted_returns`` and ``reinforce_pp`` so that finite inputs cannot overflow float32:
-  item 10, "finite inputs can return inf silently".
+* ``MAX_2D`` caps the elements of a drawn (B, T) array at 4 MiB of float32. A (B, T)
+  kernel's output has as many elements as its largest input (``broadcast`` writes 4
+  bytes per 1-byte mask element), and inputs are C-contiguous arrays that exist, so an
+  output the machine cannot allocate needs an input nearly as large: too slow to draw.
+  The fuzz draws the unallocatable case where the output outgrows its input,
+  ``to_padded(max_len=2**44)`` and ``2**62``; ``tests/test_allocation.py`` drives each
+  kernel's failing allocation (broadcast, grpo/rloo with ``mask=``, the (B, T) grids,
+  token_f1's and repetition_penalty's tables) under an address-space limit.
+* ``to_padded``'s target draws no ``max_len`` between 64 and ``2**44``: an (n, max_len)
+  that the machine can allocate but that would take gigabytes and seconds to fill.
+* ``MAX_TEXT`` / ``MAX_PATTERN`` keep generated texts and patterns short, for speed; the
+  regex target also draws long literals (2,000 characters) and patterns over the
+  length, nesting and automaton limits.
+* ``MAX_ROWS`` caps a 1-D batch just above rayon's parallel threshold.
 """
 
 from __future__ import annotations
@@ -30,10 +39,10 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-MAX_2D = 1 << 20  # elements of a (B, T) array: 4 MiB of float32 (issue 14 item 1)
+MAX_2D = 1 << 20  # elements of a (B, T) array: 4 MiB of float32 (speed and memory)
 MAX_ROWS = 1 << 17  # rows of a 1-D batch: above rayon's 16k threshold
-MAX_TEXT = 4096  # characters of a text item (issue 14 item 6)
-MAX_PATTERN = 24  # characters of a generated regex pattern (issue 14 item 6)
+MAX_TEXT = 4096  # characters of a text item (speed)
+MAX_PATTERN = 24  # characters of a generated regex pattern (speed)
 F32_MAX = float(np.finfo(np.float32).max)
 
 HUGE_INTS: tuple[int, ...] = (

@@ -176,12 +176,13 @@ def token_pair_reward(reward: str, responses: RaggedTokens, references: RaggedTo
     intersection size)."""
 
 def length_penalty_linear(responses: RaggedTokens, target: float, scale: float) -> _Scores:
-    """``-|len - target| / scale``."""
+    """``-|len - target| / scale`` in float64; one beyond float32 names ``responses[i]``."""
 
 def length_penalty_dapo(
     responses: RaggedTokens, max_len: int, cache_len: int, penalty_factor: float
 ) -> _Scores:
-    """DAPO's overlong soft penalty, times ``penalty_factor``."""
+    """DAPO's overlong soft penalty, times ``penalty_factor``; one beyond float32 names
+    ``responses[i]``."""
 
 def repetition_penalty(responses: RaggedTokens, n: int, max_penalty: float) -> _Scores:
     """``max_penalty · (1 - unique n-grams / n-grams)``; 0 for rows shorter than ``n``."""
@@ -195,7 +196,8 @@ def combine_rewards(
     weights: list[float],
     clip: tuple[float, float] | None = None,
 ) -> _Scores:
-    """``clip(Σ_k weights[k] · scores[k])`` (float64 accumulation); every score finite."""
+    """``clip(Σ_k weights[k] · scores[k])`` (float64 accumulation); every score finite, a
+    total beyond float32 an error naming its row and largest component."""
 
 # --- advantages (documented in orbiter.train.advantages; formulas there) -------------------
 # Arrays are taken as they are: exact dtype, C-contiguous, no copy. ``mask`` is (B, T) of
@@ -203,7 +205,8 @@ def combine_rewards(
 # TrainerTypeError naming the argument and the first bad index.
 
 def grpo(scores: _F32, group_ids: _I64, normalize_std: bool = True, eps: float = 1e-6) -> _F32:
-    """GRPO advantages (n,): (s - mean_g) / (std_g + eps); singletons mean 0, std 1."""
+    """GRPO advantages (n,): (s - mean_g) / (std_g + eps); singletons mean 0, std 1.
+    Float64, rounded once; a centred score beyond float32 names ``scores[i]``."""
 
 def grpo_broadcast(
     scores: _F32, group_ids: _I64, mask: _Mask, normalize_std: bool = True, eps: float = 1e-6
@@ -211,7 +214,8 @@ def grpo_broadcast(
     """GRPO advantages broadcast onto ``mask`` (n, T) in one pass."""
 
 def rloo(scores: _F32, group_ids: _I64) -> _F32:
-    """RLOO advantages (n,): s * n / (n - 1) - mean_g * n / (n - 1); singletons keep s."""
+    """RLOO advantages (n,): s * n / (n - 1) - mean_g * n / (n - 1); singletons keep s.
+    Float64, rounded once; an advantage beyond float32 names ``scores[i]``."""
 
 def rloo_broadcast(scores: _F32, group_ids: _I64, mask: _Mask) -> _F32:
     """RLOO advantages broadcast onto ``mask`` (n, T) in one pass."""

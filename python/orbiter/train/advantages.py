@@ -69,7 +69,7 @@ def _arr(name: str, x: Any, dtype: type[np.generic]) -> Any:
         raise TrainerTypeError(f"{name}: expected an array of numbers, got {type(x).__name__}")
     try:
         return np.asarray(x, dtype=dtype)
-    except (TypeError, ValueError, OverflowError) as err:
+    except (TypeError, ValueError, OverflowError, RecursionError) as err:
         raise TrainerTypeError(f"{name}: expected an array of numbers ({err})") from None
 
 
@@ -92,7 +92,13 @@ def _group_ids(ids: Any) -> Any:
             raise TrainerTypeError(
                 f"group_ids: ids must be mutually comparable, of one type (got {', '.join(names)})"
             )
-    arr = np.asarray(ids)
+    try:
+        arr = np.asarray(ids)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        # ragged or nested ids: past numpy's 64 dimensions, or deeper than Python's stack
+        raise TrainerValueError(
+            "group_ids: expected a 1-D sequence of ids, got nested or ragged sequences"
+        ) from None
     if arr.size == 0:
         return arr.astype(np.int64)  # the core reports the empty batch
     if arr.ndim != 1:
@@ -130,13 +136,18 @@ def grpo(
     Returns float32 ``(n,)``, or, when ``mask`` ``(n, T)`` is given, the broadcast
     ``A_i * mask[i, t]`` as float32 ``(n, T)`` computed in one pass (what verl returns).
 
-    Deviation from verl: group means and variances are summed in float64 (verl sums in
-    float32), so scores sharing a large offset (``1000 +- 1``) differ from verl's by more
-    than 1e-5, ours being the closer to the exact value; ordinary scores agree to 1e-6.
+    Deviation from verl: group means, variances and the advantages themselves are
+    computed in float64 and rounded once to float32 (verl works in float32), so scores
+    sharing a large offset (``1000 +- 1``) differ from verl's by more than 1e-5, ours
+    being the closer to the exact value; ordinary scores agree to 1e-6. Scores near the
+    float32 maximum need no float32 intermediate: ``grpo([-3e38, 3e38], [0, 0])`` is
+    ``[-0.707, 0.707]``, and a normalised advantage always fits float32.
 
-    Raises ``TrainerValueError`` for an empty batch, ``group_ids`` of another length, a
-    non-finite score, ``eps < 0`` (or not finite), and ``eps == 0`` with a group of equal
-    scores (0 / 0).
+    Raises ``TrainerValueError`` for an empty batch, ``group_ids`` of another length or
+    nesting, a non-finite score, ``eps < 0`` (or not finite), ``eps == 0`` with a group
+    of equal scores (0 / 0), and, with ``normalize_std=False``, a centred score beyond
+    float32 (``scores[i]: the centred score s - mean overflows float32 (inf)``, the first
+    such ``i``).
     """
     s = _arr("scores", scores, np.float32)
     g = _group_ids(group_ids)
@@ -162,7 +173,10 @@ def rloo(
         A_i = s_i * n / (n - 1) - mean_g * n / (n - 1)
 
     which is ``s_i`` minus the mean of the other ``n - 1`` scores; a singleton group keeps
-    its score (``A_i = s_i``), as verl does.
+    its score (``A_i = s_i``), as verl does. Computed in float64 and rounded once to
+    float32 (verl's float32 ``s_i * n`` overflows near the float32 maximum); an advantage
+    beyond float32 (``rloo([3e38, -3e38], [0, 0])`` is ``6e38``) raises
+    ``TrainerValueError`` naming the first such score, ``scores[i]``.
 
     Returns float32 ``(n,)``, or ``A_i * mask[i, t]`` as float32 ``(n, T)`` when ``mask``
     is given.
@@ -194,6 +208,9 @@ def discounted_returns(rewards: npt.ArrayLike, mask: npt.ArrayLike, *, gamma: fl
     earlier verl versions reset it at masked positions instead).
 
     ``rewards`` float32 ``(B, T)``, ``gamma`` in ``[0, 1]``; returns float32 ``(B, T)``.
+    The recursion is float32, as verl's; a return that finite rewards take beyond float32
+    raises ``TrainerValueError`` naming the first such position
+    (``rewards[r, c] (flat index i): the discounted return overflows float32 (inf)``).
     """
     return _core.discounted_returns(
         _arr("rewards", rewards, np.float32),
@@ -208,7 +225,10 @@ def reinforce_pp(rewards: npt.ArrayLike, mask: npt.ArrayLike, *, gamma: float) -
     ``returns = discounted_returns(rewards, mask, gamma=gamma)`` and
     ``advantages = whiten(returns, mask) * mask`` (batch-wide masked whitening with the
     unbiased variance). Returns ``(advantages, returns)``, both float32 ``(B, T)``, as verl.
-    Needs at least two positions where the mask is 1.
+    Needs at least two positions where the mask is 1. A return, whitening statistic or
+    advantage beyond float32 (from finite rewards near the float32 maximum) raises
+    ``TrainerValueError`` naming ``rewards`` and, for a return or an advantage, the first
+    such position, as :func:`discounted_returns`.
     """
     return _core.reinforce_pp(
         _arr("rewards", rewards, np.float32),
@@ -240,7 +260,11 @@ def gae(
     whitened values are not multiplied by the mask, as in verl), else ``A``.
 
     ``rewards``, ``values`` float32 ``(B, T)``; ``gamma``, ``lam`` in ``[0, 1]``. Returns
-    ``(advantages, returns)``, both float32 ``(B, T)``.
+    ``(advantages, returns)``, both float32 ``(B, T)``. The recursion is float32, as
+    verl's; an advantage or return that finite inputs take beyond float32 (``r - V`` of
+    ``3.4e38 - (-3.4e38)``) raises ``TrainerValueError`` naming the first such position
+    of ``rewards`` (``rewards[r, c] (flat index i): the advantage overflows float32
+    (inf)``); whitening statistics beyond float32 name ``rewards`` too.
     """
     return _core.gae(
         _arr("rewards", rewards, np.float32),
@@ -279,7 +303,9 @@ def kl_divergence(logp: npt.ArrayLike, ref_logp: npt.ArrayLike, kind: KlKind = "
 
     verl's ``"+"`` variants (``"k3+"`` ...) are accepted too: they differ only in the
     gradient, not the value. ``logp``, ``ref_logp`` float32 ``(B, T)``, finite; returns
-    float32 ``(B, T)``.
+    float32 ``(B, T)``. An estimate that finite inputs take beyond float32 (k1's
+    difference or k2's square near the float32 maximum) raises ``TrainerValueError``
+    naming the first such position of ``logp``; k3 is clamped and never overflows.
     """
     return _core.kl_divergence(
         _arr("logp", logp, np.float32),

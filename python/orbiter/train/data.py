@@ -35,7 +35,22 @@ __all__ = [
 
 TokenArray: TypeAlias = NDArray[np.int32] | NDArray[np.int64]
 
-_TOKEN_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
+_TOKEN_DTYPES: tuple[np.dtype[Any], ...] = (np.dtype(np.int32), np.dtype(np.int64))
+
+
+def _token_dtype(dtype: Any) -> np.dtype[Any]:
+    """``dtype`` as int32 or int64; anything else (another dtype, ``True``, a str numpy
+    cannot read, a lone surrogate) is a ``TrainerTypeError`` naming ``dtype``."""
+    try:
+        target = None if isinstance(dtype, bool) else np.dtype(dtype)
+    except (TypeError, ValueError, UnicodeError):
+        target = None
+    if target is None:
+        raise TrainerTypeError(f"dtype: expected int32 or int64, got {dtype!r}")
+    for known in _TOKEN_DTYPES:
+        if target == known:
+            return known
+    raise TrainerTypeError(f"dtype: expected int32 or int64, got {target}")
 
 
 class RaggedTokens:
@@ -92,8 +107,12 @@ class RaggedTokens:
         """Build from a sequence of token sequences (lists or 1-D integer arrays).
 
         ``dtype`` defaults to the arrays' common dtype when every row is an int32/int64
-        ndarray, and to int64 otherwise. Ids that do not fit ``dtype`` raise.
+        ndarray, and to int64 otherwise. Ids that do not fit ``dtype`` raise. A
+        ``dtype`` that is not int32 or int64 (``True``, ``"int16"``, a str numpy cannot
+        read) raises ``TrainerTypeError`` naming ``dtype``; a row that is not a flat
+        sequence of ints (nested ones included, however deep) one naming ``sequences[i]``.
         """
+        target = None if dtype is None else _token_dtype(dtype)
         try:
             rows = list(sequences)
         except TypeError:
@@ -104,9 +123,9 @@ class RaggedTokens:
         # Lists and tuples of ints (tokenizer output): one walk in the core.
         from_lists = _core.RaggedTokens.from_lists(rows)
         if from_lists is not None:
-            if dtype is None or np.dtype(dtype) == np.int64:
+            if target is None or target == np.int64:
                 return cls._wrap(from_lists)
-            return cls._from_flat(from_lists.values, from_lists.offsets, dtype)
+            return cls._from_flat(from_lists.values, from_lists.offsets, target)
         arrays = []
         for i, r in enumerate(rows):
             if not isinstance(r, np.ndarray) and (
@@ -115,7 +134,14 @@ class RaggedTokens:
                 raise TrainerTypeError(
                     f"sequences[{i}]: expected a sequence of ints, got {type(r).__name__}"
                 )
-            a = np.asarray(r)
+            try:
+                a = np.asarray(r)
+            except (ValueError, TypeError, OverflowError, RecursionError):
+                # ragged rows, nesting past numpy's 64 dimensions or Python's stack
+                raise TrainerTypeError(
+                    f"sequences[{i}]: expected a flat sequence of ints, got a nested or "
+                    f"ragged {type(r).__name__}"
+                ) from None
             # An empty list has no dtype to speak of; an array always does.
             if (a.size or isinstance(r, np.ndarray)) and (a.ndim != 1 or a.dtype.kind not in "iu"):
                 raise TrainerTypeError(
@@ -125,22 +151,19 @@ class RaggedTokens:
             arrays.append(a)
         offsets = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum(np.array([a.size for a in arrays], dtype=np.int64), out=offsets[1:])
-        if dtype is None:
+        if target is None:
             kinds = {r.dtype for r in rows if isinstance(r, np.ndarray)}
             all_arrays = len(kinds) > 0 and all(isinstance(r, np.ndarray) for r in rows)
-            dtype = np.int32 if all_arrays and kinds == {np.dtype(np.int32)} else np.int64
+            target = _TOKEN_DTYPES[0 if all_arrays and kinds == {_TOKEN_DTYPES[0]} else 1]
         nonempty = [a for a in arrays if a.size]
         flat = np.concatenate(nonempty) if nonempty else np.zeros(0, np.int64)
-        return cls._from_flat(flat, offsets, dtype)
+        return cls._from_flat(flat, offsets, target)
 
     @classmethod
     def _from_flat(
-        cls, flat: NDArray[np.integer[Any]], offsets: NDArray[np.int64], dtype: Any
+        cls, flat: NDArray[np.integer[Any]], offsets: NDArray[np.int64], target: np.dtype[Any]
     ) -> RaggedTokens:
-        """``flat`` cast to ``dtype`` (int32 or int64), naming the first id that does not fit."""
-        target = np.dtype(dtype)
-        if target not in _TOKEN_DTYPES:
-            raise TrainerTypeError(f"dtype: expected int32 or int64, got {target}")
+        """``flat`` cast to ``target`` (int32 or int64), naming the first id that does not fit."""
         info = np.iinfo(np.int32) if target == np.int32 else np.iinfo(np.int64)
         bad = np.flatnonzero((flat < info.min) | (flat > info.max))
         if bad.size:

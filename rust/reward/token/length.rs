@@ -1,7 +1,7 @@
 //! Length penalties: linear around a target, and DAPO's overlong soft penalty.
 
-use crate::batch::{check_nonempty, map_rows};
-use crate::error::{CoreError, CoreResult};
+use crate::batch::{check_nonempty, map_rows_with};
+use crate::error::{CoreError, CoreResult, Overflow};
 use crate::ragged::{Ragged, TokenId};
 
 /// Kinds of length penalty.
@@ -62,10 +62,12 @@ impl LengthPenalty {
         })
     }
 
+    /// The penalty of a row of `len` tokens, in float64 (see [`length_penalty`] for
+    /// its rounding to float32).
     #[inline]
-    pub fn score(&self, len: usize) -> f32 {
+    pub fn score(&self, len: usize) -> f64 {
         let len = len as f64;
-        let r = match *self {
+        match *self {
             LengthPenalty::Linear { target, scale } => -(len - target).abs() / scale,
             LengthPenalty::Dapo {
                 max_len,
@@ -82,19 +84,35 @@ impl LengthPenalty {
                     -factor
                 }
             }
-        };
-        r as f32
+        }
+    }
+
+    /// What overflows when a penalty is beyond float32, for the error.
+    fn what(&self) -> &'static str {
+        match self {
+            LengthPenalty::Linear { .. } => "the length penalty -|len - target| / scale",
+            LengthPenalty::Dapo { .. } => "the length penalty (times penalty_factor)",
+        }
     }
 }
 
-/// A length penalty per row (see [`LengthPenalty`]).
+/// A length penalty per row (see [`LengthPenalty`]), computed in float64 and rounded to
+/// float32. A penalty beyond float32 (a `target` or `penalty_factor` near 1e308, a
+/// `scale` near 5e-324) is an error naming the first such row:
+/// "`responses`[3]: the length penalty ... overflows float32 (-inf)".
 pub fn length_penalty<T: TokenId>(
     responses: &Ragged<'_, T>,
     kind: LengthPenalty,
 ) -> CoreResult<Vec<f32>> {
     check_nonempty("responses", responses.len())?;
-    map_rows("responses", responses.len(), |i| {
-        kind.score(responses.row_len(i))
+    map_rows_with::<(), _, _>("responses", responses.len(), |i, _| {
+        let value = kind.score(responses.row_len(i)) as f32;
+        if value.is_finite() {
+            Ok(value)
+        } else {
+            let what = kind.what();
+            Err(CoreError::at("responses", i, Overflow { what, value }))
+        }
     })
 }
 
@@ -116,5 +134,30 @@ mod tests {
         assert!(LengthPenalty::dapo(4, 5, 1.0).is_err());
         assert!(LengthPenalty::dapo(0, 1, 1.0).is_err());
         assert!(LengthPenalty::linear(1.0, 0.0).is_err());
+    }
+
+    #[test]
+    fn a_penalty_beyond_float32_names_the_row() {
+        let v: Vec<i32> = vec![1, 2, 3];
+        let r = Ragged::new(&v, &[0, 0, 3], "offsets").unwrap();
+        // Row 0 is empty (|0 - 0| / scale = 0); row 1's |3 - 0| / 5e-324 is beyond float32.
+        let lin = LengthPenalty::linear(0.0, 5e-324).unwrap();
+        assert_eq!(
+            length_penalty(&r, lin).unwrap_err().message,
+            "responses[1]: the length penalty -|len - target| / scale overflows float32 (-inf)"
+        );
+        let lin = LengthPenalty::linear(1e308, 1.0).unwrap();
+        assert!(length_penalty(&r, lin)
+            .unwrap_err()
+            .message
+            .starts_with("responses[0]:"));
+        let fits = LengthPenalty::linear(3.0, 1e-38).unwrap();
+        let out = length_penalty(&r, fits).unwrap();
+        assert_eq!(out, vec![(-3.0 / 1e-38) as f32, 0.0]);
+        let d = LengthPenalty::dapo(1, 1, 1e300).unwrap();
+        assert_eq!(
+            length_penalty(&r, d).unwrap_err().message,
+            "responses[1]: the length penalty (times penalty_factor) overflows float32 (-inf)"
+        );
     }
 }

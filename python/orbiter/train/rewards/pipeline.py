@@ -75,10 +75,14 @@ class PerItemReward:
         out = [fn(o, e) for o, e in zip(responses, references, strict=True)]
         try:
             scores = np.fromiter(map(float, out), dtype=np.float64, count=len(out))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             for i, x in enumerate(out):
                 try:
                     float(x)
+                except OverflowError:  # an int beyond float64
+                    raise TrainerValueError(
+                        f"{self.__name__}[{i}]: returned an int beyond float64"
+                    ) from None
                 except (TypeError, ValueError):
                     raise TrainerTypeError(
                         f"{self.__name__}[{i}]: returned {type(x).__name__}, expected a float"
@@ -267,7 +271,11 @@ class RewardPipeline:
         return out
 
     def combine(self, components: Mapping[str, Scores]) -> Scores:
-        """``clip(Σ_k w_k · components[name_k])`` in Rust; checks lengths and finiteness."""
+        """``clip(Σ_k w_k · components[name_k])`` in Rust, summed in float64 and rounded
+        once to float32; checks lengths and finiteness. A total beyond float32 (after
+        ``clip``) raises ``TrainerValueError`` naming the row and the component of the
+        largest ``|w_k · r_k|`` there: ``word_f1[3]: the weighted total overflows float32
+        (inf); lower its weight or clip the total``."""
         missing = [c.name for c in self._components if c.name not in components]
         if missing:
             raise TrainerValueError(f"components: missing {missing[0]!r}")

@@ -125,6 +125,10 @@ def length_penalty(
     ``min(-(L - (max_len - cache_len)) / cache_len * penalty_factor, 0)`` for every
     ``L <= max_len`` (verl truncates responses at ``max_len``); beyond ``max_len`` the
     paper's ``-1`` is used where verl's formula would keep decreasing.
+
+    Penalties are computed in float64 and rounded to float32; one beyond float32 (a
+    ``target`` or ``penalty_factor`` near ``1e308``, a ``scale`` near ``5e-324``) raises
+    ``TrainerValueError`` naming the first such row, ``responses[i]``.
     """
     r = _ragged(responses, "responses")
     kind = _args.text("kind", kind)  # type: ignore[assignment]

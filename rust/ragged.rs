@@ -252,6 +252,18 @@ pub fn to_padded<T: TokenId>(
         None => tokens.max_len(),
     };
     let rows = tokens.len();
+    // An array's strides are byte offsets (isize): a row wider than isize::MAX bytes cannot
+    // be described, even with no rows to allocate, and numpy would index past memory.
+    let row_bytes = width.checked_mul(std::mem::size_of::<T>());
+    if !matches!(row_bytes, Some(b) if b <= isize::MAX as usize) {
+        return Err(CoreError::arg(
+            "max_len",
+            format!(
+                "{width} is too wide: a row of {} takes more than isize::MAX bytes",
+                T::DTYPE
+            ),
+        ));
+    }
     let total = rows
         .checked_mul(width)
         .ok_or_else(|| CoreError::arg("max_len", "padded size overflows"))?;
@@ -345,6 +357,16 @@ pub fn from_padded<T: TokenId, M: Mask>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_width_no_array_can_describe_is_an_error_even_with_no_rows() {
+        let values: [i64; 0] = [];
+        let offsets = [0i64];
+        let tokens = Ragged::new(&values, &offsets, "responses").unwrap();
+        let err = to_padded(&tokens, 0, Side::Left, Some(1 << 62)).unwrap_err();
+        assert!(err.message.starts_with("max_len: "), "{}", err.message);
+        assert!(to_padded(&tokens, 0, Side::Left, Some(1 << 20)).is_ok());
+    }
 
     #[test]
     fn an_unallocatable_width_is_an_error() {

@@ -576,3 +576,12 @@ def test_from_padded_reads_bool_bytes_as_numpy_does_and_refuses_impossible_sizes
     # A zero-width array can claim any number of rows without memory behind it.
     with expect_error(ValueError, "ids", "cannot be allocated"):
         RaggedTokens.from_padded(np.empty((10**15, 0), np.int32), np.empty((10**15, 0), bool))
+
+
+@pytest.mark.parametrize("rows", [[], [[1, 2]]])
+def test_a_width_no_array_can_describe_is_a_named_error(rows):
+    """(0, 2**62) int64 needs strides past isize::MAX: numpy would index past memory."""
+    with expect_error(ValueError, "max_len", "too wide"):
+        make(rows).to_padded(max_len=2**62)
+    ids, mask = make(rows).to_padded(max_len=2**20 if not rows else 4)
+    assert ids.shape == (len(rows), 2**20 if not rows else 4) and mask.dtype == np.bool_

@@ -226,6 +226,14 @@ def _ids(draw: Draw, n: int) -> Any:
     return h.array(draw, ids, P_BAD / 2) if isinstance(ids, np.ndarray) else ids
 
 
+def _group_shape(scores: Any, mask: Any, n: int, t: int) -> tuple[int, ...]:
+    """The output shape of a group estimator: one row per score actually passed (a hostile
+    draw may lengthen scores and group ids alike, and the call is then valid) and the mask's
+    width when there is one."""
+    rows = scores.shape[0] if isinstance(scores, np.ndarray) and scores.ndim == 1 else n
+    return (rows,) if mask is None else (rows, t)
+
+
 @target("advantages.grpo")
 def t_grpo(draw: Draw) -> Case:
     n, t = sizes(draw)
@@ -234,7 +242,7 @@ def t_grpo(draw: Draw) -> Case:
     norm = h.scalar(draw, st.booleans(), P_BAD)
     eps = h.scalar(draw, st.sampled_from([1e-6, 0.0, 1e-3, 1.0, 1e30]), P_BAD)
     m = h.array(draw, h.mask(draw, (n, t)), P_BAD) if draw(st.booleans()) else None
-    shape = (n,) if m is None else (n, t)
+    shape = _group_shape(scores, m, n, t)
     return Case(
         lambda: adv.grpo(scores, ids, normalize_std=norm, eps=eps, mask=m),
         ADV_NAMES,
@@ -249,7 +257,7 @@ def t_rloo(draw: Draw) -> Case:
     scores = h.array(draw, h.floats(draw, (n,)), P_BAD)
     ids = _ids(draw, n)
     m = h.array(draw, h.mask(draw, (n, t)), P_BAD) if draw(st.booleans()) else None
-    shape = (n,) if m is None else (n, t)
+    shape = _group_shape(scores, m, n, t)
     return Case(
         lambda: adv.rloo(scores, ids, mask=m), ADV_NAMES, f32(shape), writeable(scores, ids, m)
     )

@@ -24,6 +24,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
@@ -72,9 +73,12 @@ class Columns:
                 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Example:
     """One prompt and its reference answer ("" when there is none).
+
+    Not frozen: one is made per record, and a frozen dataclass's ``__init__`` costs three
+    times as much (``object.__setattr__`` per field); nothing changes an example once made.
 
     ``prompt_ids`` holds the prompt's token ids when the data came pre-tokenized; they are
     used as they are (no instructions prepended) and ``prompt`` is then empty.
@@ -90,14 +94,28 @@ class Example:
     columns: Mapping[str, Any] = field(default_factory=dict)
 
 
+_DEFAULT_COLUMNS = Columns()
+
+
 def prompt_key_of(record: Mapping[str, Any]) -> str | None:
     """The key holding the prompt: the first of :data:`PROMPT_KEYS` present."""
-    return next((k for k in PROMPT_KEYS if k in record), None)
+    for key in PROMPT_KEYS:
+        if key in record:
+            return key
+    return None
 
 
 def answer_key_of(record: Mapping[str, Any]) -> str | None:
     """The key holding the reference answer: the first of :data:`ANSWER_KEYS` present."""
-    return next((k for k in ANSWER_KEYS if k in record), None)
+    for key in ANSWER_KEYS:
+        if key in record:
+            return key
+    return None
+
+
+# The columns of a record that holds only its prompt and answer: one shared, read-only
+# mapping instead of an empty dict per record.
+_NO_COLUMNS: Mapping[str, Any] = MappingProxyType({})
 
 
 def _keys(keys: Iterable[Any]) -> str:
@@ -118,6 +136,8 @@ def _hint(
 
 
 def _text(value: Any, where: str, key: str, numbers: bool) -> str:
+    if type(value) is str:  # the common case first: one type check per record
+        return value
     if numbers and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str):
@@ -128,7 +148,7 @@ def _text(value: Any, where: str, key: str, numbers: bool) -> str:
 
 def _prompt(value: Any, where: str, key: str) -> Prompt:
     """Plain text, or a conversation as a tuple of ``{"role", "content"}`` messages."""
-    if isinstance(value, str):
+    if type(value) is str or isinstance(value, str):
         return value
     if not isinstance(value, list | tuple) or not all(isinstance(m, Mapping) for m in value):
         got = type(value).__name__
@@ -161,9 +181,10 @@ def parse_record(
         TrainerValueError: it has no prompt key, a named column is missing, or it has no
             answer key when *require_answer*.
     """
-    if not isinstance(record, Mapping):
+    # a dict is checked without the Mapping ABC's slower isinstance
+    if type(record) is not dict and not isinstance(record, Mapping):
         raise TrainerTypeError(f"{where} must be a dict, got {type(record).__name__}")
-    columns = columns or Columns()
+    columns = columns or _DEFAULT_COLUMNS
     keys = tuple(record)
     prompt_key = columns.prompt or prompt_key_of(record)
     if prompt_key is None:
@@ -181,7 +202,12 @@ def parse_record(
         raise TrainerValueError(
             f"{where}: missing the answer column answer_column={answer_key!r}; {_keys(keys)}"
         )
-    extra = {k: v for k, v in record.items() if k not in (prompt_key, answer_key)}
+    used = 1 if answer_key is None or answer_key not in record else 2
+    extra = (
+        {k: v for k, v in record.items() if k not in (prompt_key, answer_key)}
+        if len(record) > used
+        else _NO_COLUMNS
+    )
     if answer_key is None:
         if require_answer:
             raise missing_reference(where, keys)

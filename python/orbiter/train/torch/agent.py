@@ -73,6 +73,26 @@ class TokenizerAdapter:
             return list(self.inner.encode(text, add_special_tokens=False))
         return self.encode_prompt(text)
 
+    def prompt_ids_batch(
+        self,
+        prompts: Sequence[Prompt],
+        instructions: str,
+        tools: list[dict[str, Any]] | None = None,
+    ) -> list[list[int]]:
+        """:meth:`prompt_ids` of each of *prompts*, the tokenizer's kind looked at once. A
+        plain-text prompt without a chat template renders as ``instructions + "\n" +
+        prompt`` (the contents of its messages joined, see
+        :func:`~orbiter.train.prompts.render_messages`), so no messages are built for it."""
+        if has_chat_template(self.inner):
+            return [self.prompt_ids(p, instructions, tools) for p in prompts]
+        head = f"{instructions}\n" if instructions else ""
+        return [
+            self.encode_prompt(head + p)
+            if isinstance(p, str)
+            else self.prompt_ids(p, instructions, tools)
+            for p in prompts
+        ]
+
     def encode_answer(self, text: str) -> list[int]:
         """Answer tokens followed by eos: the target of supervised steps and the NLL."""
         if isinstance(self.inner, ByteTokenizer):

@@ -61,7 +61,11 @@ def tokenize(
 ) -> Tokenized:
     """Tokenize *examples* and check the prompts in the core: ids within the vocabulary, at
     least one token, and room for one generated token within the model's positions."""
-    prompts = [prompt_ids(tok, agent, e) for e in examples]
+    instructions, tools = agent.prompt_parts()  # once: an agent's tools are rendered once
+    prompts = tok.prompt_ids_batch([e.prompt for e in examples], instructions, tools)
+    for i, e in enumerate(examples):
+        if e.prompt_ids is not None:
+            prompts[i] = list(e.prompt_ids)
     answers = [tok.encode_answer(e.answer) for e in examples]
     context = context_length(agent.model)
     report = validate_tokens(

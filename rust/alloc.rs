@@ -35,6 +35,43 @@ impl AllocError {
     }
 }
 
+/// Types whose all-zero bit pattern is their zero (`0`, `0.0`, `false`).
+///
+/// # Safety
+/// Implement only for types where every byte 0 is a valid value equal to zero.
+pub unsafe trait ZeroBits: Copy {}
+// SAFETY: IEEE 754 +0.0, integer 0 and `false` are all-zero bits.
+unsafe impl ZeroBits for f32 {}
+unsafe impl ZeroBits for f64 {}
+unsafe impl ZeroBits for bool {}
+unsafe impl ZeroBits for u8 {}
+unsafe impl ZeroBits for i32 {}
+unsafe impl ZeroBits for i64 {}
+
+/// `n` zeros from the allocator's zeroed memory: a large block comes as fresh pages that
+/// are zero already (calloc), so nothing is written up front, as `vec![0; n]` does; but a
+/// failure is an error instead of an abort.
+pub fn zeros<T: ZeroBits>(n: usize) -> Result<Vec<T>, AllocError> {
+    let size = std::mem::size_of::<T>();
+    if n == 0 || size == 0 {
+        return Ok(vec![]);
+    }
+    let layout = std::alloc::Layout::array::<T>(n).map_err(|_| AllocError::of::<T>(n))?;
+    // SAFETY: the layout has a non-zero size; a null pointer is the failure.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<T>();
+    if ptr.is_null() {
+        return Err(AllocError::of::<T>(n));
+    }
+    // SAFETY: allocated by the global allocator with `Layout::array::<T>(n)`, as a Vec of
+    // capacity `n` is; all `n` elements are initialised (zero bits are a valid T).
+    Ok(unsafe { Vec::from_raw_parts(ptr, n, n) })
+}
+
+/// [`zeros`], with the error naming `argument`: an output of `n` elements.
+pub fn output_zeros<T: ZeroBits>(argument: &str, n: usize) -> CoreResult<Vec<T>> {
+    zeros(n).map_err(|e| e.named(argument, "an output"))
+}
+
 /// An empty vector with room for exactly `n` elements.
 pub fn reserve<T>(n: usize) -> Result<Vec<T>, AllocError> {
     let mut out = Vec::new();
@@ -72,6 +109,21 @@ pub fn output_filled<T: Clone>(argument: &str, n: usize, value: T) -> CoreResult
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zeros_are_zero_and_impossible_sizes_are_errors() {
+        let z = zeros::<f32>(70_000).unwrap();
+        assert_eq!(z.len(), 70_000);
+        assert!(z.iter().all(|&x| x == 0.0 && x.is_sign_positive()));
+        assert!(zeros::<bool>(3).unwrap().iter().all(|&b| !b));
+        assert!(zeros::<f64>(0).unwrap().is_empty());
+        let e = output_zeros::<f32>("rewards", 1 << 61).unwrap_err();
+        assert!(
+            e.message.starts_with("rewards: an output of"),
+            "{}",
+            e.message
+        );
+    }
 
     #[test]
     fn impossible_sizes_are_errors_naming_the_argument() {

@@ -6,6 +6,7 @@
 //! one place.
 
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 use std::sync::Mutex;
 
 use crate::alloc;
@@ -36,10 +37,9 @@ const ROWS_PER_TASK: usize = 1024;
 pub fn map_rows_with<S, T, F>(name: &str, n: usize, f: F) -> CoreResult<Vec<T>>
 where
     S: Default + Send,
-    T: Default + Clone + Send,
+    T: Default + Send,
     F: Fn(usize, &mut S) -> CoreResult<T> + Sync + Send,
 {
-    let mut out = alloc::output_filled(name, n, T::default())?;
     let first_error: Mutex<Option<(usize, CoreError)>> = Mutex::new(None);
     let keep = |i: usize, e: CoreError| {
         let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
@@ -47,21 +47,13 @@ where
             *slot = Some((i, e));
         }
     };
-    let row = |i: usize, o: &mut T, s: &mut S| match f(i, s) {
-        Ok(v) => *o = v,
-        Err(e) => keep(i, e),
-    };
-    if n >= PAR_MIN {
-        out.par_iter_mut()
-            .enumerate()
-            .with_min_len(ROWS_PER_TASK)
-            .for_each_init(S::default, |s, (i, o)| row(i, o, s));
-    } else {
-        let mut s = S::default();
-        for (i, o) in out.iter_mut().enumerate() {
-            row(i, o, &mut s);
+    let out = fill_rows(name, n, S::default, |i, s| match f(i, s) {
+        Ok(v) => v,
+        Err(e) => {
+            keep(i, e);
+            T::default()
         }
-    }
+    })?;
     match first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         Some((_, e)) => Err(e),
         None => Ok(out),
@@ -72,10 +64,41 @@ where
 /// rows (no scratch, no per-row error).
 pub fn map_rows<T, F>(name: &str, n: usize, f: F) -> CoreResult<Vec<T>>
 where
-    T: Default + Clone + Send,
+    T: Send,
     F: Fn(usize) -> T + Sync + Send,
 {
-    map_rows_with::<(), T, _>(name, n, |i, _| Ok(f(i)))
+    fill_rows(name, n, || (), |i, _| f(i))
+}
+
+/// The one row loop: a fallibly reserved output whose slots are written once each, in
+/// chunks of [`ROWS_PER_TASK`] rows (one `init()` scratch per worker), in parallel from
+/// [`PAR_MIN`] rows. Writing into the spare capacity skips the fill a `vec![x; n]` or a
+/// `collect` would make first, which costs as much as a cheap kernel itself.
+fn fill_rows<S, T, I, G>(name: &str, n: usize, init: I, row: G) -> CoreResult<Vec<T>>
+where
+    T: Send,
+    I: Fn() -> S + Sync + Send,
+    G: Fn(usize, &mut S) -> T + Sync + Send,
+{
+    let mut out = alloc::output::<T>(name, n)?;
+    let fill = |first: usize, chunk: &mut [MaybeUninit<T>], s: &mut S| {
+        for (j, slot) in chunk.iter_mut().enumerate() {
+            slot.write(row(first + j, s));
+        }
+    };
+    let spare = &mut out.spare_capacity_mut()[..n];
+    if n >= PAR_MIN {
+        spare
+            .par_chunks_mut(ROWS_PER_TASK)
+            .enumerate()
+            .for_each_init(&init, |s, (c, chunk)| fill(c * ROWS_PER_TASK, chunk, s));
+    } else {
+        fill(0, spare, &mut init());
+    }
+    // SAFETY: the chunks cover the first `n` slots and `fill` writes every slot it is
+    // given (a panic in `row` unwinds before this, leaving `out` empty).
+    unsafe { out.set_len(n) };
+    Ok(out)
 }
 
 /// 1.0 for true, 0.0 for false: the score of a yes/no reward.

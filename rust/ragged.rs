@@ -270,7 +270,7 @@ pub fn to_padded<T: TokenId>(
     // A huge `max_len` must be an error, not an allocation failure that aborts the process.
     let what = format!("a ({rows}, {width}) padded output");
     let mut ids = alloc::filled(total, pad).map_err(|e| e.named("max_len", &what))?;
-    let mut mask = alloc::filled(total, false).map_err(|e| e.named("max_len", &what))?;
+    let mut mask = alloc::zeros::<bool>(total).map_err(|e| e.named("max_len", &what))?;
     if width == 0 {
         return Ok(Padded {
             rows,

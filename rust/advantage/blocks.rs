@@ -91,13 +91,26 @@ impl Moments {
 pub(crate) struct BlockOut {
     pub moments: Moments,
     pub mask_ok: bool,
+    /// Every output of the block is finite (checked by [`block_moments`] while the block
+    /// is in cache, so that an overflow check needs no second pass when there is none).
+    pub finite: bool,
 }
 
 impl BlockOut {
+    /// No rows yet: nothing wrong seen.
+    pub(crate) fn empty() -> BlockOut {
+        BlockOut {
+            moments: Moments::default(),
+            mask_ok: true,
+            finite: true,
+        }
+    }
+
     pub(crate) fn merge(self, other: BlockOut) -> BlockOut {
         BlockOut {
             moments: self.moments.merge(other.moments),
             mask_ok: self.mask_ok && other.mask_ok,
+            finite: self.finite && other.finite,
         }
     }
 }
@@ -148,10 +161,7 @@ pub(crate) fn fill_blocks2(
     let mut a = uninit_output(name, shape.len())?;
     let mut b = uninit_output(name, shape.len())?;
     let step = shape.cols.max(1) * ROW_BLOCK;
-    let init = BlockOut {
-        moments: Moments::default(),
-        mask_ok: true,
-    };
+    let init = BlockOut::empty();
     let run = |i: usize, ra: &mut [MaybeUninit<f32>], rb: &mut [MaybeUninit<f32>]| {
         kernel(i * ROW_BLOCK, zeroed_block(ra), zeroed_block(rb))
     };
@@ -180,10 +190,7 @@ pub(crate) fn fill_blocks(
 ) -> CoreResult<(Vec<f32>, BlockOut)> {
     let mut a = uninit_output(name, shape.len())?;
     let step = shape.cols.max(1) * ROW_BLOCK;
-    let init = BlockOut {
-        moments: Moments::default(),
-        mask_ok: true,
-    };
+    let init = BlockOut::empty();
     let run = |i: usize, ra: &mut [MaybeUninit<f32>]| kernel(i * ROW_BLOCK, zeroed_block(ra));
     let parts: Vec<BlockOut> = if a.len() >= PAR_MIN {
         a.par_chunks_mut(step)
@@ -203,13 +210,11 @@ pub(crate) fn fill_blocks(
 /// Moments (over the counted positions) and mask validity of every row of a block.
 pub(crate) fn block_moments<M: Mask>(x: &[f32], mask: &[M], cols: usize) -> BlockOut {
     let cols = cols.max(1);
-    let mut out = BlockOut {
-        moments: Moments::default(),
-        mask_ok: true,
-    };
+    let mut out = BlockOut::empty();
     for (xr, mr) in x.chunks(cols).zip(mask.chunks(cols)) {
         out.moments = out.moments.merge(Moments::of_row(xr, mr));
         out.mask_ok &= mr.iter().fold(true, |ok, m| ok & m.is_binary());
+        out.finite &= xr.iter().fold(true, |ok, v| ok & v.is_finite());
     }
     out
 }

@@ -11,7 +11,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::{
-    check_finite_1d, check_grid, check_mask, check_overflow_1d, BlockOut, Moments, Shape, ROW_BLOCK,
+    check_finite_1d, check_grid, check_mask, check_overflow_1d, BlockOut, Shape, ROW_BLOCK,
 };
 use crate::alloc::{self, AllocError};
 use crate::batch::PAR_MIN;
@@ -125,7 +125,7 @@ fn group(scores: &[f32], group_ids: &[i64]) -> CoreResult<Groups> {
     }
     let mut mean: Vec<f64> = alloc::output("group_ids", count.len())?;
     mean.extend(sum.iter().zip(&count).map(|(&s, &c)| s / f64::from(c)));
-    let mut sq_dev = alloc::output_filled("group_ids", count.len(), 0.0f64)?;
+    let mut sq_dev = alloc::output_zeros::<f64>("group_ids", count.len())?;
     for (&g, &s) in slot.iter().zip(scores) {
         let gi = g as usize;
         let d = f64::from(s) - mean[gi];
@@ -291,8 +291,8 @@ pub fn broadcast<M: Mask>(advantages: &[f32], mask: &[M], shape: Shape) -> CoreR
     // its chunk on both of its paths.
     unsafe { out.set_len(shape.len()) };
     let status = BlockOut {
-        moments: Moments::default(),
         mask_ok,
+        ..BlockOut::empty()
     };
     if !status.mask_ok {
         check_mask("mask", mask, shape)?;

@@ -77,23 +77,33 @@ fn k3(logp: f32, ref_logp: f32) -> f32 {
 const MAP_CHUNK: usize = 16 * 1024;
 
 /// `f` over both arrays into one fresh output, chunk by chunk (a plain indexed loop per
-/// chunk, so `f` vectorises), in parallel above the threshold.
-fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) -> CoreResult<Vec<f32>> {
+/// chunk, so `f` vectorises), in parallel above the threshold; also whether every output
+/// is finite, found while each chunk is still in cache rather than by a second pass.
+fn map2(
+    a: &[f32],
+    b: &[f32],
+    f: impl Fn(f32, f32) -> f32 + Sync + Send,
+) -> CoreResult<(Vec<f32>, bool)> {
     let mut out = uninit_output("logp", a.len())?;
     let run = |o: &mut [MaybeUninit<f32>], x: &[f32], y: &[f32]| {
+        let mut finite = true;
         for ((slot, &p), &q) in o.iter_mut().zip(x).zip(y) {
-            slot.write(f(p, q));
+            let v = f(p, q);
+            finite &= v.is_finite();
+            slot.write(v);
         }
+        finite
     };
-    if a.len() >= PAR_MIN {
+    let finite = if a.len() >= PAR_MIN {
         out.par_chunks_mut(MAP_CHUNK)
             .zip(a.par_chunks(MAP_CHUNK).zip(b.par_chunks(MAP_CHUNK)))
-            .for_each(|(o, (x, y))| run(o, x, y));
+            .map(|(o, (x, y))| run(o, x, y))
+            .reduce(|| true, |p, q| p & q)
     } else {
-        run(&mut out, a, b);
-    }
+        run(&mut out, a, b)
+    };
     // Every slot was written above: the chunks of `out` cover it.
-    Ok(into_initialised(out))
+    Ok((into_initialised(out), finite))
 }
 
 /// Per-token KL estimate of `logp` against `ref_logp` (both `(rows, cols)`), see [`KlKind`].
@@ -112,7 +122,7 @@ pub fn kl_divergence(
     check_finite_2d("logp", logp, shape)?;
     check_finite_2d("ref_logp", ref_logp, shape)?;
     // One loop per kind: the choice is made once, not per element.
-    let out = match kind {
+    let (out, finite) = match kind {
         KlKind::K1 => map2(logp, ref_logp, |a, b| a - b),
         KlKind::Abs => map2(logp, ref_logp, |a, b| (a - b).abs()),
         KlKind::K2 => map2(logp, ref_logp, |a, b| {
@@ -121,8 +131,11 @@ pub fn kl_divergence(
         }),
         KlKind::K3 => map2(logp, ref_logp, k3),
     }?;
-    // k1's difference and k2's square of finite inputs can still overflow float32.
-    check_overflow("logp", &out, shape, "the KL estimate")?;
+    // k1's difference and k2's square of finite inputs can still overflow float32 (k3 is
+    // clamped); the position is looked for only then.
+    if !finite {
+        check_overflow("logp", &out, shape, "the KL estimate")?;
+    }
     Ok(out)
 }
 

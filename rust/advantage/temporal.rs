@@ -172,16 +172,13 @@ pub fn whiten<M: Mask>(
             .map(|(xb, mb)| block_moments(xb, mb, cols))
             .collect()
     };
-    let mut status = BlockOut {
-        moments: Moments::default(),
-        mask_ok: true,
-    };
+    let mut status = BlockOut::empty();
     for p in parts {
         status = status.merge(p);
     }
     mask_status(&status, mask, shape)?;
     let w = Whitening::from_moments(status.moments, "x", "x")?;
-    let mut out = alloc::output_filled("x", x.len(), 0.0f32)?;
+    let mut out = alloc::output_zeros::<f32>("x", x.len())?;
     w.apply(x, &mut out, mask, cols, shift_mean, false);
     Ok(out)
 }
@@ -238,8 +235,8 @@ fn returns_block<M: Mask>(
     let span = first_row * cols..first_row * cols + out.len();
     let (Some(r), Some(m)) = (rewards.get(span.clone()), mask.get(span)) else {
         return BlockOut {
-            moments: Moments::default(),
             mask_ok: false,
+            ..BlockOut::empty()
         };
     };
     if out.len() == ROW_BLOCK * cols {
@@ -270,7 +267,9 @@ pub fn discounted_returns<M: Mask>(
         returns_block(rewards, mask, shape.cols, g, first, out)
     })?;
     mask_status(&status, mask, shape)?;
-    check_overflow("rewards", &returns, shape, "the discounted return")?;
+    if !status.finite {
+        check_overflow("rewards", &returns, shape, "the discounted return")?;
+    }
     Ok(returns)
 }
 
@@ -290,11 +289,20 @@ pub fn reinforce_pp<M: Mask>(
         returns_block(rewards, mask, shape.cols, g, first, out)
     })?;
     mask_status(&status, mask, shape)?;
-    check_overflow("rewards", &returns, shape, "the discounted return")?;
+    if !status.finite {
+        check_overflow("rewards", &returns, shape, "the discounted return")?;
+    }
     let w = Whitening::from_moments(status.moments, "rewards", "the discounted returns")?;
-    let mut advantages = alloc::output_filled("rewards", returns.len(), 0.0f32)?;
+    let mut advantages = alloc::output_zeros::<f32>("rewards", returns.len())?;
     w.apply(&returns, &mut advantages, mask, shape.cols, true, true);
-    check_overflow("rewards", &advantages, shape, "the whitened advantage")?;
+    // Where the mask is set, |G - mean| <= sqrt(sum of squared deviations) (m2), and the
+    // rest is 0: so |advantage| <= sqrt(m2) * scale, and only a bound near float32's
+    // limit needs the pass that finds the position.
+    let bound = status.moments.m2.max(0.0).sqrt() * f64::from(w.scale);
+    let safe = bound.is_finite() && bound < f64::from(f32::MAX) / 2.0;
+    if !safe {
+        check_overflow("rewards", &advantages, shape, "the whitened advantage")?;
+    }
     Ok((advantages, returns))
 }
 
@@ -336,8 +344,8 @@ pub fn gae<M: Mask>(
             mask.get(span),
         ) else {
             return BlockOut {
-                moments: Moments::default(),
                 mask_ok: false,
+                ..BlockOut::empty()
             };
         };
         if adv.len() == ROW_BLOCK * cols {

@@ -58,7 +58,7 @@ pub fn combine(components: &[Component<'_>], clip: Option<(f64, f64)>) -> CoreRe
             ));
         }
     }
-    let mut total = alloc::output_filled(first.name, n, 0f64)?;
+    let mut total = alloc::output_zeros::<f64>(first.name, n)?;
     for c in components {
         for (t, &s) in total.iter_mut().zip(c.scores) {
             *t += c.weight * f64::from(s);

@@ -1,6 +1,6 @@
 //! Length penalties: linear around a target, and DAPO's overlong soft penalty.
 
-use crate::batch::{check_nonempty, map_rows_with};
+use crate::batch::{check_nonempty, map_rows, map_rows_with};
 use crate::error::{CoreError, CoreResult, Overflow};
 use crate::ragged::{Ragged, TokenId};
 
@@ -105,6 +105,20 @@ pub fn length_penalty<T: TokenId>(
     kind: LengthPenalty,
 ) -> CoreResult<Vec<f32>> {
     check_nonempty("responses", responses.len())?;
+    // The largest penalty in magnitude is at a row length of 0 or of the longest row
+    // (linear), or `penalty_factor` (DAPO): when it fits float32, every row's does.
+    let worst = match kind {
+        LengthPenalty::Linear { .. } => kind
+            .score(0)
+            .abs()
+            .max(kind.score(responses.max_len()).abs()),
+        LengthPenalty::Dapo { factor, .. } => factor,
+    };
+    if (worst as f32).is_finite() {
+        return map_rows("responses", responses.len(), |i| {
+            kind.score(responses.row_len(i)) as f32
+        });
+    }
     map_rows_with::<(), _, _>("responses", responses.len(), |i, _| {
         let value = kind.score(responses.row_len(i)) as f32;
         if value.is_finite() {

@@ -329,8 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    # a training run's progress lines reach the log even where no bar is drawn (no terminal)
-    logging.getLogger("orbiter.train.progress").setLevel(logging.INFO)
+    # a training run's progress lines reach the log where no bar is drawn (no terminal)
+    if not sys.stderr.isatty():
+        logging.getLogger("orbiter.train.progress").setLevel(logging.INFO)
     try:
         return int(args.run(args))
     except TrainerError as err:

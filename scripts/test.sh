@@ -18,7 +18,7 @@ python3 -m venv .venv-build
 )
 
 python3 -m venv .venv
-.venv/bin/python -m pip install -q $(.venv/bin/python scripts/requirements.py dev torch test-verl test-serve trl lora tensorboard)
+.venv/bin/python -m pip install -q $(.venv/bin/python scripts/requirements.py dev torch test-verl test-serve trl lora tensorboard wandb)
 # verl is only read by the tests (its shipped configs and core_algos); its own dependency
 # tree (ray, vLLM, ...) is not needed for that.
 .venv/bin/python -m pip install -q --no-deps verl

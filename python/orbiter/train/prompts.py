@@ -81,6 +81,13 @@ def render_messages(
     return "\n".join(m["content"] for m in messages)
 
 
+def plain_text(prompt: str, instructions: str = "") -> str:
+    """A text prompt as :func:`render_messages` writes it without a chat template (its
+    messages' contents joined by ``"\n"``), without building the messages:
+    ``instructions + "\n" + prompt``, or *prompt* alone."""
+    return f"{instructions}\n{prompt}" if instructions else prompt
+
+
 def render_prompt(
     prompt: Prompt,
     instructions: str = "",
@@ -88,7 +95,9 @@ def render_prompt(
     tools: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
     """The text a policy reads for *prompt*: :func:`render_messages` of
-    :func:`messages_of`."""
+    :func:`messages_of` (:func:`plain_text` for text without a chat template)."""
+    if isinstance(prompt, str) and not has_chat_template(tokenizer):
+        return plain_text(prompt, instructions)
     return render_messages(messages_of(prompt, instructions), tokenizer, tools)
 
 

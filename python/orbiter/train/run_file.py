@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import sys
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,7 +174,6 @@ def load_run_file(path: str | Path) -> RunFile:
     """The TOML run file at *path*, every table and key checked against :data:`SCHEMA`."""
     where = Path(path)
     tables = _read(where)
-    known: Callable[[str], tuple[str, ...]] = lambda table: tuple(SCHEMA[table])  # noqa: E731
     for table, value in tables.items():
         if table not in SCHEMA:
             raise TrainerError(
@@ -183,13 +182,14 @@ def load_run_file(path: str | Path) -> RunFile:
             )
         if not isinstance(value, dict):
             raise TrainerError(f"{where}: {table} must be a [{table}] table, got {value!r}")
-        if "*" in SCHEMA[table]:
+        known = tuple(SCHEMA[table])
+        if "*" in known:
             continue
         for key in value:
-            if key not in SCHEMA[table]:
+            if key not in known:
                 raise TrainerError(
-                    f"{where}: [{table}] unknown key {key!r} (keys: {', '.join(known(table))})"
-                    f"{did_you_mean(key, known(table))}"
+                    f"{where}: [{table}] unknown key {key!r} (keys: {', '.join(known)})"
+                    f"{did_you_mean(key, known)}"
                 )
     if "train" not in tables.get("data", {}):
         raise TrainerError(f"{where}: [data] needs 'train'")

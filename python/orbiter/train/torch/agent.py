@@ -19,7 +19,7 @@ from orbiter.train.agents import (
     environment_tools,
 )
 from orbiter.train.errors import TrainerError
-from orbiter.train.prompts import Prompt, has_chat_template, render_prompt
+from orbiter.train.prompts import Prompt, has_chat_template, plain_text, render_prompt
 from orbiter.train.torch.tokenizer import ByteTokenizer
 
 
@@ -79,15 +79,13 @@ class TokenizerAdapter:
         instructions: str,
         tools: list[dict[str, Any]] | None = None,
     ) -> list[list[int]]:
-        """:meth:`prompt_ids` of each of *prompts*, the tokenizer's kind looked at once. A
-        plain-text prompt without a chat template renders as ``instructions + "\n" +
-        prompt`` (the contents of its messages joined, see
-        :func:`~orbiter.train.prompts.render_messages`), so no messages are built for it."""
+        """:meth:`prompt_ids` of each of *prompts*, the tokenizer's kind looked at once
+        (a text prompt without a chat template is
+        :func:`~orbiter.train.prompts.plain_text`)."""
         if has_chat_template(self.inner):
             return [self.prompt_ids(p, instructions, tools) for p in prompts]
-        head = f"{instructions}\n" if instructions else ""
         return [
-            self.encode_prompt(head + p)
+            self.encode_prompt(plain_text(p, instructions))
             if isinstance(p, str)
             else self.prompt_ids(p, instructions, tools)
             for p in prompts

@@ -34,6 +34,7 @@ from orbiter.train.agents.tools import (
     tool,
 )
 from orbiter.train.agents.toolset import ToolSet, check_tool, function_schemas
+from orbiter.train.agents.turn_prefix import check_turn_prefix
 
 __all__ = [
     "CompactFormat",
@@ -49,6 +50,7 @@ __all__ = [
     "ToolSet",
     "check_arguments",
     "check_tool",
+    "check_turn_prefix",
     "default_format",
     "environment_tools",
     "execute_call",

@@ -15,6 +15,7 @@ from orbiter.train.agents import (
     Tool,
     ToolCallFormat,
     ToolSet,
+    check_turn_prefix,
     default_format,
     environment_tools,
 )
@@ -229,9 +230,10 @@ def _check_tools(agent: PolicyAgent) -> None:
         )
     if agent.is_agentic:
         try:
-            agent.toolset()
+            tools = list(agent.toolset())
         except TrainerError as err:
             raise TrainerError(f"agent.{err}") from err
+        check_turn_prefix(agent.tokenizer, agent.instructions, tools, agent.format)
 
 
 def check_policy(agent: Any) -> tuple[PolicyAgent, TokenizerAdapter]:

@@ -29,3 +29,18 @@ def test_own_model_example(tmp_path: Path) -> None:
     assert summary["exported_adapter_parameters"] > 0
     assert (out / "final" / "adapter_model.safetensors").is_file()
     assert (out / "final" / "tokenizer.json").is_file()
+
+
+def test_agent_transformers_example(tmp_path: Path) -> None:
+    for module in ("torch", "transformers"):
+        pytest.importorskip(module)
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "agent_transformers.py"), "--steps", "2",
+         "--output-dir", str(tmp_path / "run")],
+        capture_output=True, text=True, cwd=tmp_path, check=False, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["steps"] == 2
+    assert 1.0 <= summary["turns"] <= 2.0 and summary["trajectory_len"] > 0
+    assert (tmp_path / "run" / "metrics.jsonl").is_file()

@@ -260,3 +260,45 @@ def test_a_multi_turn_run_resumes_exactly(tmp_path: Path, monkeypatch: pytest.Mo
         ]
 
     assert figures("split") == figures("full") and len(figures("full")) == 5
+
+
+# -- records an environment cannot reset on ----------------------------------------------------
+
+
+def test_check_dataset_reports_a_row_missing_a_field_reset_requires() -> None:
+    from orbiter.train.agents import Environment
+    from orbiter.train.torch import ByteTokenizer, PolicyAgent, TinyCausalLM, TorchTrainer
+
+    class Vault(Environment):
+        def reset(self, name: str, answer: str = "", **row: Any) -> None:
+            self.name = name
+
+        @tool
+        def lookup(self) -> str:
+            """The code."""
+            return self.name
+
+    class Strict(Vault):
+        def reset(self, name: str, prompt: str = "", answer: str = "") -> None:
+            self.name = name
+
+    model = TinyCausalLM(d_model=16, n_layers=1, n_heads=2)
+    rows = [{"input": "a?", "answer": "1", "name": "ada"}, {"input": "b?", "answer": "2"}]
+    trainer = TorchTrainer()
+    trainer.check_agent(PolicyAgent(model, ByteTokenizer(), environment=Vault))
+    with pytest.raises(
+        TrainerError,
+        match=r"train_data\[1\]: Vault.reset requires 'name', which the record lacks \(it has answer, prompt\)",
+    ):
+        trainer.check_dataset(rows)
+    # the same, checked when the agent comes after the data
+    late = TorchTrainer()
+    late.check_dataset(rows)
+    with pytest.raises(TrainerError, match=r"train_data\[1\]: Vault.reset requires 'name'"):
+        late.check_agent(PolicyAgent(model, ByteTokenizer(), environment=Vault))
+    trainer.check_dataset(rows[:1])
+    rows[0]["extra"] = "x"
+    strict = TorchTrainer()
+    strict.check_agent(PolicyAgent(model, ByteTokenizer(), environment=Strict))
+    with pytest.raises(TrainerError, match=r"train_data\[0\]: Strict.reset takes no field 'extra'"):
+        strict.check_dataset(rows[:1])

@@ -14,7 +14,7 @@ imports neither torch nor verl.
 
 from __future__ import annotations
 
-from orbiter.train.agents.environment import Environment, environment_tools
+from orbiter.train.agents.environment import Environment, check_reset_fields, environment_tools
 from orbiter.train.agents.execution import execute_call, execute_calls
 from orbiter.train.agents.formats import (
     CompactFormat,
@@ -49,6 +49,7 @@ __all__ = [
     "ToolSchemaError",
     "ToolSet",
     "check_arguments",
+    "check_reset_fields",
     "check_tool",
     "check_turn_prefix",
     "default_format",

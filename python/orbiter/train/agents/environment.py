@@ -8,11 +8,14 @@ calls ``close()`` at the end, also when the rollout fails.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Iterable, Set
 from typing import Any
 
 from orbiter.train.agents.tools import FunctionTool
+from orbiter.train.errors import TrainerError
 
-__all__ = ["Environment", "environment_tools"]
+__all__ = ["Environment", "check_reset_fields", "environment_tools"]
 
 
 class Environment:
@@ -57,3 +60,43 @@ def environment_tools(env: Environment | type[Environment]) -> list[FunctionTool
                 names[key] = None
     found = [getattr(env, key) for key in names]
     return [t for t in found if isinstance(t, FunctionTool)]
+
+
+def check_reset_fields(
+    environment: type[Environment] | Callable[[], Environment] | None,
+    rows: Iterable[Set[str]],
+    name: str,
+) -> None:
+    """Check that ``reset(**row)`` of the *environment* class takes every row of the dataset
+    *name*: each row's field names (its prompt, answer and other columns) cover the
+    parameters ``reset`` requires, and, unless it takes ``**row``, name none it lacks. A
+    factory that is not a class is not inspected (its instances are made per rollout).
+
+    Raises:
+        TrainerError: naming the row, the field and the environment.
+    """
+    if not isinstance(environment, type):
+        return
+    params = list(inspect.signature(environment.reset).parameters.values())[1:]  # self
+    named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    required = [
+        p.name
+        for p in params
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is p.empty
+    ]
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params)
+    where = f"{environment.__name__}.reset"
+    for i, fields in enumerate(rows):
+        missing = [k for k in required if k not in fields]
+        if missing:
+            raise TrainerError(
+                f"{name}[{i}]: {where} requires {missing[0]!r}, which the record lacks "
+                f"(it has {', '.join(sorted(fields))})"
+            )
+        if not takes_any:
+            extra = sorted(k for k in fields if k not in named)
+            if extra:
+                raise TrainerError(
+                    f"{name}[{i}]: {where} takes no field {extra[0]!r}; accept the other "
+                    "fields with **row"
+                )

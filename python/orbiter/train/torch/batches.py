@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from orbiter.train.agents import check_reset_fields
 from orbiter.train.data import RaggedTokens, validate_tokens
 from orbiter.train.errors import TrainerError
 from orbiter.train.records import Example
@@ -60,7 +61,12 @@ def tokenize(
     examples: list[Example], name: str, agent: PolicyAgent, tok: TokenizerAdapter
 ) -> Tokenized:
     """Tokenize *examples* and check the prompts in the core: ids within the vocabulary, at
-    least one token, and room for one generated token within the model's positions."""
+    least one token, and room for one generated token within the model's positions; and
+    that the agent's environment can ``reset`` on each record
+    (:func:`~orbiter.train.agents.check_reset_fields`)."""
+    check_reset_fields(
+        agent.environment, ({"prompt", "answer", *e.columns} for e in examples), name
+    )
     instructions, tools = agent.prompt_parts()  # once: an agent's tools are rendered once
     prompts = tok.prompt_ids_batch([e.prompt for e in examples], instructions, tools)
     for i, e in enumerate(examples):

@@ -75,7 +75,7 @@ def check_reset_fields(
     Raises:
         TrainerError: naming the row, the field and the environment.
     """
-    if not isinstance(environment, type):
+    if not (isinstance(environment, type) and issubclass(environment, Environment)):
         return
     params = list(inspect.signature(environment.reset).parameters.values())[1:]  # self
     named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}

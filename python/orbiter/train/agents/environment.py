@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from orbiter.train.agents.tools import FunctionTool
+from orbiter.train.records import Example
 
-__all__ = ["Environment", "environment_tools"]
+__all__ = ["Environment", "environment_tools", "reset_fields"]
 
 
 class Environment:
@@ -57,3 +58,9 @@ def environment_tools(env: Environment | type[Environment]) -> list[FunctionTool
                 names[key] = None
     found = [getattr(env, key) for key in names]
     return [t for t in found if isinstance(t, FunctionTool)]
+
+
+def reset_fields(example: Example) -> dict[str, Any]:
+    """The keywords :meth:`Environment.reset` gets for a record: ``prompt``, ``answer`` and
+    the record's other columns."""
+    return {"prompt": example.prompt, "answer": example.answer, **example.columns}

@@ -288,7 +288,8 @@ def test_check_dataset_reports_a_row_missing_a_field_reset_requires() -> None:
     trainer.check_agent(PolicyAgent(model, ByteTokenizer(), environment=Vault))
     with pytest.raises(
         TrainerError,
-        match=r"train_data\[1\]: Vault.reset requires 'name', which the record lacks \(it has answer, prompt\)",
+        match=r"train_data\[1\]: Vault.reset requires 'name', which the record lacks "
+        r"\(it has answer, prompt\)",
     ):
         trainer.check_dataset(rows)
     # the same, checked when the agent comes after the data

@@ -33,6 +33,7 @@ __all__ = [
     "check_choice",
     "check_float",
     "check_int",
+    "check_turn_limits",
     "parse_enum",
     "split_update",
 ]
@@ -157,6 +158,19 @@ def check_float(
         bracket = "(" if open_low else "["
         raise bad_value(name, value, f"must be in {bracket}{low}, {high}]")
     return float(value)
+
+
+def check_turn_limits(cfg: Any) -> None:
+    """The multi-turn rollout's bounds on *cfg* (either backend's config): ``max_turns`` and
+    ``max_tool_calls`` ints >= 1, ``max_total_tokens`` and ``max_tool_result_tokens`` None
+    or ints >= 1, ``tool_timeout`` None or a number > 0."""
+    check_int("max_turns", cfg.max_turns, 1)
+    check_int("max_tool_calls", cfg.max_tool_calls, 1)
+    for name in ("max_total_tokens", "max_tool_result_tokens"):
+        if getattr(cfg, name) is not None:
+            check_int(name, getattr(cfg, name), 1)
+    if cfg.tool_timeout is not None:
+        check_float("tool_timeout", cfg.tool_timeout, 0.0, open_low=True)
 
 
 def split_update(

@@ -14,7 +14,12 @@ imports neither torch nor verl.
 
 from __future__ import annotations
 
-from orbiter.train.agents.environment import Environment, check_reset_fields, environment_tools
+from orbiter.train.agents.environment import (
+    Environment,
+    check_reset_fields,
+    environment_tools,
+    reset_fields,
+)
 from orbiter.train.agents.execution import execute_call, execute_calls
 from orbiter.train.agents.formats import (
     CompactFormat,
@@ -57,6 +62,7 @@ __all__ = [
     "execute_call",
     "execute_calls",
     "function_schemas",
+    "reset_fields",
     "schema_of",
     "tool",
 ]

@@ -9,13 +9,14 @@ calls ``close()`` at the end, also when the rollout fails.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Set
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from orbiter.train.agents.tools import FunctionTool
 from orbiter.train.errors import TrainerError
+from orbiter.train.records import Example
 
-__all__ = ["Environment", "check_reset_fields", "environment_tools"]
+__all__ = ["Environment", "check_reset_fields", "environment_tools", "reset_fields"]
 
 
 class Environment:
@@ -64,12 +65,12 @@ def environment_tools(env: Environment | type[Environment]) -> list[FunctionTool
 
 def check_reset_fields(
     environment: type[Environment] | Callable[[], Environment] | None,
-    rows: Iterable[Set[str]],
+    examples: Iterable[Example],
     name: str,
 ) -> None:
-    """Check that ``reset(**row)`` of the *environment* class takes every row of the dataset
-    *name*: each row's field names (its prompt, answer and other columns) cover the
-    parameters ``reset`` requires, and, unless it takes ``**row``, name none it lacks. A
+    """Check that ``reset(**row)`` of the *environment* class takes every record of the
+    dataset *name*: each record's :func:`reset_fields` cover the parameters ``reset``
+    requires, and, unless it takes ``**row``, name none it lacks. A
     factory that is not a class is not inspected (its instances are made per rollout).
 
     Raises:
@@ -86,7 +87,8 @@ def check_reset_fields(
     ]
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params)
     where = f"{environment.__name__}.reset"
-    for i, fields in enumerate(rows):
+    for i, example in enumerate(examples):
+        fields = reset_fields(example).keys()
         missing = [k for k in required if k not in fields]
         if missing:
             raise TrainerError(
@@ -100,3 +102,9 @@ def check_reset_fields(
                     f"{name}[{i}]: {where} takes no field {extra[0]!r}; accept the other "
                     "fields with **row"
                 )
+
+
+def reset_fields(example: Example) -> dict[str, Any]:
+    """The keywords :meth:`Environment.reset` gets for a record: ``prompt``, ``answer`` and
+    the record's other columns."""
+    return {"prompt": example.prompt, "answer": example.answer, **example.columns}

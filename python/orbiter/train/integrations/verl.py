@@ -29,6 +29,9 @@ any of them: the score is the best over its items. Ints and floats are written a
     reward_module   the user's module (``VeRLTrainer`` plans these from a RewardSpec)
     reward_name     the function in it, a dotted name walks attributes
     search_path     put on ``sys.path`` first, so the user's module imports in verl's workers
+    tool_rewards    "sum": add the sum of the trajectory's tool step rewards (verl's
+                    ``extra_info["tool_rewards"]``), e.g. an orbiter Environment's reward
+                    (:mod:`orbiter.train.verl.tool_adapter`); "" (default): ignore them
 
 verl may load the file under another module name, in a process whose Python has orbiter
 installed or not: it imports only the standard library at the top and finds orbiter (and the
@@ -41,7 +44,7 @@ import functools
 import importlib
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +104,30 @@ def _result(score: float, pred: str) -> dict[str, Any]:
     return {"score": score, "acc": score >= 1.0, "pred": pred}
 
 
+TOOL_REWARDS = ("", "sum")
+"""The values of ``reward_kwargs["tool_rewards"]``."""
+
+
+def _tool_reward(extra_info: Any) -> float:
+    """``fsum(extra_info["tool_rewards"])``: the step rewards verl's tool agent loop
+    collected from ``BaseTool.execute`` (0 without any)."""
+    rewards = extra_info.get("tool_rewards") if isinstance(extra_info, Mapping) else None
+    if rewards is None:
+        return 0.0
+    return math.fsum(float(r) for r in rewards)
+
+
+def _with_tool_reward(result: dict[str, Any], extra_info: Any, mode: str) -> dict[str, Any]:
+    """*result* with ``score += tool reward`` and the tool reward under ``"tool_reward"``
+    when *mode* is "sum"; ``acc`` and ``pred`` stay the reward function's."""
+    if mode == "":
+        return result
+    if mode not in TOOL_REWARDS:
+        raise ValueError(f"tool_rewards must be one of {TOOL_REWARDS}, got {mode!r}")
+    bonus = _tool_reward(extra_info)
+    return {**result, "score": float(result["score"]) + bonus, "tool_reward": bonus}
+
+
 def _from_user(value: Any) -> dict[str, Any]:
     """A user function's result as verl's dict: a dict passes as it is, a number wraps."""
     if isinstance(value, dict):
@@ -151,17 +178,21 @@ def compute_score(
     reward_module: str = DEFAULT_MODULE,
     reward_name: str = "",
     search_path: str = "",
+    tool_rewards: str = "",
     **kwargs: Any,
 ) -> dict[str, Any]:
     """``{"score", "acc", "pred"}`` of one response against its ground truth (verl's naive
-    reward manager). Keywords verl adds besides ``reward_kwargs`` (e.g. a reward router's
-    address) reach a ``"verl"``-style user function only."""
+    reward manager); with ``tool_rewards="sum"``, ``score = reward + sum(tool step
+    rewards)`` and ``"tool_reward"`` is that sum. Keywords verl adds besides
+    ``reward_kwargs`` (e.g. a reward router's address) reach a ``"verl"``-style user
+    function only."""
     if reward_kind == "core":
         name = reward_name or reward
-        return _core_batch(name, reward_module, [_text(solution_str)], [ground_truth])[0]
+        result = _core_batch(name, reward_module, [_text(solution_str)], [ground_truth])[0]
+        return _with_tool_reward(result, extra_info, tool_rewards)
     fn = resolve(reward_kind, reward_module, reward_name, search_path)
     if reward_kind == "verl":
-        return _from_user(
+        result = _from_user(
             fn(
                 data_source=data_source,
                 solution_str=solution_str,
@@ -170,7 +201,9 @@ def compute_score(
                 **kwargs,
             )
         )
-    return _from_user(fn(_text(solution_str), _text(ground_truth)))
+    else:
+        result = _from_user(fn(_text(solution_str), _text(ground_truth)))
+    return _with_tool_reward(result, extra_info, tool_rewards)
 
 
 def compute_score_batch(
@@ -184,6 +217,7 @@ def compute_score_batch(
     reward_module: str = DEFAULT_MODULE,
     reward_name: str = "",
     search_path: str = "",
+    tool_rewards: str = "",
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """:func:`compute_score` of a batch, one core call for core rewards (verl's batch reward
@@ -193,9 +227,12 @@ def compute_score_batch(
     truths = list(ground_truths)
     if len(truths) != len(responses):
         raise ValueError(f"ground_truths: {len(truths)} items for {len(responses)} solution_strs")
-    if reward_kind == "core":
-        return _core_batch(reward_name or reward, reward_module, responses, truths)
     infos = list(extra_infos) if extra_infos is not None else [None] * len(responses)
+    if reward_kind == "core":
+        results = _core_batch(reward_name or reward, reward_module, responses, truths)
+        return [
+            _with_tool_reward(r, info, tool_rewards) for r, info in zip(results, infos, strict=True)
+        ]
     return [
         compute_score(
             source,
@@ -206,6 +243,7 @@ def compute_score_batch(
             reward_module=reward_module,
             reward_name=reward_name,
             search_path=search_path,
+            tool_rewards=tool_rewards,
             **kwargs,
         )
         for source, response, truth, info in zip(

@@ -46,6 +46,7 @@ from orbiter.train.agents import (
     ToolSet,
     environment_tools,
     execute_calls,
+    reset_fields,
 )
 from orbiter.train.data import RaggedTokens
 from orbiter.train.errors import TrainerError
@@ -163,11 +164,9 @@ class MultiTurnRollout:
         """A fresh environment for the record *row*, reset with its fields."""
         if self.environment is None:
             return None
-        example = self.data.examples[row]
-        fields = {"prompt": example.prompt, "answer": example.answer, **example.columns}
         env = self.environment()
         try:
-            env.reset(**fields)
+            env.reset(**reset_fields(self.data.examples[row]))
         except Exception as err:
             env.close()
             raise TrainerError(

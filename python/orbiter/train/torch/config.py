@@ -17,6 +17,7 @@ from orbiter.train.config import (
     check_choice,
     check_float,
     check_int,
+    check_turn_limits,
     parse_enum,
     split_update,
 )
@@ -199,7 +200,7 @@ def validate_config(cfg: TorchTrainConfig) -> None:
     cfg.algorithm = algorithm
     check_int("group_size", cfg.group_size, 2 if algorithm.is_group else 1)
     check_int("max_new_tokens", cfg.max_new_tokens, 1)
-    _check_turn_limits(cfg)
+    check_turn_limits(cfg)
     sft = algorithm is Algorithm.SFT
     check_float("temperature", cfg.temperature, 0.0, open_low=not sft)
     check_float("top_p", cfg.top_p, 0.0, 1.0, open_low=True)
@@ -243,17 +244,6 @@ def validate_config(cfg: TorchTrainConfig) -> None:
         raise bad_value("device", device, "must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
     if cfg.output_dir:
         _check_writable(cfg.output_dir)
-
-
-def _check_turn_limits(cfg: TorchTrainConfig) -> None:
-    """The multi-turn rollout's bounds."""
-    check_int("max_turns", cfg.max_turns, 1)
-    check_int("max_tool_calls", cfg.max_tool_calls, 1)
-    for name in ("max_total_tokens", "max_tool_result_tokens"):
-        if getattr(cfg, name) is not None:
-            check_int(name, getattr(cfg, name), 1)
-    if cfg.tool_timeout is not None:
-        check_float("tool_timeout", cfg.tool_timeout, 0.0, open_low=True)
 
 
 def _check_optimizer(cfg: TorchTrainConfig) -> None:

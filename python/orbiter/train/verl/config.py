@@ -13,6 +13,7 @@ from orbiter.train.config import (
     ALGORITHM_ALIASES,
     check_float,
     check_int,
+    check_turn_limits,
     parse_enum,
     split_update,
 )
@@ -92,6 +93,22 @@ class VeRLConfig(TrainConfig):
     * ``max_prompt_length``, ``max_response_length`` → ``data.max_prompt_length``,
       ``data.max_response_length``
 
+    With tools or an environment (see :meth:`VeRLTrainer.check_agent`), verl's tool agent
+    loop runs each trajectory, bounded as :class:`~orbiter.train.torch.TorchTrainConfig`
+    bounds its multi-turn rollout:
+
+    * ``max_turns`` → ``actor_rollout_ref.rollout.multi_turn.max_assistant_turns`` (1, the
+      default: one response, the tools unused)
+    * ``max_tool_calls`` → ``...multi_turn.max_parallel_calls``: verl runs the first
+      ``max_tool_calls`` calls of a turn and drops the others (TorchTrainer answers them
+      with an error result)
+    * ``max_total_tokens`` → ``data.max_response_length`` when set: verl has one bound for
+      a trajectory's response, sampled and tool tokens together (None: ``max_response_length``)
+    * ``max_tool_result_tokens`` → ``...multi_turn.max_tool_response_length``, which verl
+      counts in characters of the result's text, not tokens (None: no cut)
+    * ``tool_timeout`` → each tool's ``timeout`` in the tool config file, enforced by
+      :class:`orbiter.train.verl.tool_adapter.OrbiterTool` in verl's workers
+
     Raises:
         TrainerValueError: (a ``TrainerError`` and a ``ValueError``) naming the field when a
             value is out of range, here and in :meth:`validate`.
@@ -108,6 +125,11 @@ class VeRLConfig(TrainConfig):
     tokenizer_name: str = ""
     max_prompt_length: int = 1024
     max_response_length: int = 512
+    max_turns: int = 1
+    max_tool_calls: int = 4
+    max_total_tokens: int | None = None
+    tool_timeout: float | None = 30.0
+    max_tool_result_tokens: int | None = 256
 
     def __post_init__(self) -> None:
         self.validate()
@@ -129,6 +151,7 @@ class VeRLConfig(TrainConfig):
             "max_response_length",
         ):
             check_int(name, getattr(self, name), 1)
+        check_turn_limits(self)
         check_float("learning_rate", self.learning_rate, 0.0, open_low=True)
         check_float("kl_coeff", self.kl_coeff, 0.0)
         for name in ("clip_range", "gamma", "lam"):

@@ -14,6 +14,16 @@ becomes one row of verl's RL dataset (``verl.utils.dataset.rl_dataset.RLHFDatase
     reward_model  {style: "rule", ground_truth: str}
     extra_info    {split: str, index: int, question: str}
 
+With tools (a :class:`~orbiter.train.verl.tools.ToolPlan`), verl's multi-turn convention::
+
+    agent_name    str                  "tool_agent": verl's ToolAgentLoop runs the row
+    extra_info    {..., tools_kwargs: {<environment tool>: {create_kwargs: {orbiter_row: str}}}}
+
+where ``orbiter_row`` is the record's fields (:func:`~orbiter.train.agents.reset_fields`) as
+JSON, which the environment's ``reset`` gets in verl's workers (verl's ``RLHFDataset``
+hands ``extra_info.tools_kwargs`` to the agent loop, and the loop each tool's
+``create_kwargs`` to its ``create``).
+
 pyarrow is imported only when parquet is written.
 """
 
@@ -24,6 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from orbiter.train.agents import reset_fields
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
 from orbiter.train.prompts import messages_of, prompt_text
 from orbiter.train.records import (
@@ -34,6 +45,7 @@ from orbiter.train.records import (
     parse_record,
     read_jsonl,
 )
+from orbiter.train.verl.tools import AGENT_LOOP, ROW_KEY, ToolPlan, tools_kwargs
 
 __all__ = [
     "ANSWER_KEYS",
@@ -101,29 +113,42 @@ def to_rows(
     instructions: str = "",
     data_source: str = "orbiter",
     ability: str = "agent",
+    tools: ToolPlan | None = None,
+    name: str = "train_data",
 ) -> list[dict[str, Any]]:
-    """verl RL rows for normalized *records* (see the module docstring for the schema)."""
+    """verl RL rows for normalized *records* (see the module docstring for the schema); with
+    *tools* enabled, the multi-turn columns too (*name* names the split in errors).
+
+    Raises:
+        TrainerTypeError: If an environment needs a record whose fields are not JSON.
+    """
     rows: list[dict[str, Any]] = []
     for index, record in enumerate(records):
         messages = messages_of(record["prompt"], instructions)
-        rows.append(
-            {
-                "data_source": record.get("data_source", data_source),
-                "prompt": messages,
-                "ability": record.get("ability", ability),
-                "reward_model": {"style": "rule", "ground_truth": record["answer"]},
-                "extra_info": {
-                    "split": split,
-                    "index": index,
-                    "question": prompt_text(record["prompt"]),
-                },
-            }
-        )
+        row: dict[str, Any] = {
+            "data_source": record.get("data_source", data_source),
+            "prompt": messages,
+            "ability": record.get("ability", ability),
+            "reward_model": {"style": "rule", "ground_truth": record["answer"]},
+            "extra_info": {
+                "split": split,
+                "index": index,
+                "question": prompt_text(record["prompt"]),
+            },
+        }
+        if tools is not None and tools.enabled:
+            row["agent_name"] = AGENT_LOOP
+            kwargs = tools_kwargs(tools, reset_fields(record["_example"]), f"{name}[{index}]")
+            if kwargs:
+                row["extra_info"]["tools_kwargs"] = kwargs
+        rows.append(row)
     return rows
 
 
 def write_parquet(rows: Sequence[dict[str, Any]], path: Path) -> Path:
-    """Write *rows* to a parquet file at *path* (parents created) with an explicit schema."""
+    """Write *rows* to a parquet file at *path* (parents created) with an explicit schema
+    (the multi-turn columns when the first row has them: :func:`to_rows` gives every row
+    the same ones)."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -132,20 +157,26 @@ def write_parquet(rows: Sequence[dict[str, Any]], path: Path) -> Path:
             "writing verl datasets needs pyarrow: pip install 'orbiter-train[verl]'"
         ) from exc
     message = pa.struct([("role", pa.string()), ("content", pa.string())])
-    schema = pa.schema(
-        [
-            ("data_source", pa.string()),
-            ("prompt", pa.list_(message)),
-            ("ability", pa.string()),
-            ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
-            (
-                "extra_info",
-                pa.struct(
-                    [("split", pa.string()), ("index", pa.int64()), ("question", pa.string())]
-                ),
-            ),
-        ]
-    )
+    info: list[tuple[str, Any]] = [
+        ("split", pa.string()),
+        ("index", pa.int64()),
+        ("question", pa.string()),
+    ]
+    first = rows[0] if rows else {}
+    if "tools_kwargs" in first.get("extra_info", {}):
+        create = pa.struct([("create_kwargs", pa.struct([(ROW_KEY, pa.string())]))])
+        names = list(first["extra_info"]["tools_kwargs"])
+        info.append(("tools_kwargs", pa.struct([(n, create) for n in names])))
+    columns: list[tuple[str, Any]] = [
+        ("data_source", pa.string()),
+        ("prompt", pa.list_(message)),
+        ("ability", pa.string()),
+        ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
+        ("extra_info", pa.struct(info)),
+    ]
+    if "agent_name" in first:
+        columns.append(("agent_name", pa.string()))
+    schema = pa.schema(columns)
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(list(rows), schema=schema), path)
     return path

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
 from orbiter.train.integrations import verl as score
 from orbiter.train.verl.config import VeRLAlgorithm, VeRLConfig
+from orbiter.train.verl.tools import AGENT_LOOP, TOOL_FORMAT
 
 if TYPE_CHECKING:
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -54,6 +55,13 @@ REWARD_FUNCTION_SECTIONS = ("reward.custom_reward_function", "custom_reward_func
 0.9 (``verl/trainer/ppo/reward.py``: ``get_custom_reward_fn``), the top-level section in
 earlier versions (0.9 keeps it in ``legacy_reward_impl.yaml`` and moves it into ``reward``
 only in its fully-async trainer). Each one the installed verl's config has is set."""
+
+MULTI_TURN = "actor_rollout_ref.rollout.multi_turn"
+"""verl's multi-turn rollout section (``verl.workers.config.MultiTurnConfig``)."""
+
+NO_CUT = 2**31 - 1
+"""``max_tool_response_length`` for ``max_tool_result_tokens=None``: verl's field is an int,
+so "no cut" is a length no result reaches."""
 
 _MISSING_DEPS = (
     "building verl's overrides needs omegaconf and hydra-core (verl's own dependencies): "
@@ -183,12 +191,16 @@ def _settings(
     reward_kwargs: Mapping[str, str],
     env_vars: Mapping[str, str],
     val_only: bool,
+    tool_config: Path | None,
 ) -> dict[str, Any]:
     """verl's config keys (dotted) and their values, in the order they are written."""
     extra = config.extra
     algorithm = VeRLAlgorithm(config.algorithm)
     micro = int(extra.get("micro_batch_size_per_gpu", 1))
     model = config.model_name
+    response_length = config.max_response_length
+    if tool_config is not None and config.max_total_tokens is not None:
+        response_length = config.max_total_tokens  # verl bounds all turns with one length
     o: dict[str, Any] = {
         "algorithm.adv_estimator": algorithm.adv_estimator,
         "algorithm.gamma": float(config.gamma),
@@ -196,7 +208,7 @@ def _settings(
         "data.train_files": str(train_file),
         "data.val_files": str(val_file),
         "data.max_prompt_length": config.max_prompt_length,
-        "data.max_response_length": config.max_response_length,
+        "data.max_response_length": response_length,
         "data.train_batch_size": config.rollout_batch_size,
         "actor_rollout_ref.model.path": model,
         "actor_rollout_ref.actor.optim.lr": float(config.learning_rate),
@@ -214,6 +226,8 @@ def _settings(
     }
     if config.tokenizer_name:
         o["actor_rollout_ref.model.tokenizer_path"] = config.tokenizer_name
+    if tool_config is not None:
+        o.update(_multi_turn(config, tool_config))
     if algorithm.is_group or "rollout_n" in extra:
         o["actor_rollout_ref.rollout.n"] = int(extra.get("rollout_n", 5))
     kl = float(config.kl_coeff)
@@ -254,6 +268,25 @@ def _settings(
     return o
 
 
+def _multi_turn(config: VeRLConfig, tool_config: Path) -> dict[str, Any]:
+    """verl's tool agent loop with the tools of *tool_config*, bounded as
+    :class:`VeRLConfig` says."""
+    result_length = config.max_tool_result_tokens
+    return {
+        f"{MULTI_TURN}.enable": True,
+        f"{MULTI_TURN}.tool_config_path": str(tool_config),
+        f"{MULTI_TURN}.max_assistant_turns": config.max_turns,
+        f"{MULTI_TURN}.max_parallel_calls": config.max_tool_calls,
+        f"{MULTI_TURN}.max_tool_response_length": NO_CUT
+        if result_length is None
+        else result_length,
+        f"{MULTI_TURN}.format": TOOL_FORMAT,
+        # rows carry agent_name too; this covers a dataset class that drops the column
+        "actor_rollout_ref.rollout.agent.default_agent_loop": AGENT_LOOP,
+        "data.return_raw_chat": True,  # the agent loop renders the messages itself
+    }
+
+
 def build_overrides(
     config: VeRLConfig,
     *,
@@ -263,6 +296,7 @@ def build_overrides(
     reward_kwargs: Mapping[str, str] | None = None,
     env_vars: Mapping[str, str] | None = None,
     val_only: bool = False,
+    tool_config: Path | None = None,
 ) -> list[str]:
     """Hydra overrides for ``verl.trainer.main_ppo`` (see :class:`VeRLConfig` for the map).
 
@@ -272,6 +306,11 @@ def build_overrides(
     Ray runtime environment of verl's workers (:data:`RUNTIME_ENV_VARS`) where the installed
     verl has one. ``extra["verl_overrides"]`` is appended verbatim, so it wins over every
     value here, except that a ``trainer.logger`` there keeps verl's ``file`` logger.
+
+    With *tool_config* (verl's tool config file, :mod:`orbiter.train.verl.tools`), verl's
+    multi-turn tool agent loop runs: ``rollout.multi_turn`` enabled with that file, the
+    Hermes parser and the turn limits of :class:`VeRLConfig`, and ``tool_agent`` as the
+    default agent loop.
 
     Raises:
         TrainerTypeError: If omegaconf or hydra-core is not installed.
@@ -290,6 +329,7 @@ def build_overrides(
         reward_kwargs=reward_kwargs or {},
         env_vars=env_vars or {},
         val_only=val_only,
+        tool_config=tool_config,
     )
     try:
         # OmegaConf holds only what a Hydra config can (primitives, lists, dicts of them)

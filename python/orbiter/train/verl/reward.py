@@ -25,6 +25,7 @@ from orbiter.train.rewards.spec import RewardSpec, reward_style
 __all__ = [
     "CORE_REWARDS",
     "RewardPlan",
+    "import_root",
     "importable_reference",
     "plan_reward",
 ]
@@ -75,7 +76,9 @@ def _walk(obj: Any, qualname: str) -> Any:
     return obj
 
 
-def _import_root(module: ModuleType) -> str:
+def import_root(module: ModuleType) -> str:
+    """The directory to put on ``sys.path`` so that *module* imports by its name ("" when
+    it has no file)."""
     file = getattr(module, "__file__", None)
     if not file:
         return ""
@@ -126,7 +129,7 @@ def plan_reward(reward_fn: Any | None) -> RewardPlan:
         if reward_fn.callable is None:
             module = importlib.import_module(reward_fn.module_path)
             return RewardPlan(
-                reward_style(fn), reward_fn.module_path, reward_fn.func_name, _import_root(module)
+                reward_style(fn), reward_fn.module_path, reward_fn.func_name, import_root(module)
             )
     elif callable(reward_fn):
         fn = reward_fn
@@ -142,4 +145,4 @@ def plan_reward(reward_fn: Any | None) -> RewardPlan:
             "func_name='my_reward')"
         )
     module_name, qualname = reference
-    return RewardPlan(style, module_name, qualname, _import_root(sys.modules[module_name]))
+    return RewardPlan(style, module_name, qualname, import_root(sys.modules[module_name]))

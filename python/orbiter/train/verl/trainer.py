@@ -7,6 +7,7 @@ import logging
 import os
 import shlex
 import statistics
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from orbiter.train.verl.process import (
     run_streaming,
 )
 from orbiter.train.verl.reward import RewardPlan, plan_reward
+from orbiter.train.verl.tools import ToolPlan, plan_tools
 
 __all__ = ["VeRLTrainer"]
 
@@ -52,7 +54,8 @@ class VeRLTrainer(Trainer):
     ``./orbiter-verl-output``):
     ``data/train.parquet`` and ``data/test.parquet`` in verl's RL schema (without test
     data the training file doubles as the validation file), ``verl.log`` (the whole log of
-    the run), ``verl_metrics.jsonl`` (verl's ``file`` logger) and ``checkpoints/``. It then
+    the run), ``verl_metrics.jsonl`` (verl's ``file`` logger), ``checkpoints/`` and, when the
+    agent has tools (see :meth:`check_agent`), ``tools.yaml`` (verl's tool config). It then
     runs ``python -m verl.trainer.main_ppo <Hydra overrides>`` as a subprocess, with verl's
     ``custom_reward_function`` pointed at :mod:`orbiter.train.integrations.verl` (orbiter's core
     or the user's function, chosen by ``reward_kwargs``), streams its log to the
@@ -67,7 +70,8 @@ class VeRLTrainer(Trainer):
     ``extra`` keys read: see :data:`orbiter.train.verl.config.EXTRA_KEYS`. With
     ``extra["dry_run"] = True`` the files are written and the command is printed and
     returned as ``TrainMetrics(extra={"command": [...], "overrides": [...]})`` without
-    running it; the trainer still goes TRAINING → COMPLETED.
+    running it (with tools, the tool config is printed first and its path is
+    ``extra["tool_config"]``); the trainer still goes TRAINING → COMPLETED.
     """
 
     def __init__(self, config: TrainConfig | None = None) -> None:
@@ -79,6 +83,7 @@ class VeRLTrainer(Trainer):
         self._test_records: list[Record] | None = None
         self._columns = Columns()
         self._reward_plan: RewardPlan = plan_reward(None)
+        self._tool_plan = ToolPlan()
         self._command: list[str] = []
 
     @property
@@ -100,39 +105,79 @@ class VeRLTrainer(Trainer):
 
     # -- validation -------------------------------------------------------------------
 
-    def check_agent(self, agent: Any) -> None:
-        """Accept a model path/name (``str``/``PathLike``) or an agent object.
+    def check_agent(
+        self,
+        agent: Any,
+        *,
+        tools: Sequence[Any] = (),
+        environment: Any = None,
+    ) -> None:
+        """Accept a model path/name (``str``/``PathLike``) or an agent object, and the tools
+        the policy may call.
 
-        An agent object gives its model by ``.model_name`` (or ``.model``) and its system
-        prompt by ``.instructions``; without a model of its own, ``config.model_name``
-        must be set.
+        An agent object gives its model by ``.model_name`` (or ``.model``, a str), its
+        system prompt by ``.instructions``, and its tools as TorchTrainer's
+        :class:`~orbiter.train.torch.PolicyAgent` holds them: ``.tools`` (a list, or
+        orbiter's dict of them), ``.environment`` and ``.tool_format``; without a model of
+        its own, ``config.model_name`` must be set. *tools* are added to the agent's;
+        *environment* is used when the agent has none.
+
+        Tools are ``@tool`` functions, plain functions or orbiter-style tools (``name``,
+        ``description``, ``parameters``, ``async execute(**kwargs)``); an environment is an
+        :class:`~orbiter.train.agents.Environment` subclass (or a factory of instances):
+        one per trajectory, ``reset(**record)``, its ``@tool`` methods as tools and its
+        ``reward()`` added to the score. verl's workers import each by its module and name,
+        so each must be defined at module level in an importable module. With any, verl's
+        multi-turn tool agent loop runs (see :class:`~orbiter.train.verl.VeRLConfig` for
+        the turn limits, :mod:`orbiter.train.verl.tool_adapter` for how each call runs).
 
         Raises:
-            TrainerError: If no model can be found or an attribute has the wrong type.
+            TrainerError: If no model can be found, an attribute has the wrong type, or a
+                tool is malformed or cannot be imported by verl's workers (naming it).
         """
         if agent is None:
             raise TrainerValueError("VeRL training requires a non-None agent")
+        own_tools: Any
         if isinstance(agent, str | os.PathLike):
             model, instructions = os.fspath(agent), ""
+            own_tools, own_environment, tool_format = [], None, None
         else:
             model = getattr(agent, "model_name", None) or getattr(agent, "model", None) or ""
             instructions = getattr(agent, "instructions", None) or ""
             if not isinstance(model, str):
                 raise TrainerTypeError(
-                    f"agent.model_name must be a str, got {type(model).__name__}"
+                    "agent.model_name must be a str (verl loads the model by its path or hub "
+                    f"name), got {type(model).__name__}"
                 )
             if not isinstance(instructions, str):
                 raise TrainerTypeError(
                     f"agent.instructions must be a str, got {type(instructions).__name__}"
                 )
+            own_tools = getattr(agent, "tools", None) or []
+            if isinstance(own_tools, Mapping):
+                own_tools = list(own_tools.values())
+            if not isinstance(own_tools, Sequence | set | frozenset) or isinstance(own_tools, str):
+                raise TrainerTypeError(
+                    f"agent.tools must be a list of tools, got {type(own_tools).__name__}"
+                )
+            own_environment = getattr(agent, "environment", None)
+            tool_format = getattr(agent, "tool_format", None)
         if not model and not self.verl_config.model_name:
             raise TrainerValueError(
                 "agent: no model to train; pass a model path or name, an agent with "
                 ".model_name, or set VeRLConfig.model_name"
             )
+        if isinstance(tools, str) or not isinstance(tools, Sequence | set | frozenset):
+            raise TrainerTypeError(f"tools must be a list of tools, got {type(tools).__name__}")
+        plan = plan_tools(
+            [*own_tools, *tools],
+            own_environment if own_environment is not None else environment,
+            tool_format,
+        )
         self._agent = agent
         self._agent_model = model
         self._instructions = instructions
+        self._tool_plan = plan
 
     def check_dataset(
         self,
@@ -208,23 +253,25 @@ class VeRLTrainer(Trainer):
         out = self.output_dir
         source = str(cfg.extra.get("data_source", "orbiter"))
         ability = str(cfg.extra.get("ability", "agent"))
+        tools = self._tool_plan
         train_file = out / "data" / "train.parquet"
         if self._train_records:
-            write_parquet(
-                to_rows(self._train_records, "train", self._instructions, source, ability),
-                train_file,
-            )
+            rows = to_rows(self._train_records, "train", self._instructions, source, ability, tools)
+            write_parquet(rows, train_file)
         val = val_records if val_records is not None else self._test_records
         if val is not None:
-            val_file = write_parquet(
-                to_rows(val, "test", self._instructions, source, ability),
-                out / "data" / "test.parquet",
-            )
+            rows = to_rows(val, "test", self._instructions, source, ability, tools, "test_data")
+            val_file = write_parquet(rows, out / "data" / "test.parquet")
         else:
             val_file = train_file
         if not self._train_records:
             train_file = val_file
         return train_file, val_file
+
+    @property
+    def tool_config_path(self) -> Path | None:
+        """Where verl's tool config is written (None: the agent has no tools)."""
+        return self.output_dir / "tools.yaml" if self._tool_plan.enabled else None
 
     async def _launch(self, *, val_only: bool, val_records: list[Record] | None) -> TrainMetrics:
         cfg = self.verl_config
@@ -240,6 +287,12 @@ class VeRLTrainer(Trainer):
         run_cfg = cfg.updated({"model_name": self.model_name})
         # parquet and file writes off the event loop
         train_file, val_file = await asyncio.to_thread(self._write_inputs, val_records)
+        tool_config = self.tool_config_path
+        tool_text = ""
+        if tool_config is not None:
+            tool_text = await asyncio.to_thread(
+                self._tool_plan.write, tool_config, cfg.tool_timeout
+            )
         out = self.output_dir
         env = {str(k): str(v) for k, v in dict(cfg.extra.get("env", {})).items()}
         # verl's FileLogger writes where this says (or where extra["env"] says); on a
@@ -251,16 +304,21 @@ class VeRLTrainer(Trainer):
             train_file=train_file,
             val_file=val_file,
             output_dir=out,
-            reward_kwargs=self._reward_plan.reward_kwargs,
+            reward_kwargs={**self._reward_plan.reward_kwargs, **self._tool_plan.reward_kwargs},
             env_vars={FILE_LOGGER_PATH_ENV: str(metrics_path)},
             val_only=val_only,
+            tool_config=tool_config,
         )
         check_override_keys(overrides)
         command = build_command(overrides, cfg.extra.get("verl_entry") or DEFAULT_ENTRY)
         self._command = command
         if cfg.extra.get("dry_run"):
+            dry: dict[str, Any] = {"command": command, "overrides": overrides}
+            if tool_config is not None:
+                print(f"# {tool_config}\n{tool_text}")
+                dry["tool_config"] = str(tool_config)
             print(shlex.join(command))
-            return TrainMetrics(extra={"command": command, "overrides": overrides})
+            return TrainMetrics(extra=dry)
         # verl's FileLogger opens the file without creating its directory
         metrics_path.parent.mkdir(parents=True, exist_ok=True)
         metrics_path.unlink(missing_ok=True)  # no stale metrics from an earlier run

@@ -64,9 +64,7 @@ def tokenize(
     least one token, and room for one generated token within the model's positions; and
     that the agent's environment can ``reset`` on each record
     (:func:`~orbiter.train.agents.check_reset_fields`)."""
-    check_reset_fields(
-        agent.environment, ({"prompt", "answer", *e.columns} for e in examples), name
-    )
+    check_reset_fields(agent.environment, examples, name)
     instructions, tools = agent.prompt_parts()  # once: an agent's tools are rendered once
     prompts = tok.prompt_ids_batch([e.prompt for e in examples], instructions, tools)
     for i, e in enumerate(examples):

@@ -165,9 +165,11 @@ def test_arrays_are_held_without_a_copy() -> None:
     assert b.rewards.tolist() == [1.0, 2.0]
     # no turn ends given: each run of trainable tokens is a turn
     assert b.turn_ends.values.tolist() == [1, 3, 2]
-    # an int64 or float mask is checked, then held as uint8
-    b2 = TrajectoryBatch(prompts, responses, mask.astype(np.int64), logprobs)
-    assert b2.trainable_mask.dtype == np.uint8 and not b2.trainable_mask.flags.writeable
+    # an int8, int64 or float32 mask is checked, then held as uint8
+    for dtype in (np.int8, np.int64, np.float32):
+        b2 = TrajectoryBatch(prompts, responses, mask.astype(dtype), logprobs)
+        assert b2.trainable_mask.dtype == np.uint8 and not b2.trainable_mask.flags.writeable
+        np.testing.assert_array_equal(b2.trainable_mask, mask)
 
 
 @given(rows(min_turns=0))
@@ -263,10 +265,11 @@ def test_wrong_types_are_type_errors_naming_the_argument() -> None:
         (lambda: small(trainable_mask=["ab", [1, 1]]), "trainable_mask[0]: expected a sequence"),
         (lambda: small(logprobs=[["x", 0, 0, 0], [0, 0]]), "logprobs: expected sequences"),
         (lambda: small(response_ids=5), "response_ids: expected a sequence of sequences"),
+        (lambda: small(prompt_ids=[[1, "a"], [3]]), "prompt_ids[0][1]: expected an int, got str"),
         (
             lambda: TrajectoryBatch(prompts, responses, np.ones(2, np.int32), lp),
-            "trainable_mask: expected a 1-D numpy.ndarray of bool, uint8, int64 or float32, "
-            "got int32",
+            "trainable_mask: expected a 1-D numpy.ndarray of bool, int8, uint8, int64 or "
+            "float32, got int32",
         ),
         (
             lambda: TrajectoryBatch(prompts, responses, np.ones(2, np.uint8), lp),
@@ -303,6 +306,15 @@ def test_kernels_refuse_what_they_cannot_do_by_name() -> None:
         (lambda: b.pad(np.zeros(3, np.float32)), "values: has 3 values but response_ids has 6"),
         (lambda: b.aggregate(np.zeros((2, 3), np.float32)), "values: its width 3 is narrower"),
         (lambda: b.broadcast([1.0]), "advantages: has 1 values but the batch has 2 traj"),
+        (lambda: b.pad(b.logprobs, fill=1e39), "fill: 1e39 is not a finite float32 value"),
+        (
+            lambda: b.loss_weights("seq-mean-token-sum-norm", loss_scale_factor=1e-300),
+            "loss_scale_factor: a loss weight overflows float32 (inf)",
+        ),
+        (
+            lambda: b.aggregate(b.logprobs, "token-mean", batch_num_tokens=1e-300),
+            "batch_num_tokens: a loss weight overflows float32 (inf)",
+        ),
         (
             lambda: small(trainable_mask=[[1, 0, 0, 0], [1, 1]]).token_rewards("turn"),
             "turn_rewards[0][1]: turn 1 of trajectory 0 (response positions 1..4) has no "

@@ -46,6 +46,7 @@ pub struct PyTrajectoryBatch {
 enum MaskDtype<'py> {
     Bool(Bound<'py, PyArray1<bool>>),
     U8(Bound<'py, PyArray1<u8>>),
+    I8(Bound<'py, PyArray1<i8>>),
     I64(Bound<'py, PyArray1<i64>>),
     F32(Bound<'py, PyArray1<f32>>),
 }
@@ -53,21 +54,28 @@ enum MaskDtype<'py> {
 /// A borrowed mask: bytes the batch can hold as they are, or values it converts.
 enum MaskIn<'py> {
     Bytes(Bound<'py, PyArray1<u8>>, PyReadonlyArray1<'py, u8>),
+    I8(PyReadonlyArray1<'py, i8>),
     I64(PyReadonlyArray1<'py, i64>),
     F32(PyReadonlyArray1<'py, f32>),
 }
 
+/// "`name`: expected `what`, got float64 with shape [2, 3]" (or the type of a non-array).
+fn refusal(obj: &Bound<'_, PyAny>, name: &str, what: &str) -> PyErr {
+    let shape = obj
+        .cast::<PyUntypedArray>()
+        .map(|a| format!(" with shape {:?}", a.shape()))
+        .unwrap_or_default();
+    CoreError::type_(format!(
+        "{name}: expected {what}, got {}{shape}",
+        dtype_name(obj)
+    ))
+    .into()
+}
+
 fn borrow_mask1<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<MaskIn<'py>> {
     let Ok(mask) = obj.extract::<MaskDtype<'py>>() else {
-        let shape = obj
-            .cast::<PyUntypedArray>()
-            .map(|a| format!(" with shape {:?}", a.shape()))
-            .unwrap_or_default();
-        return Err(CoreError::type_(format!(
-            "{name}: expected a 1-D numpy.ndarray of bool, uint8, int64 or float32, got {}{shape}",
-            dtype_name(obj)
-        ))
-        .into());
+        let what = "a 1-D numpy.ndarray of bool, int8, uint8, int64 or float32";
+        return Err(refusal(obj, name, what));
     };
     Ok(match mask {
         MaskDtype::Bool(a) => {
@@ -79,6 +87,7 @@ fn borrow_mask1<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<MaskIn<'py
             let view = borrow_array::<u8, Ix1>(a.as_any(), name)?;
             MaskIn::Bytes(a, view)
         }
+        MaskDtype::I8(a) => MaskIn::I8(borrow_array::<i8, Ix1>(a.as_any(), name)?),
         MaskDtype::I64(a) => MaskIn::I64(borrow_array::<i64, Ix1>(a.as_any(), name)?),
         MaskDtype::F32(a) => MaskIn::F32(borrow_array::<f32, Ix1>(a.as_any(), name)?),
     })
@@ -124,9 +133,10 @@ fn copy<T: Copy>(name: &str, values: &[T]) -> CoreResult<Vec<T>> {
     Ok(out)
 }
 
-/// Checks everything (`crate::trajectory::validate`) and makes the batch's own copies; a
-/// mask that is not 0/1 bytes already becomes one. Turn ends not given are read off the
-/// mask once it passed its own check.
+/// Makes the batch's own copies of what kernels index by or rely on (turn ends, rewards),
+/// then checks everything (`crate::trajectory::validate`) on those copies, so that what was
+/// checked is what the batch keeps; a mask that is not 0/1 bytes already becomes one. Turn
+/// ends not given are read off the mask once it passed its own check.
 fn check<T: TokenId, M: Mask>(
     prompts: Ragged<'_, T>,
     responses: Ragged<'_, T>,
@@ -134,23 +144,34 @@ fn check<T: TokenId, M: Mask>(
     convert: bool,
     rest: Rest<'_>,
 ) -> CoreResult<Checked> {
-    let inferred;
-    let turn_ends = match rest.turn_ends {
-        Some(given) => given,
+    let (turn_ends, turn_offsets) = match rest.turn_ends {
+        Some(given) => (
+            copy("turn_ends", given.values())?,
+            copy("turn_ends", given.offsets())?,
+        ),
         None => {
             trajectory::check_mask(&responses, &mask)?;
-            inferred = trajectory::turn_ends_from_mask(mask.values, responses.offsets())?;
-            Ragged::trusted(&inferred.0, &inferred.1, "turn_ends.offsets")?
+            trajectory::turn_ends_from_mask(mask.values, responses.offsets())?
         }
     };
+    let turn_rewards = rest
+        .turn_rewards
+        .map(|c| copy("turn_rewards", c.values))
+        .transpose()?;
+    let rewards = rest.rewards.map(|r| copy("rewards", r)).transpose()?;
+    // The copied offsets are checked again: the caller's array may have changed meanwhile.
+    check_offsets(&turn_offsets, turn_ends.len(), "turn_ends.offsets")?;
     trajectory::validate(&Parts {
         prompt_ids: prompts,
         response_ids: responses,
         trainable_mask: mask,
         logprobs: rest.logprobs,
-        turn_ends,
-        turn_rewards: rest.turn_rewards,
-        rewards: rest.rewards,
+        turn_ends: Ragged::trusted(&turn_ends, &turn_offsets, "turn_ends.offsets")?,
+        turn_rewards: turn_rewards.as_deref().map(|values| Column {
+            values,
+            offsets: rest.turn_rewards.and_then(|c| c.offsets),
+        }),
+        rewards: rewards.as_deref(),
         vocab_size: rest.vocab_size,
     })?;
     let mask = if convert {
@@ -162,13 +183,10 @@ fn check<T: TokenId, M: Mask>(
     };
     Ok(Checked {
         mask,
-        turn_ends: copy("turn_ends", turn_ends.values())?,
-        turn_offsets: copy("turn_ends", turn_ends.offsets())?,
-        turn_rewards: rest
-            .turn_rewards
-            .map(|c| copy("turn_rewards", c.values))
-            .transpose()?,
-        rewards: rest.rewards.map(|r| copy("rewards", r)).transpose()?,
+        turn_ends,
+        turn_offsets,
+        turn_rewards,
+        rewards,
     })
 }
 
@@ -405,6 +423,7 @@ impl PyTrajectoryBatch {
                 let ids = (prompts, responses);
                 match &mask {
                     MaskIn::Bytes(_, view) => check_detached(py, ids, view, m_offsets, false, rest),
+                    MaskIn::I8(view) => check_detached(py, ids, view, m_offsets, true, rest),
                     MaskIn::I64(view) => check_detached(py, ids, view, m_offsets, true, rest),
                     MaskIn::F32(view) => check_detached(py, ids, view, m_offsets, true, rest),
                 }
@@ -619,12 +638,7 @@ impl PyTrajectoryBatch {
             global_batch_size,
             loss_scale_factor,
         );
-        let refused = || {
-            PyErr::from(CoreError::type_(format!(
-                "values: expected a 1-D or 2-D numpy.ndarray of float32, got {}",
-                dtype_name(values)
-            )))
-        };
+        let refused = || refusal(values, "values", "a 1-D or 2-D numpy.ndarray of float32");
         match values.extract::<Values<'_>>().map_err(|_| refused())? {
             Values::Flat(a) => {
                 let a = borrow_array::<f32, Ix1>(a.as_any(), "values")?;
@@ -670,12 +684,7 @@ impl PyTrajectoryBatch {
         let offsets = self.responses.get().offsets_array(py).readonly();
         let offsets_slice = slice_of(&offsets, "response_ids.offsets")?;
         let tokens = offsets_slice.last().copied().unwrap_or(0);
-        let refused = || {
-            PyErr::from(CoreError::type_(format!(
-                "values: expected a 1-D numpy.ndarray of float32 or uint8, got {}",
-                dtype_name(values)
-            )))
-        };
+        let refused = || refusal(values, "values", "a 1-D numpy.ndarray of float32 or uint8");
         macro_rules! padded {
             ($array:expr, $fill:expr, $dtype:expr) => {{
                 let a = borrow_array::<_, Ix1>(($array).as_any(), "values")?;
@@ -698,11 +707,17 @@ impl PyTrajectoryBatch {
             }};
         }
         match values.extract::<PadValues<'_>>().map_err(|_| refused())? {
-            PadValues::F32(a) => padded!(a, fill as f32, "float32"),
+            PadValues::F32(a) => {
+                if !(fill as f32).is_finite() {
+                    let detail = format!("{fill:?} is not a finite float32 value");
+                    return Err(CoreError::arg("fill", detail).into());
+                }
+                padded!(a, fill as f32, "float32")
+            }
             PadValues::U8(a) => {
                 if !(0.0..=255.0).contains(&fill) || fill.fract() != 0.0 {
                     return Err(
-                        CoreError::arg("fill", format!("{fill} is not a uint8 value")).into(),
+                        CoreError::arg("fill", format!("{fill:?} is not a uint8 value")).into(),
                     );
                 }
                 padded!(a, fill as u8, "uint8")
@@ -721,6 +736,7 @@ impl PyTrajectoryBatch {
         let os = slice_of(&o, "trainable_mask.offsets")?;
         let (ends, turn_offsets) = match borrow_mask1(mask, "trainable_mask")? {
             MaskIn::Bytes(_, view) => mask_turns(py, &view, os),
+            MaskIn::I8(view) => mask_turns(py, &view, os),
             MaskIn::I64(view) => mask_turns(py, &view, os),
             MaskIn::F32(view) => mask_turns(py, &view, os),
         }?;

@@ -20,7 +20,7 @@
 
 use super::batch::{first_bad_index, for_each_row_mut, Trajectories};
 use crate::alloc;
-use crate::error::{CoreError, CoreResult};
+use crate::error::{CoreError, CoreResult, Overflow};
 
 /// verl's `loss_agg_mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,6 +155,21 @@ fn coefficients(t: &Trajectories<'_>, mode: AggMode, norms: Norms) -> CoreResult
                 }
             }));
         }
+    }
+    // Only a global normaliser the caller gave can be small enough for this.
+    if let Some(c) = out.iter().find(|c| !(**c as f32).is_finite()) {
+        let name = match mode {
+            AggMode::TokenMean => "batch_num_tokens",
+            AggMode::SeqMeanTokenSumNorm if norms.loss_scale_factor.is_some() => {
+                "loss_scale_factor"
+            }
+            _ => "global_batch_size",
+        };
+        let detail = Overflow {
+            what: "a loss weight",
+            value: *c as f32,
+        };
+        return Err(CoreError::arg(name, detail));
     }
     Ok(out)
 }
@@ -376,6 +391,15 @@ mod tests {
             ..norms()
         };
         assert!(loss_weights(&t, AggMode::TokenSum, neg).is_err());
+        let tiny = Norms {
+            loss_scale_factor: Some(1e-300),
+            ..norms()
+        };
+        let e = loss_weights(&t, AggMode::SeqMeanTokenSumNorm, tiny).unwrap_err();
+        assert_eq!(
+            e.message,
+            "loss_scale_factor: a loss weight overflows float32 (inf)"
+        );
         assert!(AggMode::parse("seq-mean").is_err());
         assert_eq!(AggMode::parse("token-sum").unwrap(), AggMode::TokenSum);
         // No trainable token at all: weights 0, not 0 / 0.

@@ -20,8 +20,10 @@ pub fn num_turns(t: &Trajectories<'_>) -> CoreResult<Vec<i64>> {
         let spans = ends
             .iter()
             .filter(|&&e| {
-                let at = range.start + e as usize;
-                at < range.end && mask.get(at) == Some(&0)
+                let at = usize::try_from(e)
+                    .ok()
+                    .and_then(|e| range.start.checked_add(e));
+                at.is_some_and(|at| at < range.end && mask.get(at) == Some(&0))
             })
             .count();
         out.push(1 + ends.len() as i64 + spans as i64);

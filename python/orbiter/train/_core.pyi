@@ -130,8 +130,8 @@ class TrajectoryBatch:
         rewards: _F32 | None = None,
         vocab_size: int | None = None,
     ) -> None:
-        """Check every part (``trainable_mask`` bool, uint8, int64 or float32, 1-D; ids of one
-        dtype); ``*_offsets`` given when a column came in rows of its own; no turn ends:
+        """Check every part (``trainable_mask`` bool, int8, uint8, int64 or float32, 1-D; ids
+        of one dtype); ``*_offsets`` given when a column came in rows of its own; no turn ends:
         one turn per run of trainable tokens."""
 
     @property

@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from orbiter.train import _args, _core
 from orbiter.train.advantages import _arr, _group_ids
-from orbiter.train.errors import TrainerTypeError
+from orbiter.train.errors import TrainerTypeError, TrainerValueError
 
 if TYPE_CHECKING:
     from orbiter.train.data import RaggedTokens
@@ -66,6 +66,7 @@ def _ragged_class() -> type[RaggedTokens]:
 
 
 def _ragged(value: Any, name: str) -> RaggedTokens:
+    """*value* as int64 ``RaggedTokens`` (as given when it is one); errors name *name*."""
     ragged = _ragged_class()
     if isinstance(value, ragged):
         return value
@@ -73,7 +74,14 @@ def _ragged(value: Any, name: str) -> RaggedTokens:
         raise TrainerTypeError(
             f"{name}: expected RaggedTokens or a sequence of sequences, got {type(value).__name__}"
         )
-    return ragged.from_sequences(value, dtype=np.int64)
+    try:
+        return ragged.from_sequences(value, dtype=np.int64)
+    except (TrainerTypeError, TrainerValueError) as err:
+        # from_sequences names its argument "sequences"; here it is *name*.
+        message = str(err)
+        if message.startswith("sequences"):
+            message = name + message.removeprefix("sequences")
+        raise type(err)(message) from None
 
 
 def _flatten(
@@ -136,7 +144,8 @@ class TrajectoryBatch:
     ``TrajectoryBatch(prompt_ids, response_ids, trainable_mask, logprobs, turn_ends)`` takes
     prompts and responses as :class:`~orbiter.train.data.RaggedTokens` (or sequences of id
     sequences, as int64), and flat arrays on the response offsets: ``trainable_mask`` (bool,
-    uint8 held as given; int64 or float32 copied to uint8 after the check) and ``logprobs``
+    uint8 held as given; int8, int64 or float32 copied to uint8 after the check) and
+    ``logprobs``
     (float32, held as given). ``turn_ends`` is ragged (RaggedTokens or sequences): per
     trajectory, the response length after each assistant turn; None reads them off the
     mask (:func:`turn_ends_from_mask`: each run of trainable tokens is one turn).
@@ -205,9 +214,8 @@ class TrajectoryBatch:
         """Build from one list per trajectory in each part (ids as int64, masks and logprobs
         as float32 before the check): a row of another length than its response is named
         (``logprobs[2]: has 5 values but response_ids[2] has 6 tokens``)."""
-        ragged = _ragged_class()
-        prompts = ragged.from_sequences(_rows(prompt_ids, "prompt_ids"), dtype=np.int64)
-        responses = ragged.from_sequences(_rows(response_ids, "response_ids"), dtype=np.int64)
+        prompts = _ragged(_rows(prompt_ids, "prompt_ids"), "prompt_ids")
+        responses = _ragged(_rows(response_ids, "response_ids"), "response_ids")
         mask, mask_offsets = _flatten(trainable_mask, "trainable_mask", np.float32)
         lp, lp_offsets = _flatten(logprobs, "logprobs", np.float32)
         ends, offsets = _turns(None if turn_ends is None else _rows(turn_ends, "turn_ends"))

@@ -120,7 +120,8 @@ pub fn check_offsets(offsets: &[i64], values_len: usize, name: &str) -> CoreResu
     ))
 }
 
-impl<'a, T: TokenId> Ragged<'a, T> {
+// Any element type: the same layout carries token ids, masks, logprobs and turn ends.
+impl<'a, T> Ragged<'a, T> {
     /// Validates `offsets` against `values`; `name` prefixes error messages
     /// (`"offsets"` or e.g. `"responses.offsets"`).
     pub fn new(values: &'a [T], offsets: &'a [i64], name: &str) -> CoreResult<Self> {
@@ -244,43 +245,52 @@ pub fn to_padded<T: TokenId>(
             format!("{pad_id} does not fit the tokens' dtype {}", T::DTYPE),
         )
     })?;
+    pad_rows(tokens, pad, side, max_len, T::DTYPE)
+}
+
+/// [`to_padded`] for rows of any element (`dtype` names it in messages): `(n, width)`
+/// with `width = max_len` if given, else the longest row; padding holds `pad`.
+pub fn pad_rows<T: Copy + Send + Sync>(
+    rows: &Ragged<'_, T>,
+    pad: T,
+    side: Side,
+    max_len: Option<i64>,
+    dtype: &str,
+) -> CoreResult<Padded<T>> {
     let width = match max_len {
         Some(m) if m < 0 => {
             return Err(CoreError::arg("max_len", format!("must be >= 0, got {m}")))
         }
         Some(m) => usize::try_from(m).map_err(|_| CoreError::arg("max_len", "too large"))?,
-        None => tokens.max_len(),
+        None => rows.max_len(),
     };
-    let rows = tokens.len();
+    let n = rows.len();
     // An array's strides are byte offsets (isize): a row wider than isize::MAX bytes cannot
     // be described, even with no rows to allocate, and numpy would index past memory.
     let row_bytes = width.checked_mul(std::mem::size_of::<T>());
     if !matches!(row_bytes, Some(b) if b <= isize::MAX as usize) {
         return Err(CoreError::arg(
             "max_len",
-            format!(
-                "{width} is too wide: a row of {} takes more than isize::MAX bytes",
-                T::DTYPE
-            ),
+            format!("{width} is too wide: a row of {dtype} takes more than isize::MAX bytes"),
         ));
     }
-    let total = rows
+    let total = n
         .checked_mul(width)
         .ok_or_else(|| CoreError::arg("max_len", "padded size overflows"))?;
     // A huge `max_len` must be an error, not an allocation failure that aborts the process.
-    let what = format!("a ({rows}, {width}) padded output");
+    let what = format!("a ({n}, {width}) padded output");
     let mut ids = alloc::filled(total, pad).map_err(|e| e.named("max_len", &what))?;
     let mut mask = alloc::zeros::<bool>(total).map_err(|e| e.named("max_len", &what))?;
     if width == 0 {
         return Ok(Padded {
-            rows,
+            rows: n,
             width,
             ids,
             mask,
         });
     }
     let fill = |i: usize, id_row: &mut [T], mask_row: &mut [bool]| {
-        let row = tokens.row(i);
+        let row = rows.row(i);
         let row = &row[..row.len().min(width)];
         let start = match side {
             Side::Right => 0,
@@ -302,7 +312,7 @@ pub fn to_padded<T: TokenId>(
             .for_each(|(i, (a, b))| fill(i, a, b));
     }
     Ok(Padded {
-        rows,
+        rows: n,
         width,
         ids,
         mask,

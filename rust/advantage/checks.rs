@@ -51,7 +51,8 @@ pub fn check_same_shape(name: &str, other: Shape, reference: &str, shape: Shape)
     Ok(())
 }
 
-fn describe_nonfinite(x: f32) -> &'static str {
+/// "NaN is not allowed", "inf is not allowed" or "-inf is not allowed", for `x`.
+pub(crate) fn describe_nonfinite(x: f32) -> &'static str {
     if x.is_nan() {
         "NaN is not allowed"
     } else if x > 0.0 {
@@ -64,7 +65,7 @@ fn describe_nonfinite(x: f32) -> &'static str {
 /// Index of the first element for which `bad` holds. Rows are tested without
 /// short-circuiting (so the test vectorises), in parallel above the threshold; the result is
 /// the same as a serial scan.
-fn first_bad<T: Sync>(
+pub(crate) fn first_bad<T: Sync>(
     data: &[T],
     row_len: usize,
     bad: impl Fn(&T) -> bool + Sync,

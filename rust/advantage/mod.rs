@@ -28,7 +28,7 @@ pub(crate) use blocks::{
 pub use checks::check_same_shape;
 pub(crate) use checks::{
     check_finite_1d, check_finite_2d, check_grid, check_mask, check_overflow, check_overflow_1d,
-    check_unit,
+    check_unit, describe_nonfinite, first_bad,
 };
 
 /// The shape of a row-major `(rows, cols)` grid.

@@ -7,6 +7,7 @@ mod lifecycle;
 mod ragged;
 mod records;
 mod reward;
+mod trajectory;
 mod validate;
 
 use pyo3::prelude::*;
@@ -37,5 +38,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     records::register(m)?;
     reward::register(m)?;
     advantage::register(m)?;
+    trajectory::register(m)?;
     Ok(())
 }

@@ -41,7 +41,11 @@ pub struct BorrowedRagged<'py> {
 
 impl PyRaggedTokens {
     /// Wraps offsets that are valid for `values` (checked, or made by a kernel).
-    fn from_valid(py: Python<'_>, values: Bound<'_, PyAny>, offsets: Vec<i64>) -> PyResult<Self> {
+    pub(crate) fn from_valid(
+        py: Python<'_>,
+        values: Bound<'_, PyAny>,
+        offsets: Vec<i64>,
+    ) -> PyResult<Self> {
         let rows = offsets.len().saturating_sub(1);
         let offsets = offsets.into_pyarray(py);
         // numpy refuses to make it writeable again: its memory belongs to no array.
@@ -51,6 +55,16 @@ impl PyRaggedTokens {
             offsets: offsets.unbind(),
             rows,
         })
+    }
+
+    /// The batch's read-only offsets.
+    pub(crate) fn offsets_array<'py>(&self, py: Python<'py>) -> &Bound<'py, PyArray1<i64>> {
+        self.offsets.bind(py)
+    }
+
+    /// The token array the batch was built on.
+    pub(crate) fn values_array<'py>(&self, py: Python<'py>) -> &Bound<'py, PyAny> {
+        self.values.bind(py)
     }
 
     /// Borrows the buffers for a kernel; `name` is the argument the batch was passed as.

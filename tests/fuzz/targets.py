@@ -31,7 +31,7 @@ from orbiter.train import _core, config, records
 from orbiter.train import advantages as adv
 from orbiter.train import errors as rw_errors
 from orbiter.train import rewards as rw
-from orbiter.train.data import DatasetReport, RaggedTokens, RecordReport
+from orbiter.train.data import DatasetReport, RaggedTokens, RecordReport, TrajectoryBatch
 from orbiter.train.data import validate_records as public_validate_records
 from orbiter.train.data import validate_tokens as public_validate_tokens
 from orbiter.train.records import Example
@@ -900,6 +900,136 @@ def t_validate_records(draw: Draw) -> Case:
         ("records", "required", "optional", "max_errors"),
         check,
     )
+
+
+# --- trajectories -----------------------------------------------------------------------------
+
+TRAJECTORY_NAMES = (
+    "prompt_ids", "response_ids", "trainable_mask", "logprobs", "turn_ends", "turn_offsets",
+    "turn_rewards", "rewards", "vocab_size", "group_ids", "per", "mode", "values", "advantages",
+    "fill", "side", "max_len", "dp_size", "batch_num_tokens", "global_batch_size",
+    "loss_scale_factor", "eps", "normalize_std", "index",
+)  # fmt: skip
+
+TRAJECTORY_OPS = (
+    "token_rewards", "grpo", "rloo", "broadcast", "loss_weights", "aggregate", "pad",
+    "num_turns", "to_padded", "exports",
+)  # fmt: skip
+
+
+_LOSS_MODES = (
+    "token-mean", "token-sum", "seq-mean-token-sum", "seq-mean-token-sum-norm",
+    "seq-mean-token-mean",
+)  # fmt: skip
+
+
+def _turn_parts(draw: Draw, lengths: np.ndarray, mask: np.ndarray) -> tuple[Any, int]:
+    """Turn ends for responses of *lengths*: one turn per non-empty row, None (read off the
+    *mask*: a turn per run of trainable tokens within a row), lists, or hostile; and how many
+    turns the good ones hold."""
+    ends = lengths[lengths > 0]
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths > 0, out=offsets[1:])
+    kind = draw(st.sampled_from(["ragged", "ragged", "none", "lists", "hostile"]))
+    if kind == "none":
+        m = mask != 0
+        run_end = m.copy()
+        run_end[:-1] &= ~m[1:]
+        row_last = np.cumsum(lengths)[lengths > 0] - 1
+        run_end[row_last] = m[row_last]
+        return None, int(run_end.sum())
+    if kind == "lists":
+        return [[int(x)] if x else [] for x in lengths], len(ends)
+    if kind == "hostile":
+        return h.array(draw, ends.astype(np.int64), 1.0), len(ends)
+    return RaggedTokens(ends.astype(np.int64), offsets), len(ends)
+
+
+@target("data.TrajectoryBatch")
+def t_trajectory_batch(draw: Draw) -> Case:
+    """A batch (good or hostile parts) and one of its kernels (good or hostile arguments)."""
+    n = sizes(draw)[0] if h.chance(draw, 0.9) else draw(st.integers(0, 3))
+    dtype = draw(st.sampled_from([np.int32, np.int64]))
+    prompts = ragged(draw, n, dtype)
+    rv, ro = ragged_parts(draw, n, dtype)
+    responses = RaggedTokens(rv, ro)
+    total = len(rv)
+    good_mask = h.mask(draw, (total,))
+    mask = h.array(draw, good_mask, P_BAD)
+    logprobs = h.array(draw, -np.abs(h.floats(draw, (total,))), P_BAD)
+    turns, n_turns = _turn_parts(draw, np.diff(ro), good_mask)
+    with_turn_rewards = h.chance(draw, 0.7)
+    turn_rewards = h.array(draw, h.floats(draw, (n_turns,)), P_BAD) if with_turn_rewards else None
+    rewards = h.array(draw, h.floats(draw, (n,)), P_BAD) if h.chance(draw, 0.85) else None
+    vocab = h.scalar(draw, st.sampled_from([None, None, 5, 50_000, 2**31]), P_BAD)
+    op = draw(st.sampled_from(TRAJECTORY_OPS))
+    ids = _ids(draw, n)
+    per = h.scalar(draw, st.sampled_from(["trajectory", "turn"]), P_BAD)
+    mode = h.scalar(draw, st.sampled_from(list(_LOSS_MODES)), P_BAD)
+    norm = h.scalar(draw, st.sampled_from([None, None, 1.0, 1e-30, 1e30, 3.0]), P_BAD)
+    dp = h.scalar(draw, st.sampled_from([1, 1, 2]), P_BAD)
+    values = h.array(draw, h.floats(draw, (total,)), P_BAD)
+    advantages = h.array(draw, h.floats(draw, (n,)), P_BAD)
+    fill = h.scalar(draw, st.sampled_from([0.0, -1.0, 1e39]), P_BAD)
+    max_len = h.scalar(draw, st.sampled_from([None, None, 0, 3, 2**62]), P_BAD)
+
+    def run(b: TrajectoryBatch) -> Any:
+        if op == "token_rewards":
+            return b.token_rewards(per)
+        if op in ("grpo", "rloo"):
+            return getattr(b, op)(ids, per=per)
+        if op == "broadcast":
+            return b.broadcast(advantages)
+        if op == "loss_weights":
+            return b.loss_weights(mode, dp_size=dp, global_batch_size=norm, batch_num_tokens=norm)
+        if op == "aggregate":
+            return b.aggregate(values, mode, loss_scale_factor=norm)
+        if op == "pad":
+            return b.pad(values, fill=fill, max_len=max_len)
+        if op == "num_turns":
+            return b.num_turns()
+        if op == "to_padded":
+            return b.to_padded(max_len=max_len)
+        rebuilt = TrajectoryBatch.from_trl_rollout(b.to_trl_rollout())
+        again = TrajectoryBatch.from_agent_loop_outputs(b.to_agent_loop_outputs())
+        return rebuilt, again
+
+    def call() -> Any:
+        b = TrajectoryBatch(
+            prompts,
+            responses,
+            mask,
+            logprobs,
+            turns,
+            turn_rewards=turn_rewards,
+            rewards=rewards,
+            vocab_size=vocab,
+        )
+        return b, run(b)
+
+    def check(out: Any, strict: bool) -> None:
+        b, got = out
+        assert isinstance(b, TrajectoryBatch), f"returned {type(b).__name__}"
+        tokens, rows = len(b.logprobs), len(b)
+        assert b.trainable_mask.shape == (tokens,), "mask shape"
+        if op in ("token_rewards", "grpo", "rloo", "broadcast", "loss_weights"):
+            f32((tokens,))(got, strict)
+        elif op == "aggregate":
+            assert isinstance(got, float), f"returned {type(got).__name__}"
+            assert not strict or np.isfinite(got), f"aggregate {got}"
+        elif op == "pad":
+            assert got.shape[0] == rows and got.dtype == np.float32, "padded"
+        elif op == "num_turns":
+            assert got.dtype == np.int64 and got.shape == (rows,), "num_turns"
+            assert not strict or (got >= 1).all(), "num_turns below 1"
+        elif op == "to_padded":
+            assert got.logprobs.shape == got.trainable_mask.shape, "padded shapes"
+        elif strict:
+            for again in got:
+                assert np.array_equal(again.logprobs, b.logprobs), "round trip logprobs"
+                assert np.array_equal(again.turn_ends.values, b.turn_ends.values), "turns"
+
+    return Case(call, TRAJECTORY_NAMES, check, writeable(mask, logprobs, rv, ro, values))
 
 
 # --- records and config -----------------------------------------------------------------------

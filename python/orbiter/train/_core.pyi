@@ -105,6 +105,106 @@ class RaggedTokens:
         included) is a ``TypeError`` naming ``sequences[row][position]``; an int beyond
         int64 a ``ValueError``."""
 
+# ---------------------------------------------------------------------------
+# Trajectory batches (rust/trajectory/, rust/py/trajectory.rs; wrapper and formulas in
+# orbiter.train.trajectories). Flat per-token arrays lie on the response offsets.
+
+class TrajectoryBatch:
+    """Agent trajectories checked once: ids as ``RaggedTokens``, the trainable mask (0/1
+    bytes) and logprobs held as given, turns and rewards copied read-only. Errors name the
+    argument, the trajectory and the position (``logprobs[2][5]: NaN is not allowed``)."""
+
+    def __init__(
+        self,
+        prompt_ids: RaggedTokens,
+        response_ids: RaggedTokens,
+        trainable_mask: NDArray[Any],
+        logprobs: _F32,
+        turn_ends: _I64 | None = None,
+        turn_offsets: _I64 | None = None,
+        *,
+        mask_offsets: _I64 | None = None,
+        logprob_offsets: _I64 | None = None,
+        turn_rewards: _F32 | None = None,
+        turn_reward_offsets: _I64 | None = None,
+        rewards: _F32 | None = None,
+        vocab_size: int | None = None,
+    ) -> None:
+        """Check every part (``trainable_mask`` bool, int8, uint8, int64 or float32, 1-D; ids
+        of one dtype); ``*_offsets`` given when a column came in rows of its own; no turn ends:
+        one turn per run of trainable tokens."""
+
+    @property
+    def prompt_ids(self) -> RaggedTokens: ...
+    @property
+    def response_ids(self) -> RaggedTokens: ...
+    @property
+    def trainable_mask(self) -> NDArray[np.uint8]: ...
+    @property
+    def logprobs(self) -> _F32: ...
+    @property
+    def turn_ends(self) -> RaggedTokens: ...
+    @property
+    def turn_rewards(self) -> _F32 | None: ...
+    @property
+    def rewards(self) -> _F32 | None: ...
+    @property
+    def vocab_size(self) -> int | None: ...
+    def __len__(self) -> int: ...
+    def token_rewards(self, per: str = "trajectory") -> _F32:
+        """Each reward on its trajectory's (turn's) last trainable token, 0 elsewhere."""
+
+    def outcome_scores(self, per: str = "trajectory") -> _F32:
+        """``s_b``: ``rewards[b]`` or ``sum_k turn_rewards[b][k]``."""
+
+    def grpo(
+        self,
+        group_ids: _I64,
+        per: str = "trajectory",
+        normalize_std: bool = True,
+        eps: float = 1e-6,
+    ) -> _F32:
+        """``(s_b - mean_g) / (std_g + eps)`` (or ``s_b - mean_g``) on trainable tokens."""
+
+    def rloo(self, group_ids: _I64, per: str = "trajectory") -> _F32:
+        """``s_b n / (n - 1) - mean_g n / (n - 1)`` (singletons ``s_b``) on trainable tokens."""
+
+    def broadcast(self, advantages: _F32) -> _F32:
+        """``advantages[b] * trainable_mask[b, t]``."""
+
+    def loss_weights(
+        self,
+        mode: str,
+        dp_size: int = 1,
+        batch_num_tokens: float | None = None,
+        global_batch_size: float | None = None,
+        loss_scale_factor: float | None = None,
+    ) -> _F32:
+        """verl ``agg_loss`` weights ``w``: ``agg_loss(L) == sum(w * L)``."""
+
+    def aggregate(
+        self,
+        values: _F32,
+        mode: str,
+        dp_size: int = 1,
+        batch_num_tokens: float | None = None,
+        global_batch_size: float | None = None,
+        loss_scale_factor: float | None = None,
+    ) -> float:
+        """``sum w * values`` over trainable tokens (values flat or right-padded (B, W))."""
+
+    def num_turns(self) -> NDArray[np.int64]:
+        """verl's ``num_turns``: ``1 + turns + tool spans`` per trajectory."""
+
+    def pad(
+        self, values: NDArray[Any], fill: float, side: str = "right", max_len: int | None = None
+    ) -> NDArray[Any]:
+        """A flat float32 or uint8 per-token array as (B, W)."""
+
+    @staticmethod
+    def turn_ends_from_mask(mask: NDArray[Any], offsets: _I64) -> RaggedTokens:
+        """One turn per run of trainable tokens, ending after its last."""
+
 class TokenIssue:
     row: int
     kind: str

@@ -84,6 +84,8 @@ def _group_ids(ids: Any) -> Any:
         return ids
     if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
         raise TrainerTypeError(f"group_ids: expected a sequence of ids, got {type(ids).__name__}")
+    if isinstance(ids, np.ndarray) and ids.ndim == 0:  # iterable in type, not in fact
+        raise TrainerValueError("group_ids: expected a 1-D sequence, got shape ()")
     if not isinstance(ids, np.ndarray) or ids.dtype.kind == "O":
         # numpy would turn [1, "1"] into two equal strings, merging two groups
         kinds = {type(v) for v in ids}

@@ -6,6 +6,10 @@ entries, ``offsets[0] == 0``, non-decreasing, ``offsets[-1] == len(values)``); r
 is ``values[offsets[i]:offsets[i + 1]]``. A pyarrow ``ListArray`` / ``LargeListArray``
 (and so a Hugging Face ``datasets`` column) maps onto it without copying the tokens.
 
+:class:`~orbiter.train.trajectories.TrajectoryBatch` (re-exported here) holds agent
+trajectories in the same layout: prompt and response ids, the trainable mask and rollout
+logprobs on the response offsets, turn ends and rewards, checked once.
+
 :func:`validate_tokens` checks lengths and id range in one pass over the buffers;
 :func:`validate_records` checks list-of-dict datasets (keys and value types). Both
 return a report instead of raising on bad data; they raise only on bad arguments.
@@ -22,6 +26,7 @@ from numpy.typing import NDArray
 
 from orbiter.train import _args, _core
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
+from orbiter.train.trajectories import TrajectoryBatch
 
 __all__ = [
     "DatasetReport",
@@ -29,6 +34,7 @@ __all__ = [
     "RecordIssue",
     "RecordReport",
     "TokenIssue",
+    "TrajectoryBatch",
     "validate_records",
     "validate_tokens",
 ]

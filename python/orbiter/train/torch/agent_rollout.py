@@ -55,6 +55,7 @@ from orbiter.train.torch.agent import TokenizerAdapter
 from orbiter.train.torch.batches import Tokenized, pad
 from orbiter.train.torch.generation import Sampling, sample
 from orbiter.train.torch.rollout import RolloutBatch
+from orbiter.train.trajectories import TrajectoryBatch
 
 Sampler = Callable[
     [nn.Module, torch.Tensor, torch.Tensor, Sampling, torch.Generator | None],
@@ -114,7 +115,10 @@ class MultiTurnRollout:
     """``group_size`` multi-turn trajectories per prompt (see the module docstring).
 
     *sampler* draws each turn (a stand-in makes the layout testable without a model that
-    calls tools); *context* is the model's positions, which bound prompt plus response.
+    calls tools); *context* is the model's positions, which bound prompt plus response;
+    *vocab_size* the ids the model emits, which bound every id of the batch (None: unchecked).
+    The step's trajectories become one :class:`~orbiter.train.trajectories.TrajectoryBatch`,
+    checked once, which the padded tensors come from.
     """
 
     data: Tokenized
@@ -128,6 +132,7 @@ class MultiTurnRollout:
     environment: Callable[[], Environment] | None = None
     limits: TurnLimits = TurnLimits()
     context: int | None = None
+    vocab_size: int | None = None
     sampler: Sampler = sample
 
     def collect(
@@ -307,33 +312,32 @@ class MultiTurnRollout:
         generate_seconds: float,
         score_seconds: float,
     ) -> RolloutBatch:
-        tok, device = self.tok, self.device
-        prompt_ids, prompt_mask = pad(
-            [t.prompt for t in trajectories], tok.pad_token_id, left=True, device=device
+        batch = TrajectoryBatch.from_sequences(
+            [t.prompt for t in trajectories],
+            [t.ids for t in trajectories],
+            [t.trainable for t in trajectories],
+            [t.logprobs for t in trajectories],
+            [t.turn_ends for t in trajectories],
+            rewards=scores,
+            vocab_size=self.vocab_size,
         )
-        completion_ids, completion_mask = pad(
-            [t.ids for t in trajectories], tok.pad_token_id, left=False, device=device
-        )
-        width = completion_ids.shape[1]
-        trainable = torch.zeros(len(trajectories), width, dtype=torch.bool)
-        logprobs = torch.zeros(len(trajectories), width, dtype=torch.float32)
-        for k, t in enumerate(trajectories):
-            trainable[k, : len(t.ids)] = torch.tensor(t.trainable, dtype=torch.bool)
-            logprobs[k, : len(t.ids)] = torch.tensor(t.logprobs, dtype=torch.float32)
+        padded = batch.to_padded(self.tok.pad_token_id)
+        device = self.device
         calls = sum(t.tool_calls for t in trajectories)
         n = len(trajectories)
         return RolloutBatch(
-            prompt_ids=prompt_ids,
-            prompt_mask=prompt_mask,
-            completion_ids=completion_ids,
-            completion_mask=completion_mask,
-            trainable_mask=trainable.to(device),
-            rollout_logprobs=logprobs.to(device),
+            prompt_ids=torch.from_numpy(padded.prompt_ids).to(device),
+            prompt_mask=torch.from_numpy(padded.prompt_mask).to(device),
+            completion_ids=torch.from_numpy(padded.response_ids).to(device),
+            completion_mask=torch.from_numpy(padded.response_mask).to(device),
+            trainable_mask=torch.from_numpy(padded.trainable_mask).to(device),
+            rollout_logprobs=torch.from_numpy(padded.logprobs).to(device),
             rewards=scores,
             group_ids=np.repeat(np.arange(len(indices), dtype=np.int64), self.group_size),
             generate_seconds=generate_seconds,
             score_seconds=score_seconds,
             turn_ends=[list(t.turn_ends) for t in trajectories],
+            trajectories=batch,
             metrics={
                 "turns": sum(len(t.turn_ends) for t in trajectories) / n,
                 "tool_calls": calls / n,

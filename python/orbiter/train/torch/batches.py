@@ -94,6 +94,18 @@ def context_length(model: nn.Module) -> int | None:
     return None
 
 
+def model_vocab_size(model: nn.Module) -> int | None:
+    """Ids the model can emit: the rows of its output embedding (transformers'
+    ``get_output_embeddings``), else its config's ``vocab_size``; None when neither says."""
+    get_output = getattr(model, "get_output_embeddings", None)
+    output = get_output() if callable(get_output) else None
+    weight = getattr(output, "weight", None)
+    if isinstance(weight, torch.Tensor) and weight.ndim == 2:
+        return int(weight.shape[0])
+    value = getattr(getattr(model, "config", None), "vocab_size", None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
 def check_fits_context(
     model: nn.Module, data: Tokenized, new_tokens: int, name: str = "train_data"
 ) -> None:

@@ -16,6 +16,7 @@ import torch
 
 from orbiter.train import advantages as core_advantages
 from orbiter.train.config import Algorithm, KLEstimator
+from orbiter.train.trajectories import TrajectoryBatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,8 @@ class AdvantageInputs:
         values: (B, N) float32 critic values, for objectives with ``uses_critic``; else None.
         gamma: Discount.
         lam: GAE lambda.
+        trajectories: The multi-turn rollout's checked batch (its rewards are *scores*, its
+            trainable mask the rows of *mask*), or None for a single turn.
     """
 
     scores: np.ndarray
@@ -37,6 +40,7 @@ class AdvantageInputs:
     values: np.ndarray | None
     gamma: float
     lam: float
+    trajectories: TrajectoryBatch | None = None
 
 
 AdvantageFn = Callable[[AdvantageInputs], tuple[np.ndarray, np.ndarray | None]]
@@ -90,16 +94,28 @@ def outcome_rewards(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 @register_objective(Algorithm.GRPO)
 def grpo_advantages(inputs: AdvantageInputs) -> tuple[np.ndarray, None]:
-    """``A_i = (s_i - mean_g) / (std_g + eps)`` over i's group, on every token of i."""
+    """``A_i = (s_i - mean_g) / (std_g + eps)`` over i's group, on every trainable token of
+    i (for trajectories, :meth:`~orbiter.train.trajectories.TrajectoryBatch.grpo` on their
+    ragged rows, padded to the mask's width)."""
+    if inputs.trajectories is not None:
+        return _padded(inputs, inputs.trajectories.grpo(inputs.group_ids)), None
     per_response = core_advantages.grpo(inputs.scores, inputs.group_ids)
     return core_advantages.broadcast(per_response, inputs.mask), None
 
 
 @register_objective(Algorithm.RLOO)
 def rloo_advantages(inputs: AdvantageInputs) -> tuple[np.ndarray, None]:
-    """``A_i = s_i - mean of the other scores of i's group``, on every token of i."""
+    """``A_i = s_i - mean of the other scores of i's group``, on every trainable token of i
+    (for trajectories, :meth:`~orbiter.train.trajectories.TrajectoryBatch.rloo`)."""
+    if inputs.trajectories is not None:
+        return _padded(inputs, inputs.trajectories.rloo(inputs.group_ids)), None
     per_response = core_advantages.rloo(inputs.scores, inputs.group_ids)
     return core_advantages.broadcast(per_response, inputs.mask), None
+
+
+def _padded(inputs: AdvantageInputs, flat: np.ndarray) -> np.ndarray:
+    assert inputs.trajectories is not None
+    return inputs.trajectories.pad(flat, max_len=inputs.mask.shape[1])
 
 
 @register_objective(Algorithm.REINFORCE_PLUS_PLUS)

@@ -21,6 +21,7 @@ from orbiter.train.rewards.registry import BatchedReward
 from orbiter.train.torch.agent import TokenizerAdapter
 from orbiter.train.torch.batches import Tokenized, pad, response_tokens
 from orbiter.train.torch.generation import Sampling, sample
+from orbiter.train.trajectories import TrajectoryBatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,9 @@ class RolloutBatch:
             boundaries; empty for a single turn).
         metrics: What the rollout reports besides (multi-turn: turns, tool calls, tool
             error rate, trajectory length, truncation rate), added to the step's metrics.
+        trajectories: The multi-turn rollout's trajectories as the core checked them (the
+            rows of every padded tensor above, with their turns and rewards); None for a
+            single turn.
     """
 
     prompt_ids: torch.Tensor
@@ -59,6 +63,7 @@ class RolloutBatch:
     score_seconds: float = 0.0
     turn_ends: list[list[int]] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    trajectories: TrajectoryBatch | None = None
 
     def __len__(self) -> int:
         return int(self.completion_ids.shape[0])

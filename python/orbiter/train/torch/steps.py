@@ -149,6 +149,7 @@ def _advantages(ctx: StepContext, batch: RolloutBatch) -> tuple[torch.Tensor, to
             values=values,
             gamma=ctx.cfg.gamma,
             lam=ctx.cfg.lam,
+            trajectories=batch.trajectories,
         )
     )
     return (

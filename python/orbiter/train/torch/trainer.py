@@ -45,6 +45,7 @@ from orbiter.train.torch.batches import (
     column_names,
     columns_of,
     context_length,
+    model_vocab_size,
     tokenize,
 )
 from orbiter.train.torch.checkpoint import (
@@ -397,6 +398,7 @@ class TorchTrainer(Trainer):
                     cfg.max_tool_result_tokens,
                 ),
                 context=context_length(model),
+                vocab_size=model_vocab_size(model),
             )
         return StepContext(
             cfg=cfg,

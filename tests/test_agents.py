@@ -458,11 +458,8 @@ def test_reset_failure_names_the_row() -> None:
 # -- training: tool tokens get exactly zero gradient --------------------------------------------
 
 
-def test_loss_gives_tool_result_tokens_zero_gradient() -> None:
-    torch.manual_seed(0)
-    rollout, _, agent = _rollout([[CALL, _ids("5")], [CALL, _ids("6")]])
-    model = agent.model
-    cfg = TorchTrainConfig(algorithm="grpo", group_size=2, batch_size=1, device="cpu")
+def retained_logits(model: Any) -> list[Any]:
+    """The logits of each of *model*'s forward passes under autograd, gradients retained."""
     captured: list[Any] = []
 
     def keep_logits(module: Any, args: Any, output: Any) -> None:
@@ -471,6 +468,15 @@ def test_loss_gives_tool_result_tokens_zero_gradient() -> None:
             captured.append(output)
 
     model.register_forward_hook(keep_logits)
+    return captured
+
+
+def test_loss_gives_tool_result_tokens_zero_gradient() -> None:
+    torch.manual_seed(0)
+    rollout, _, agent = _rollout([[CALL, _ids("5")], [CALL, _ids("6")]])
+    model = agent.model
+    cfg = TorchTrainConfig(algorithm="grpo", group_size=2, batch_size=1, device="cpu")
+    captured = retained_logits(model)
     collected: list[Any] = []
 
     class Recorded:

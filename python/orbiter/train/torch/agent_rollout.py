@@ -6,7 +6,8 @@ Each trajectory is its prompt ids followed by a response that interleaves
 - the ids the policy sampled, exactly as sampled (trainable, with their rollout logprobs), and
 - the tool results and the template's scaffolding between turns (not trainable, logprob 0),
   rendered as text for the new turn only (:meth:`ToolCallFormat.results_text`) and encoded
-  on their own, appended after the sampled ids.
+  on their own, appended after the sampled ids (:func:`orbiter.train.torch.turns.results_span`,
+  which lays out supervised demonstrations too).
 
 The conversation is never re-rendered or re-tokenized: what the policy read at each turn is
 the training data. A turn's calls are parsed from its decoded text by the agent's tool-call
@@ -54,6 +55,7 @@ from orbiter.train.torch.agent import TokenizerAdapter
 from orbiter.train.torch.batches import Tokenized, pad
 from orbiter.train.torch.generation import Sampling, sample
 from orbiter.train.torch.rollout import RolloutBatch
+from orbiter.train.torch.turns import results_span
 
 Sampler = Callable[
     [nn.Module, torch.Tensor, torch.Tensor, Sampling, torch.Generator | None],
@@ -256,30 +258,17 @@ class MultiTurnRollout:
             ]
             t.tool_calls += len(results)
             t.tool_errors += sum(r.error for r in results)
-            span = self._results_ids(
-                results, ended=bool(t.final) and t.final[-1] == self.tok.eos_token_id
+            span = results_span(
+                self.tok,
+                self.tool_format,
+                results,
+                ended=bool(t.final) and t.final[-1] == self.tok.eos_token_id,
+                max_result_tokens=self.limits.max_tool_result_tokens,
             )
             if len(t.ids) + len(span) >= t.budget:
                 t.done, t.truncated = True, True  # no room to answer after the results
                 continue
             t.append(span, None)
-
-    def _results_ids(self, results: list[ToolResult], *, ended: bool) -> list[int]:
-        """The non-trainable span after a turn: eos when the turn did not end with one, then
-        the format's text of the results (each content cut to ``max_tool_result_tokens``)."""
-        limit = self.limits.max_tool_result_tokens
-        if limit is not None:
-            results = [self._capped(r, limit) for r in results]
-        text = self.tool_format.results_text(results, self.tok.inner)
-        head = [] if ended else [self.tok.eos_token_id]
-        return head + self.tok.encode_text(text)
-
-    def _capped(self, result: ToolResult, limit: int) -> ToolResult:
-        ids = self.tok.encode_text(result.content)
-        if len(ids) <= limit:
-            return result
-        content = f"{self.tok.decode(ids[:limit])} [truncated]"
-        return dataclasses.replace(result, content=content)
 
     def _score(
         self, rows: list[int], trajectories: list[Trajectory], envs: list[Environment | None]

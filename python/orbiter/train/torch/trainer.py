@@ -237,7 +237,8 @@ class TorchTrainer(Trainer):
 
     def _tokenize(self, examples: list[Example], name: str) -> Tokenized:
         assert self._agent is not None and self._tokenizer is not None
-        return tokenize(examples, name, self._agent, self._tokenizer)
+        limit = self.torch_config.max_tool_result_tokens
+        return tokenize(examples, name, self._agent, self._tokenizer, max_result_tokens=limit)
 
     def _require_ready(self) -> tuple[PolicyAgent, TokenizerAdapter, Tokenized, BatchedReward]:
         missing = [
@@ -268,6 +269,13 @@ class TorchTrainer(Trainer):
         agent, _, data, _ = self._require_ready()
         # The ranges hold even when check_config was never called.
         validate_config(self.torch_config)
+        if (
+            data.demonstrations
+            and data.max_result_tokens != self.torch_config.max_tool_result_tokens
+        ):
+            # the config changed after check_dataset: lay the demonstrations out anew
+            assert self._train_examples is not None
+            self._train_tokens = data = self._tokenize(self._train_examples, "train_data")
         check_fits_context(agent.model, data, self.torch_config.max_new_tokens)
         stop = threading.Event()
 
@@ -533,7 +541,7 @@ class TorchTrainer(Trainer):
         if self._needs_reference:
             require_references(examples, "test_data", self._reward_name)
         if self._tokenizer is not None:
-            data = tokenize(examples, "test_data", self._agent, self._tokenizer)
+            data = self._tokenize(examples, "test_data")
             check_fits_context(
                 self._agent.model, data, self.torch_config.max_new_tokens, "test_data"
             )

@@ -8,7 +8,9 @@ metrics."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import re
 from typing import Any
 
 import pytest
@@ -29,6 +31,7 @@ from orbiter.train.torch import (  # noqa: E402
     TorchTrainConfig,
     TorchTrainer,
 )
+from orbiter.train.torch import agent_rollout as agent_rollout_module  # noqa: E402
 from orbiter.train.torch.agent import TokenizerAdapter  # noqa: E402
 from orbiter.train.torch.agent_rollout import MultiTurnRollout, TurnLimits  # noqa: E402
 from orbiter.train.torch.batches import tokenize  # noqa: E402
@@ -351,3 +354,124 @@ def test_a_plain_agent_cannot_learn_tool_calls_but_learns_answers() -> None:
     data = trainer._train_tokens
     assert data is not None
     assert data.target(0) == (data.answers[0], [True] * len(data.answers[0]))
+
+
+# -- multi-turn evaluation ----------------------------------------------------------------------
+
+
+class Rules:
+    """Stands in for ``sample``: from each context's text, a first turn calls ``add`` on the
+    prompt's numbers when ``a`` is even, calls the failing ``boom`` when ``a % 4 == 1``, and
+    answers ``0`` otherwise; a turn after a result answers with the last result."""
+
+    def __init__(self) -> None:
+        self.temperatures: list[float] = []
+        self.rows: list[int] = []
+
+    def __call__(self, model: Any, ids: Any, mask: Any, sampling: Sampling, gen: Any) -> Any:
+        self.temperatures.append(sampling.temperature)
+        self.rows.append(ids.shape[0])
+        out = []
+        for row, keep in zip(ids.tolist(), mask.bool().tolist(), strict=True):
+            text = BYTES.decode([t for t, k in zip(row, keep, strict=True) if k], stop_at_eos=False)
+            results = re.findall(r"<result>(.*?)</result>", text)
+            if results:
+                out.append(_ids(results[-1]))
+                continue
+            a, b = (int(x) for x in re.findall(r"(\d+)\+(\d+)=$", text)[0])
+            if a % 2 == 0:
+                out.append(_ids(f'<call>add {{"a": {a}, "b": {b}}}</call>'))
+            elif a % 4 == 1:
+                out.append(_ids("<call>boom</call>"))
+            else:
+                out.append(_ids("0"))
+        width = max(len(r) for r in out)
+        ids_out = torch.full((len(out), width), BYTES.pad_token_id, dtype=torch.long)
+        mask_out = torch.zeros(len(out), width, dtype=torch.bool)
+        for j, r in enumerate(out):
+            ids_out[j, : len(r)] = torch.tensor(r)
+            mask_out[j, : len(r)] = True
+        return ids_out, mask_out, torch.zeros(len(out), width)
+
+
+def test_evaluate_runs_multi_turn_trajectories_with_tool_metrics(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rules = Rules()
+    monkeypatch.setattr(
+        agent_rollout_module,
+        "MultiTurnRollout",
+        functools.partial(MultiTurnRollout, sampler=rules),
+    )
+    items = [(a, 3) for a in range(12)]
+    test = [{"input": f"{a}+{b}=", "answer": str(a + b)} for a, b in items]
+    trainer = TorchTrainer(TorchTrainConfig(max_turns=2, device="cpu", batch_size=2, group_size=2))
+    # room for boom's error text after the prompt: no trajectory is cut short
+    model = TinyCausalLM(d_model=16, n_layers=1, n_heads=2, max_positions=512)
+    model.train()
+    trainer.check_agent(_calculator_agent(model))
+    trainer.check_dataset(test[:2], test)
+    trainer.check_reward("exact_match")
+    metrics = asyncio.run(trainer.evaluate())
+    assert model.training  # its mode is restored
+    # what the rules do, item by item: an even a is answered through add (and the
+    # environment's 0.25 for using it), a % 4 == 1 calls boom (an error, then its error
+    # text as the answer), the rest answer 0 at once
+    use = [a % 2 == 0 for a, _ in items]
+    boom = [a % 4 == 1 for a, _ in items]
+    correct = use  # boom's error text and a bare 0 are wrong answers
+    rewards = [1.25 if u else 0.0 for u in use]
+    n = len(items)
+    assert metrics.steps == n
+    assert metrics.accuracy == pytest.approx(sum(correct) / n)
+    extra = metrics.extra
+    assert extra["reward_mean"] == pytest.approx(sum(rewards) / n)
+    assert extra["tool_use_rate"] == pytest.approx((sum(use) + sum(boom)) / n)
+    assert extra["tool_calls"] == pytest.approx((sum(use) + sum(boom)) / n)
+    assert extra["tool_error_rate"] == pytest.approx(sum(boom) / (sum(use) + sum(boom)))
+    assert extra["turns"] == pytest.approx(
+        (2 * (sum(use) + sum(boom)) + n - sum(use) - sum(boom)) / n
+    )
+    assert extra["truncation_rate"] == 0.0
+    assert extra["samples"][0]["transcript"] == (
+        '<call>add {"a": 0, "b": 3}</call>\n<result>3</result>\n3'
+    )
+    assert extra["samples"][0]["tool_calls"] == 1 and extra["samples"][3]["tool_calls"] == 0
+    assert metrics.loss == 0.0  # no demonstrations among the items
+    assert set(rules.temperatures) == {0.0}  # greedy
+    # max(batch_size * group_size, 64) trajectories a chunk: one chunk, two turns
+    assert rules.rows == [n, sum(use) + sum(boom)]
+    # k samples per item at a temperature: every item k times, pass@k over them
+    rules.temperatures.clear()
+    sampled = asyncio.run(trainer.evaluate(n_samples=3, temperature=0.7))
+    assert set(rules.temperatures) == {0.7}
+    assert sampled.extra["pass@2"] == pytest.approx(sum(correct) / n)  # the rules are fixed
+    assert sampled.accuracy == pytest.approx(sum(correct) / n)
+    assert (
+        sampled.extra["n_samples"] == 3 and sampled.extra["tool_use_rate"] == extra["tool_use_rate"]
+    )
+
+
+def test_evaluate_of_a_real_policy_is_greedy_and_reports_demonstration_nll() -> None:
+    torch.manual_seed(0)
+    trainer = TorchTrainer(TorchTrainConfig(max_turns=2, max_new_tokens=12, device="cpu"))
+    trainer.check_agent(_calculator_agent())
+    trainer.check_dataset([_conversation()], [_conversation(), {"input": "1+1=", "answer": "2"}])
+    trainer.check_reward("exact_match")
+    first = asyncio.run(trainer.evaluate())
+    again = asyncio.run(trainer.evaluate())
+    assert first.extra["samples"] == again.extra["samples"]  # greedy: the same trajectories
+    assert 0.0 <= first.extra["tool_use_rate"] <= 1.0 and first.extra["turns"] >= 1.0
+    # the loss: NLL per assistant token of the one demonstration, computed here directly
+    assert trainer._agent is not None and trainer._test_examples is not None
+    tok = TokenizerAdapter(BYTES)
+    data = tokenize(trainer._test_examples, "t", trainer._agent, tok)
+    ids, keep = data.target(0)
+    seq = torch.tensor(data.prompts[0] + ids)
+    labels = torch.tensor(
+        [-100] * len(data.prompts[0]) + [i if k else -100 for i, k in zip(ids, keep, strict=True)]
+    )
+    with torch.no_grad():
+        logits = trainer._agent.model(seq[None])[0]
+    want = float(F.cross_entropy(logits[:-1], labels[1:], ignore_index=-100))
+    assert first.loss == pytest.approx(want, rel=1e-5)

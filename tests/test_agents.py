@@ -39,7 +39,7 @@ from orbiter.train.torch import (  # noqa: E402
     TorchTrainConfig,
     TorchTrainer,
 )
-from orbiter.train.torch import trainer as trainer_module  # noqa: E402
+from orbiter.train.torch import agent_rollout as agent_rollout_module  # noqa: E402
 from orbiter.train.torch.agent import TokenizerAdapter  # noqa: E402
 from orbiter.train.torch.agent_rollout import MultiTurnRollout, TurnLimits  # noqa: E402
 from orbiter.train.torch.batches import tokenize  # noqa: E402
@@ -397,6 +397,7 @@ def test_trajectory_is_prompt_sampled_tool_result_sampled_tokens() -> None:
     assert batch.metrics == {
         "turns": 2.0,
         "tool_calls": 1.0,
+        "tool_use_rate": 1.0,
         "tool_error_rate": 0.0,
         "trajectory_len": float(len(CALL + result + answer)),
         "truncation_rate": 0.0,
@@ -531,7 +532,7 @@ def _first_turn_calls(model: Any, ids: Any, mask: Any, sampling: Sampling, gen: 
 
 def test_multi_turn_training_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.setattr(
-        trainer_module,
+        agent_rollout_module,
         "MultiTurnRollout",
         functools.partial(MultiTurnRollout, sampler=_first_turn_calls),
     )

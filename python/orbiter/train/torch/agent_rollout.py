@@ -51,8 +51,9 @@ from orbiter.train.agents import (
 from orbiter.train.data import RaggedTokens
 from orbiter.train.errors import TrainerError
 from orbiter.train.rewards.registry import BatchedReward
-from orbiter.train.torch.agent import TokenizerAdapter
-from orbiter.train.torch.batches import Tokenized, pad
+from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter
+from orbiter.train.torch.batches import Tokenized, context_length, pad
+from orbiter.train.torch.config import TorchTrainConfig
 from orbiter.train.torch.generation import Sampling, sample
 from orbiter.train.torch.rollout import RolloutBatch
 from orbiter.train.torch.turns import results_span
@@ -86,6 +87,41 @@ class TurnLimits:
     max_tool_result_tokens: int | None = 256
 
 
+def agent_rollout(
+    agent: PolicyAgent,
+    data: Tokenized,
+    tok: TokenizerAdapter,
+    reward: BatchedReward,
+    cfg: TorchTrainConfig,
+    *,
+    group_size: int,
+    sampling: Sampling,
+    device: torch.device,
+) -> MultiTurnRollout:
+    """The multi-turn rollout of *agent* (its tools, format and environment) over *data*,
+    bounded by the config's turn and tool limits and the model's positions: what training
+    and evaluation both run."""
+    return MultiTurnRollout(
+        data,
+        tok,
+        reward,
+        group_size,
+        sampling,
+        device,
+        tools=list(ToolSet(agent.tools)),
+        tool_format=agent.format,
+        environment=agent.environment,
+        limits=TurnLimits(
+            cfg.max_turns,
+            cfg.max_tool_calls,
+            cfg.max_total_tokens,
+            cfg.tool_timeout,
+            cfg.max_tool_result_tokens,
+        ),
+        context=context_length(agent.model),
+    )
+
+
 @dataclass(slots=True)
 class Trajectory:
     """One trajectory being built: the response ids, their trainable mask (1: sampled) and
@@ -108,6 +144,17 @@ class Trajectory:
         self.ids.extend(ids)
         self.trainable.extend([logprobs is not None] * len(ids))
         self.logprobs.extend(logprobs if logprobs is not None else [0.0] * len(ids))
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The trajectories of :meth:`MultiTurnRollout.run`, their scores (float32), and the
+    seconds spent generating (with the tools) and scoring."""
+
+    trajectories: list[Trajectory]
+    scores: np.ndarray
+    generate_seconds: float
+    score_seconds: float
 
 
 @dataclass(slots=True)
@@ -134,9 +181,18 @@ class MultiTurnRollout:
     def collect(
         self, model: nn.Module, indices: list[int], generator: torch.Generator
     ) -> RolloutBatch:
-        t0 = time.perf_counter()
         rows = [i for i in indices for _ in range(self.group_size)]
+        done = self.run(model, rows, generator)
+        model.train()
+        return self._batch(indices, done)
+
+    def run(self, model: nn.Module, rows: list[int], generator: torch.Generator) -> Finished:
+        """One trajectory for each of the examples *rows* (repeats allowed), all generated
+        together, and their scores; *model* samples in eval mode and is left in the mode it
+        had. Every environment made is closed, also when the rollout fails."""
+        t0 = time.perf_counter()
         envs: list[Environment | None] = []
+        was_training = model.training
         try:
             for i in rows:
                 envs.append(self._reset(i))
@@ -151,15 +207,14 @@ class MultiTurnRollout:
                     calls = self._sample_turn(model, trajectories, live, turn, generator)
                     self._answer_calls(trajectories, toolsets, calls)
             finally:
-                model.train()
+                model.train(was_training)
             t1 = time.perf_counter()
             scores = self._score(rows, trajectories, envs)
         finally:
             for env in envs:
                 if env is not None:
                     env.close()
-        t2 = time.perf_counter()
-        return self._batch(rows, indices, trajectories, scores, t1 - t0, t2 - t1)
+        return Finished(trajectories, scores, t1 - t0, time.perf_counter() - t1)
 
     def _reset(self, row: int) -> Environment | None:
         """A fresh environment for the record *row*, reset with its fields."""
@@ -288,16 +343,8 @@ class MultiTurnRollout:
                 scores[k] += float(env.reward())
         return scores
 
-    def _batch(
-        self,
-        rows: list[int],
-        indices: list[int],
-        trajectories: list[Trajectory],
-        scores: np.ndarray,
-        generate_seconds: float,
-        score_seconds: float,
-    ) -> RolloutBatch:
-        tok, device = self.tok, self.device
+    def _batch(self, indices: list[int], done: Finished) -> RolloutBatch:
+        tok, device, trajectories = self.tok, self.device, done.trajectories
         prompt_ids, prompt_mask = pad(
             [t.prompt for t in trajectories], tok.pad_token_id, left=True, device=device
         )
@@ -310,8 +357,6 @@ class MultiTurnRollout:
         for k, t in enumerate(trajectories):
             trainable[k, : len(t.ids)] = torch.tensor(t.trainable, dtype=torch.bool)
             logprobs[k, : len(t.ids)] = torch.tensor(t.logprobs, dtype=torch.float32)
-        calls = sum(t.tool_calls for t in trajectories)
-        n = len(trajectories)
         return RolloutBatch(
             prompt_ids=prompt_ids,
             prompt_mask=prompt_mask,
@@ -319,18 +364,27 @@ class MultiTurnRollout:
             completion_mask=completion_mask,
             trainable_mask=trainable.to(device),
             rollout_logprobs=logprobs.to(device),
-            rewards=scores,
+            rewards=done.scores,
             group_ids=np.repeat(np.arange(len(indices), dtype=np.int64), self.group_size),
-            generate_seconds=generate_seconds,
-            score_seconds=score_seconds,
+            generate_seconds=done.generate_seconds,
+            score_seconds=done.score_seconds,
             turn_ends=[list(t.turn_ends) for t in trajectories],
-            metrics={
-                "turns": sum(len(t.turn_ends) for t in trajectories) / n,
-                "tool_calls": calls / n,
-                "tool_error_rate": sum(t.tool_errors for t in trajectories) / calls
-                if calls
-                else 0.0,
-                "trajectory_len": sum(len(t.ids) for t in trajectories) / n,
-                "truncation_rate": sum(t.truncated for t in trajectories) / n,
-            },
+            metrics=trajectory_metrics(trajectories),
         )
+
+
+def trajectory_metrics(trajectories: Sequence[Trajectory]) -> dict[str, float]:
+    """Means over the trajectories: ``turns`` (assistant turns), ``tool_calls``,
+    ``tool_use_rate`` (the share with at least one call), ``trajectory_len`` (response
+    tokens) and ``truncation_rate``; and ``tool_error_rate``, failed calls / calls (0
+    without calls)."""
+    n = len(trajectories)
+    calls = sum(t.tool_calls for t in trajectories)
+    return {
+        "turns": sum(len(t.turn_ends) for t in trajectories) / n,
+        "tool_calls": calls / n,
+        "tool_use_rate": sum(t.tool_calls > 0 for t in trajectories) / n,
+        "tool_error_rate": sum(t.tool_errors for t in trajectories) / calls if calls else 0.0,
+        "trajectory_len": sum(len(t.ids) for t in trajectories) / n,
+        "truncation_rate": sum(t.truncated for t in trajectories) / n,
+    }

@@ -19,7 +19,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from orbiter.train.agents import ToolSet
 from orbiter.train.config import Algorithm
 from orbiter.train.data import RaggedTokens
 from orbiter.train.records import Columns, Example, require_references
@@ -37,14 +36,13 @@ from orbiter.train.torch.agent import (
     is_orbiter_agent,
     policy_for,
 )
-from orbiter.train.torch.agent_rollout import MultiTurnRollout, TurnLimits
+from orbiter.train.torch.agent_rollout import agent_rollout
 from orbiter.train.torch.batches import (
     Schedule,
     Tokenized,
     check_fits_context,
     column_names,
     columns_of,
-    context_length,
     tokenize,
 )
 from orbiter.train.torch.checkpoint import (
@@ -387,24 +385,15 @@ class TorchTrainer(Trainer):
         )
         rollout: Rollout = SingleTurnRollout(data, tok, reward, cfg.group_size, sampling, device)
         if agent.is_agentic:
-            rollout = MultiTurnRollout(
+            rollout = agent_rollout(
+                agent,
                 data,
                 tok,
                 reward,
-                cfg.group_size,
-                sampling,
-                device,
-                tools=list(ToolSet(agent.tools)),
-                tool_format=agent.format,
-                environment=agent.environment,
-                limits=TurnLimits(
-                    cfg.max_turns,
-                    cfg.max_tool_calls,
-                    cfg.max_total_tokens,
-                    cfg.tool_timeout,
-                    cfg.max_tool_result_tokens,
-                ),
-                context=context_length(model),
+                cfg,
+                group_size=cfg.group_size,
+                sampling=sampling,
+                device=device,
             )
         return StepContext(
             cfg=cfg,
@@ -468,7 +457,12 @@ class TorchTrainer(Trainer):
             and ctx.dist.is_main
         ):
             evaluation = self._evaluate_sync(self._test_examples)
-            report.write({"step": done, "eval_accuracy": evaluation.accuracy})
+            row = {"step": done, "eval_accuracy": evaluation.accuracy}
+            # an agent's evaluation also says how it used its tools
+            for key in ("tool_use_rate", "tool_error_rate"):
+                if key in evaluation.extra:
+                    row[f"eval_{key}"] = evaluation.extra[key]
+            report.write(row)
         if out_dir is not None and cfg.checkpoint_every and done % cfg.checkpoint_every == 0:
             self._checkpoint(ctx, out_dir, done)
 
@@ -520,11 +514,20 @@ class TorchTrainer(Trainer):
         A sample is correct when its reward is ``>= config.accuracy_threshold`` (default
         1.0). maj@k votes on the answers ``extract_answer(style=answer_style)`` finds.
 
+        An agent with tools or an environment is evaluated as it trains: each sample is a
+        multi-turn trajectory (up to ``config.max_turns`` turns, the config's tool limits),
+        scored on its final turn by the reward plus the environment's ``reward()``.
+
         Returns:
             ``TrainMetrics(loss = mean NLL per token of the references, accuracy = share
             of correct samples, steps = items, extra = reward_mean (mean@k), reward_std,
             reward_min, reward_max, "pass@1", "pass@2", ... "pass@k" (Chen et al.'s unbiased
-            estimator), "maj@k", n_samples, temperature, accuracy_threshold, samples)``.
+            estimator), "maj@k", n_samples, temperature, accuracy_threshold, samples)``;
+            for an agent with tools, ``loss`` is the NLL per assistant token of the items'
+            demonstrations (``messages`` records; 0 without any) and ``extra`` also holds
+            ``turns``, ``tool_calls`` (per trajectory), ``tool_use_rate`` (share of
+            trajectories with a call), ``tool_error_rate`` (failed calls / calls),
+            ``trajectory_len`` and ``truncation_rate``.
         """
         sampling = EvalSampling(n_samples, temperature, answer_style)
         if self._agent is None or self._reward is None:

@@ -174,8 +174,13 @@ class TorchTrainer(Trainer):
         rendered with the tokenizer's chat template when it has one
         (:mod:`orbiter.train.prompts`). Other columns are handed to batched rewards that
         ask for them. Or pre-tokenized prompts, a ``RaggedTokens`` or ``(RaggedTokens,
-        answers)``, used as given (ids checked against the vocabulary in the core). The test
-        split is kept for :meth:`evaluate`. Tokenized once (when the agent is known) and
+        answers)``, used as given (ids checked against the vocabulary in the core). A record
+        without a prompt key may hold a tool-use demonstration under ``messages`` (OpenAI /
+        TRL roles; :mod:`orbiter.train.records`): ``algorithm="sft"`` trains on its
+        assistant tokens, laid out as the agent's multi-turn rollout lays them out
+        (:mod:`orbiter.train.torch.turns`), and a conversation the rollout could not produce
+        is refused naming the row and the message. The test split is kept for
+        :meth:`evaluate`. Tokenized once (when the agent is known) and
         validated in the core; a record without an answer is refused when the reward
         compares with one (checked here once the reward is known, else by
         :meth:`check_reward`).

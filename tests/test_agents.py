@@ -39,7 +39,7 @@ from orbiter.train.torch import (  # noqa: E402
     TorchTrainConfig,
     TorchTrainer,
 )
-from orbiter.train.torch import trainer as trainer_module  # noqa: E402
+from orbiter.train.torch import agent_rollout as agent_rollout_module  # noqa: E402
 from orbiter.train.torch.agent import TokenizerAdapter  # noqa: E402
 from orbiter.train.torch.agent_rollout import MultiTurnRollout, TurnLimits  # noqa: E402
 from orbiter.train.torch.batches import tokenize  # noqa: E402
@@ -397,6 +397,7 @@ def test_trajectory_is_prompt_sampled_tool_result_sampled_tokens() -> None:
     assert batch.metrics == {
         "turns": 2.0,
         "tool_calls": 1.0,
+        "tool_use_rate": 1.0,
         "tool_error_rate": 0.0,
         "trajectory_len": float(len(CALL + result + answer)),
         "truncation_rate": 0.0,
@@ -458,11 +459,8 @@ def test_reset_failure_names_the_row() -> None:
 # -- training: tool tokens get exactly zero gradient --------------------------------------------
 
 
-def test_loss_gives_tool_result_tokens_zero_gradient() -> None:
-    torch.manual_seed(0)
-    rollout, _, agent = _rollout([[CALL, _ids("5")], [CALL, _ids("6")]])
-    model = agent.model
-    cfg = TorchTrainConfig(algorithm="grpo", group_size=2, batch_size=1, device="cpu")
+def retained_logits(model: Any) -> list[Any]:
+    """The logits of each of *model*'s forward passes under autograd, gradients retained."""
     captured: list[Any] = []
 
     def keep_logits(module: Any, args: Any, output: Any) -> None:
@@ -471,6 +469,15 @@ def test_loss_gives_tool_result_tokens_zero_gradient() -> None:
             captured.append(output)
 
     model.register_forward_hook(keep_logits)
+    return captured
+
+
+def test_loss_gives_tool_result_tokens_zero_gradient() -> None:
+    torch.manual_seed(0)
+    rollout, _, agent = _rollout([[CALL, _ids("5")], [CALL, _ids("6")]])
+    model = agent.model
+    cfg = TorchTrainConfig(algorithm="grpo", group_size=2, batch_size=1, device="cpu")
+    captured = retained_logits(model)
     collected: list[Any] = []
 
     class Recorded:
@@ -525,7 +532,7 @@ def _first_turn_calls(model: Any, ids: Any, mask: Any, sampling: Sampling, gen: 
 
 def test_multi_turn_training_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.setattr(
-        trainer_module,
+        agent_rollout_module,
         "MultiTurnRollout",
         functools.partial(MultiTurnRollout, sampler=_first_turn_calls),
     )

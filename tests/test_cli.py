@@ -67,6 +67,62 @@ def test_demo_writes_metrics_curve_and_summary(
     assert evaluation["loss"] == pytest.approx(summaries[1]["held_out_nll_after_rl"], rel=1e-5)
 
 
+def test_agent_demo_writes_metrics_curve_and_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "demo-agent"
+    (out / "warmup").mkdir(parents=True)  # an earlier run's
+    (out / "warmup" / "metrics.jsonl").write_text('{"step": 99}\n')
+    rc = main(
+        ["demo", "--agent", "--output-dir", str(out), "--warmup-steps", "3", "--rl-steps", "2"]
+    )
+    assert rc == 0
+    table = capsys.readouterr().out
+    assert "before RL" in table and "tool-use rate" in table and "gain" in table
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in rows if "reward_mean" in r]
+    assert [r["step"] for r in steps] == [1, 2]
+    assert all("tool_use_rate" in r and "turns" in r for r in steps)  # multi-turn GRPO
+    warmup = [json.loads(x) for x in (out / "warmup" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in warmup] == [1, 2, 3]  # the supervised warm-up, run afresh
+    assert (out / "reward_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rl_steps"] == 2 and summary["settings"]["warmup_steps"] == 3
+    assert summary["settings"]["max_turns"] == 2
+    for key in ("held_out_tool_use_rate_after_warmup", "held_out_tool_use_rate_after_rl"):
+        assert 0.0 <= summary[key] <= 1.0
+    gain = summary["held_out_accuracy_after_rl"] - summary["held_out_accuracy_after_warmup"]
+    assert summary["gain_points"] == pytest.approx(100 * gain)
+    assert (out / "final" / "model.safetensors").is_file()
+
+
+def test_agent_demo_task_and_its_demonstrations() -> None:
+    from orbiter.train.torch.agent_demo import demonstration
+
+    train, test = arithmetic_task(50, 10, min_operand=50_000, max_operand=99_999, seed=3)
+    pairs = [tuple(int(x) for x in r["input"][:-1].split("+")) for r in train + test]
+    assert all(50_000 <= x <= 99_999 for pair in pairs for x in pair)
+    assert len(set(pairs)) == 60  # disjoint splits, no repeats
+    assert all(r["answer"] == str(a + b) for r, (a, b) in zip(train + test, pairs, strict=True))
+    # a lower bound of 0 draws the problems it always drew
+    assert arithmetic_task(5, 2, max_operand=19, min_operand=0, seed=0) == arithmetic_task(
+        5, 2, max_operand=19, seed=0
+    )
+    with pytest.raises(ValueError, match="min_operand <= max_operand"):
+        arithmetic_task(1, 1, min_operand=5, max_operand=4)
+    (a, b), record = pairs[0], train[0]
+    messages = demonstration(record)["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant"]
+    assert messages[1]["tool_calls"][0]["function"] == {
+        "name": "add",
+        "arguments": {"a": a, "b": b},
+    }
+    assert messages[2]["content"] == messages[3]["content"] == record["answer"]
+    assert demonstration(record, use_tool=False)["messages"][1:] == [
+        {"role": "assistant", "content": record["answer"]}
+    ]
+
+
 def test_train_then_eval_from_a_toml_config(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

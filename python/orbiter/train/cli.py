@@ -24,8 +24,6 @@ logger = logging.getLogger("orbiter.train.cli")
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from orbiter.train.torch.demo import DemoSettings, main
-
     chosen = {
         key: value
         for key, value in (
@@ -36,7 +34,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         )
         if value is not None
     }
-    main(args.output_dir, DemoSettings(**chosen))
+    if args.agent:
+        from orbiter.train.torch import agent_demo
+
+        out = args.output_dir or "runs/demo-agent"
+        agent_demo.main(out, agent_demo.AgentDemoSettings(**chosen))
+    else:
+        from orbiter.train.torch import demo
+
+        demo.main(args.output_dir or "runs/demo", demo.DemoSettings(**chosen))
     return 0
 
 
@@ -251,7 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
         return add_parser(name, parents=[verbose], **kwargs)
 
     demo = command("demo", help="GRPO on the built-in arithmetic task (no download)")
-    demo.add_argument("--output-dir", default="runs/demo")
+    demo.add_argument(
+        "--agent",
+        action="store_true",
+        help="a tool-using agent instead: big sums with a calculator tool, multi-turn GRPO "
+        "(default output dir: runs/demo-agent)",
+    )
+    demo.add_argument(
+        "--output-dir", default=None, help="default: runs/demo (--agent: runs/demo-agent)"
+    )
     defaults = "default: the demo's recipe"
     demo.add_argument("--seed", type=_count(0), help=f"random seed ({defaults})")
     demo.add_argument(

@@ -10,6 +10,17 @@ conversation, a non-empty list of ``{"role": str, "content": str}`` messages (re
 :mod:`orbiter.train.prompts`). Every other key of a record is one of its *columns*, handed
 to batched rewards that ask for it.
 
+A record without a prompt key may instead hold a demonstration under ``messages``, in the
+OpenAI / TRL form: system and user messages (the prompt), then assistant messages, each
+with optional ``tool_calls`` (``[{"type": "function", "function": {"name": str,
+"arguments": {...} or a JSON str}, "id": ...}]``) answered, one ``tool`` message a call and
+in the calls' order, by ``tool`` messages (``content``, optionally ``name`` and
+``tool_call_id``), and last an assistant message without calls: the answer, which is the
+reference unless the record has an answer key. That is the shape of a multi-turn rollout
+(:mod:`orbiter.train.torch.agent_rollout`), which has no user turn after the first
+assistant turn and ends at a turn without calls; :func:`parse_record` refuses any other,
+naming the row and the message.
+
 :func:`read_jsonl` reads a file of such records; :func:`parse_record` checks one and
 returns an :class:`Example`; :func:`require_references` refuses examples without an
 answer when the reward compares with one. The torch trainer, the verl backend and
@@ -28,11 +39,13 @@ from types import MappingProxyType
 from typing import Any
 
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
-from orbiter.train.prompts import Prompt
+from orbiter.train.prompts import Message, Prompt
 
 __all__ = [
     "ANSWER_KEYS",
+    "CONVERSATION_KEY",
     "PROMPT_KEYS",
+    "AssistantTurn",
     "Columns",
     "Example",
     "answer_key_of",
@@ -49,6 +62,10 @@ ANSWER_KEYS = ("answer", "expected", "output")
 """Keys that hold the reference answer, the first present wins."""
 PROMPT_HINTS = ("question", "problem", "query", "instruction", "messages", "conversation")
 """Prompt columns of well-known datasets (GSM8K, MATH, chat sets), suggested in errors."""
+CONVERSATION_KEY = "messages"
+"""The key of a demonstration conversation, read when a record has no prompt key."""
+ROLES = ("system", "user", "assistant", "tool")
+"""The roles of a demonstration's messages."""
 ANSWER_HINTS = ("solution", "ground_truth", "reference", "target", "label", "final_answer")
 """Answer columns of well-known datasets (MATH, TRL, verl), suggested in errors."""
 
@@ -73,6 +90,18 @@ class Columns:
                 )
 
 
+@dataclass(frozen=True, slots=True)
+class AssistantTurn:
+    """One assistant message of a demonstration: its text, the calls it makes (name and
+    arguments) and the results of the tool messages that answer them (tool name and
+    content), in order; *message* is its index in the record's ``messages``."""
+
+    content: str
+    calls: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    results: tuple[tuple[str, str], ...] = ()
+    message: int = 0
+
+
 @dataclass(slots=True)
 class Example:
     """One prompt and its reference answer ("" when there is none).
@@ -84,6 +113,8 @@ class Example:
     used as they are (no instructions prepended) and ``prompt`` is then empty.
     ``answer_key`` is the key the answer came from (None: the record has none), ``keys``
     the record's keys (for errors) and ``columns`` its other keys and values.
+    ``demonstration`` holds the assistant turns of a ``messages`` record (whose system and
+    user messages are ``prompt``), None for other records.
     """
 
     prompt: Prompt
@@ -92,6 +123,7 @@ class Example:
     answer_key: str | None = None
     keys: tuple[str, ...] = ()
     columns: Mapping[str, Any] = field(default_factory=dict)
+    demonstration: tuple[AssistantTurn, ...] | None = None
 
 
 _DEFAULT_COLUMNS = Columns()
@@ -171,6 +203,155 @@ def _prompt(value: Any, where: str, key: str) -> Prompt:
     return tuple(messages)
 
 
+def _text_of(message: Mapping[str, Any], at: str, *, optional: bool = False) -> str:
+    """A message's ``content``: a str (None or absent too when *optional*: "")."""
+    content = message.get("content")
+    if content is None and optional:
+        return ""
+    if not isinstance(content, str):
+        got = "no 'content'" if "content" not in message else type(content).__name__
+        raise TrainerTypeError(f"{at}: 'content' must be a str, got {got}")
+    return content
+
+
+def _calls_of(message: Mapping[str, Any], at: str) -> list[tuple[str, Mapping[str, Any], Any]]:
+    """An assistant message's ``tool_calls`` as (name, arguments, id); none when absent."""
+    raw = message.get("tool_calls")
+    if raw is None:
+        return []
+    if not isinstance(raw, list | tuple):
+        raise TrainerTypeError(f"{at}: 'tool_calls' must be a list, got {type(raw).__name__}")
+    calls = []
+    for j, call in enumerate(raw):
+        here = f"{at}.tool_calls[{j}]"
+        function = call.get("function") if isinstance(call, Mapping) else None
+        if not isinstance(function, Mapping):
+            raise TrainerTypeError(
+                f'{here} must be {{"type": "function", "function": {{"name": str, '
+                f'"arguments": {{...}}}}}}, got {call!r:.80}'
+            )
+        if call.get("type", "function") != "function":
+            raise TrainerValueError(f"{here}: type {call['type']!r} is not 'function'")
+        name = function.get("name")
+        if not isinstance(name, str) or not name:
+            raise TrainerTypeError(f"{here}.function.name must be a non-empty str, got {name!r}")
+        arguments = function.get("arguments", {})
+        if isinstance(arguments, str):  # OpenAI's wire format holds the arguments as JSON
+            try:
+                arguments = json.loads(arguments) if arguments.strip() else {}
+            except json.JSONDecodeError as err:
+                raise TrainerValueError(
+                    f"{here}.function.arguments is not valid JSON ({err.msg})"
+                ) from None
+        if not isinstance(arguments, Mapping):
+            raise TrainerTypeError(
+                f"{here}.function.arguments must be a JSON object, got {type(arguments).__name__}"
+            )
+        calls.append((name, arguments, call.get("id")))
+    return calls
+
+
+class _Demonstration:
+    """Reads a demonstration's messages in order (see the module docstring): the prompt,
+    then assistant turns, each answered in full by tool messages before the next."""
+
+    def __init__(self, where: str, key: str) -> None:
+        self.where, self.key = where, key
+        self.prompt: list[Message] = []
+        self.turns: list[AssistantTurn] = []
+        self.calls: list[tuple[str, Mapping[str, Any], Any]] = []  # the last turn's
+        self.results: list[tuple[str, str]] = []
+
+    def read(self, value: Any) -> tuple[tuple[Message, ...], tuple[AssistantTurn, ...]]:
+        """The prompt (its system and user messages) and the assistant turns of *value*."""
+        key = self.key
+        if not isinstance(value, list | tuple) or not value:
+            got = "an empty list" if isinstance(value, list | tuple) else type(value).__name__
+            raise TrainerTypeError(
+                f"{self.where}: {key!r} must be a non-empty list of messages, got {got}"
+            )
+        for i, message in enumerate(value):
+            at = f"{self.where}: {key}[{i}]"
+            if not isinstance(message, Mapping):
+                raise TrainerTypeError(
+                    f"{at} must be a message (a dict), got {type(message).__name__}"
+                )
+            role = message.get("role")
+            if role in ("system", "user"):
+                self._prompt_message(role, message, at)
+            elif role == "assistant":
+                self._assistant(message, at, i)
+            elif role == "tool":
+                self._tool(message, at)
+            else:
+                raise TrainerValueError(
+                    f"{at}: role {role!r} is not one of {', '.join(map(repr, ROLES))}"
+                )
+        if self.turns and self.calls:
+            raise TrainerValueError(
+                f"{self.where}: {key} must end with the assistant's answer (a message "
+                f"without tool calls), after {key}[{self.turns[-1].message}]'s calls"
+            )
+        return tuple(self.prompt), tuple(self.turns)
+
+    def _prompt_message(self, role: str, message: Mapping[str, Any], at: str) -> None:
+        if self.turns:
+            raise TrainerValueError(
+                f"{at}: a {role!r} message after the first assistant message: a multi-turn "
+                "rollout has only tool results between assistant turns"
+            )
+        self.prompt.append({"role": role, "content": _text_of(message, at)})
+
+    def _assistant(self, message: Mapping[str, Any], at: str, index: int) -> None:
+        if not self.prompt:
+            raise TrainerValueError(
+                f"{at}: the conversation starts with the assistant; the prompt (system and "
+                "user messages) comes first"
+            )
+        if self.turns:
+            self._close_turn(at)
+        content = _text_of(message, at, optional=True)
+        self.calls, self.results = _calls_of(message, at), []
+        self.turns.append(AssistantTurn(content, message=index))
+
+    def _close_turn(self, at: str) -> None:
+        """The last assistant turn, answered in full before the message *at* goes on."""
+        last, calls, results = self.turns[-1], self.calls, self.results
+        if not calls:
+            raise TrainerValueError(
+                f"{at}: follows {self.key}[{last.message}], an assistant message without "
+                "tool calls, where a multi-turn rollout ends"
+            )
+        if len(results) < len(calls):
+            raise TrainerValueError(
+                f"{self.where}: {self.key}[{last.message}] makes {len(calls)} tool call(s) "
+                f"but {len(results)} tool message(s) answer them"
+            )
+        self.turns[-1] = AssistantTurn(
+            last.content, tuple((n, a) for n, a, _ in calls), tuple(results), last.message
+        )
+
+    def _tool(self, message: Mapping[str, Any], at: str) -> None:
+        calls, results = self.calls, self.results
+        if not self.turns or len(results) >= len(calls):
+            answered = f" ({self.key}[{self.turns[-1].message}]'s are answered)" if calls else ""
+            raise TrainerValueError(f"{at}: a tool message without a preceding call{answered}")
+        name, _, call_id = calls[len(results)]
+        answers = f"{self.key}[{self.turns[-1].message}].tool_calls[{len(results)}]"
+        given = message.get("name")
+        if given is not None and given != name:
+            raise TrainerValueError(
+                f"{at}: name {given!r}, but it answers {answers}, a call of {name!r}"
+            )
+        given_id = message.get("tool_call_id")
+        if given_id is not None and call_id is not None and given_id != call_id:
+            raise TrainerValueError(
+                f"{at}: tool_call_id {given_id!r}, but it answers {answers}, whose id is "
+                f"{call_id!r} (tool messages answer the calls in order)"
+            )
+        results.append((name, _text_of(message, at)))
+
+
 def parse_record(
     record: Any, where: str, *, columns: Columns | None = None, require_answer: bool = False
 ) -> Example:
@@ -187,6 +368,8 @@ def parse_record(
     columns = columns or _DEFAULT_COLUMNS
     keys = tuple(record)
     prompt_key = columns.prompt or prompt_key_of(record)
+    if prompt_key is None and CONVERSATION_KEY in record:
+        return _demonstration_record(record, where, columns, keys)
     if prompt_key is None:
         hint = _hint(keys, "prompt_column", PROMPT_HINTS, PROMPT_KEYS)
         raise TrainerValueError(
@@ -214,6 +397,34 @@ def parse_record(
         return Example(prompt, "", keys=keys, columns=extra)
     answer = _text(record[answer_key], where, answer_key, numbers=True)
     return Example(prompt, answer, answer_key=answer_key, keys=keys, columns=extra)
+
+
+def _demonstration_record(
+    record: Mapping[str, Any], where: str, columns: Columns, keys: tuple[str, ...]
+) -> Example:
+    """The :class:`Example` of a ``messages`` record: its prompt and assistant turns, and
+    as the answer the record's own, else the last assistant message's text."""
+    prompt, turns = _Demonstration(where, CONVERSATION_KEY).read(record[CONVERSATION_KEY])
+    answer_key = columns.answer or answer_key_of(record)
+    if columns.answer is not None and answer_key not in record:
+        raise TrainerValueError(
+            f"{where}: missing the answer column answer_column={answer_key!r}; {_keys(keys)}"
+        )
+    extra = {k: v for k, v in record.items() if k not in (CONVERSATION_KEY, answer_key)}
+    if answer_key is not None:
+        answer = _text(record[answer_key], where, answer_key, numbers=True)
+    elif turns:
+        answer, answer_key = turns[-1].content, CONVERSATION_KEY
+    else:
+        answer = ""
+    return Example(
+        prompt,
+        answer,
+        answer_key=answer_key,
+        keys=keys,
+        columns=extra or _NO_COLUMNS,
+        demonstration=turns or None,
+    )
 
 
 def missing_reference(

@@ -72,6 +72,12 @@ class ToolCallFormat(Protocol):
         """The calls in one assistant turn's *text*, in order (none: the final answer)."""
         ...
 
+    def turn_text(self, content: str, calls: Sequence[ToolCall]) -> str:
+        """The text of an assistant turn that says *content* and makes *calls*, as the
+        policy samples it before its eos (:meth:`parse` of it gives back *calls*): what a
+        demonstration's assistant message trains on."""
+        ...
+
     def results_text(self, results: Sequence[ToolResult], tokenizer: Any) -> str:
         """The text after the assistant turn's end (its eos) up to the next assistant turn's
         start: the results and the template's scaffolding around them."""
@@ -96,13 +102,19 @@ def _call_of(payload: str, name: str | None = None) -> ToolCall:
     return ToolCall(name, data)
 
 
+def _json(value: Any) -> str:
+    """*value* as the JSON a call carries: ``json.dumps``' default separators, non-ASCII
+    text kept as it is."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def result_content(value: Any) -> str:
     """A tool's return value as text: JSON for dicts and lists, else ``str``."""
     if isinstance(value, str):
         return value
     if isinstance(value, dict | list | tuple):
         try:
-            return json.dumps(value, ensure_ascii=False)
+            return _json(value)
         except (TypeError, ValueError):
             pass
     return str(value)
@@ -129,6 +141,15 @@ class HermesFormat:
         if not calls and "<tool_call>" in text:
             calls.append(ToolCall("", error="a <tool_call> is not closed by </tool_call>"))
         return calls
+
+    def turn_text(self, content: str, calls: Sequence[ToolCall]) -> str:
+        """*content*, then one ``<tool_call>`` block a call, a line each (Qwen's chat
+        templates write an assistant's tool calls so)."""
+        blocks = [
+            f"<tool_call>\n{_json({'name': c.name, 'arguments': c.arguments})}\n</tool_call>"
+            for c in calls
+        ]
+        return "\n".join(p for p in (content, *blocks) if p)
 
     def results_text(self, results: Sequence[ToolResult], tokenizer: Any) -> str:
         if not has_chat_template(tokenizer):
@@ -193,6 +214,17 @@ class CompactFormat:
         if not calls and "<call>" in text:
             calls.append(ToolCall("", error="a <call> is not closed by </call>"))
         return calls
+
+    def turn_text(self, content: str, calls: Sequence[ToolCall]) -> str:
+        """*content* followed by ``<call>name {"arg": value}</call>`` a call (the
+        arguments left out when there are none)."""
+        written = [
+            f"<call>{c.name} {_json(c.arguments)}</call>"
+            if c.arguments
+            else f"<call>{c.name}</call>"
+            for c in calls
+        ]
+        return content + "".join(written)
 
     def results_text(self, results: Sequence[ToolResult], tokenizer: Any) -> str:
         return "".join(f"\n<result>{r.content}</result>" for r in results) + "\n"

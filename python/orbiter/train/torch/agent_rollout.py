@@ -6,7 +6,8 @@ Each trajectory is its prompt ids followed by a response that interleaves
 - the ids the policy sampled, exactly as sampled (trainable, with their rollout logprobs), and
 - the tool results and the template's scaffolding between turns (not trainable, logprob 0),
   rendered as text for the new turn only (:meth:`ToolCallFormat.results_text`) and encoded
-  on their own, appended after the sampled ids.
+  on their own, appended after the sampled ids (:func:`orbiter.train.torch.turns.results_span`,
+  which lays out supervised demonstrations too).
 
 The conversation is never re-rendered or re-tokenized: what the policy read at each turn is
 the training data. A turn's calls are parsed from its decoded text by the agent's tool-call
@@ -51,10 +52,12 @@ from orbiter.train.agents import (
 from orbiter.train.data import RaggedTokens
 from orbiter.train.errors import TrainerError
 from orbiter.train.rewards.registry import BatchedReward
-from orbiter.train.torch.agent import TokenizerAdapter
-from orbiter.train.torch.batches import Tokenized, pad
+from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter
+from orbiter.train.torch.batches import Tokenized, context_length, model_vocab_size, pad
+from orbiter.train.torch.config import TorchTrainConfig
 from orbiter.train.torch.generation import Sampling, sample
 from orbiter.train.torch.rollout import RolloutBatch
+from orbiter.train.torch.turns import results_span
 from orbiter.train.trajectories import TrajectoryBatch
 
 Sampler = Callable[
@@ -86,6 +89,42 @@ class TurnLimits:
     max_tool_result_tokens: int | None = 256
 
 
+def agent_rollout(
+    agent: PolicyAgent,
+    data: Tokenized,
+    tok: TokenizerAdapter,
+    reward: BatchedReward,
+    cfg: TorchTrainConfig,
+    *,
+    group_size: int,
+    sampling: Sampling,
+    device: torch.device,
+) -> MultiTurnRollout:
+    """The multi-turn rollout of *agent* (its tools, format and environment) over *data*,
+    bounded by the config's turn and tool limits and the model's positions: what training
+    and evaluation both run."""
+    return MultiTurnRollout(
+        data,
+        tok,
+        reward,
+        group_size,
+        sampling,
+        device,
+        tools=list(ToolSet(agent.tools)),
+        tool_format=agent.format,
+        environment=agent.environment,
+        limits=TurnLimits(
+            cfg.max_turns,
+            cfg.max_tool_calls,
+            cfg.max_total_tokens,
+            cfg.tool_timeout,
+            cfg.max_tool_result_tokens,
+        ),
+        context=context_length(agent.model),
+        vocab_size=model_vocab_size(agent.model),
+    )
+
+
 @dataclass(slots=True)
 class Trajectory:
     """One trajectory being built: the response ids, their trainable mask (1: sampled) and
@@ -108,6 +147,17 @@ class Trajectory:
         self.ids.extend(ids)
         self.trainable.extend([logprobs is not None] * len(ids))
         self.logprobs.extend(logprobs if logprobs is not None else [0.0] * len(ids))
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The trajectories of :meth:`MultiTurnRollout.run`, their scores (float32), and the
+    seconds spent generating (with the tools) and scoring."""
+
+    trajectories: list[Trajectory]
+    scores: np.ndarray
+    generate_seconds: float
+    score_seconds: float
 
 
 @dataclass(slots=True)
@@ -138,9 +188,18 @@ class MultiTurnRollout:
     def collect(
         self, model: nn.Module, indices: list[int], generator: torch.Generator
     ) -> RolloutBatch:
-        t0 = time.perf_counter()
         rows = [i for i in indices for _ in range(self.group_size)]
+        done = self.run(model, rows, generator)
+        model.train()
+        return self._batch(indices, done)
+
+    def run(self, model: nn.Module, rows: list[int], generator: torch.Generator) -> Finished:
+        """One trajectory for each of the examples *rows* (repeats allowed), all generated
+        together, and their scores; *model* samples in eval mode and is left in the mode it
+        had. Every environment made is closed, also when the rollout fails."""
+        t0 = time.perf_counter()
         envs: list[Environment | None] = []
+        was_training = model.training
         try:
             for i in rows:
                 envs.append(self._reset(i))
@@ -155,15 +214,14 @@ class MultiTurnRollout:
                     calls = self._sample_turn(model, trajectories, live, turn, generator)
                     self._answer_calls(trajectories, toolsets, calls)
             finally:
-                model.train()
+                model.train(was_training)
             t1 = time.perf_counter()
             scores = self._score(rows, trajectories, envs)
         finally:
             for env in envs:
                 if env is not None:
                     env.close()
-        t2 = time.perf_counter()
-        return self._batch(rows, indices, trajectories, scores, t1 - t0, t2 - t1)
+        return Finished(trajectories, scores, t1 - t0, time.perf_counter() - t1)
 
     def _reset(self, row: int) -> Environment | None:
         """A fresh environment for the record *row*, reset with its fields."""
@@ -260,30 +318,17 @@ class MultiTurnRollout:
             ]
             t.tool_calls += len(results)
             t.tool_errors += sum(r.error for r in results)
-            span = self._results_ids(
-                results, ended=bool(t.final) and t.final[-1] == self.tok.eos_token_id
+            span = results_span(
+                self.tok,
+                self.tool_format,
+                results,
+                ended=bool(t.final) and t.final[-1] == self.tok.eos_token_id,
+                max_result_tokens=self.limits.max_tool_result_tokens,
             )
             if len(t.ids) + len(span) >= t.budget:
                 t.done, t.truncated = True, True  # no room to answer after the results
                 continue
             t.append(span, None)
-
-    def _results_ids(self, results: list[ToolResult], *, ended: bool) -> list[int]:
-        """The non-trainable span after a turn: eos when the turn did not end with one, then
-        the format's text of the results (each content cut to ``max_tool_result_tokens``)."""
-        limit = self.limits.max_tool_result_tokens
-        if limit is not None:
-            results = [self._capped(r, limit) for r in results]
-        text = self.tool_format.results_text(results, self.tok.inner)
-        head = [] if ended else [self.tok.eos_token_id]
-        return head + self.tok.encode_text(text)
-
-    def _capped(self, result: ToolResult, limit: int) -> ToolResult:
-        ids = self.tok.encode_text(result.content)
-        if len(ids) <= limit:
-            return result
-        content = f"{self.tok.decode(ids[:limit])} [truncated]"
-        return dataclasses.replace(result, content=content)
 
     def _score(
         self, rows: list[int], trajectories: list[Trajectory], envs: list[Environment | None]
@@ -303,28 +348,19 @@ class MultiTurnRollout:
                 scores[k] += float(env.reward())
         return scores
 
-    def _batch(
-        self,
-        rows: list[int],
-        indices: list[int],
-        trajectories: list[Trajectory],
-        scores: np.ndarray,
-        generate_seconds: float,
-        score_seconds: float,
-    ) -> RolloutBatch:
+    def _batch(self, indices: list[int], done: Finished) -> RolloutBatch:
+        trajectories = done.trajectories
         batch = TrajectoryBatch.from_sequences(
             [t.prompt for t in trajectories],
             [t.ids for t in trajectories],
             [t.trainable for t in trajectories],
             [t.logprobs for t in trajectories],
             [t.turn_ends for t in trajectories],
-            rewards=scores,
+            rewards=done.scores,
             vocab_size=self.vocab_size,
         )
         padded = batch.to_padded(self.tok.pad_token_id)
         device = self.device
-        calls = sum(t.tool_calls for t in trajectories)
-        n = len(trajectories)
         return RolloutBatch(
             prompt_ids=torch.from_numpy(padded.prompt_ids).to(device),
             prompt_mask=torch.from_numpy(padded.prompt_mask).to(device),
@@ -332,19 +368,28 @@ class MultiTurnRollout:
             completion_mask=torch.from_numpy(padded.response_mask).to(device),
             trainable_mask=torch.from_numpy(padded.trainable_mask).to(device),
             rollout_logprobs=torch.from_numpy(padded.logprobs).to(device),
-            rewards=scores,
+            rewards=done.scores,
             group_ids=np.repeat(np.arange(len(indices), dtype=np.int64), self.group_size),
-            generate_seconds=generate_seconds,
-            score_seconds=score_seconds,
+            generate_seconds=done.generate_seconds,
+            score_seconds=done.score_seconds,
             turn_ends=[list(t.turn_ends) for t in trajectories],
             trajectories=batch,
-            metrics={
-                "turns": sum(len(t.turn_ends) for t in trajectories) / n,
-                "tool_calls": calls / n,
-                "tool_error_rate": sum(t.tool_errors for t in trajectories) / calls
-                if calls
-                else 0.0,
-                "trajectory_len": sum(len(t.ids) for t in trajectories) / n,
-                "truncation_rate": sum(t.truncated for t in trajectories) / n,
-            },
+            metrics=trajectory_metrics(trajectories),
         )
+
+
+def trajectory_metrics(trajectories: Sequence[Trajectory]) -> dict[str, float]:
+    """Means over the trajectories: ``turns`` (assistant turns), ``tool_calls``,
+    ``tool_use_rate`` (the share with at least one call), ``trajectory_len`` (response
+    tokens) and ``truncation_rate``; and ``tool_error_rate``, failed calls / calls (0
+    without calls)."""
+    n = len(trajectories)
+    calls = sum(t.tool_calls for t in trajectories)
+    return {
+        "turns": sum(len(t.turn_ends) for t in trajectories) / n,
+        "tool_calls": calls / n,
+        "tool_use_rate": sum(t.tool_calls > 0 for t in trajectories) / n,
+        "tool_error_rate": sum(t.tool_errors for t in trajectories) / calls if calls else 0.0,
+        "trajectory_len": sum(len(t.ids) for t in trajectories) / n,
+        "truncation_rate": sum(t.truncated for t in trajectories) / n,
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,22 +16,35 @@ from orbiter.train.data import RaggedTokens, validate_tokens
 from orbiter.train.errors import TrainerError
 from orbiter.train.records import Example
 from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter
+from orbiter.train.torch.turns import Demonstration, demonstration_ids
 
 
 @dataclass(slots=True)
 class Tokenized:
     """A dataset in tokens: per example its prompt ids and its answer ids (eos-terminated),
-    and the names of the columns its records have besides prompt and answer."""
+    the names of the columns its records have besides prompt and answer, and the
+    demonstrations of its ``messages`` records by row, laid out with tool results cut to
+    *max_result_tokens*."""
 
     examples: list[Example]
     prompts: list[list[int]]
     answers: list[list[int]]
     longest_prompt: int
     column_names: tuple[str, ...] = ()
+    demonstrations: dict[int, Demonstration] = field(default_factory=dict)
+    max_result_tokens: int | None = None
 
     def columns(self, rows: Sequence[int]) -> dict[str, list[Any]]:
         """:func:`columns_of` the examples *rows* (indices, repeats allowed)."""
         return columns_of([self.examples[i] for i in rows], self.column_names)
+
+    def target(self, row: int) -> tuple[list[int], list[bool]]:
+        """What a supervised step trains on after the prompt of *row*: its demonstration's
+        ids and trainable mask, else its answer ids, every one trainable."""
+        demo = self.demonstrations.get(row)
+        if demo is not None:
+            return demo.ids, demo.trainable
+        return self.answers[row], [True] * len(self.answers[row])
 
 
 def column_names(examples: Sequence[Example]) -> tuple[str, ...]:
@@ -58,11 +71,19 @@ def prompt_ids(tok: TokenizerAdapter, agent: PolicyAgent, example: Example) -> l
 
 
 def tokenize(
-    examples: list[Example], name: str, agent: PolicyAgent, tok: TokenizerAdapter
+    examples: list[Example],
+    name: str,
+    agent: PolicyAgent,
+    tok: TokenizerAdapter,
+    *,
+    max_result_tokens: int | None = 256,
 ) -> Tokenized:
     """Tokenize *examples* and check the prompts in the core: ids within the vocabulary, at
-    least one token, and room for one generated token within the model's positions; and
-    that the agent's environment can ``reset`` on each record
+    least one token, and room for one generated token within the model's positions. A
+    ``messages`` record's demonstration is laid out as a multi-turn rollout of the agent
+    lays it out (:func:`~orbiter.train.torch.turns.demonstration_ids`, tool results cut to
+    *max_result_tokens*, the config's ``max_tool_result_tokens``) and must fit the model's
+    positions after its prompt; and the agent's environment must ``reset`` on each record
     (:func:`~orbiter.train.agents.check_reset_fields`)."""
     check_reset_fields(agent.environment, examples, name)
     instructions, tools = agent.prompt_parts()  # once: an agent's tools are rendered once
@@ -80,7 +101,48 @@ def tokenize(
     )
     if not report.ok:
         raise TrainerError(f"{name}: {report}")
-    return Tokenized(examples, prompts, answers, report.max_len, column_names(examples))
+    demonstrations = _demonstrations(examples, prompts, name, agent, tok, max_result_tokens)
+    return Tokenized(
+        examples,
+        prompts,
+        answers,
+        report.max_len,
+        column_names(examples),
+        demonstrations,
+        max_result_tokens,
+    )
+
+
+def _demonstrations(
+    examples: list[Example],
+    prompts: list[list[int]],
+    name: str,
+    agent: PolicyAgent,
+    tok: TokenizerAdapter,
+    max_result_tokens: int | None,
+) -> dict[int, Demonstration]:
+    """The laid-out demonstration of each example that has one, by row."""
+    rows = [i for i, e in enumerate(examples) if e.demonstration is not None]
+    if not rows:
+        return {}
+    fmt = agent.format
+    tools = agent.toolset().names if agent.is_agentic else []
+    context = context_length(agent.model)
+    found = {}
+    for i in rows:
+        turns = examples[i].demonstration
+        assert turns is not None
+        where = f"{name}[{i}]"
+        demo = demonstration_ids(
+            tok, fmt, turns, tools=tools, max_result_tokens=max_result_tokens, where=where
+        )
+        if context is not None and len(prompts[i]) + len(demo.ids) > context:
+            raise TrainerError(
+                f"{where}: its prompt ({len(prompts[i])} tokens) and demonstration "
+                f"({len(demo.ids)} tokens) exceed the model's {context} positions"
+            )
+        found[i] = demo
+    return found
 
 
 def context_length(model: nn.Module) -> int | None:

@@ -58,7 +58,7 @@ class TorchTrainConfig(TrainConfig):
         tool_timeout: Seconds one tool call may take before it gives an error result
             (None: no deadline).
         max_tool_result_tokens: Tokens of one tool result; longer ones are cut (None: no
-            cap).
+            cap), in rollouts and in the demonstrations of ``messages`` records alike.
         temperature: Sampling temperature (> 0 while training; evaluation is greedy).
         top_p: Nucleus-sampling mass in (0, 1].
         kl_coef: Weight of the KL penalty to a frozen copy of the initial policy (0: none;

@@ -71,12 +71,14 @@ class DemoResult:
         return 100.0 * (self.after.accuracy - self.before.accuracy)
 
 
-async def _phase(
+async def run_phase(
     agent: PolicyAgent,
-    train: list[dict[str, str]],
-    test: list[dict[str, str]],
+    train: list[dict[str, Any]],
+    test: list[dict[str, Any]],
     config: TorchTrainConfig,
 ) -> tuple[TrainMetrics, TrainMetrics]:
+    """Train *agent* on *train* under *config* against ``math_equal``, then evaluate it on
+    *test*: the training metrics and the evaluation's."""
     trainer = TorchTrainer(config)
     trainer.check_config()
     trainer.check_agent(agent)
@@ -85,6 +87,37 @@ async def _phase(
     trainer.mark_validated()
     metrics = await trainer.train()
     return metrics, await trainer.evaluate()
+
+
+async def warmup_then_grpo(
+    agent: PolicyAgent,
+    out: Path,
+    test: list[dict[str, Any]],
+    common: dict[str, Any],
+    warmup: tuple[list[dict[str, Any]], dict[str, Any]],
+    rl: tuple[list[dict[str, Any]], dict[str, Any]],
+) -> DemoResult:
+    """A demo's two phases, each evaluated on *test* (:func:`run_phase`): the supervised
+    warm-up on *warmup*'s data (in ``out/warmup``), then GRPO on *rl*'s (in *out*), under
+    the *common* settings and each phase's own."""
+    (warmup_data, warmup_settings), (rl_data, rl_settings) = warmup, rl
+    t0 = time.perf_counter()
+    _, before = await run_phase(
+        agent,
+        warmup_data,
+        test,
+        TorchTrainConfig(
+            algorithm="sft", output_dir=str(out / "warmup"), **{**common, **warmup_settings}
+        ),
+    )
+    t1 = time.perf_counter()
+    rl_run, after = await run_phase(
+        agent,
+        rl_data,
+        test,
+        TorchTrainConfig(algorithm="grpo", output_dir=str(out), **{**common, **rl_settings}),
+    )
+    return DemoResult(before, after, rl_run, t1 - t0, time.perf_counter() - t1, out)
 
 
 MARKER = ".orbiter-demo"
@@ -159,42 +192,35 @@ async def run_demo(output_dir: str | Path, settings: DemoSettings | None = None)
         "device": "cpu",
         "log_every": 25,
     }
-    t0 = time.perf_counter()
-    warmup_dir = out / "warmup"
-    _, before = await _phase(
+    result = await warmup_then_grpo(
         agent,
-        train,
+        out,
         test,
-        TorchTrainConfig(
-            algorithm="sft",
-            learning_rate=s.warmup_lr,
-            max_steps=s.warmup_steps,
-            output_dir=str(warmup_dir),
-            **{**common, "batch_size": 64},
+        common,
+        warmup=(
+            train,
+            {"learning_rate": s.warmup_lr, "max_steps": s.warmup_steps, "batch_size": 64},
+        ),
+        rl=(
+            train,
+            {"learning_rate": s.rl_lr, "group_size": s.group_size, "max_steps": s.rl_steps},
         ),
     )
-    t1 = time.perf_counter()
-    rl, after = await _phase(
-        agent,
-        train,
-        test,
-        TorchTrainConfig(
-            algorithm="grpo",
-            learning_rate=s.rl_lr,
-            group_size=s.group_size,
-            max_steps=s.rl_steps,
-            output_dir=str(out),
-            **common,
-        ),
+    write_summary(result, s)
+    plot_run(
+        out / METRICS_FILE,
+        out / "reward_curve.png",
+        result.before.accuracy,
+        result.after.accuracy,
+        title="orbiter-train demo: GRPO on a+b with TinyCausalLM",
     )
-    t2 = time.perf_counter()
-    result = DemoResult(before, after, rl, t1 - t0, t2 - t1, out)
-    _write_summary(result, s)
-    _plot(out / METRICS_FILE, out / "reward_curve.png", before.accuracy, after.accuracy)
     return result
 
 
-def _write_summary(result: DemoResult, settings: DemoSettings) -> None:
+def write_summary(result: DemoResult, settings: Any, more: dict[str, Any] | None = None) -> None:
+    """``summary.json`` of a demo run: the held-out accuracy before and after RL, the gain,
+    the phases' times, the RL time split, *more*, and every setting of *settings* (a slots
+    dataclass)."""
     summary = {
         "held_out_accuracy_after_warmup": result.before.accuracy,
         "held_out_accuracy_after_rl": result.after.accuracy,
@@ -204,27 +230,46 @@ def _write_summary(result: DemoResult, settings: DemoSettings) -> None:
         "rl_seconds": result.rl_seconds,
         "rl_steps": result.rl.steps,
         "time_split": result.rl.extra.get("time_split", {}),
+        **(more or {}),
         "settings": {k: getattr(settings, k) for k in settings.__slots__},
     }
     (result.output_dir / "summary.json").write_text(json.dumps(summary, indent=2))
 
 
-def _plot(metrics: Path, png: Path, before: float, after: float) -> None:
+def plot_run(
+    metrics: Path,
+    png: Path,
+    before: float,
+    after: float,
+    *,
+    title: str,
+    rate: tuple[str, str] | None = None,
+    window: int = 20,
+) -> None:
+    """Plot a run's batch mean reward (and its *window*-step moving mean) by GRPO step from
+    *metrics*, the held-out accuracy *before* and *after* RL as lines, and, with *rate*
+    (a metric's key and its label), that metric by step too."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    steps = [r["step"] for r in rows if "reward_mean" in r]
-    rewards = [r["reward_mean"] for r in rows if "reward_mean" in r]
-    smooth = [
-        sum(rewards[max(0, i - 19) : i + 1]) / len(rewards[max(0, i - 19) : i + 1])
-        for i in range(len(rewards))
-    ]
+    rows = [r for r in rows if "reward_mean" in r]
+    steps = [r["step"] for r in rows]
+
+    def moving_mean(values: list[float]) -> list[float]:
+        spans = [values[max(0, i + 1 - window) : i + 1] for i in range(len(values))]
+        return [sum(span) / len(span) for span in spans]
+
+    rewards = [r["reward_mean"] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
     ax.plot(steps, rewards, color="#9ecae1", lw=0.8, label="batch mean reward")
-    ax.plot(steps, smooth, color="#08519c", lw=2, label="20-step moving mean")
+    ax.plot(steps, moving_mean(rewards), color="#08519c", lw=2, label=f"{window}-step moving mean")
+    if rate is not None:
+        key, label = rate
+        values = [float(r.get(key, 0.0)) for r in rows]
+        ax.plot(steps, values, color="#756bb1", lw=1.5, label=label)
     ax.axhline(
         before, color="#e6550d", ls="--", lw=1, label=f"held-out acc. before RL {before:.0%}"
     )
@@ -232,12 +277,20 @@ def _plot(metrics: Path, png: Path, before: float, after: float) -> None:
     ax.set_xlabel("GRPO step")
     ax.set_ylabel("reward (math_equal)")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title("orbiter-train demo: GRPO on a+b with TinyCausalLM")
+    ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(png)
     plt.close(fig)
+
+
+def table(rows: list[tuple[str, str]]) -> str:
+    """*rows* of (name, value) as an aligned table between rules."""
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{name:<{width}}  {value}" for name, value in rows]
+    rule = "-" * max(len(line) for line in lines)
+    return "\n".join([rule, *lines, rule])
 
 
 def format_table(result: DemoResult) -> str:
@@ -251,13 +304,15 @@ def format_table(result: DemoResult) -> str:
         ("warm-up time", f"{result.warmup_seconds:6.1f} s"),
         ("RL time", f"{result.rl_seconds:6.1f} s ({result.rl.steps} steps)"),
     ]
-    split = result.rl.extra.get("time_split", {})
-    if split:
-        rows.append(("RL step time split", " ".join(f"{k} {v:.0%}" for k, v in split.items())))
-    width = max(len(r[0]) for r in rows)
-    lines = [f"{name:<{width}}  {value}" for name, value in rows]
-    rule = "-" * max(len(line) for line in lines)
-    return "\n".join([rule, *lines, rule])
+    return table([*rows, *time_split_row(result.rl)])
+
+
+def time_split_row(rl: TrainMetrics) -> list[tuple[str, str]]:
+    """The table row of the RL steps' time split (none when the run has none)."""
+    split = rl.extra.get("time_split", {})
+    if not split:
+        return []
+    return [("RL step time split", " ".join(f"{k} {v:.0%}" for k, v in split.items()))]
 
 
 def main(output_dir: str, settings: DemoSettings | None = None) -> DemoResult:

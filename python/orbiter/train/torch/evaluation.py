@@ -1,13 +1,16 @@
 """Evaluation of a policy on examples: greedy, or ``n_samples`` sampled completions per item
-scored in the core, with accuracy at a threshold, pass@k and maj@k."""
+scored in the core, with accuracy at a threshold, pass@k and maj@k; for an agent with tools,
+multi-turn trajectories scored as in training, with tool-use metrics."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from orbiter.train.data import RaggedTokens
 from orbiter.train.errors import TrainerValueError
@@ -17,9 +20,10 @@ from orbiter.train.rewards import extract_answer
 from orbiter.train.rewards.registry import BatchedReward
 from orbiter.train.rewards.text import ExtractStyle
 from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter
-from orbiter.train.torch.batches import columns_of, pad, prompt_ids
+from orbiter.train.torch.agent_rollout import Trajectory, agent_rollout, trajectory_metrics
+from orbiter.train.torch.batches import columns_of, pad, prompt_ids, tokenize
 from orbiter.train.torch.config import TorchTrainConfig
-from orbiter.train.torch.generation import completion_logprobs, generate
+from orbiter.train.torch.generation import Sampling, completion_logprobs, generate
 from orbiter.train.trainer import TrainMetrics
 
 ANSWER_STYLES = ("gsm8k", "boxed", "last_number")
@@ -90,7 +94,8 @@ def evaluate_examples(
     ``max(batch_size * group_size, 64)`` completions, on the model's device (sampled ones
     from a generator seeded with ``config.seed``, at ``config.top_p``), the model's
     training mode restored afterwards. An item's sample is correct when its reward is
-    ``>= config.accuracy_threshold``.
+    ``>= config.accuracy_threshold``. An agent with tools or an environment runs the
+    multi-turn rollout instead (:func:`evaluate_multi_turn`).
 
     Returns:
         ``TrainMetrics(loss = sum of reference-token NLL / reference tokens, accuracy = share
@@ -100,6 +105,8 @@ def evaluate_examples(
         accuracy_threshold and the first five items' first samples)``.
     """
     sampling = sampling or EvalSampling()
+    if agent.is_agentic:
+        return evaluate_multi_turn(agent, tok, reward, examples, cfg, sampling)
     k = sampling.n_samples
     model = agent.model
     device = next(model.parameters()).device
@@ -107,12 +114,9 @@ def evaluate_examples(
     model.eval()
     outputs: list[str] = []
     generated: list[list[int]] = []
-    nll_sum = 0.0
-    nll_tokens = 0.0
-    size = max(1, max(cfg.batch_size * cfg.group_size, 64) // k)
-    generator = None
-    if sampling.temperature > 0:
-        generator = torch.Generator(device=device).manual_seed(cfg.seed)
+    nll = _Nll()
+    size = _chunk(cfg, k)
+    generator = _generator(sampling, device, cfg)
     try:
         with torch.no_grad():
             for lo in range(0, len(examples), size):
@@ -135,14 +139,9 @@ def evaluate_examples(
                 # the mask is true up to and with the first eos
                 lengths = mask_c.sum(dim=1).tolist()
                 generated += [row[:n] for row, n in zip(rows, lengths, strict=True)]
-                answers = [tok.encode_answer(e.answer) for e in chunk if e.answer]
-                if answers:
-                    with_answer = [p for p, e in zip(prompts, chunk, strict=True) if e.answer]
-                    pi, pm = pad(with_answer, tok.pad_token_id, left=True, device=device)
-                    ai, am = pad(answers, tok.pad_token_id, left=False, device=device)
-                    logp, _ = completion_logprobs(model, pi, pm, ai, am)
-                    nll_sum += float(-(logp * am.float()).sum())
-                    nll_tokens += float(am.sum())
+                answered = [(p, e) for p, e in zip(prompts, chunk, strict=True) if e.answer]
+                answers = [tok.encode_answer(e.answer) for _, e in answered]
+                nll.add(model, tok, [p for p, _ in answered], answers, None, device)
     finally:
         model.train(was_training)
     repeated = [e for e in examples for _ in range(k)]
@@ -155,6 +154,165 @@ def evaluate_examples(
         ),
         columns=columns_of(repeated),
     )
+    samples = [
+        {"input": _question(tok, e), "output": outputs[i * k], "answer": e.answer}
+        for i, e in enumerate(examples[:5])
+    ]
+    return _metrics(scores, outputs, examples, sampling, cfg, nll.mean, {}, samples)
+
+
+def evaluate_multi_turn(
+    agent: PolicyAgent,
+    tok: TokenizerAdapter,
+    reward: BatchedReward,
+    examples: list[Example],
+    cfg: TorchTrainConfig,
+    sampling: EvalSampling,
+) -> TrainMetrics:
+    """:func:`evaluate_examples` of an agent with tools or an environment: ``n_samples``
+    multi-turn trajectories per item (:class:`~orbiter.train.torch.agent_rollout.MultiTurnRollout`
+    under the config's turn and tool limits, ``max_new_tokens`` a turn), each scored as in
+    training, the reward function on its final turn plus the environment's reward.
+
+    Returns:
+        The metrics of :func:`evaluate_examples` over the final turns, with ``loss`` the NLL
+        per trainable token of the items' demonstrations (``messages`` records; 0 when none
+        has one), and in ``extra`` the trajectories' means
+        (:func:`~orbiter.train.torch.agent_rollout.trajectory_metrics`): ``turns``,
+        ``tool_calls`` (per trajectory), ``tool_use_rate`` (the share with at least one
+        call), ``tool_error_rate`` (failed calls / calls), ``trajectory_len`` and
+        ``truncation_rate``; each sample also shows its ``transcript`` (the whole response,
+        tool results included) and its ``tool_calls``.
+    """
+    k = sampling.n_samples
+    model = agent.model
+    device = next(model.parameters()).device
+    data = tokenize(examples, "test_data", agent, tok, max_result_tokens=cfg.max_tool_result_tokens)
+    turn = Sampling(
+        cfg.max_new_tokens,
+        tok.eos_token_id,
+        tok.pad_token_id,
+        sampling.temperature,
+        cfg.top_p if sampling.temperature > 0 else 1.0,
+    )
+    rollout = agent_rollout(
+        agent, data, tok, reward, cfg, group_size=k, sampling=turn, device=device
+    )
+    # greedy decoding draws nothing from it
+    generator = _generator(sampling, device, cfg) or torch.Generator(device=device)
+    trajectories: list[Trajectory] = []
+    scores: list[np.ndarray] = []
+    nll = _Nll()
+    size = _chunk(cfg, k)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for lo in range(0, len(examples), size):
+                items = range(lo, min(len(examples), lo + size))
+                done = rollout.run(model, [i for i in items for _ in range(k)], generator)
+                trajectories += done.trajectories
+                scores.append(done.scores)
+                shown = [i for i in items if i in data.demonstrations]
+                nll.add(
+                    model,
+                    tok,
+                    [data.prompts[i] for i in shown],
+                    [data.demonstrations[i].ids for i in shown],
+                    [data.demonstrations[i].trainable for i in shown],
+                    device,
+                )
+    finally:
+        model.train(was_training)
+    outputs = [tok.decode(t.final) for t in trajectories]
+    samples = [
+        {
+            "input": _question(tok, e),
+            "output": outputs[i * k],
+            "answer": e.answer,
+            "transcript": tok.decode([t for t in trajectories[i * k].ids if t != tok.eos_token_id]),
+            "tool_calls": trajectories[i * k].tool_calls,
+        }
+        for i, e in enumerate(examples[:5])
+    ]
+    return _metrics(
+        np.concatenate(scores),
+        outputs,
+        examples,
+        sampling,
+        cfg,
+        nll.mean,
+        trajectory_metrics(trajectories),
+        samples,
+    )
+
+
+def _chunk(cfg: TorchTrainConfig, k: int) -> int:
+    """Items per chunk: ``max(batch_size * group_size, 64)`` completions."""
+    return max(1, max(cfg.batch_size * cfg.group_size, 64) // k)
+
+
+def _generator(
+    sampling: EvalSampling, device: torch.device, cfg: TorchTrainConfig
+) -> torch.Generator | None:
+    """The sampling generator, seeded with ``config.seed`` (None when greedy)."""
+    if sampling.temperature > 0:
+        return torch.Generator(device=device).manual_seed(cfg.seed)
+    return None
+
+
+def _question(tok: TokenizerAdapter, example: Example) -> str:
+    return prompt_text(example.prompt) or tok.decode(list(example.prompt_ids or ()))
+
+
+class _Nll:
+    """A running sum of the targets' NLL, ``-sum(logp * mask)``, and of their tokens."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.tokens = 0.0
+
+    def add(
+        self,
+        model: nn.Module,
+        tok: TokenizerAdapter,
+        prompts: list[list[int]],
+        targets: list[list[int]],
+        masks: list[list[bool]] | None,
+        device: torch.device,
+    ) -> None:
+        """Add the NLL of *targets* after *prompts*, over *masks* (None: every token)."""
+        if not prompts:
+            return
+        pi, pm = pad(prompts, tok.pad_token_id, left=True, device=device)
+        ai, am = pad(targets, tok.pad_token_id, left=False, device=device)
+        keep = am.clone()
+        if masks is not None:
+            keep.zero_()
+            for b, m in enumerate(masks):
+                keep[b, : len(m)] = torch.tensor(m, dtype=torch.bool)
+        logp, _ = completion_logprobs(model, pi, pm, ai, am)
+        self.total += float(-(logp * keep.float()).sum())
+        self.tokens += float(keep.sum())
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.tokens if self.tokens else 0.0
+
+
+def _metrics(
+    scores: np.ndarray,
+    outputs: list[str],
+    examples: list[Example],
+    sampling: EvalSampling,
+    cfg: TorchTrainConfig,
+    loss: float,
+    more: dict[str, float],
+    samples: list[dict[str, Any]],
+) -> TrainMetrics:
+    """The evaluation's TrainMetrics from the samples' *scores* and final *outputs* (k per
+    item, item-major), *more* metrics put in ``extra`` beside the scores'."""
+    k = sampling.n_samples
     correct = (scores >= cfg.accuracy_threshold).reshape(len(examples), k)
     counts = correct.sum(axis=1)
     extracted = extract_answer(outputs, sampling.answer_style)
@@ -175,20 +333,14 @@ def evaluate_examples(
                 ]
             )
         ),
+        **more,
         "n_samples": k,
         "temperature": sampling.temperature,
         "accuracy_threshold": cfg.accuracy_threshold,
-        "samples": [
-            {
-                "input": prompt_text(e.prompt) or tok.decode(list(e.prompt_ids or ())),
-                "output": outputs[i * k],
-                "answer": e.answer,
-            }
-            for i, e in enumerate(examples[:5])
-        ],
+        "samples": samples,
     }
     return TrainMetrics(
-        loss=nll_sum / nll_tokens if nll_tokens else 0.0,
+        loss=loss,
         accuracy=float(correct.mean()),
         steps=len(examples),
         extra=extra,

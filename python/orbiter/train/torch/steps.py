@@ -232,23 +232,29 @@ def _update(
 
 
 def sft_step(ctx: StepContext, indices: list[int]) -> dict[str, float]:
-    """One supervised step: the NLL of the reference answers after their prompts."""
+    """One supervised step: the NLL of each example's target after its prompt (its
+    demonstration's trainable tokens, or its reference answer; :meth:`Tokenized.target`),
+    ``-sum(logp * trainable) / sum(trainable)`` over the batch."""
     cfg, tok, data = ctx.cfg, ctx.tok, ctx.data
     t0 = time.perf_counter()
     prompt_ids, prompt_mask = pad(
         [data.prompts[i] for i in indices], tok.pad_token_id, left=True, device=ctx.device
     )
-    answer_ids, answer_mask = pad(
-        [data.answers[i] for i in indices], tok.pad_token_id, left=False, device=ctx.device
+    targets = [data.target(i) for i in indices]
+    target_ids, target_mask = pad(
+        [ids for ids, _ in targets], tok.pad_token_id, left=False, device=ctx.device
     )
-    total = float(answer_mask.sum().clamp(min=1))
+    trainable = torch.zeros_like(target_mask)
+    for k, (_, keep) in enumerate(targets):
+        trainable[k, : len(keep)] = torch.tensor(keep, dtype=torch.bool)
+    total = float(trainable.sum().clamp(min=1))
     ctx.optimizer.zero_grad(set_to_none=True)
     loss_sum = 0.0
     for part in micro_batches(len(indices), cfg.grad_accum_steps):
         logp, _ = completion_logprobs(
-            ctx.policy, prompt_ids[part], prompt_mask[part], answer_ids[part], answer_mask[part]
+            ctx.policy, prompt_ids[part], prompt_mask[part], target_ids[part], target_mask[part]
         )
-        loss = nll_loss(logp, answer_mask[part], total)
+        loss = nll_loss(logp, trainable[part], total)
         if not torch.isfinite(loss):
             raise TrainerError(f"loss is {float(loss)}")
         loss.backward()  # type: ignore[no-untyped-call]

@@ -10,13 +10,24 @@ def arithmetic_task(
     n_test: int = 200,
     *,
     max_operand: int = 99,
+    min_operand: int = 0,
     seed: int = 0,
 ) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    """Disjoint train and test splits of additions ``a+b=`` with ``0 <= a, b <= max_operand``.
+    """Disjoint train and test splits of additions ``a+b=`` with ``min_operand <= a, b <=
+    max_operand``.
 
     Records use the original package's format: ``{"input": "12+34=", "answer": "46"}``.
+
+    Raises:
+        ValueError: ``0 <= min_operand <= max_operand`` does not hold, or there are fewer
+            distinct problems than ``n_train + n_test``.
     """
-    space = (max_operand + 1) ** 2
+    if not 0 <= min_operand <= max_operand:
+        raise ValueError(
+            f"need 0 <= min_operand <= max_operand, got {min_operand} and {max_operand}"
+        )
+    width = max_operand - min_operand + 1
+    space = width**2
     if n_train + n_test > space:
         raise ValueError(
             f"n_train + n_test = {n_train + n_test} exceeds the {space} distinct problems"
@@ -25,6 +36,6 @@ def arithmetic_task(
     picks = rng.sample(range(space), n_train + n_test)
     records = []
     for p in picks:
-        a, b = divmod(p, max_operand + 1)
+        a, b = (min_operand + x for x in divmod(p, width))
         records.append({"input": f"{a}+{b}=", "answer": str(a + b)})
     return records[:n_train], records[n_train:]

@@ -19,7 +19,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from orbiter.train.agents import ToolSet
 from orbiter.train.config import Algorithm
 from orbiter.train.data import RaggedTokens
 from orbiter.train.records import Columns, Example, require_references
@@ -37,15 +36,13 @@ from orbiter.train.torch.agent import (
     is_orbiter_agent,
     policy_for,
 )
-from orbiter.train.torch.agent_rollout import MultiTurnRollout, TurnLimits
+from orbiter.train.torch.agent_rollout import agent_rollout
 from orbiter.train.torch.batches import (
     Schedule,
     Tokenized,
     check_fits_context,
     column_names,
     columns_of,
-    context_length,
-    model_vocab_size,
     tokenize,
 )
 from orbiter.train.torch.checkpoint import (
@@ -177,8 +174,13 @@ class TorchTrainer(Trainer):
         rendered with the tokenizer's chat template when it has one
         (:mod:`orbiter.train.prompts`). Other columns are handed to batched rewards that
         ask for them. Or pre-tokenized prompts, a ``RaggedTokens`` or ``(RaggedTokens,
-        answers)``, used as given (ids checked against the vocabulary in the core). The test
-        split is kept for :meth:`evaluate`. Tokenized once (when the agent is known) and
+        answers)``, used as given (ids checked against the vocabulary in the core). A record
+        without a prompt key may hold a tool-use demonstration under ``messages`` (OpenAI /
+        TRL roles; :mod:`orbiter.train.records`): ``algorithm="sft"`` trains on its
+        assistant tokens, laid out as the agent's multi-turn rollout lays them out
+        (:mod:`orbiter.train.torch.turns`), and a conversation the rollout could not produce
+        is refused naming the row and the message. The test split is kept for
+        :meth:`evaluate`. Tokenized once (when the agent is known) and
         validated in the core; a record without an answer is refused when the reward
         compares with one (checked here once the reward is known, else by
         :meth:`check_reward`).
@@ -238,7 +240,8 @@ class TorchTrainer(Trainer):
 
     def _tokenize(self, examples: list[Example], name: str) -> Tokenized:
         assert self._agent is not None and self._tokenizer is not None
-        return tokenize(examples, name, self._agent, self._tokenizer)
+        limit = self.torch_config.max_tool_result_tokens
+        return tokenize(examples, name, self._agent, self._tokenizer, max_result_tokens=limit)
 
     def _require_ready(self) -> tuple[PolicyAgent, TokenizerAdapter, Tokenized, BatchedReward]:
         missing = [
@@ -269,6 +272,13 @@ class TorchTrainer(Trainer):
         agent, _, data, _ = self._require_ready()
         # The ranges hold even when check_config was never called.
         validate_config(self.torch_config)
+        if (
+            data.demonstrations
+            and data.max_result_tokens != self.torch_config.max_tool_result_tokens
+        ):
+            # the config changed after check_dataset: lay the demonstrations out anew
+            assert self._train_examples is not None
+            self._train_tokens = data = self._tokenize(self._train_examples, "train_data")
         check_fits_context(agent.model, data, self.torch_config.max_new_tokens)
         stop = threading.Event()
 
@@ -380,25 +390,15 @@ class TorchTrainer(Trainer):
         )
         rollout: Rollout = SingleTurnRollout(data, tok, reward, cfg.group_size, sampling, device)
         if agent.is_agentic:
-            rollout = MultiTurnRollout(
+            rollout = agent_rollout(
+                agent,
                 data,
                 tok,
                 reward,
-                cfg.group_size,
-                sampling,
-                device,
-                tools=list(ToolSet(agent.tools)),
-                tool_format=agent.format,
-                environment=agent.environment,
-                limits=TurnLimits(
-                    cfg.max_turns,
-                    cfg.max_tool_calls,
-                    cfg.max_total_tokens,
-                    cfg.tool_timeout,
-                    cfg.max_tool_result_tokens,
-                ),
-                context=context_length(model),
-                vocab_size=model_vocab_size(model),
+                cfg,
+                group_size=cfg.group_size,
+                sampling=sampling,
+                device=device,
             )
         return StepContext(
             cfg=cfg,
@@ -462,7 +462,12 @@ class TorchTrainer(Trainer):
             and ctx.dist.is_main
         ):
             evaluation = self._evaluate_sync(self._test_examples)
-            report.write({"step": done, "eval_accuracy": evaluation.accuracy})
+            row = {"step": done, "eval_accuracy": evaluation.accuracy}
+            # an agent's evaluation also says how it used its tools
+            for key in ("tool_use_rate", "tool_error_rate"):
+                if key in evaluation.extra:
+                    row[f"eval_{key}"] = evaluation.extra[key]
+            report.write(row)
         if out_dir is not None and cfg.checkpoint_every and done % cfg.checkpoint_every == 0:
             self._checkpoint(ctx, out_dir, done)
 
@@ -514,11 +519,20 @@ class TorchTrainer(Trainer):
         A sample is correct when its reward is ``>= config.accuracy_threshold`` (default
         1.0). maj@k votes on the answers ``extract_answer(style=answer_style)`` finds.
 
+        An agent with tools or an environment is evaluated as it trains: each sample is a
+        multi-turn trajectory (up to ``config.max_turns`` turns, the config's tool limits),
+        scored on its final turn by the reward plus the environment's ``reward()``.
+
         Returns:
             ``TrainMetrics(loss = mean NLL per token of the references, accuracy = share
             of correct samples, steps = items, extra = reward_mean (mean@k), reward_std,
             reward_min, reward_max, "pass@1", "pass@2", ... "pass@k" (Chen et al.'s unbiased
-            estimator), "maj@k", n_samples, temperature, accuracy_threshold, samples)``.
+            estimator), "maj@k", n_samples, temperature, accuracy_threshold, samples)``;
+            for an agent with tools, ``loss`` is the NLL per assistant token of the items'
+            demonstrations (``messages`` records; 0 without any) and ``extra`` also holds
+            ``turns``, ``tool_calls`` (per trajectory), ``tool_use_rate`` (share of
+            trajectories with a call), ``tool_error_rate`` (failed calls / calls),
+            ``trajectory_len`` and ``truncation_rate``.
         """
         sampling = EvalSampling(n_samples, temperature, answer_style)
         if self._agent is None or self._reward is None:
@@ -535,7 +549,7 @@ class TorchTrainer(Trainer):
         if self._needs_reference:
             require_references(examples, "test_data", self._reward_name)
         if self._tokenizer is not None:
-            data = tokenize(examples, "test_data", self._agent, self._tokenizer)
+            data = self._tokenize(examples, "test_data")
             check_fits_context(
                 self._agent.model, data, self.torch_config.max_new_tokens, "test_data"
             )

@@ -198,14 +198,14 @@ def test_check_agent_runs_the_check() -> None:
 
 def _multi_turn_trainer(out: Path, max_steps: int, monkeypatch: pytest.MonkeyPatch) -> Any:
     from orbiter.train.torch import ByteTokenizer, PolicyAgent, TinyCausalLM, TorchTrainer
-    from orbiter.train.torch import trainer as trainer_module
+    from orbiter.train.torch import agent_rollout as agent_rollout_module
     from orbiter.train.torch.agent_rollout import MultiTurnRollout
     from tests.test_agents import Calculator, _first_turn_calls
 
     # The real sampler, except that each first turn calls the tool (with the model's own
     # logprobs): every step trains on a tool call, its result and a sampled answer.
     monkeypatch.setattr(
-        trainer_module,
+        agent_rollout_module,
         "MultiTurnRollout",
         functools.partial(MultiTurnRollout, sampler=_first_turn_calls),
     )

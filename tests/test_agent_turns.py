@@ -196,7 +196,9 @@ def test_check_agent_runs_the_check() -> None:
 # -- exact resume of a multi-turn run ----------------------------------------------------------
 
 
-def _multi_turn_trainer(out: Path, max_steps: int, monkeypatch: pytest.MonkeyPatch) -> Any:
+def _multi_turn_trainer(
+    out: Path, max_steps: int, monkeypatch: pytest.MonkeyPatch, algorithm: str = "grpo"
+) -> Any:
     from orbiter.train.torch import ByteTokenizer, PolicyAgent, TinyCausalLM, TorchTrainer
     from orbiter.train.torch import agent_rollout as agent_rollout_module
     from orbiter.train.torch.agent_rollout import MultiTurnRollout
@@ -213,7 +215,7 @@ def _multi_turn_trainer(out: Path, max_steps: int, monkeypatch: pytest.MonkeyPat
     trainer = TorchTrainer()
     trainer.check_config(
         {
-            "algorithm": "grpo",
+            "algorithm": algorithm,
             "batch_size": 2,
             "group_size": 2,
             "max_new_tokens": 6,
@@ -303,3 +305,17 @@ def test_check_dataset_reports_a_row_missing_a_field_reset_requires() -> None:
     strict.check_agent(PolicyAgent(model, ByteTokenizer(), environment=Strict))
     with pytest.raises(TrainerError, match=r"train_data\[0\]: Strict.reset takes no field 'extra'"):
         strict.check_dataset(rows[:1])
+
+
+@pytest.mark.parametrize("algorithm", ["rloo", "reinforce_pp"])
+def test_multi_turn_rloo_and_reinforce_pp_train_on_tool_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, algorithm: str
+) -> None:
+    torch.set_num_threads(1)
+    trainer = _multi_turn_trainer(tmp_path, 2, monkeypatch, algorithm)
+    before = [p.detach().clone() for p in trainer._agent.model.parameters()]
+    metrics = asyncio.run(trainer.train())
+    last = trainer.last_step_metrics
+    assert metrics.steps == 2 and last["tool_calls"] == 1.0 and last["turns"] == 2.0
+    after = list(trainer._agent.model.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))

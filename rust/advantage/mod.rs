@@ -15,6 +15,7 @@ mod blocks;
 mod checks;
 pub mod group;
 pub mod kl;
+mod lanes;
 pub mod temporal;
 
 pub use group::{broadcast, grpo, grpo_broadcast, rloo, rloo_broadcast};

@@ -7,8 +7,13 @@
 //! The per-step arithmetic is verl's, in float32 and in verl's order; whitening
 //! statistics are accumulated in float64 and rounded once.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
+use super::blocks::{assume_written, zeroed_block};
+#[cfg(target_arch = "x86_64")]
+use super::lanes;
 use super::{
     block_moments, check_finite_2d, check_grid, check_mask, check_overflow, check_same_shape,
     check_unit, fill_blocks, fill_blocks2, BlockOut, Moments, Shape, ROW_BLOCK,
@@ -34,6 +39,8 @@ fn check_mask_grid<M: Mask>(
     check_grid("mask", mask, mask_shape)
 }
 
+/// The shape and `gamma` checks of the returns estimators (rewards are checked for
+/// finiteness in the kernels' own pass, see [`inputs_status`]).
 fn check_rewards<M: Mask>(
     rewards: &[f32],
     shape: Shape,
@@ -43,8 +50,23 @@ fn check_rewards<M: Mask>(
 ) -> CoreResult<()> {
     check_grid("rewards", rewards, shape)?;
     check_mask_grid(mask, mask_shape, "rewards", shape)?;
-    check_unit("gamma", gamma)?;
-    check_finite_2d("rewards", rewards, shape)
+    check_unit("gamma", gamma)
+}
+
+/// After a fused pass: the error naming the first non-finite element of the first of
+/// `inputs` that has one, when the kernels saw one.
+fn inputs_status(status: &BlockOut, inputs: &[(&str, &[f32])], shape: Shape) -> CoreResult<()> {
+    if !status.inputs_finite {
+        for &(name, data) in inputs {
+            check_finite_2d(name, data, shape)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether every element of `x` is finite (a branch-free fold, so it vectorises).
+fn all_finite(x: &[f32]) -> bool {
+    x.iter().fold(true, |ok, v| ok & v.is_finite())
 }
 
 /// After a fused pass: the error naming the first mask element that is neither 0 nor 1.
@@ -223,30 +245,51 @@ fn returns_rows<M: Mask, const L: usize>(
     }
 }
 
-/// Returns of one block of rows (`first_row..`) plus the block's moments and mask status.
+/// Returns of one block of rows (`first_row..`) plus the block's moments, mask status and
+/// whether its rewards were finite.
 fn returns_block<M: Mask>(
     rewards: &[f32],
     mask: &[M],
     cols: usize,
     gamma: f32,
     first_row: usize,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) -> BlockOut {
     let span = first_row * cols..first_row * cols + out.len();
     let (Some(r), Some(m)) = (rewards.get(span.clone()), mask.get(span)) else {
+        zeroed_block(out);
         return BlockOut {
             mask_ok: false,
             ..BlockOut::empty()
         };
     };
-    if out.len() == ROW_BLOCK * cols {
-        returns_rows::<M, ROW_BLOCK>(r, m, cols, gamma, out);
-    } else {
-        for ((rr, mr), o) in r.chunks(cols).zip(m.chunks(cols)).zip(out.chunks_mut(cols)) {
-            returns_rows::<M, 1>(rr, mr, cols, gamma, o);
-        }
+    let rows = out.len() / cols.max(1);
+    let mut done = 0;
+    let mut finite = true;
+    #[cfg(target_arch = "x86_64")]
+    while done + lanes::LANES <= rows {
+        let span = done * cols..(done + lanes::LANES) * cols;
+        finite &= lanes::returns4(
+            &r[span.clone()],
+            &m[span.clone()],
+            cols,
+            gamma,
+            &mut out[span],
+        );
+        done += lanes::LANES;
     }
-    block_moments(out, m, cols)
+    for k in done..rows {
+        let row = k * cols..(k + 1) * cols;
+        finite &= all_finite(&r[row.clone()]);
+        let o = zeroed_block(&mut out[row.clone()]);
+        returns_rows::<M, 1>(&r[row.clone()], &m[row], cols, gamma, o);
+    }
+    // SAFETY: the lanes wrote every slot of their rows, the rest was zeroed and written.
+    let out = unsafe { assume_written(out) };
+    BlockOut {
+        inputs_finite: finite,
+        ..block_moments(out, m, cols)
+    }
 }
 
 /// Discounted returns as in verl's REINFORCE++ estimator, per row from the end:
@@ -263,9 +306,13 @@ pub fn discounted_returns<M: Mask>(
 ) -> CoreResult<Vec<f32>> {
     check_rewards(rewards, shape, mask, mask_shape, gamma)?;
     let g = gamma as f32;
-    let (returns, status) = fill_blocks("rewards", shape, |first, out| {
-        returns_block(rewards, mask, shape.cols, g, first, out)
-    })?;
+    // SAFETY: `returns_block` writes every slot of its block.
+    let (returns, status) = unsafe {
+        fill_blocks("rewards", shape, |first, out| {
+            returns_block(rewards, mask, shape.cols, g, first, out)
+        })
+    }?;
+    inputs_status(&status, &[("rewards", rewards)], shape)?;
     mask_status(&status, mask, shape)?;
     if !status.finite {
         check_overflow("rewards", &returns, shape, "the discounted return")?;
@@ -285,9 +332,13 @@ pub fn reinforce_pp<M: Mask>(
 ) -> CoreResult<(Vec<f32>, Vec<f32>)> {
     check_rewards(rewards, shape, mask, mask_shape, gamma)?;
     let g = gamma as f32;
-    let (returns, status) = fill_blocks("rewards", shape, |first, out| {
-        returns_block(rewards, mask, shape.cols, g, first, out)
-    })?;
+    // SAFETY: `returns_block` writes every slot of its block.
+    let (returns, status) = unsafe {
+        fill_blocks("rewards", shape, |first, out| {
+            returns_block(rewards, mask, shape.cols, g, first, out)
+        })
+    }?;
+    inputs_status(&status, &[("rewards", rewards)], shape)?;
     mask_status(&status, mask, shape)?;
     if !status.finite {
         check_overflow("rewards", &returns, shape, "the discounted return")?;
@@ -330,56 +381,105 @@ pub fn gae<M: Mask>(
     check_mask_grid(mask, mask_shape, "rewards", shape)?;
     check_unit("gamma", gamma)?;
     check_unit("lam", lam)?;
-    check_finite_2d("rewards", rewards, shape)?;
-    check_finite_2d("values", values, shape)?;
     let g = gamma as f32;
     // verl computes `gamma * lam` in Python (float64), then multiplies a float32 tensor.
     let gl = (gamma * lam) as f32;
     let cols = shape.cols;
-    let (mut advantages, returns, status) = fill_blocks2("rewards", shape, |first, adv, ret| {
-        let span = first * cols..first * cols + adv.len();
-        let (Some(r), Some(v), Some(m)) = (
-            rewards.get(span.clone()),
-            values.get(span.clone()),
-            mask.get(span),
-        ) else {
-            return BlockOut {
-                mask_ok: false,
-                ..BlockOut::empty()
-            };
-        };
-        if adv.len() == ROW_BLOCK * cols {
-            gae_rows::<M, ROW_BLOCK>(r, v, m, cols, g, gl, adv, ret);
-        } else {
-            for (k, ((rr, vr), mr)) in r
-                .chunks(cols)
-                .zip(v.chunks(cols))
-                .zip(m.chunks(cols))
-                .enumerate()
-            {
-                let row = k * cols..(k + 1) * cols;
-                gae_rows::<M, 1>(
-                    rr,
-                    vr,
-                    mr,
-                    cols,
-                    g,
-                    gl,
-                    &mut adv[row.clone()],
-                    &mut ret[row],
-                );
-            }
-        }
-        block_moments(adv, m, cols)
-    })?;
+    // SAFETY: `gae_block` writes every slot of both blocks.
+    let (mut advantages, returns, status) = unsafe {
+        fill_blocks2("rewards", shape, |first, adv, ret| {
+            gae_block(rewards, values, mask, cols, (g, gl), first, adv, ret)
+        })
+    }?;
+    inputs_status(&status, &[("rewards", rewards), ("values", values)], shape)?;
     mask_status(&status, mask, shape)?;
+    let mut advantages_finite = status.finite;
     if whiten_advantages {
-        Whitening::from_moments(status.moments, "rewards", "the advantages")?
-            .apply_in_place(&mut advantages, cols);
+        let w = Whitening::from_moments(status.moments, "rewards", "the advantages")?;
+        w.apply_in_place(&mut advantages, cols);
+        // Every advantage is a counted one or carried from one (or the initial 0), so
+        // |A - mean| <= max(sqrt(m2), |mean|): only a bound near float32's limit needs the
+        // pass that finds the position.
+        let m = status.moments;
+        let bound = (m.m2.max(0.0).sqrt() + m.mean.abs()) * f64::from(w.scale);
+        advantages_finite &= bound.is_finite() && bound < f64::from(f32::MAX) / 2.0;
     }
-    check_overflow("rewards", &advantages, shape, "the advantage")?;
-    check_overflow("rewards", &returns, shape, "the return (advantage + value)")?;
+    if !advantages_finite {
+        check_overflow("rewards", &advantages, shape, "the advantage")?;
+    }
+    if !status.finite {
+        check_overflow("rewards", &returns, shape, "the return (advantage + value)")?;
+    }
     Ok((advantages, returns))
+}
+
+/// GAE over one block of rows (`first_row..`): advantages into `adv`, returns into `ret`,
+/// plus the advantages' moments, the mask status, whether both outputs are finite and
+/// whether the rewards and values read were.
+#[allow(clippy::too_many_arguments)]
+fn gae_block<M: Mask>(
+    rewards: &[f32],
+    values: &[f32],
+    mask: &[M],
+    cols: usize,
+    (gamma, gamma_lam): (f32, f32),
+    first_row: usize,
+    adv: &mut [MaybeUninit<f32>],
+    ret: &mut [MaybeUninit<f32>],
+) -> BlockOut {
+    let span = first_row * cols..first_row * cols + adv.len();
+    let (Some(r), Some(v), Some(m)) = (
+        rewards.get(span.clone()),
+        values.get(span.clone()),
+        mask.get(span),
+    ) else {
+        zeroed_block(adv);
+        zeroed_block(ret);
+        return BlockOut {
+            mask_ok: false,
+            ..BlockOut::empty()
+        };
+    };
+    let rows = adv.len() / cols.max(1);
+    let mut done = 0;
+    let mut finite = true;
+    #[cfg(target_arch = "x86_64")]
+    while done + lanes::LANES <= rows {
+        let span = done * cols..(done + lanes::LANES) * cols;
+        finite &= lanes::gae4(
+            &r[span.clone()],
+            &v[span.clone()],
+            &m[span.clone()],
+            cols,
+            gamma,
+            gamma_lam,
+            &mut adv[span.clone()],
+            &mut ret[span],
+        );
+        done += lanes::LANES;
+    }
+    for k in done..rows {
+        let row = k * cols..(k + 1) * cols;
+        finite &= all_finite(&r[row.clone()]) & all_finite(&v[row.clone()]);
+        gae_rows::<M, 1>(
+            &r[row.clone()],
+            &v[row.clone()],
+            &m[row.clone()],
+            cols,
+            gamma,
+            gamma_lam,
+            zeroed_block(&mut adv[row.clone()]),
+            zeroed_block(&mut ret[row]),
+        );
+    }
+    // SAFETY: the lanes wrote every slot of their rows, the rest was zeroed and written.
+    let (adv, ret) = unsafe { (assume_written(adv), assume_written(ret)) };
+    let out = block_moments(adv, m, cols);
+    BlockOut {
+        inputs_finite: finite,
+        finite: out.finite & all_finite(ret),
+        ..out
+    }
 }
 
 /// GAE's backward recursion over `L` interleaved rows (see [`gae`]).
@@ -563,6 +663,107 @@ mod tests {
         let err = reinforce_pp(&r, s, &m, Shape::new(1, 3), 0.9).unwrap_err();
         assert!(err.message.starts_with("mask:"), "{}", err.message);
         assert!(reinforce_pp(&[], Shape::new(0, 2), &m[..0], Shape::new(0, 2), 0.9).is_err());
+    }
+
+    /// Each row of a many-row grid (four-row lanes, odd column counts) against the same
+    /// row alone (the scalar path), bit for bit, for every mask type's path.
+    #[test]
+    fn lanes_match_single_rows_bit_for_bit() {
+        for cols in [1usize, 3, 4, 7, 18, 1023] {
+            let rows = 11;
+            let n = rows * cols;
+            let r: Vec<f32> = (0..n)
+                .map(|i| ((i * 7919) % 23) as f32 / 7.0 - 1.5)
+                .collect();
+            let v: Vec<f32> = (0..n)
+                .map(|i| ((i * 104_729) % 19) as f32 / 5.0 - 2.0)
+                .collect();
+            let mb: Vec<bool> = (0..n).map(|i| (i * 31 + i / cols) % 5 != 0).collect();
+            let mf: Vec<f32> = mb.iter().map(|&b| f32::from(u8::from(b))).collect();
+            let shape = Shape::new(rows, cols);
+            let one = Shape::new(1, cols);
+            let (adv, ret) = gae(&r, shape, &v, shape, &mb, shape, 0.99, 0.95, false).unwrap();
+            let (adv_f, ret_f) = gae(&r, shape, &v, shape, &mf, shape, 0.99, 0.95, false).unwrap();
+            assert_eq!((&adv, &ret), (&adv_f, &ret_f));
+            let g = discounted_returns(&r, shape, &mb, shape, 0.9).unwrap();
+            for k in 0..rows {
+                let row = k * cols..(k + 1) * cols;
+                let (a1, r1) = gae(
+                    &r[row.clone()],
+                    one,
+                    &v[row.clone()],
+                    one,
+                    &mb[row.clone()],
+                    one,
+                    0.99,
+                    0.95,
+                    false,
+                )
+                .unwrap();
+                assert_eq!(
+                    &adv[row.clone()],
+                    &a1[..],
+                    "gae advantages, cols {cols}, row {k}"
+                );
+                assert_eq!(
+                    &ret[row.clone()],
+                    &r1[..],
+                    "gae returns, cols {cols}, row {k}"
+                );
+                let g1 = discounted_returns(&r[row.clone()], one, &mb[row.clone()], one, 0.9);
+                assert_eq!(&g[row], &g1.unwrap()[..], "returns, cols {cols}, row {k}");
+            }
+        }
+    }
+
+    /// A non-finite reward or value anywhere (any lane, a tile or an end column) is named.
+    #[test]
+    fn nonfinite_inputs_are_named_from_every_lane() {
+        let (rows, cols) = (9usize, 7usize);
+        let shape = Shape::new(rows, cols);
+        let m = vec![1u8; rows * cols];
+        for (i, bad) in [
+            (0usize, f32::NAN),
+            (13, f32::INFINITY),
+            (27, -f32::INFINITY),
+            (62, f32::NAN),
+        ] {
+            let mut r = vec![0.5f32; rows * cols];
+            r[i] = bad;
+            let want = format!("rewards[{}, {}]", i / cols, i % cols);
+            let e = gae(
+                &r,
+                shape,
+                &vec![0.0; rows * cols],
+                shape,
+                &m,
+                shape,
+                1.0,
+                1.0,
+                true,
+            );
+            assert!(e.unwrap_err().message.starts_with(&want), "gae {i}");
+            let e = reinforce_pp(&r, shape, &m, shape, 1.0).unwrap_err();
+            assert!(
+                e.message.starts_with(&want),
+                "reinforce_pp {i}: {}",
+                e.message
+            );
+            let v = r.clone();
+            let e = gae(
+                &vec![0.0; rows * cols],
+                shape,
+                &v,
+                shape,
+                &m,
+                shape,
+                1.0,
+                1.0,
+                true,
+            );
+            let want = format!("values[{}, {}]", i / cols, i % cols);
+            assert!(e.unwrap_err().message.starts_with(&want), "gae values {i}");
+        }
     }
 
     #[test]

@@ -50,6 +50,14 @@ class TokenRows(Sequence[list[int]]):
         """Each row's length (int64)."""
         return self.tokens.lengths()
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to a sequence of the same rows (a list of lists, as a tokenizer gives)."""
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and self[:] == [list(row) for row in other]
+
+    __hash__ = None  # type: ignore[assignment]
+
 
 @dataclass(slots=True)
 class Tokenized:

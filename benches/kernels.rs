@@ -2,8 +2,8 @@
 //!
 //! Sizes follow the scoring core's speed targets: GRPO on 4096 responses in 512 uneven
 //! groups broadcast to (4096, 1024), GAE on (4096, 1024), exact match / token F1 on
-//! 100k rows with 6.4M int32 tokens, token validation, math answers, and the lifecycle's
-//! state transition. The side-by-side comparison with baselines is `python benches/run.py`.
+//! 100k rows with 6.4M int32 tokens, token validation, math answers, the byte tokenizer
+//! on 1M arithmetic records, and the lifecycle's state transition. The side-by-side comparison with baselines is `python benches/run.py`.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -15,6 +15,7 @@ use _core::lifecycle::{Lifecycle, State};
 use _core::ragged::Ragged;
 use _core::reward::math::{math_equal, MathStyle};
 use _core::reward::token::{exact_match, token_f1};
+use _core::tokenize::ByteFrame;
 use _core::validate::validate_tokens;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
@@ -152,6 +153,42 @@ fn math(c: &mut Criterion) {
     g.finish();
 }
 
+/// The validation lifecycle's dataset pass: 1M arithmetic prompts ("123+456=") and their
+/// answers through the byte tokenizer, as `check_dataset` encodes them.
+fn byte_tokens(c: &mut Criterion) {
+    const N: usize = 1_000_000;
+    let mut rng = Rng(17);
+    let (mut prompts, mut answers) = (Vec::with_capacity(N), Vec::with_capacity(N));
+    for _ in 0..N {
+        let (a, b) = (rng.below(1_000_000), rng.below(1_000_000));
+        prompts.push(format!("{a}+{b}="));
+        answers.push((a + b).to_string());
+    }
+    let prompts: Vec<&[u8]> = prompts.iter().map(|p| p.as_bytes()).collect();
+    let answers: Vec<&[u8]> = answers.iter().map(|a| a.as_bytes()).collect();
+    let prompt_frame = ByteFrame {
+        prefix: b"",
+        bos: Some(257),
+        eos: None,
+    };
+    let answer_frame = ByteFrame {
+        prefix: b"",
+        bos: None,
+        eos: Some(258),
+    };
+    let mut g = c.benchmark_group("byte_tokens");
+    g.sample_size(10).measurement_time(Duration::from_secs(3));
+    g.throughput(Throughput::Elements(N as u64));
+    g.bench_function("prompts + answers 1M rows", |b| {
+        b.iter(|| {
+            let p = prompt_frame.encode(black_box(&prompts), "texts").unwrap();
+            let a = answer_frame.encode(black_box(&answers), "texts").unwrap();
+            (p, a)
+        })
+    });
+    g.finish();
+}
+
 fn lifecycle(c: &mut Criterion) {
     let mut g = c.benchmark_group("lifecycle");
     g.bench_function("transition created->validated", |b| {
@@ -171,5 +208,5 @@ fn lifecycle(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, advantages, tokens, math, lifecycle);
+criterion_group!(benches, advantages, tokens, math, byte_tokens, lifecycle);
 criterion_main!(benches);

@@ -16,6 +16,7 @@ pub mod npbool;
 pub mod ragged;
 pub mod records;
 pub mod reward;
+pub mod tokenize;
 pub mod trajectory;
 pub mod validate;
 

@@ -169,6 +169,85 @@ impl RecordErrors {
     }
 }
 
+/// Where a record of exactly two keys holds its prompt and its answer, when those are
+/// all it holds: `prompt` and `answer` index the candidate key lists, and `answer_first`
+/// tells the keys' order (the record's `keys` in errors). Such a record needs no
+/// per-record Python: its prompt and answer are its two values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextLayout {
+    pub prompt: usize,
+    pub answer: usize,
+    pub answer_first: bool,
+}
+
+impl TextLayout {
+    /// The code of a record that is not two-key text: the caller reads it itself.
+    pub const OTHER: u8 = u8::MAX;
+
+    /// Codes needed for `prompts` × `answers` candidate keys, both orders; they must stay
+    /// below [`TextLayout::OTHER`].
+    pub fn codes(prompts: usize, answers: usize) -> usize {
+        prompts.saturating_mul(answers).saturating_mul(2)
+    }
+
+    /// `(prompt * answers + answer) * 2 + answer_first`, for `answers` answer keys.
+    pub fn code(self, answers: usize) -> u8 {
+        ((self.prompt * answers + self.answer) * 2 + usize::from(self.answer_first)) as u8
+    }
+
+    /// The layout of a record whose keys are `first` then `second`: one of them a prompt
+    /// key and the other an answer key. A key found in both lists, or two keys of one
+    /// kind, is not a layout (the record's own reader decides what it means).
+    pub fn of_keys(
+        first: &[u8],
+        second: &[u8],
+        prompts: &[&[u8]],
+        answers: &[&[u8]],
+    ) -> Option<Self> {
+        Self::of_roles(
+            KeyRole::of(first, prompts, answers)?,
+            KeyRole::of(second, prompts, answers)?,
+        )
+    }
+
+    /// The layout of a record whose keys play `first` then `second`.
+    pub fn of_roles(first: KeyRole, second: KeyRole) -> Option<Self> {
+        match (first, second) {
+            (KeyRole::Prompt(prompt), KeyRole::Answer(answer)) => Some(TextLayout {
+                prompt,
+                answer,
+                answer_first: false,
+            }),
+            (KeyRole::Answer(answer), KeyRole::Prompt(prompt)) => Some(TextLayout {
+                prompt,
+                answer,
+                answer_first: true,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// What a key of a record is: the `i`-th candidate prompt key or answer key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyRole {
+    Prompt(usize),
+    Answer(usize),
+}
+
+impl KeyRole {
+    /// The role of `key`; `None` for a key in neither list or in both.
+    pub fn of(key: &[u8], prompts: &[&[u8]], answers: &[&[u8]]) -> Option<Self> {
+        let p = prompts.iter().position(|k| *k == key);
+        let a = answers.iter().position(|k| *k == key);
+        match (p, a) {
+            (Some(p), None) => Some(KeyRole::Prompt(p)),
+            (None, Some(a)) => Some(KeyRole::Answer(a)),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +334,40 @@ mod tests {
         e.push(3, || issue(3));
         assert_eq!((e.total, e.bad_records, e.issues.len()), (3, 2, 1));
         assert_eq!(e.issues[0].describe(), "record 0: key 'a' is missing");
+    }
+
+    #[test]
+    fn text_layouts_of_two_keys() {
+        let prompts: [&[u8]; 2] = [b"input", b"prompt"];
+        let answers: [&[u8]; 3] = [b"answer", b"expected", b"output"];
+        let of = |a: &[u8], b: &[u8]| TextLayout::of_keys(a, b, &prompts, &answers);
+        let layout = of(b"prompt", b"output").unwrap();
+        assert_eq!(
+            (layout.prompt, layout.answer, layout.answer_first),
+            (1, 2, false)
+        );
+        assert!(of(b"answer", b"input").unwrap().answer_first);
+        assert_eq!(of(b"input", b"prompt"), None);
+        assert_eq!(of(b"answer", b"expected"), None);
+        assert_eq!(of(b"input", b"id"), None);
+        // a key that could be either is left to the record's reader
+        assert_eq!(TextLayout::of_keys(b"q", b"q", &[b"q"], &[b"q"]), None);
+        // every layout has its own code, below OTHER
+        let mut codes = std::collections::HashSet::new();
+        for prompt in 0..2 {
+            for answer in 0..3 {
+                for answer_first in [false, true] {
+                    let code = TextLayout {
+                        prompt,
+                        answer,
+                        answer_first,
+                    }
+                    .code(3);
+                    assert!((code as usize) < TextLayout::codes(2, 3));
+                    assert!(codes.insert(code));
+                }
+            }
+        }
+        assert!(TextLayout::codes(2, 3) < TextLayout::OTHER as usize);
     }
 }

@@ -11,7 +11,7 @@ use numpy::ndarray::{Array2, Ix1, Ix2};
 use numpy::{Element, IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyList, PySlice, PyTuple};
+use pyo3::types::{PyBool, PyList, PySlice, PyString, PyTuple};
 
 use super::arrays::{
     borrow_array, borrow_mask, borrow_tokens, slice_of, type_name, with_mask, with_tokens, MaskUse,
@@ -20,6 +20,7 @@ use super::arrays::{
 use super::errors::{guarded, run_detached};
 use crate::error::CoreError;
 use crate::ragged::{self, check_offsets, Side, TokenId};
+use crate::tokenize::{ByteFrame, ByteRows};
 
 /// A ragged token batch in Arrow's list layout, checked once at construction.
 #[pyclass(frozen, module = "orbiter.train._core", name = "RaggedTokens")]
@@ -220,6 +221,42 @@ impl PyRaggedTokens {
                 PyRaggedTokens::from_valid(py, values.into_pyarray(py).into_any(), offsets)
             })
         })
+    }
+
+    /// Byte-level token rows (int32) of a list of str: row `i` is `[bos] + UTF-8 of
+    /// (prefix + texts[i]) + [eos]`; `None` when some item is not a str or has no UTF-8
+    /// (the caller then takes its general path).
+    #[staticmethod]
+    #[pyo3(signature = (texts, prefix, bos=None, eos=None))]
+    fn from_utf8(
+        py: Python<'_>,
+        texts: &Bound<'_, PyList>,
+        prefix: &str,
+        bos: Option<i32>,
+        eos: Option<i32>,
+    ) -> PyResult<Option<Self>> {
+        let frame = ByteFrame {
+            prefix: prefix.as_bytes(),
+            bos,
+            eos,
+        };
+        let encoded = guarded(py, "from_utf8", || {
+            // one walk: each str is read once, its UTF-8 (kept by the str) borrowed
+            let mut rows = ByteRows::with_rows(texts.len(), "texts")?;
+            for item in texts.iter() {
+                // (a str with a lone surrogate has none: the general path raises for it)
+                let Some(text) = item.cast::<PyString>().ok().and_then(|t| t.to_str().ok()) else {
+                    return Ok(None);
+                };
+                rows.push(&frame, text.as_bytes(), "texts")?;
+            }
+            Ok(Some((rows.values, rows.offsets)))
+        })?;
+        encoded
+            .map(|(values, offsets)| {
+                PyRaggedTokens::from_valid(py, values.into_pyarray(py).into_any(), offsets)
+            })
+            .transpose()
     }
 
     /// A batch of int64 ids from a list whose rows are all lists or tuples of ints,

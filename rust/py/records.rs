@@ -3,14 +3,15 @@
 //! Records are Python objects, so the walk holds the GIL; the checks themselves are the
 //! core's, which sees each dict through [`RecordView`].
 
+use numpy::IntoPyArray;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use super::arrays::type_name;
 use super::errors::guarded;
 use super::validate::py_repr;
 use crate::error::CoreError;
-use crate::records::{check_record, Field, RecordErrors, RecordView};
+use crate::records::{check_record, Field, KeyRole, RecordErrors, RecordView, TextLayout};
 
 /// One field rule: the key (interned) and the accepted types (a type, tuple or union).
 struct Rule<'py> {
@@ -213,9 +214,125 @@ fn validate_records<'py>(
     })
 }
 
+/// The roles of the key objects seen so far. Records built alike share their key
+/// objects (a dict literal's interned keys), so most keys are found by identity, without
+/// reading their text; the cache holds a reference to each, so none is freed and its
+/// address reused while it is cached.
+struct KeyRoles<'a, 'py> {
+    prompts: &'a [&'a [u8]],
+    answers: &'a [&'a [u8]],
+    seen: Vec<(Bound<'py, PyString>, Option<KeyRole>)>,
+}
+
+impl<'py> KeyRoles<'_, 'py> {
+    /// Distinct key objects kept; beyond them, keys are read each time.
+    const KEPT: usize = 16;
+
+    fn of(&mut self, key: &Bound<'py, PyString>) -> PyResult<Option<KeyRole>> {
+        if let Some((_, role)) = self.seen.iter().find(|(k, _)| k.is(key)) {
+            return Ok(*role);
+        }
+        let role = KeyRole::of(key.to_str()?.as_bytes(), self.prompts, self.answers);
+        if self.seen.len() < Self::KEPT {
+            self.seen.push((key.clone(), role));
+        }
+        Ok(role)
+    }
+}
+
+/// A record of two text keys: its layout, its prompt and its answer.
+type TextRecord<'py> = (TextLayout, Bound<'py, PyAny>, Bound<'py, PyAny>);
+
+/// The layout of one record when it is a dict of exactly two str keys, a prompt key and
+/// an answer key, both holding a str (the exact types: a subclass is left to Python);
+/// the two values then.
+fn text_record<'py>(
+    record: &Bound<'py, PyAny>,
+    roles: &mut KeyRoles<'_, 'py>,
+) -> PyResult<Option<TextRecord<'py>>> {
+    let Ok(dict) = record.cast_exact::<PyDict>() else {
+        return Ok(None);
+    };
+    if dict.len() != 2 {
+        return Ok(None);
+    }
+    let mut items = dict.iter();
+    let (Some((k0, v0)), Some((k1, v1))) = (items.next(), items.next()) else {
+        return Ok(None);
+    };
+    let (Ok(k0), Ok(k1)) = (k0.cast_exact::<PyString>(), k1.cast_exact::<PyString>()) else {
+        return Ok(None);
+    };
+    let (Some(r0), Some(r1)) = (roles.of(k0)?, roles.of(k1)?) else {
+        return Ok(None);
+    };
+    let Some(layout) = TextLayout::of_roles(r0, r1) else {
+        return Ok(None);
+    };
+    let (prompt, answer) = if layout.answer_first {
+        (v1, v0)
+    } else {
+        (v0, v1)
+    };
+    if !(prompt.is_exact_instance_of::<PyString>() && answer.is_exact_instance_of::<PyString>()) {
+        return Ok(None);
+    }
+    Ok(Some((layout, prompt, answer)))
+}
+
+/// One walk over a list of records: for each record of two str keys, a prompt key of
+/// `prompt_keys` and an answer key of `answer_keys`, holding str values, its prompt, its
+/// answer and its layout code (`TextLayout::code`); `None`, `None` and
+/// `TextLayout::OTHER` for every other record, which the caller parses itself.
+#[pyfunction]
+fn scan_text_records<'py>(
+    py: Python<'py>,
+    records: &Bound<'py, PyList>,
+    prompt_keys: Vec<String>,
+    answer_keys: Vec<String>,
+) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>, Bound<'py, PyAny>)> {
+    if TextLayout::codes(prompt_keys.len(), answer_keys.len()) >= usize::from(TextLayout::OTHER) {
+        return Err(CoreError::arg("prompt_keys", "too many candidate keys").into());
+    }
+    let prompts: Vec<&[u8]> = prompt_keys.iter().map(|k| k.as_bytes()).collect();
+    let answers: Vec<&[u8]> = answer_keys.iter().map(|k| k.as_bytes()).collect();
+    let n = records.len();
+    let (prompt_values, answer_values, codes) = guarded(py, "scan_text_records", || {
+        let mut prompt_values = Vec::with_capacity(n);
+        let mut answer_values = Vec::with_capacity(n);
+        let mut codes = Vec::with_capacity(n);
+        let mut roles = KeyRoles {
+            prompts: &prompts,
+            answers: &answers,
+            seen: Vec::new(),
+        };
+        for record in records.iter() {
+            match text_record(&record, &mut roles)? {
+                Some((layout, prompt, answer)) => {
+                    prompt_values.push(prompt);
+                    answer_values.push(answer);
+                    codes.push(layout.code(answers.len()));
+                }
+                None => {
+                    prompt_values.push(py.None().into_bound(py));
+                    answer_values.push(py.None().into_bound(py));
+                    codes.push(TextLayout::OTHER);
+                }
+            }
+        }
+        Ok((prompt_values, answer_values, codes))
+    })?;
+    Ok((
+        PyList::new(py, prompt_values)?,
+        PyList::new(py, answer_values)?,
+        codes.into_pyarray(py).into_any(),
+    ))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRecordIssue>()?;
     m.add_class::<PyRecordReport>()?;
     m.add_function(wrap_pyfunction!(validate_records, m)?)?;
+    m.add_function(wrap_pyfunction!(scan_text_records, m)?)?;
     Ok(())
 }

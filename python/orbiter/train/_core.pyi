@@ -105,6 +105,14 @@ class RaggedTokens:
         included) is a ``TypeError`` naming ``sequences[row][position]``; an int beyond
         int64 a ``ValueError``."""
 
+    @staticmethod
+    def from_utf8(
+        texts: list[Any], prefix: str, bos: int | None = None, eos: int | None = None
+    ) -> RaggedTokens | None:
+        """Byte-level int32 rows: row ``i`` is ``[bos] + UTF-8 of (prefix + texts[i]) +
+        [eos]``, in one pass; ``None`` when some item is not a str or has no UTF-8 (a
+        lone surrogate)."""
+
 # ---------------------------------------------------------------------------
 # Trajectory batches (rust/trajectory/, rust/py/trajectory.rs; wrapper and formulas in
 # orbiter.train.trajectories). Flat per-token arrays lie on the response offsets.
@@ -263,6 +271,14 @@ def validate_records(
 ) -> RecordReport:
     """Counts of all problems and the first ``max_errors``; rules are ``(key, types, name)``,
     checked with ``isinstance``."""
+
+def scan_text_records(
+    records: list[Any], prompt_keys: list[str], answer_keys: list[str]
+) -> tuple[list[Any], list[Any], NDArray[np.uint8]]:
+    """One walk over *records*: for each dict of exactly two str keys, one of
+    *prompt_keys* and one of *answer_keys*, both holding a str (exact types), its prompt,
+    its answer and its layout code ``(prompt_index * len(answer_keys) + answer_index) * 2
+    + answer_first``; ``None``, ``None`` and 255 for every other record."""
 
 # ---------------------------------------------------------------------------
 # Token rewards and the reward pipeline (rust/reward/token.rs, rust/reward/pipeline.rs).

@@ -166,6 +166,44 @@ class RaggedTokens:
         return cls._from_flat(flat, offsets, target)
 
     @classmethod
+    def from_utf8(
+        cls,
+        texts: Sequence[str],
+        *,
+        prefix: str = "",
+        bos: int | None = None,
+        eos: int | None = None,
+    ) -> RaggedTokens:
+        """Byte-level token rows (int32) of *texts*, in one pass in the core: row ``i`` is
+        ``[bos] + list((prefix + texts[i]).encode("utf-8")) + [eos]`` (``bos`` / ``eos``
+        left out when None), what :class:`~orbiter.train.torch.ByteTokenizer` gives one
+        text at a time.
+
+        Raises ``TrainerTypeError`` naming ``texts[i]`` for an item that is not a str,
+        ``TrainerValueError`` naming it for one UTF-8 cannot encode (a lone surrogate).
+        """
+        found = cls._utf8_or_none(texts, prefix=prefix, bos=bos, eos=eos)
+        if found is not None:
+            return found
+        for i, text in enumerate(texts):
+            _args.text(f"texts[{i}]", text)
+        raise AssertionError("unreachable: from_utf8 refused valid texts")  # pragma: no cover
+
+    @classmethod
+    def _utf8_or_none(
+        cls, texts: Sequence[str], *, prefix: str, bos: int | None, eos: int | None
+    ) -> RaggedTokens | None:
+        """:meth:`from_utf8`, or None when some text is not a str or has no UTF-8 (for a
+        caller with a general path for those)."""
+        rows = texts if type(texts) is list else list(texts)
+        frame = [_args.optional_integer(k, v, minimum=0) for k, v in (("bos", bos), ("eos", eos))]
+        for key, value in zip(("bos", "eos"), frame, strict=True):
+            if value is not None and value > np.iinfo(np.int32).max:
+                raise TrainerValueError(f"{key}: {value} does not fit int32")
+        native = _core.RaggedTokens.from_utf8(rows, _args.text("prefix", prefix), *frame)
+        return None if native is None else cls._wrap(native)
+
+    @classmethod
     def _from_flat(
         cls, flat: NDArray[np.integer[Any]], offsets: NDArray[np.int64], target: np.dtype[Any]
     ) -> RaggedTokens:

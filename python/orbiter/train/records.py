@@ -22,8 +22,10 @@ assistant turn and ends at a turn without calls; :func:`parse_record` refuses an
 naming the row and the message.
 
 :func:`read_jsonl` reads a file of such records; :func:`parse_record` checks one and
-returns an :class:`Example`; :func:`require_references` refuses examples without an
-answer when the reward compares with one. The torch trainer, the verl backend and
+returns an :class:`Example`; :class:`Examples` reads a whole dataset, the records that
+hold only a text prompt and a text answer in one walk in the core;
+:func:`require_references` refuses examples without an answer when the reward compares
+with one. The torch trainer, the verl backend and
 ``orbiter-train validate`` use them, so this module imports neither torch nor verl.
 """
 
@@ -31,15 +33,22 @@ from __future__ import annotations
 
 import difflib
 import json
+import operator
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
+import numpy as np
+
+from orbiter.train import _core
 from orbiter.train.errors import TrainerTypeError, TrainerValueError
 from orbiter.train.prompts import Message, Prompt
+
+if TYPE_CHECKING:
+    from orbiter.train.data import RaggedTokens
 
 __all__ = [
     "ANSWER_KEYS",
@@ -48,6 +57,7 @@ __all__ = [
     "AssistantTurn",
     "Columns",
     "Example",
+    "Examples",
     "answer_key_of",
     "missing_reference",
     "parse_record",
@@ -427,6 +437,160 @@ def _demonstration_record(
     )
 
 
+# The layout code of a record the core leaves to parse_record (rust/records.rs, OTHER).
+_PARSED = 255
+
+
+class Examples(Sequence[Example]):
+    """The examples of a dataset, held as columns: ``prompts`` and ``answers`` (one entry a
+    row), and the rows' :class:`Example` s made when they are asked for.
+
+    :meth:`of_records` reads the records that hold only a text prompt and a text answer (a
+    dict of two str keys; nearly every dataset's rows) in one walk in the core, which keeps
+    their two strs: no Python runs per such record. Every other record is read by
+    :func:`parse_record`, in row order, so an error names the same row, with the same
+    message, as reading each record with it would. ``examples[i]`` equals
+    ``parse_record(records[i], ...)``.
+
+    ``prompt_tokens`` holds the prompts' ids when the data came pre-tokenized
+    (:meth:`of_tokens`); ``prompts`` are then empty.
+    """
+
+    __slots__ = ("_codes", "_kinds", "_parsed", "answers", "prompt_tokens", "prompts")
+
+    prompts: list[Prompt]
+    answers: list[str]
+    prompt_tokens: RaggedTokens | None
+
+    def __init__(
+        self,
+        prompts: list[Prompt],
+        answers: list[str],
+        codes: np.ndarray[Any, np.dtype[np.uint8]],
+        kinds: Sequence[tuple[str | None, tuple[str, ...]]],
+        parsed: dict[int, Example],
+        prompt_tokens: RaggedTokens | None = None,
+    ) -> None:
+        """Row ``i`` is ``parsed[i]`` when its code is 255, else an :class:`Example` of
+        ``prompts[i]``, ``answers[i]`` and ``kinds[codes[i]]`` (answer key, keys)."""
+        self.prompts, self.answers, self.prompt_tokens = prompts, answers, prompt_tokens
+        self._codes, self._kinds, self._parsed = codes, tuple(kinds), parsed
+
+    @classmethod
+    def of_records(cls, records: Sequence[Any], name: str, columns: Columns | None) -> Examples:
+        """The examples of *records* (the split *name*, keys mapped by *columns*).
+
+        Raises:
+            TrainerTypeError, TrainerValueError: as :func:`parse_record`, for the first bad
+                record.
+        """
+        columns = columns or _DEFAULT_COLUMNS
+        prompt_keys = (columns.prompt,) if columns.prompt else PROMPT_KEYS
+        answer_keys = (columns.answer,) if columns.answer else ANSWER_KEYS
+        rows = records if type(records) is list else list(records)
+        prompts, answers, codes = _core.scan_text_records(
+            rows, list(prompt_keys), list(answer_keys)
+        )
+        parsed = {}
+        for i in np.flatnonzero(codes == _PARSED).tolist():
+            example = parse_record(rows[i], f"{name}[{i}]", columns=columns)
+            parsed[i] = example
+            prompts[i], answers[i] = example.prompt, example.answer
+        # the core's code: (prompt key * len(answer_keys) + answer key) * 2 + answer first
+        kinds = [
+            (answer, (answer, prompt) if answer_first else (prompt, answer))
+            for prompt in prompt_keys
+            for answer in answer_keys
+            for answer_first in (False, True)
+        ]
+        return cls(prompts, answers, codes, kinds, parsed)
+
+    @classmethod
+    def of_examples(cls, examples: Iterable[Example]) -> Examples:
+        """A table of examples already made."""
+        rows = list(examples)
+        codes = np.full(len(rows), _PARSED, dtype=np.uint8)
+        return cls(
+            [e.prompt for e in rows], [e.answer for e in rows], codes, (), dict(enumerate(rows))
+        )
+
+    @classmethod
+    def of_tokens(cls, tokens: RaggedTokens, answers: list[str] | None) -> Examples:
+        """Pre-tokenized prompts (no text) with *answers* (the key ``"answers"``), or none."""
+        n = len(tokens)
+        key = None if answers is None else "answers"
+        return cls(
+            [""] * n,
+            [""] * n if answers is None else answers,
+            np.zeros(n, dtype=np.uint8),
+            [(key, ())],
+            {},
+            tokens,
+        )
+
+    def __len__(self) -> int:
+        return len(self.answers)
+
+    @overload
+    def __getitem__(self, index: int) -> Example: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Example]: ...
+    def __getitem__(self, index: int | slice) -> Example | list[Example]:
+        if isinstance(index, slice):
+            return [self._row(i) for i in range(*index.indices(len(self)))]
+        i = operator.index(index)
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"example {index} is out of range for {n} rows")
+        return self._row(i + n if i < 0 else i)
+
+    def _row(self, i: int) -> Example:
+        code = int(self._codes[i])
+        if code == _PARSED:
+            return self._parsed[i]
+        answer_key, keys = self._kinds[code]
+        ids = None
+        if self.prompt_tokens is not None:
+            ids = tuple(self.prompt_tokens[i].tolist())
+        return Example(self.prompts[i], self.answers[i], ids, answer_key, keys, columns=_NO_COLUMNS)
+
+    def __iter__(self) -> Iterator[Example]:
+        return (self._row(i) for i in range(len(self)))
+
+    def parsed(self) -> Iterator[tuple[int, Example]]:
+        """The rows :func:`parse_record` read (every one but those of two text keys), in
+        order, with their index: the only ones that can hold other columns, a
+        conversation or a demonstration."""
+        return iter(self._parsed.items())
+
+    def shapes(self) -> Iterator[tuple[int, Example]]:
+        """One row of each layout of two text keys (its first) and every parsed row, in row
+        order: a check that looks only at a row's keys and columns sees every case, and
+        its first failure is the first failing row."""
+        _, first = np.unique(self._codes, return_index=True)
+        rows = {int(i) for i in first if self._codes[i] != _PARSED} | self._parsed.keys()
+        return ((i, self._row(i)) for i in sorted(rows))
+
+    def first_without_answer(self) -> int | None:
+        """The first row without an answer key, or None."""
+        lacking = [code for code, (key, _) in enumerate(self._kinds) if key is None]
+        first = None
+        if lacking:
+            hits = np.flatnonzero(np.isin(self._codes, lacking))
+            first = int(hits[0]) if hits.size else None
+        for i, example in self._parsed.items():
+            if example.answer_key is None:
+                return i if first is None else min(first, i)
+        return first
+
+    def column_names(self) -> tuple[str, ...]:
+        """Every column of the rows besides prompt and answer, in the order first seen."""
+        return tuple(dict.fromkeys(k for _, e in self._parsed.items() for k in e.columns))
+
+    def __repr__(self) -> str:
+        return f"Examples(rows={len(self)}, parsed={len(self._parsed)})"
+
+
 def missing_reference(
     where: str, keys: Iterable[Any], reward: str | None = None
 ) -> TrainerValueError:
@@ -451,6 +615,11 @@ def missing_reference(
 def require_references(examples: Iterable[Example], name: str, reward: str) -> None:
     """Raise :func:`missing_reference` for the first of *examples* (the split *name*)
     without an answer; the reward *reward* compares every response with one."""
+    if isinstance(examples, Examples):
+        first = examples.first_without_answer()
+        if first is not None:
+            raise missing_reference(f"{name}[{first}]", examples[first].keys, reward)
+        return
     for i, example in enumerate(examples):
         if example.answer_key is None:
             raise missing_reference(f"{name}[{i}]", example.keys, reward)

@@ -3,9 +3,10 @@ the tools (or environment) of a multi-turn agent."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -19,9 +20,25 @@ from orbiter.train.agents import (
     default_format,
     environment_tools,
 )
+from orbiter.train.data import RaggedTokens
 from orbiter.train.errors import TrainerError
-from orbiter.train.prompts import Prompt, has_chat_template, plain_text, render_prompt
+from orbiter.train.prompts import (
+    Prompt,
+    has_chat_template,
+    plain_text,
+    render_messages,
+    render_prompt,
+)
 from orbiter.train.torch.tokenizer import ByteTokenizer
+
+
+def _batched_tokenizer() -> type[Any]:
+    """transformers' tokenizer base, whose ``__call__`` encodes a list of texts at once;
+    ``NoneType`` while transformers is not imported (no tokenizer is one of its then),
+    so a tokenizer of another kind does not pay for importing it."""
+    transformers = sys.modules.get("transformers")
+    base = getattr(transformers, "PreTrainedTokenizerBase", None)
+    return base if isinstance(base, type) else type(None)
 
 
 class TokenizerAdapter:
@@ -74,23 +91,61 @@ class TokenizerAdapter:
             return list(self.inner.encode(text, add_special_tokens=False))
         return self.encode_prompt(text)
 
-    def prompt_ids_batch(
+    def prompt_tokens(
         self,
         prompts: Sequence[Prompt],
         instructions: str,
         tools: list[dict[str, Any]] | None = None,
-    ) -> list[list[int]]:
-        """:meth:`prompt_ids` of each of *prompts*, the tokenizer's kind looked at once
-        (a text prompt without a chat template is
-        :func:`~orbiter.train.prompts.plain_text`)."""
-        if has_chat_template(self.inner):
-            return [self.prompt_ids(p, instructions, tools) for p in prompts]
-        return [
-            self.encode_prompt(plain_text(p, instructions))
-            if isinstance(p, str)
-            else self.prompt_ids(p, instructions, tools)
+    ) -> RaggedTokens:
+        """:meth:`prompt_ids` of each of *prompts*, as token rows, through the tokenizer's
+        batched encoding: the byte tokenizer's in the core (without a chat template a
+        prompt is ``instructions + "\n"`` and its messages' contents joined by ``"\n"``,
+        so the instructions are one prefix), a transformers tokenizer's batched call
+        (``tokenizer(texts)``) on the rendered texts."""
+        if isinstance(self.inner, ByteTokenizer):
+            prefix = f"{instructions}\n" if instructions else ""
+            bos = self.inner.bos_token_id
+            # texts first; a conversation's contents are joined only when there is one
+            texts_only = cast("Sequence[str]", prompts)  # the core says None when not
+            found = RaggedTokens._utf8_or_none(texts_only, prefix=prefix, bos=bos, eos=None)
+            if found is not None:
+                return found
+            texts = [p if isinstance(p, str) else render_messages(p) for p in prompts]
+            return self.inner.encode_batch(texts, prefix=prefix, add_bos=True)
+        template = has_chat_template(self.inner)
+        texts = [
+            plain_text(p, instructions)
+            if isinstance(p, str) and not template
+            else render_prompt(p, instructions, self.inner, tools)
             for p in prompts
         ]
+        # a chat template's text holds its own special tokens (see prompt_ids)
+        return RaggedTokens.from_sequences(self._encode_batch(texts, special=not template))
+
+    def answer_tokens(self, answers: Sequence[str]) -> RaggedTokens:
+        """:meth:`encode_answer` of each of *answers*, as token rows, batched as
+        :meth:`prompt_tokens` is."""
+        if isinstance(self.inner, ByteTokenizer):
+            return self.inner.encode_batch(answers, add_eos=True)
+        eos = self.eos_token_id
+        return RaggedTokens.from_sequences(
+            [[*ids, eos] for ids in self._encode_batch(answers, special=False)]
+        )
+
+    def _encode_batch(self, texts: Sequence[str], *, special: bool) -> list[list[int]]:
+        """The ids of *texts* by a transformers tokenizer's batched call (one call into
+        a fast tokenizer's Rust encoder), else by ``encode`` one at a time."""
+        if not texts:
+            return []
+        if isinstance(self.inner, _batched_tokenizer()):
+            encoded = self.inner(
+                list(texts),
+                add_special_tokens=special,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+            )
+            return [list(ids) for ids in encoded["input_ids"]]
+        return [list(self.inner.encode(t, add_special_tokens=special)) for t in texts]
 
     def encode_answer(self, text: str) -> list[int]:
         """Answer tokens followed by eos: the target of supervised steps and the NLL."""

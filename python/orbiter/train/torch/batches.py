@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -14,9 +14,49 @@ from torch import nn
 from orbiter.train.agents import check_reset_fields
 from orbiter.train.data import RaggedTokens, validate_tokens
 from orbiter.train.errors import TrainerError
-from orbiter.train.records import Example
+from orbiter.train.records import Example, Examples
 from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter
 from orbiter.train.torch.turns import Demonstration, demonstration_ids
+
+
+class TokenRows(Sequence[list[int]]):
+    """The rows of a :class:`RaggedTokens` (``tokens``) as lists of ints, each made when it
+    is asked for: a step takes a few rows of a dataset tokenized once."""
+
+    __slots__ = ("_offsets", "_values", "tokens")
+
+    def __init__(self, tokens: RaggedTokens) -> None:
+        self.tokens = tokens
+        self._values, self._offsets = tokens.values, tokens.offsets
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @overload
+    def __getitem__(self, index: int) -> list[int]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[list[int]]: ...
+    def __getitem__(self, index: int | slice) -> list[int] | list[list[int]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"row {index} is out of range for {n} rows")
+        i = index + n if index < 0 else index
+        rows: list[int] = self._values[self._offsets[i] : self._offsets[i + 1]].tolist()
+        return rows
+
+    def lengths(self) -> np.ndarray[Any, np.dtype[np.int64]]:
+        """Each row's length (int64)."""
+        return self.tokens.lengths()
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to a sequence of the same rows (a list of lists, as a tokenizer gives)."""
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and self[:] == [list(row) for row in other]
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass(slots=True)
@@ -26,9 +66,9 @@ class Tokenized:
     demonstrations of its ``messages`` records by row, laid out with tool results cut to
     *max_result_tokens*."""
 
-    examples: list[Example]
-    prompts: list[list[int]]
-    answers: list[list[int]]
+    examples: Sequence[Example]
+    prompts: TokenRows
+    answers: TokenRows
     longest_prompt: int
     column_names: tuple[str, ...] = ()
     demonstrations: dict[int, Demonstration] = field(default_factory=dict)
@@ -49,6 +89,8 @@ class Tokenized:
 
 def column_names(examples: Sequence[Example]) -> tuple[str, ...]:
     """Every column of *examples* besides prompt and answer, in the order first seen."""
+    if isinstance(examples, Examples):
+        return examples.column_names()
     return tuple(dict.fromkeys(k for e in examples for k in e.columns))
 
 
@@ -71,74 +113,100 @@ def prompt_ids(tok: TokenizerAdapter, agent: PolicyAgent, example: Example) -> l
 
 
 def tokenize(
-    examples: list[Example],
+    examples: Sequence[Example],
     name: str,
     agent: PolicyAgent,
     tok: TokenizerAdapter,
     *,
     max_result_tokens: int | None = 256,
 ) -> Tokenized:
-    """Tokenize *examples* and check the prompts in the core: ids within the vocabulary, at
-    least one token, and room for one generated token within the model's positions. A
-    ``messages`` record's demonstration is laid out as a multi-turn rollout of the agent
-    lays it out (:func:`~orbiter.train.torch.turns.demonstration_ids`, tool results cut to
+    """Tokenize *examples* once, in batches (:meth:`TokenizerAdapter.prompt_tokens` and
+    :meth:`~TokenizerAdapter.answer_tokens`), and check both in the core: prompt ids
+    within the vocabulary, at least one token, and room for one generated token within
+    the model's positions; answer ids within the vocabulary. A ``messages`` record's
+    demonstration is laid out as a multi-turn rollout of the agent lays it out
+    (:func:`~orbiter.train.torch.turns.demonstration_ids`, tool results cut to
     *max_result_tokens*, the config's ``max_tool_result_tokens``) and must fit the model's
     positions after its prompt; and the agent's environment must ``reset`` on each record
     (:func:`~orbiter.train.agents.check_reset_fields`)."""
-    check_reset_fields(agent.environment, examples, name)
+    table = examples if isinstance(examples, Examples) else Examples.of_examples(examples)
+    check_reset_fields(agent.environment, table, name)
     instructions, tools = agent.prompt_parts()  # once: an agent's tools are rendered once
-    prompts = tok.prompt_ids_batch([e.prompt for e in examples], instructions, tools)
-    for i, e in enumerate(examples):
-        if e.prompt_ids is not None:
-            prompts[i] = list(e.prompt_ids)
-    answers = [tok.encode_answer(e.answer) for e in examples]
+    prompts = _prompt_tokens(table, tok, instructions, tools)
+    answers = tok.answer_tokens(table.answers)
     context = context_length(agent.model)
     report = validate_tokens(
-        RaggedTokens.from_sequences(prompts),
+        prompts,
         vocab_size=tok.vocab_size,
         min_len=1,
         max_len=None if context is None else context - 1,
     )
     if not report.ok:
         raise TrainerError(f"{name}: {report}")
-    demonstrations = _demonstrations(examples, prompts, name, agent, tok, max_result_tokens)
+    answer_report = validate_tokens(answers, vocab_size=tok.vocab_size, min_len=1)
+    if not answer_report.ok:
+        raise TrainerError(f"{name} answers: {answer_report}")
+    rows = TokenRows(prompts)
+    demonstrations = _demonstrations(table, rows, name, agent, tok, max_result_tokens)
     return Tokenized(
-        examples,
-        prompts,
-        answers,
+        table,
+        rows,
+        TokenRows(answers),
         report.max_len,
-        column_names(examples),
+        column_names(table),
         demonstrations,
         max_result_tokens,
     )
 
 
+def _prompt_tokens(
+    table: Examples,
+    tok: TokenizerAdapter,
+    instructions: str,
+    tools: list[dict[str, Any]] | None,
+) -> RaggedTokens:
+    """The prompts' ids: the pre-tokenized ones as given, the others rendered for the
+    agent and encoded in one batch."""
+    if table.prompt_tokens is not None:
+        return table.prompt_tokens
+    tokens = tok.prompt_tokens(table.prompts, instructions, tools)
+    given = [(i, e.prompt_ids) for i, e in table.parsed() if e.prompt_ids is not None]
+    if not given:
+        return tokens
+    rows = TokenRows(tokens)[:]
+    for i, ids in given:
+        rows[i] = list(ids)
+    return RaggedTokens.from_sequences(rows)
+
+
 def _demonstrations(
-    examples: list[Example],
-    prompts: list[list[int]],
+    examples: Examples,
+    prompts: TokenRows,
     name: str,
     agent: PolicyAgent,
     tok: TokenizerAdapter,
     max_result_tokens: int | None,
 ) -> dict[int, Demonstration]:
     """The laid-out demonstration of each example that has one, by row."""
-    rows = [i for i, e in enumerate(examples) if e.demonstration is not None]
+    # a row of two text keys holds no demonstration: only parsed rows can
+    rows = [(i, e) for i, e in examples.parsed() if e.demonstration is not None]
     if not rows:
         return {}
     fmt = agent.format
     tools = agent.toolset().names if agent.is_agentic else []
     context = context_length(agent.model)
     found = {}
-    for i in rows:
-        turns = examples[i].demonstration
+    for i, example in rows:
+        turns = example.demonstration
         assert turns is not None
         where = f"{name}[{i}]"
         demo = demonstration_ids(
             tok, fmt, turns, tools=tools, max_result_tokens=max_result_tokens, where=where
         )
-        if context is not None and len(prompts[i]) + len(demo.ids) > context:
+        prompt_len = len(prompts[i])
+        if context is not None and prompt_len + len(demo.ids) > context:
             raise TrainerError(
-                f"{where}: its prompt ({len(prompts[i])} tokens) and demonstration "
+                f"{where}: its prompt ({prompt_len} tokens) and demonstration "
                 f"({len(demo.ids)} tokens) exceed the model's {context} positions"
             )
         found[i] = demo
@@ -177,7 +245,7 @@ def check_fits_context(
     if context is None or data.longest_prompt + new_tokens <= context:
         return
     # The longest length came from the core's report; its row is looked up only to name it.
-    row = next(i for i, p in enumerate(data.prompts) if len(p) == data.longest_prompt)
+    row = int(np.argmax(data.prompts.lengths()))
     raise TrainerError(
         f"{name}[{row}]: a prompt of {data.longest_prompt} tokens plus "
         f"max_new_tokens = {new_tokens} exceeds the model's {context} positions"

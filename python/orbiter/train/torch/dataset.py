@@ -1,19 +1,18 @@
-"""Loading the datasets TorchTrainer accepts into :class:`~orbiter.train.records.Example` s."""
+"""Loading the datasets TorchTrainer accepts into :class:`~orbiter.train.records.Examples`."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from orbiter.train.errors import TrainerError
-from orbiter.train.records import Columns, Example, parse_record, read_jsonl
+from orbiter.train.records import Columns, Example, Examples, read_jsonl
 
-__all__ = ["Example", "load_examples"]
+__all__ = ["Example", "Examples", "load_examples"]
 
 
-def _from_tokens(data: Any, name: str) -> list[Example] | None:
+def _from_tokens(data: Any, name: str) -> Examples | None:
     """Examples from ``RaggedTokens`` or ``(RaggedTokens, answers)``; None for other data."""
     from orbiter.train.data import RaggedTokens
 
@@ -31,19 +30,10 @@ def _from_tokens(data: Any, name: str) -> list[Example] | None:
                 )
     else:
         return None
-    values, bounds = tokens.values.tolist(), tokens.offsets.tolist()
-    return [
-        Example(
-            "",
-            "" if answers is None else answers[i],
-            tuple(values[lo:hi]),
-            answer_key=None if answers is None else "answers",
-        )
-        for i, (lo, hi) in enumerate(itertools.pairwise(bounds))
-    ]
+    return Examples.of_tokens(tokens, answers)
 
 
-def load_examples(data: Any, name: str, columns: Columns | None = None) -> list[Example]:
+def load_examples(data: Any, name: str, columns: Columns | None = None) -> Examples:
     """Examples from a list of dicts, a JSONL path, a ``datasets.Dataset`` (their keys
     mapped by *columns*), or pre-tokenized prompts: a
     :class:`~orbiter.train.data.RaggedTokens` (no references) or a pair ``(RaggedTokens,
@@ -67,7 +57,9 @@ def load_examples(data: Any, name: str, columns: Columns | None = None) -> list[
             f"{name} must be a list of dicts, a JSONL path, a datasets.Dataset or "
             f"RaggedTokens, got {type(data).__name__}"
         )
-    examples = [parse_record(r, f"{name}[{i}]", columns=columns) for i, r in enumerate(records)]
+    examples = Examples.of_records(
+        records if isinstance(records, list) else list(records), name, columns
+    )
     if not examples:
         raise TrainerError(f"{name} is empty")
     return examples

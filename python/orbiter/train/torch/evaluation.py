@@ -5,6 +5,7 @@ multi-turn trajectories scored as in training, with tool-use metrics."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from orbiter.train.rewards.registry import BatchedReward
 from orbiter.train.rewards.text import ExtractStyle
 from orbiter.train.torch.agent import PolicyAgent, TokenizerAdapter
 from orbiter.train.torch.agent_rollout import Trajectory, agent_rollout, trajectory_metrics
-from orbiter.train.torch.batches import columns_of, pad, prompt_ids, tokenize
+from orbiter.train.torch.batches import Tokenized, columns_of, pad, tokenize
 from orbiter.train.torch.config import TorchTrainConfig
 from orbiter.train.torch.generation import Sampling, completion_logprobs, generate
 from orbiter.train.trainer import TrainMetrics
@@ -86,16 +87,19 @@ def evaluate_examples(
     agent: PolicyAgent,
     tok: TokenizerAdapter,
     reward: BatchedReward,
-    examples: list[Example],
+    examples: Sequence[Example],
     cfg: TorchTrainConfig,
     sampling: EvalSampling | None = None,
+    data: Tokenized | None = None,
 ) -> TrainMetrics:
     """``n_samples`` completions of each of *examples* (greedy by default), in chunks of
     ``max(batch_size * group_size, 64)`` completions, on the model's device (sampled ones
     from a generator seeded with ``config.seed``, at ``config.top_p``), the model's
     training mode restored afterwards. An item's sample is correct when its reward is
     ``>= config.accuracy_threshold``. An agent with tools or an environment runs the
-    multi-turn rollout instead (:func:`evaluate_multi_turn`).
+    multi-turn rollout instead (:func:`evaluate_multi_turn`). *data* is *examples*
+    tokenized already (:func:`~orbiter.train.torch.batches.tokenize`), else they are
+    tokenized here.
 
     Returns:
         ``TrainMetrics(loss = sum of reference-token NLL / reference tokens, accuracy = share
@@ -105,8 +109,11 @@ def evaluate_examples(
         accuracy_threshold and the first five items' first samples)``.
     """
     sampling = sampling or EvalSampling()
+    if data is None:
+        limit = cfg.max_tool_result_tokens
+        data = tokenize(examples, "test_data", agent, tok, max_result_tokens=limit)
     if agent.is_agentic:
-        return evaluate_multi_turn(agent, tok, reward, examples, cfg, sampling)
+        return evaluate_multi_turn(agent, tok, reward, examples, cfg, sampling, data)
     k = sampling.n_samples
     model = agent.model
     device = next(model.parameters()).device
@@ -121,7 +128,7 @@ def evaluate_examples(
         with torch.no_grad():
             for lo in range(0, len(examples), size):
                 chunk = examples[lo : lo + size]
-                prompts = [prompt_ids(tok, agent, e) for e in chunk]
+                prompts = data.prompts[lo : lo + size]
                 ids, mask = pad(prompts, tok.pad_token_id, left=True, device=device)
                 completion, mask_c = generate(
                     model,
@@ -139,9 +146,9 @@ def evaluate_examples(
                 # the mask is true up to and with the first eos
                 lengths = mask_c.sum(dim=1).tolist()
                 generated += [row[:n] for row, n in zip(rows, lengths, strict=True)]
-                answered = [(p, e) for p, e in zip(prompts, chunk, strict=True) if e.answer]
-                answers = [tok.encode_answer(e.answer) for _, e in answered]
-                nll.add(model, tok, [p for p, _ in answered], answers, None, device)
+                answered = [lo + j for j, e in enumerate(chunk) if e.answer]
+                answers = [data.answers[i] for i in answered]
+                nll.add(model, tok, [prompts[i - lo] for i in answered], answers, None, device)
     finally:
         model.train(was_training)
     repeated = [e for e in examples for _ in range(k)]
@@ -150,7 +157,7 @@ def evaluate_examples(
         [e.answer for e in repeated],
         response_tokens=RaggedTokens.from_sequences(generated),
         reference_tokens=RaggedTokens.from_sequences(
-            [tok.encode_answer(e.answer) for e in repeated]
+            [data.answers[i] for i in range(len(examples)) for _ in range(k)]
         ),
         columns=columns_of(repeated),
     )
@@ -165,9 +172,10 @@ def evaluate_multi_turn(
     agent: PolicyAgent,
     tok: TokenizerAdapter,
     reward: BatchedReward,
-    examples: list[Example],
+    examples: Sequence[Example],
     cfg: TorchTrainConfig,
     sampling: EvalSampling,
+    data: Tokenized,
 ) -> TrainMetrics:
     """:func:`evaluate_examples` of an agent with tools or an environment: ``n_samples``
     multi-turn trajectories per item (:class:`~orbiter.train.torch.agent_rollout.MultiTurnRollout`
@@ -187,7 +195,6 @@ def evaluate_multi_turn(
     k = sampling.n_samples
     model = agent.model
     device = next(model.parameters()).device
-    data = tokenize(examples, "test_data", agent, tok, max_result_tokens=cfg.max_tool_result_tokens)
     turn = Sampling(
         cfg.max_new_tokens,
         tok.eos_token_id,
@@ -303,7 +310,7 @@ class _Nll:
 def _metrics(
     scores: np.ndarray,
     outputs: list[str],
-    examples: list[Example],
+    examples: Sequence[Example],
     sampling: EvalSampling,
     cfg: TorchTrainConfig,
     loss: float,

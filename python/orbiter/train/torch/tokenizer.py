@@ -6,6 +6,10 @@ Needs no vocabulary file and no download, so the built-in demo and the tests run
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orbiter.train.data import RaggedTokens
 
 
 class ByteTokenizer:
@@ -28,6 +32,25 @@ class ByteTokenizer:
         head = (self.bos_token_id,) if add_bos else ()
         tail = (self.eos_token_id,) if add_eos else ()
         return [*head, *text.encode("utf-8"), *tail]
+
+    def encode_batch(
+        self,
+        texts: Sequence[str],
+        *,
+        prefix: str = "",
+        add_bos: bool = False,
+        add_eos: bool = False,
+    ) -> RaggedTokens:
+        """:meth:`encode` of ``prefix + text`` for each of *texts*, as token rows built in
+        one pass in the core (:meth:`~orbiter.train.data.RaggedTokens.from_utf8`)."""
+        from orbiter.train.data import RaggedTokens
+
+        return RaggedTokens.from_utf8(
+            texts,
+            prefix=prefix,
+            bos=self.bos_token_id if add_bos else None,
+            eos=self.eos_token_id if add_eos else None,
+        )
 
     def decode(self, ids: Iterable[int], *, stop_at_eos: bool = True) -> str:
         """Text of *ids*, special tokens dropped; stops at the first eos by default."""

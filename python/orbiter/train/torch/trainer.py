@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from torch import nn
 
 from orbiter.train.config import Algorithm
 from orbiter.train.data import RaggedTokens
-from orbiter.train.records import Columns, Example, require_references
+from orbiter.train.records import Columns, Example, Examples, require_references
 from orbiter.train.rewards.registry import (
     BatchedReward,
     needs_reference,
@@ -103,9 +104,10 @@ class TorchTrainer(Trainer):
         super().__init__(config)
         self._agent: PolicyAgent | None = None
         self._tokenizer: TokenizerAdapter | None = None
-        self._train_examples: list[Example] | None = None
-        self._test_examples: list[Example] | None = None
+        self._train_examples: Examples | None = None
+        self._test_examples: Examples | None = None
         self._train_tokens: Tokenized | None = None
+        self._test_tokens: Tokenized | None = None
         self._columns = Columns()
         self.value_head: nn.Module | None = None
         """PPO's critic (a linear head on the policy's last hidden state) after ``train()``."""
@@ -156,7 +158,7 @@ class TorchTrainer(Trainer):
             agent = policy_for(agent, policy)
         self._agent, self._tokenizer = check_policy(agent)
         if self._train_examples is not None:
-            self._train_tokens = self._tokenize(self._train_examples, "train_data")
+            self._tokenize_splits()
 
     def check_dataset(
         self,
@@ -191,10 +193,9 @@ class TorchTrainer(Trainer):
         if self._reward is not None and self._needs_reference:
             self._require_references(train, test)
         self._columns, self._train_examples, self._test_examples = columns, train, test
+        self._train_tokens = self._test_tokens = None
         if self._tokenizer is not None:
-            self._train_tokens = self._tokenize(self._train_examples, "train_data")
-            if self._test_examples is not None:
-                self._tokenize(self._test_examples, "test_data")
+            self._tokenize_splits()
 
     def check_reward(self, reward_fn: Any | None = None) -> None:
         """A core reward name (default ``"math_equal"``), a ``RewardPipeline``, a batched
@@ -215,7 +216,7 @@ class TorchTrainer(Trainer):
         self._reward_name, self._reward, self._needs_reference = name, scorer, needs
 
     def _require_references(
-        self, train: list[Example], test: list[Example] | None, name: str | None = None
+        self, train: Examples, test: Examples | None, name: str | None = None
     ) -> None:
         reward = self._reward_name if name is None else name
         require_references(train, "train_data", reward)
@@ -238,10 +239,28 @@ class TorchTrainer(Trainer):
             columns=columns_of([example], column_names(self._train_examples or [example])),
         )
 
-    def _tokenize(self, examples: list[Example], name: str) -> Tokenized:
+    def _tokenize_splits(self) -> None:
+        """Tokenize the training split and the test split once each (kept for
+        :meth:`evaluate`) for the current agent."""
+        assert self._train_examples is not None
+        self._train_tokens = self._tokenize(self._train_examples, "train_data")
+        if self._test_examples is not None:
+            self._test_tokens = self._tokenize(self._test_examples, "test_data")
+
+    def _tokenize(self, examples: Sequence[Example], name: str) -> Tokenized:
         assert self._agent is not None and self._tokenizer is not None
         limit = self.torch_config.max_tool_result_tokens
         return tokenize(examples, name, self._agent, self._tokenizer, max_result_tokens=limit)
+
+    def _current(self, data: Tokenized, examples: Sequence[Example], name: str) -> Tokenized:
+        """*data*, or *examples* tokenized anew when the config's ``max_tool_result_tokens``
+        changed since and their demonstrations are laid out with it."""
+        if (
+            data.demonstrations
+            and data.max_result_tokens != self.torch_config.max_tool_result_tokens
+        ):
+            return self._tokenize(examples, name)
+        return data
 
     def _require_ready(self) -> tuple[PolicyAgent, TokenizerAdapter, Tokenized, BatchedReward]:
         missing = [
@@ -272,13 +291,10 @@ class TorchTrainer(Trainer):
         agent, _, data, _ = self._require_ready()
         # The ranges hold even when check_config was never called.
         validate_config(self.torch_config)
-        if (
-            data.demonstrations
-            and data.max_result_tokens != self.torch_config.max_tool_result_tokens
-        ):
-            # the config changed after check_dataset: lay the demonstrations out anew
-            assert self._train_examples is not None
-            self._train_tokens = data = self._tokenize(self._train_examples, "train_data")
+        assert self._train_examples is not None
+        self._train_tokens = data = self._current(data, self._train_examples, "train_data")
+        if self._test_tokens is not None and self._test_examples is not None:
+            self._test_tokens = self._current(self._test_tokens, self._test_examples, "test_data")
         check_fits_context(agent.model, data, self.torch_config.max_new_tokens)
         stop = threading.Event()
 
@@ -461,7 +477,7 @@ class TorchTrainer(Trainer):
             and self._test_examples
             and ctx.dist.is_main
         ):
-            evaluation = self._evaluate_sync(self._test_examples)
+            evaluation = self._evaluate_sync(self._test_examples, None, self._test_tokens)
             row = {"step": done, "eval_accuracy": evaluation.accuracy}
             # an agent's evaluation also says how it used its tools
             for key in ("tool_use_rate", "tool_error_rate"):
@@ -537,35 +553,40 @@ class TorchTrainer(Trainer):
         sampling = EvalSampling(n_samples, temperature, answer_style)
         if self._agent is None or self._reward is None:
             raise TrainerError("evaluate() needs check_agent and check_reward first")
-        examples = (
-            load_examples(test_data, "test_data", self._columns)
-            if test_data is not None
-            else self._test_examples
-        )
+        if test_data is not None:
+            examples: Examples | None = load_examples(test_data, "test_data", self._columns)
+            data = None
+        else:
+            examples, data = self._test_examples, self._test_tokens
         if not examples:
             raise TrainerError(
                 "evaluate() has no test data: pass test_data or give check_dataset one"
             )
         if self._needs_reference:
             require_references(examples, "test_data", self._reward_name)
-        if self._tokenizer is not None:
-            data = self._tokenize(examples, "test_data")
-            check_fits_context(
-                self._agent.model, data, self.torch_config.max_new_tokens, "test_data"
-            )
+        data = (
+            self._tokenize(examples, "test_data")
+            if data is None
+            else self._current(data, examples, "test_data")
+        )
+        check_fits_context(self._agent.model, data, self.torch_config.max_new_tokens, "test_data")
         try:
-            return await asyncio.to_thread(self._evaluate_sync, examples, sampling)
+            return await asyncio.to_thread(self._evaluate_sync, examples, sampling, data)
         except TrainerError:
             raise
         except Exception as err:
             raise TrainerError(f"evaluation failed: {err!r}") from err
 
     def _evaluate_sync(
-        self, examples: list[Example], sampling: EvalSampling | None = None
+        self,
+        examples: Sequence[Example],
+        sampling: EvalSampling | None = None,
+        data: Tokenized | None = None,
     ) -> TrainMetrics:
         agent, tok, reward = self._agent, self._tokenizer, self._reward
         assert agent is not None and tok is not None and reward is not None
-        return evaluate_examples(agent, tok, reward, examples, self.torch_config, sampling)
+        cfg = self.torch_config
+        return evaluate_examples(agent, tok, reward, examples, cfg, sampling, data)
 
 
 # The metrics file's name, for the demo and other readers of a run's output directory.

@@ -3,6 +3,10 @@
 Each case runs in a subprocess under ``ulimit -v`` (address space), so an allocation the
 limit refuses is what a machine without the memory would do; the child must exit 0
 after catching ``TrainerValueError``, not die with SIGABRT (exit 134).
+
+The core's allocator (mimalloc) reserves address space in arenas of 1 GiB; under a limit
+this tight the child gives it 64 MiB arenas (``MIMALLOC_ARENA_RESERVE``, as the README
+says a user under ``ulimit -v`` would), so that NumPy's own arrays still fit.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ def run_limited(body: str, limit_kib: int) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "RAYON_NUM_THREADS": "2"},
+        env={**os.environ, "RAYON_NUM_THREADS": "2", "MIMALLOC_ARENA_RESERVE": "64MiB"},
     )
 
 

@@ -419,7 +419,6 @@ def _embeddings(g: int, h: int) -> list[str]:
     """Responses whose final answer holds the digits of ``g >= 2`` but is not ``g`` (``h != g``)."""
     out = [
         f"$x^{{{g}}}$",
-        f"$4\\sqrt{{{g}}}$",
         f"$\\frac{{\\pi}}{{{g}}}$",
         f"$x \\le {g}$",
         f"$({h}, {g})$",
@@ -433,6 +432,8 @@ def _embeddings(g: int, h: int) -> list[str]:
         f"$-[0, {g})$",
     ]
     out += [f"${g}^2$", f"$\\sqrt{{{g}}}$" if int(g**0.5) ** 2 != g else f"${g}^3$"]
+    if g != 16:  # 4 sqrt(16) is 16
+        out.append(f"$4\\sqrt{{{g}}}$")
     if g != 2:
         out.append(f"${g}!$")
     return out

@@ -25,6 +25,10 @@ use crate::mask::Mask;
 /// Rows per call: the lanes of one SSE2 vector.
 pub(super) const LANES: usize = 4;
 
+/// Floats per cache line.
+#[cfg(target_arch = "x86_64")]
+const LINE: usize = 16;
+
 /// The transpose of a 4 x 4 tile held as four vectors (rows in, columns out, or back).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
@@ -176,9 +180,7 @@ fn scan4<M: Mask, const VALUES: bool>(
             store_column(out_b, cols, j, b);
         }
     }
-    for j in (0..whole).step_by(4).rev() {
-        let (rt, mt) = (load_tile(r, cols, j), load_mask_tile(m, cols, j));
-        let vt = if VALUES { load_tile(v, cols, j) } else { rt };
+    let mut tile = |rt: [__m128; 4], vt: [__m128; 4], mt: [__m128; 4]| {
         let (mut at, mut bt) = ([rt[0]; 4], [rt[0]; 4]);
         for i in (0..4).rev() {
             bad = or(bad, nonfinite(rt[i]));
@@ -187,9 +189,55 @@ fn scan4<M: Mask, const VALUES: bool>(
             }
             (at[i], bt[i]) = step(rt[i], vt[i], mt[i]);
         }
+        (at, bt)
+    };
+    let lines = whole - whole % LINE;
+    for j in (lines..whole).step_by(4).rev() {
+        let (rt, mt) = (load_tile(r, cols, j), load_mask_tile(m, cols, j));
+        let vt = if VALUES { load_tile(v, cols, j) } else { rt };
+        let (at, bt) = tile(rt, vt, mt);
         store_tile(out_a, cols, j, at);
         if VALUES {
             store_tile(out_b, cols, j, bt);
+        }
+    }
+    // A cache line of each of the twenty streams at a time, through buffers on the stack:
+    // the rows are `cols` floats apart (4 KiB for T = 1024), so their lines share one L1
+    // set, and reading a line a tile (16 bytes) at a time had it evicted and fetched
+    // again for each of its four tiles.
+    let mut rb = [0.0f32; LANES * LINE];
+    let mut vb = [0.0f32; LANES * LINE];
+    let mut mb = [0.0f32; LANES * LINE];
+    let mut ab = [MaybeUninit::<f32>::uninit(); LANES * LINE];
+    let mut bb = [MaybeUninit::<f32>::uninit(); LANES * LINE];
+    for j in (0..lines).step_by(LINE).rev() {
+        for k in 0..LANES {
+            let (src, dst) = (k * cols + j..k * cols + j + LINE, k * LINE..(k + 1) * LINE);
+            rb[dst.clone()].copy_from_slice(&r[src.clone()]);
+            if VALUES {
+                vb[dst.clone()].copy_from_slice(&v[src.clone()]);
+            }
+            for (u, x) in mb[dst].iter_mut().zip(&m[src]) {
+                *u = if x.is_set() { 1.0 } else { 0.0 };
+            }
+        }
+        for t in (0..LINE).step_by(4).rev() {
+            let rt = load_tile(&rb, LINE, t);
+            let vt = if VALUES { load_tile(&vb, LINE, t) } else { rt };
+            // SAFETY: SSE2 compares.
+            let mt = load_tile(&mb, LINE, t).map(|c| unsafe { _mm_cmpneq_ps(c, _mm_setzero_ps()) });
+            let (at, bt) = tile(rt, vt, mt);
+            store_tile(&mut ab, LINE, t, at);
+            if VALUES {
+                store_tile(&mut bb, LINE, t, bt);
+            }
+        }
+        for k in 0..LANES {
+            let (dst, src) = (k * cols + j..k * cols + j + LINE, k * LINE..(k + 1) * LINE);
+            out_a[dst.clone()].copy_from_slice(&ab[src.clone()]);
+            if VALUES {
+                out_b[dst].copy_from_slice(&bb[src]);
+            }
         }
     }
     // SAFETY: SSE2 movemask.

@@ -669,7 +669,7 @@ mod tests {
     /// row alone (the scalar path), bit for bit, for every mask type's path.
     #[test]
     fn lanes_match_single_rows_bit_for_bit() {
-        for cols in [1usize, 3, 4, 7, 18, 1023] {
+        for cols in [1usize, 3, 4, 7, 16, 18, 37, 64, 1023] {
             let rows = 11;
             let n = rows * cols;
             let r: Vec<f32> = (0..n)

@@ -2,8 +2,10 @@
 //!
 //! Sizes follow the scoring core's speed targets: GRPO on 4096 responses in 512 uneven
 //! groups broadcast to (4096, 1024), GAE on (4096, 1024), exact match / token F1 on
-//! 100k rows with 6.4M int32 tokens, token validation, math answers, the byte tokenizer
-//! on 1M arithmetic records, and the lifecycle's state transition. The side-by-side comparison with baselines is `python benches/run.py`.
+//! 100k rows with 6.4M int32 tokens, token validation, math answers, SQuAD exact match /
+//! word F1 on 100k pairs of 80-character texts, the byte tokenizer on 1M arithmetic
+//! records, and the lifecycle's state transition. The side-by-side comparison with
+//! baselines is `python benches/run.py`.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -14,6 +16,7 @@ use _core::advantage::{
 use _core::lifecycle::{Lifecycle, State};
 use _core::ragged::Ragged;
 use _core::reward::math::{math_equal, MathStyle};
+use _core::reward::squad::{normalized_exact_match, word_f1};
 use _core::reward::token::{exact_match, token_f1};
 use _core::tokenize::ByteFrame;
 use _core::validate::validate_tokens;
@@ -189,6 +192,54 @@ fn byte_tokens(c: &mut Criterion) {
     g.finish();
 }
 
+/// SQuAD pairs as `benches/bench_text.py` makes them: 80-character windows, 40 apart, of
+/// GSM8K-like working; `accent` puts an "é" in every row (the non-ASCII path).
+fn squad_pairs(rows: usize, accent: bool) -> (Vec<String>, Vec<String>) {
+    const FILLER: &str = "Natalia sold 48 clips in April and half as many in May, so she sold \
+        48 / 2 = 24 in May. Altogether she sold 48 + 24 = 72 clips, and each clip costs 3 \
+        dollars so that is 216. ";
+    let mut rng = Rng(13);
+    let (mut preds, mut refs) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+    for _ in 0..rows {
+        let body = &FILLER[..(120 + rng.below(61) as usize).min(FILLER.len())];
+        let mut text = format!("{body} So the answer is {}.", 1 + rng.below(5000));
+        if accent {
+            text.insert(rng.below(120) as usize, 'é');
+        }
+        let chars: Vec<char> = text.chars().collect();
+        preds.push(chars[..80].iter().collect());
+        refs.push(chars[40..120.min(chars.len())].iter().collect());
+    }
+    (preds, refs)
+}
+
+fn text(c: &mut Criterion) {
+    const ROWS: usize = 100_000;
+    let mut g = c.benchmark_group("text");
+    g.sample_size(10).measurement_time(Duration::from_secs(3));
+    g.throughput(Throughput::Elements(ROWS as u64));
+    for accent in [false, true] {
+        let (preds, refs) = squad_pairs(ROWS, accent);
+        let p: Vec<&str> = preds.iter().map(String::as_str).collect();
+        let r: Vec<&str> = refs.iter().map(String::as_str).collect();
+        let upper: Vec<String> = preds.iter().map(|t| t.to_uppercase()).collect();
+        let u: Vec<&str> = upper.iter().map(String::as_str).collect();
+        let kind = if accent { "non-ASCII" } else { "ASCII" };
+        g.bench_function(format!("normalized_exact_match 100k pairs {kind}"), |b| {
+            b.iter(|| normalized_exact_match(black_box(&p), &r).unwrap())
+        });
+        // pairs equal once normalised (not byte for byte): both sides normalised in full
+        g.bench_function(
+            format!("normalized_exact_match 100k equal pairs {kind}"),
+            |b| b.iter(|| normalized_exact_match(black_box(&p), &u).unwrap()),
+        );
+        g.bench_function(format!("word_f1 100k pairs {kind}"), |b| {
+            b.iter(|| word_f1(black_box(&p), &r).unwrap())
+        });
+    }
+    g.finish();
+}
+
 fn lifecycle(c: &mut Criterion) {
     let mut g = c.benchmark_group("lifecycle");
     g.bench_function("transition created->validated", |b| {
@@ -208,5 +259,5 @@ fn lifecycle(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, advantages, tokens, math, byte_tokens, lifecycle);
+criterion_group!(benches, advantages, tokens, math, text, byte_tokens, lifecycle);
 criterion_main!(benches);

@@ -185,6 +185,101 @@ def test_large_batch_runs_parallel_path_and_agrees() -> None:
     np.testing.assert_allclose(word_f1(preds, refs), want_f1, atol=1e-6)
 
 
+# Pieces that drive every branch of the one-pass normaliser: articles in every case and
+# at every word edge (next to punctuation, control characters, marks, digits), runs of
+# punctuation, the separators only Python counts as whitespace (0x1c-0x1f), Unicode
+# whitespace (and U+200B, which is not), characters whose lowercase is longer (İ) or
+# depends on context (Σ), and the empty string.
+# fmt: off
+EDGE_PIECES = [
+    "a", "an", "the", "A", "An", "AN", "The", "THE", "tHe", "a.", "t.he", "a-n", ".the",
+    "the_", "_a", "x", "cat", "Cat", "theatre", "anthem", "9", "a1", "2the", "",
+    " ", "  ", "\t", "\n", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f",
+    "\x01", "\x7f", "\x00", "...", "!?", "--", "'", "\"", "(", ")", "[]", "{}", "@#$%",
+]
+WIDE_PIECES = [
+    "\u00a0", "\u0085", "\u1680", "\u2000", "\u2028", "\u2029", "\u202f", "\u3000",
+    "\u200b", "İ", "Σ", "ΣΑΣ", "\u03c3", "\u03c2", "ß", "ẞ", "\u212a", "\u212b", "ǅ", "Ǆ", "é", "É",
+    "\u093e", "\u0301", "\u00b2", "\u2160", "\u24b6", "日本", "€", "\U0001f600",
+]
+# fmt: on
+ascii_texts = st.lists(st.sampled_from(EDGE_PIECES), max_size=24).map("".join)
+wide_texts = st.lists(
+    st.one_of(
+        st.sampled_from(EDGE_PIECES),
+        st.sampled_from(WIDE_PIECES),
+        # assigned code points only, as for the test above (surrogates cannot be encoded)
+        st.characters(blacklist_categories=("Cs", "Cn")),
+    ),
+    max_size=24,
+).map("".join)
+
+
+def edited(text: str, how: int) -> str:
+    """A text that agrees with *text* for a long prefix (exact match compares in steps)."""
+    edits = [
+        lambda t: t,
+        lambda t: t.upper(),
+        lambda t: t + " the",
+        lambda t: t + " x",
+        lambda t: t + ".",
+        lambda t: t + "\u3000",
+        lambda t: t.replace(" ", "  ", 2),
+        lambda t: t.replace("a", "b", 1),
+        lambda t: "The " + t,
+        lambda t: t[: len(t) // 2],
+    ]
+    return edits[how % len(edits)](text)
+
+
+def check_against_squad(pairs: list[tuple[str, str]]) -> None:
+    preds, refs = [p for p, _ in pairs], [r for _, r in pairs]
+    want_em = np.float32([squad_normalize(p) == squad_normalize(r) for p, r in pairs])
+    np.testing.assert_array_equal(normalized_exact_match(preds, refs), want_em)
+    # the same f64 formula, rounded once to float32: equal, not merely close
+    want_f1 = np.float32([squad_f1(p, r) for p, r in pairs])
+    np.testing.assert_array_equal(word_f1(preds, refs), want_f1)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(ascii_texts, ascii_texts, st.integers(0, 9)), min_size=1, max_size=12))
+def test_ascii_fast_path_equals_official_squad(rows: list[tuple[str, str, int]]) -> None:
+    pairs = [(p, r) for p, r, _ in rows] + [(p, edited(p, k)) for p, _, k in rows]
+    check_against_squad(pairs)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(wide_texts, wide_texts, st.integers(0, 9)), min_size=1, max_size=12))
+def test_unicode_path_equals_official_squad(rows: list[tuple[str, str, int]]) -> None:
+    pairs = [(p, r) for p, r, _ in rows] + [(p, edited(p, k)) for p, _, k in rows]
+    # an ASCII text against a non-ASCII one takes both paths in one pair
+    pairs += [(p, p + "\u00a0é") for p, _, _ in rows]
+    check_against_squad(pairs)
+
+
+def test_long_texts_and_reused_buffers_equal_official_squad() -> None:
+    # rows of very different lengths in one batch (the buffers grow and are reused), on
+    # both sides of the parallel threshold
+    rng = np.random.default_rng(5)
+    pieces = EDGE_PIECES + WIDE_PIECES
+    texts = ["".join(rng.choice(pieces, size=int(rng.integers(0, 400)))) for _ in range(300)]
+    pairs = [(t, edited(t, i)) for i, t in enumerate(texts)]
+    pairs += [(t, texts[(i + 1) % len(texts)]) for i, t in enumerate(texts)]
+    check_against_squad(pairs)
+    big = pairs * (20_000 // len(pairs) + 1)
+    check_against_squad(big)
+
+
+def test_text_errors_keep_their_order() -> None:
+    # every type error (predictions first) before any encoding error
+    with pytest.raises(TypeError, match=r"references\[1\]"):
+        normalized_exact_match(["a", "\ud800"], ["a", 2])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match=r"predictions\[1\]: cannot be encoded as UTF-8"):
+        word_f1(["a", "\ud800", "\udfff"], ["a", "b", "\ud800"])
+    with pytest.raises(ValueError, match=r"references\[2\]: cannot be encoded as UTF-8"):
+        word_f1(["a", "b", "c"], ["a", "b", "\ud800"])
+
+
 # ---------------------------------------------------------------- regex
 
 ATOMS = ["a", "b", "c", "1", ".", "[ab]", "[^a]", "\\d", "\\w", "\\s", "(ab|c)", "(a|b)", " "]

@@ -3,7 +3,7 @@
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 
-use super::text::{as_strs, collect_strs};
+use super::text::collect_strs;
 use crate::py::errors::run_detached;
 use crate::reward::math::extract::{self, ExtractStyle};
 use crate::reward::math::{self, MathStyle};
@@ -17,10 +17,8 @@ fn extract_answer<'py>(
 ) -> PyResult<Vec<Option<String>>> {
     let style = ExtractStyle::parse(style)?;
     let t = collect_strs(texts, "texts")?;
-    let ts = as_strs(&t, "texts")?;
-    run_detached(py, "extract_answer", || {
-        extract::extract_answers(&ts, style)
-    })
+    let ts = t.strs()?;
+    run_detached(py, "extract_answer", || extract::extract_answers(ts, style))
 }
 
 /// Float32 scores and their uint8 statuses.
@@ -40,9 +38,9 @@ fn math_equal<'py>(
     let style = MathStyle::parse(style)?;
     let r = collect_strs(responses, "responses")?;
     let a = collect_strs(answers, "answers")?;
-    let (rs, as_) = (as_strs(&r, "responses")?, as_strs(&a, "answers")?);
+    let (rs, as_) = (r.strs()?, a.strs()?);
     let (scores, status) = run_detached(py, "math_equal", || {
-        math::math_equal(&rs, &as_, style, think_marker)
+        math::math_equal(rs, as_, style, think_marker)
     })?;
     Ok((scores.into_pyarray(py), status.into_pyarray(py)))
 }
@@ -58,9 +56,9 @@ fn math_answer<'py>(
 ) -> PyResult<Vec<Option<String>>> {
     let style = MathStyle::parse(style)?;
     let r = collect_strs(responses, "responses")?;
-    let rs = as_strs(&r, "responses")?;
+    let rs = r.strs()?;
     run_detached(py, "math_answer", || {
-        math::math_answers(&rs, style, think_marker)
+        math::math_answers(rs, style, think_marker)
     })
 }
 

@@ -3,7 +3,7 @@
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 
-use super::text::{as_strs, collect_strs};
+use super::text::collect_strs;
 use crate::py::errors::run_detached;
 use crate::reward::regex;
 
@@ -16,8 +16,8 @@ fn regex_match<'py>(
     full: bool,
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
     let t = collect_strs(texts, "texts")?;
-    let ts = as_strs(&t, "texts")?;
-    let out = run_detached(py, "regex_match", || regex::regex_match(&ts, pattern, full))?;
+    let ts = t.strs()?;
+    let out = run_detached(py, "regex_match", || regex::regex_match(ts, pattern, full))?;
     Ok(out.into_pyarray(py))
 }
 

@@ -21,3 +21,18 @@ pub mod validate;
 
 #[cfg(feature = "python")]
 mod py;
+
+/// Helpers shared by the unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// xorshift64: deterministic test data, `next(m)` in `0..m`.
+    pub fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut state = seed;
+        move |m| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % m
+        }
+    }
+}

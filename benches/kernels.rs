@@ -14,10 +14,10 @@ use _core::advantage::{
     discounted_returns, gae, grpo_broadcast, kl_divergence, reinforce_pp, KlKind, Shape,
 };
 use _core::lifecycle::{Lifecycle, State};
-use _core::ragged::Ragged;
+use _core::ragged::{from_padded, to_padded, Ragged, Side};
 use _core::reward::math::{math_equal, MathStyle};
 use _core::reward::squad::{normalized_exact_match, word_f1};
-use _core::reward::token::{exact_match, token_f1};
+use _core::reward::token::{exact_match, repetition_penalty, token_f1};
 use _core::tokenize::ByteFrame;
 use _core::validate::validate_tokens;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -126,6 +126,35 @@ fn tokens(c: &mut Criterion) {
     g.throughput(Throughput::Bytes((n * 4) as u64));
     g.bench_function("validate_tokens 100k rows", |b| {
         b.iter(|| validate_tokens(black_box(&a), 50_000, 1, Some(4096), 100).unwrap())
+    });
+    for n in [1, 3, 4, 8] {
+        g.bench_function(format!("repetition_penalty n={n} 100k rows"), |b| {
+            b.iter(|| repetition_penalty(black_box(&a), n, 1.0).unwrap())
+        });
+    }
+    // The same rows over 4 ids: most n-grams repeat, every probe finds a key.
+    let small: Vec<i32> = values.iter().map(|v| v % 4).collect();
+    let s = Ragged::new(&small, &offsets, "responses").unwrap();
+    g.bench_function("repetition_penalty n=3 100k rows, 4 ids", |b| {
+        b.iter(|| repetition_penalty(black_box(&s), 3, 1.0).unwrap())
+    });
+    for side in [Side::Right, Side::Left] {
+        g.bench_function(format!("to_padded {side:?} 100k rows"), |b| {
+            b.iter(|| to_padded(black_box(&a), 0, side, None).unwrap())
+        });
+    }
+    let padded = to_padded(&a, 0, Side::Left, None).unwrap();
+    g.throughput(Throughput::Bytes((padded.ids.len() * 5) as u64));
+    g.bench_function("from_padded left 100k rows", |b| {
+        b.iter(|| {
+            from_padded(
+                black_box(&padded.ids),
+                &padded.mask,
+                padded.rows,
+                padded.width,
+            )
+            .unwrap()
+        })
     });
     g.finish();
 }
@@ -259,5 +288,13 @@ fn lifecycle(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, advantages, tokens, math, text, byte_tokens, lifecycle);
+criterion_group!(
+    benches,
+    advantages,
+    tokens,
+    math,
+    text,
+    byte_tokens,
+    lifecycle
+);
 criterion_main!(benches);

@@ -30,3 +30,18 @@ mod py;
 /// page by page, which on a 4096 x 1024 GAE cost about as long as the kernel itself.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Helpers shared by the unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// xorshift64: deterministic test data, `next(m)` in `0..m`.
+    pub fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut state = seed;
+        move |m| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % m
+        }
+    }
+}

@@ -7,6 +7,7 @@
 use crate::alloc;
 use crate::error::{CoreError, CoreResult};
 use crate::mask::Mask;
+use std::mem::MaybeUninit;
 
 /// A token id type: the integer dtypes a token buffer may hold (int32, int64).
 pub trait TokenId:
@@ -230,6 +231,23 @@ pub struct Padded<T> {
     pub mask: Vec<bool>,
 }
 
+/// A `(rows, width)` grid of per-token values, row-major, without a mask.
+#[derive(Debug, PartialEq)]
+pub struct Grid<T> {
+    pub rows: usize,
+    pub width: usize,
+    pub values: Vec<T>,
+}
+
+/// Padded elements per parallel task of the ragged <-> padded copies: a few hundred rows
+/// of a typical width, enough to pay for a task, few enough to balance two threads.
+const ELEMENTS_PER_TASK: usize = 32 * 1024;
+
+/// Rows per task for rows of `width` elements (at least one).
+fn rows_per_task(width: usize) -> usize {
+    (ELEMENTS_PER_TASK / width.max(1)).max(1)
+}
+
 /// Pads `tokens` to `(n, width)` where `width = max_len` if given, else the longest
 /// row. Rows longer than `max_len` keep their first `max_len` tokens. Padding holds
 /// `pad_id` and mask `false`.
@@ -245,18 +263,38 @@ pub fn to_padded<T: TokenId>(
             format!("{pad_id} does not fit the tokens' dtype {}", T::DTYPE),
         )
     })?;
-    pad_rows(tokens, pad, side, max_len, T::DTYPE)
+    let width = padded_width(tokens, max_len, T::DTYPE)?;
+    let (ids, mask) = pad_into_grids(tokens, pad, side, width, true)?;
+    Ok(Padded {
+        rows: tokens.len(),
+        width,
+        ids,
+        mask,
+    })
 }
 
-/// [`to_padded`] for rows of any element (`dtype` names it in messages): `(n, width)`
-/// with `width = max_len` if given, else the longest row; padding holds `pad`.
+/// [`to_padded`]'s grid without the mask, for rows of any element (`dtype` names it in
+/// messages): `(n, width)` with `width = max_len` if given, else the longest row;
+/// padding holds `pad`.
 pub fn pad_rows<T: Copy + Send + Sync>(
     rows: &Ragged<'_, T>,
     pad: T,
     side: Side,
     max_len: Option<i64>,
     dtype: &str,
-) -> CoreResult<Padded<T>> {
+) -> CoreResult<Grid<T>> {
+    let width = padded_width(rows, max_len, dtype)?;
+    let (values, _) = pad_into_grids(rows, pad, side, width, false)?;
+    Ok(Grid {
+        rows: rows.len(),
+        width,
+        values,
+    })
+}
+
+/// The padded width: `max_len` if given (`>= 0`), else the longest row; refused when a
+/// row of it could not be described by an array's byte strides.
+fn padded_width<T>(rows: &Ragged<'_, T>, max_len: Option<i64>, dtype: &str) -> CoreResult<usize> {
     let width = match max_len {
         Some(m) if m < 0 => {
             return Err(CoreError::arg("max_len", format!("must be >= 0, got {m}")))
@@ -264,7 +302,6 @@ pub fn pad_rows<T: Copy + Send + Sync>(
         Some(m) => usize::try_from(m).map_err(|_| CoreError::arg("max_len", "too large"))?,
         None => rows.max_len(),
     };
-    let n = rows.len();
     // An array's strides are byte offsets (isize): a row wider than isize::MAX bytes cannot
     // be described, even with no rows to allocate, and numpy would index past memory.
     let row_bytes = width.checked_mul(std::mem::size_of::<T>());
@@ -274,53 +311,192 @@ pub fn pad_rows<T: Copy + Send + Sync>(
             format!("{width} is too wide: a row of {dtype} takes more than isize::MAX bytes"),
         ));
     }
+    Ok(width)
+}
+
+/// The `(n, width)` grid of `rows` padded with `pad`, and its mask when `with_mask`
+/// (empty otherwise). Every element is written exactly once: a row's tokens are one
+/// copy, its padding one fill, into memory that was never initialised before.
+fn pad_into_grids<T: Copy + Send + Sync>(
+    rows: &Ragged<'_, T>,
+    pad: T,
+    side: Side,
+    width: usize,
+    with_mask: bool,
+) -> CoreResult<(Vec<T>, Vec<bool>)> {
+    let n = rows.len();
     let total = n
         .checked_mul(width)
         .ok_or_else(|| CoreError::arg("max_len", "padded size overflows"))?;
+    let mask_total = if with_mask { total } else { 0 };
     // A huge `max_len` must be an error, not an allocation failure that aborts the process.
     let what = format!("a ({n}, {width}) padded output");
-    let mut ids = alloc::filled(total, pad).map_err(|e| e.named("max_len", &what))?;
-    let mut mask = alloc::zeros::<bool>(total).map_err(|e| e.named("max_len", &what))?;
-    if width == 0 {
-        return Ok(Padded {
-            rows: n,
-            width,
-            ids,
-            mask,
-        });
-    }
-    let fill = |i: usize, id_row: &mut [T], mask_row: &mut [bool]| {
+    let mut ids = alloc::reserve::<T>(total).map_err(|e| e.named("max_len", &what))?;
+    let mut mask = alloc::reserve::<bool>(mask_total).map_err(|e| e.named("max_len", &what))?;
+    let parallel = total >= crate::batch::PAR_MIN_COPY;
+    let per_task = rows_per_task(width);
+    let kept = |i: usize| {
         let row = rows.row(i);
-        let row = &row[..row.len().min(width)];
-        let start = match side {
-            Side::Right => 0,
-            Side::Left => width - row.len(),
-        };
-        id_row[start..start + row.len()].copy_from_slice(row);
-        mask_row[start..start + row.len()].fill(true);
+        &row[..row.len().min(width)]
     };
-    if total >= crate::batch::PAR_MIN_COPY {
-        use rayon::prelude::*;
-        ids.par_chunks_mut(width)
-            .zip(mask.par_chunks_mut(width))
-            .enumerate()
-            .for_each(|(i, (a, b))| fill(i, a, b));
-    } else {
-        ids.chunks_mut(width)
-            .zip(mask.chunks_mut(width))
-            .enumerate()
-            .for_each(|(i, (a, b))| fill(i, a, b));
-    }
-    Ok(Padded {
-        rows: n,
+    for_row_chunks(
+        &mut ids.spare_capacity_mut()[..total],
         width,
-        ids,
-        mask,
-    })
+        per_task,
+        parallel,
+        |i, out| write_padded_row(out, kept(i), pad, side),
+    );
+    for_row_chunks(
+        &mut mask.spare_capacity_mut()[..mask_total],
+        width,
+        per_task,
+        parallel,
+        |i, out| write_mask_row(out, kept(i).len(), side),
+    );
+    // SAFETY: `for_row_chunks` hands every row of `width` slots of each grid to the
+    // writers, which write every slot of the row they are given. A panic unwinds before
+    // this, leaving both empty.
+    unsafe {
+        ids.set_len(total);
+        mask.set_len(mask_total);
+    }
+    Ok((ids, mask))
+}
+
+/// Calls `write(i, row_i)` for each row of `per_row` slots of `out`, in tasks of
+/// `per_task` rows, in parallel when `parallel`. Results do not depend on the
+/// thread count: each row is written by one call, from its index alone.
+fn for_row_chunks<U, F>(
+    out: &mut [MaybeUninit<U>],
+    per_row: usize,
+    per_task: usize,
+    parallel: bool,
+    write: F,
+) where
+    U: Send,
+    F: Fn(usize, &mut [MaybeUninit<U>]) + Sync,
+{
+    if per_row == 0 {
+        return;
+    }
+    let task = |t: usize, chunk: &mut [MaybeUninit<U>]| {
+        for (j, row) in chunk.chunks_exact_mut(per_row).enumerate() {
+            write(t * per_task + j, row);
+        }
+    };
+    if parallel {
+        use rayon::prelude::*;
+        out.par_chunks_mut(per_row * per_task)
+            .enumerate()
+            .for_each(|(t, chunk)| task(t, chunk));
+    } else {
+        out.chunks_mut(per_row * per_task)
+            .enumerate()
+            .for_each(|(t, chunk)| task(t, chunk));
+    }
+}
+
+/// `out` (one padded row, `row.len() <= out.len()`) = `row` then `pad` on the right,
+/// or `pad` then `row` on the left.
+#[inline]
+fn write_padded_row<T: Copy>(out: &mut [MaybeUninit<T>], row: &[T], pad: T, side: Side) {
+    let (tokens, padding) = match side {
+        Side::Right => out.split_at_mut(row.len()),
+        Side::Left => {
+            let (padding, tokens) = out.split_at_mut(out.len() - row.len());
+            (tokens, padding)
+        }
+    };
+    // Both loops compile to a memcpy and a fill.
+    for (slot, &v) in tokens.iter_mut().zip(row) {
+        slot.write(v);
+    }
+    for slot in padding {
+        slot.write(pad);
+    }
+}
+
+/// `out` (one mask row) = `len` trues on the tokens' side, falses on the padding's.
+#[inline]
+fn write_mask_row(out: &mut [MaybeUninit<bool>], len: usize, side: Side) {
+    let (set, unset) = match side {
+        Side::Right => out.split_at_mut(len),
+        Side::Left => {
+            let (unset, set) = out.split_at_mut(out.len() - len);
+            (set, unset)
+        }
+    };
+    for slot in set {
+        slot.write(true);
+    }
+    for slot in unset {
+        slot.write(false);
+    }
+}
+
+/// How the set positions of one mask row lie: none, one contiguous run (left or right
+/// padding, or a run in the middle), or anything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RowShape {
+    Run { start: usize, len: usize },
+    Scattered { len: usize },
+}
+
+impl RowShape {
+    fn len(self) -> usize {
+        match self {
+            RowShape::Run { len, .. } | RowShape::Scattered { len } => len,
+        }
+    }
+}
+
+/// The shape of one mask row, from two branch-free counts (set positions, and changes
+/// between set and unset, counting the row's ends as unset): one run changes twice.
+fn row_shape<M: Mask>(m: &[M]) -> RowShape {
+    let len = count_chunked(m, m, |a, _| a.is_set());
+    if len == 0 {
+        return RowShape::Run { start: 0, len };
+    }
+    let inner = count_chunked(m, &m[1..], |a, b| a.is_set() != b.is_set());
+    let ends = usize::from(m[0].is_set()) + usize::from(m[m.len() - 1].is_set());
+    if inner + ends != 2 {
+        return RowShape::Scattered { len };
+    }
+    let start = if m[0].is_set() {
+        0
+    } else if m[m.len() - 1].is_set() {
+        m.len() - len
+    } else {
+        m.iter().position(|x| x.is_set()).unwrap_or(0)
+    };
+    RowShape::Run { start, len }
+}
+
+/// How many `i` have `test(a[i], b[i])`, over the shorter of the two. Counted in byte
+/// lanes, 255 elements at a time, so that it vectorises (a count in `usize` lanes does
+/// not, without AVX2).
+#[inline]
+fn count_chunked<M: Mask>(a: &[M], b: &[M], test: impl Fn(M, M) -> bool) -> usize {
+    const CHUNK: usize = u8::MAX as usize;
+    a.chunks(CHUNK)
+        .zip(b.chunks(CHUNK))
+        .map(|(x, y)| {
+            let hits = x
+                .iter()
+                .zip(y)
+                .fold(0u8, |n, (&p, &q)| n + u8::from(test(p, q)));
+            usize::from(hits)
+        })
+        .sum()
 }
 
 /// Gathers the tokens of `ids (rows, width)` where `mask` is set, row by row, into a
 /// ragged batch `(values, offsets)`. Any padding pattern works (left, right, holes).
+///
+/// Two passes over row chunks (in parallel from [`crate::batch::PAR_MIN_COPY`]
+/// elements): the first reads only the mask, finding each row's count and whether its
+/// tokens are one run; the second copies a run as one memcpy and gathers other rows
+/// element by element, into the disjoint part of the output the offsets give each chunk.
 pub fn from_padded<T: TokenId, M: Mask>(
     ids: &[T],
     mask: &[M],
@@ -342,25 +518,82 @@ pub fn from_padded<T: TokenId, M: Mask>(
     }
     // `rows` can be huge with no memory behind it (a `(10**12, 0)` array): the offsets'
     // allocation must fail as an error, not abort the process.
-    let mut offsets = alloc::reserve(rows.saturating_add(1))
+    let mut offsets = alloc::zeros::<i64>(rows.saturating_add(1))
         .map_err(|e| e.named("ids", &format!("the offsets of {rows} rows")))?;
-    offsets.push(0i64);
-    let mut count = 0i64;
-    if width > 0 {
-        for m in mask.chunks_exact(width) {
-            count += m.iter().map(|&x| i64::from(x.is_set())).sum::<i64>();
-            offsets.push(count);
-        }
-    } else {
-        offsets.resize(rows + 1, 0);
+    if width == 0 {
+        return Ok((Vec::new(), offsets));
     }
-    let mut values = alloc::output("mask", count as usize)?;
-    values.extend(
-        ids.iter()
-            .zip(mask.iter())
-            .filter(|(_, m)| m.is_set())
-            .map(|(&v, _)| v),
+    let mut shapes = alloc::reserve::<RowShape>(rows)
+        .map_err(|e| e.named("mask", &format!("the row shapes of {rows} rows")))?;
+    let parallel = total >= crate::batch::PAR_MIN_COPY;
+    let per_task = rows_per_task(width);
+    for_row_chunks(
+        &mut shapes.spare_capacity_mut()[..rows],
+        1,
+        per_task,
+        parallel,
+        |i, out| {
+            out[0].write(row_shape(&mask[i * width..(i + 1) * width]));
+        },
     );
+    // SAFETY: `for_row_chunks` hands over every slot, and each is written.
+    unsafe { shapes.set_len(rows) };
+    let mut count = 0i64;
+    for (slot, shape) in offsets[1..].iter_mut().zip(&shapes) {
+        count += shape.len() as i64;
+        *slot = count;
+    }
+    let mut values = alloc::output::<T>("mask", count as usize)?;
+    {
+        // Each task's rows own the output between their first and last offsets.
+        let mut rest = &mut values.spare_capacity_mut()[..count as usize];
+        let mut parts = Vec::with_capacity(rows.div_ceil(per_task));
+        for (t, bounds) in offsets.chunks(per_task).enumerate() {
+            let end = offsets[((t + 1) * per_task).min(rows)] - bounds[0];
+            let (part, tail) = std::mem::take(&mut rest).split_at_mut(end as usize);
+            parts.push(part);
+            rest = tail;
+        }
+        let gather = |task: usize, out: &mut [MaybeUninit<T>]| {
+            let first = task * per_task;
+            let last = (first + per_task).min(rows);
+            let mut k = 0usize;
+            for (i, shape) in shapes[first..last].iter().enumerate() {
+                let at = (first + i) * width;
+                match *shape {
+                    RowShape::Run { start, len } => {
+                        let src = &ids[at + start..at + start + len];
+                        for (slot, &v) in out[k..k + len].iter_mut().zip(src) {
+                            slot.write(v);
+                        }
+                        k += len;
+                    }
+                    RowShape::Scattered { .. } => {
+                        let row = ids[at..at + width].iter().zip(&mask[at..at + width]);
+                        for (&v, _) in row.filter(|(_, m)| m.is_set()) {
+                            out[k].write(v);
+                            k += 1;
+                        }
+                    }
+                }
+            }
+        };
+        if parallel {
+            use rayon::prelude::*;
+            parts
+                .into_par_iter()
+                .enumerate()
+                .for_each(|(t, out)| gather(t, out));
+        } else {
+            parts
+                .into_iter()
+                .enumerate()
+                .for_each(|(t, out)| gather(t, out));
+        }
+    }
+    // SAFETY: the parts tile the first `count` slots, and each row writes exactly its
+    // shape's `len` values (counted from the same mask) into its own part.
+    unsafe { values.set_len(count as usize) };
     Ok((values, offsets))
 }
 
@@ -454,6 +687,113 @@ mod tests {
         assert!(to_padded(&r, 0, Side::Left, Some(-1)).is_err());
         let z = to_padded(&r, 0, Side::Left, Some(0)).unwrap();
         assert_eq!((z.rows, z.width, z.ids.len()), (3, 0, 0));
+    }
+
+    /// Element by element, as the padding is defined.
+    fn naive_pad(rows: &Ragged<'_, i64>, pad: i64, side: Side, width: usize) -> Padded<i64> {
+        let mut ids = vec![pad; rows.len() * width];
+        let mut mask = vec![false; rows.len() * width];
+        for i in 0..rows.len() {
+            let row = rows.row(i);
+            let kept = row.len().min(width);
+            for (j, &v) in row[..kept].iter().enumerate() {
+                let col = match side {
+                    Side::Right => j,
+                    Side::Left => width - kept + j,
+                };
+                ids[i * width + col] = v;
+                mask[i * width + col] = true;
+            }
+        }
+        Padded {
+            rows: rows.len(),
+            width,
+            ids,
+            mask,
+        }
+    }
+
+    #[test]
+    fn padding_matches_element_by_element_on_both_paths() {
+        let mut next = crate::testing::xorshift(0x2545_F491_4F6C_DD1D);
+        // Small batches run serially, the large ones (>= PAR_MIN_COPY elements) in tasks.
+        for rows in [0usize, 1, 7, 300, 3000] {
+            let mut offsets = vec![0i64];
+            for _ in 0..rows {
+                let len = if next(5) == 0 { 0 } else { next(60) as i64 };
+                offsets.push(offsets.last().unwrap() + len);
+            }
+            let values: Vec<i64> = (0..*offsets.last().unwrap())
+                .map(|_| next(1000) as i64 - 500)
+                .collect();
+            let r = Ragged::new(&values, &offsets, "offsets").unwrap();
+            for side in [Side::Left, Side::Right] {
+                for max_len in [None, Some(0), Some(1), Some(17), Some(80)] {
+                    let pad = next(9) as i64 - 4;
+                    let got = to_padded(&r, pad, side, max_len).unwrap();
+                    let width = max_len.map_or(r.max_len(), |m| m as usize);
+                    assert_eq!(got, naive_pad(&r, pad, side, width), "{rows} {side:?}");
+                    let grid = pad_rows(&r, pad, side, max_len, "int64").unwrap();
+                    assert_eq!((grid.rows, grid.width), (got.rows, got.width));
+                    assert_eq!(grid.values, got.ids);
+                    let (back, back_offsets) =
+                        from_padded(&got.ids, &got.mask, got.rows, got.width).unwrap();
+                    let kept: Vec<i64> = (0..rows)
+                        .flat_map(|i| r.row(i)[..r.row_len(i).min(width)].to_vec())
+                        .collect();
+                    assert_eq!(back, kept);
+                    assert_eq!(back_offsets.len(), rows + 1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn row_shapes() {
+        let shape = |m: &[u8]| row_shape(m);
+        assert_eq!(shape(&[0, 0, 0]), RowShape::Run { start: 0, len: 0 });
+        assert_eq!(shape(&[1, 1, 0]), RowShape::Run { start: 0, len: 2 });
+        assert_eq!(shape(&[0, 2, 7]), RowShape::Run { start: 1, len: 2 });
+        assert_eq!(shape(&[0, 1, 1, 0]), RowShape::Run { start: 1, len: 2 });
+        assert_eq!(shape(&[1, 1, 1]), RowShape::Run { start: 0, len: 3 });
+        assert_eq!(shape(&[1]), RowShape::Run { start: 0, len: 1 });
+        assert_eq!(shape(&[1, 0, 1]), RowShape::Scattered { len: 2 });
+        assert_eq!(shape(&[0, 1, 0, 1, 0]), RowShape::Scattered { len: 2 });
+    }
+
+    #[test]
+    fn gathers_match_element_by_element_on_both_paths() {
+        let mut next = crate::testing::xorshift(0x9E37_79B9_7F4A_7C15);
+        // Rows of every shape: empty, full, left and right padded, a run in the middle,
+        // holes; a small batch (serial) and one above PAR_MIN_COPY (in tasks).
+        for (rows, width) in [(9usize, 5usize), (5000, 37), (2, 1), (40, 2000)] {
+            let ids: Vec<i32> = (0..rows * width).map(|_| next(1 << 20) as i32).collect();
+            let mut mask = vec![0i16; rows * width];
+            for (i, row) in mask.chunks_mut(width).enumerate() {
+                let (a, b) = {
+                    let x = next(width as u64 + 1) as usize;
+                    let y = next(width as u64 + 1) as usize;
+                    (x.min(y), x.max(y))
+                };
+                match i % 6 {
+                    0 => {}
+                    1 => row.fill(3),
+                    2 => row[..b].fill(1),
+                    3 => row[a..].fill(-1),
+                    4 => row[a..b].fill(1),
+                    _ => row.iter_mut().for_each(|m| *m = (next(3) == 0) as i16),
+                }
+            }
+            let (values, offsets) = from_padded(&ids, &mask, rows, width).unwrap();
+            let mut want = Vec::new();
+            let mut want_offsets = vec![0i64];
+            for (row, m) in ids.chunks(width).zip(mask.chunks(width)) {
+                want.extend(row.iter().zip(m).filter(|(_, &m)| m != 0).map(|(&v, _)| v));
+                want_offsets.push(want.len() as i64);
+            }
+            assert_eq!(values, want, "{rows} x {width}");
+            assert_eq!(offsets, want_offsets);
+        }
     }
 
     #[test]

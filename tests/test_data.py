@@ -172,6 +172,103 @@ def test_from_padded_any_mask(b, t, mask_dtype, dtype, rnd):
     assert as_lists(rt) == [ids[i][mask[i] != 0].tolist() for i in range(b)]
 
 
+def np_pad(values, offsets, pad, side, width):
+    """Padding vectorised in NumPy: a column index per token, one fancy assignment."""
+    lengths = np.minimum(np.diff(offsets), width)
+    rows = np.repeat(np.arange(len(lengths)), lengths)
+    first = np.repeat(offsets[:-1], lengths)
+    within = np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    cols = within if side == "right" else within + np.repeat(width - lengths, lengths)
+    ids = np.full((len(lengths), width), pad, values.dtype)
+    mask = np.zeros((len(lengths), width), bool)
+    ids[rows, cols] = values[first + within]
+    mask[rows, cols] = True
+    return ids, mask
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_padding_above_the_parallel_threshold_matches_numpy(dtype, side):
+    """Batches of 65k+ padded elements are written in row chunks on rayon's threads."""
+    gen = np.random.default_rng(3)
+    info = np.iinfo(dtype)
+    lengths = gen.integers(0, 90, size=4000)
+    lengths[::7] = 0
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    values = gen.integers(info.min, info.max, size=int(offsets[-1]), dtype=dtype, endpoint=True)
+    rt = RaggedTokens(values, offsets)
+    for pad, max_len in [(0, None), (int(info.min), 40), (int(info.max), 120), (-1, 0)]:
+        width = int(lengths.max()) if max_len is None else max_len
+        ids, mask = rt.to_padded(pad_id=pad, side=side, max_len=max_len)
+        want_ids, want_mask = np_pad(values, offsets, pad, side, width)
+        assert ids.dtype == dtype and ids.flags.c_contiguous and ids.flags.writeable
+        np.testing.assert_array_equal(ids, want_ids)
+        np.testing.assert_array_equal(mask, want_mask)
+        back = RaggedTokens.from_padded(ids, mask)
+        np.testing.assert_array_equal(back.lengths(), np.minimum(lengths, width))
+        cut = np.minimum(lengths, width)
+        kept = [values[o : o + k] for o, k in zip(offsets[:-1], cut, strict=True)]
+        np.testing.assert_array_equal(back.values, np.concatenate(kept))
+
+
+def mask_of_shapes(gen, b, t):
+    """Rows of every shape the gather tells apart: empty, full, right and left padded,
+    one run in the middle, and holes."""
+    mask = np.zeros((b, t), np.int64)
+    for i in range(b):
+        lo, hi = np.sort(gen.integers(0, t + 1, size=2))
+        kind = i % 6
+        if kind == 1:
+            mask[i] = 1
+        elif kind == 2:
+            mask[i, :hi] = 1
+        elif kind == 3:
+            mask[i, lo:] = 1
+        elif kind == 4:
+            mask[i, lo:hi] = 1
+        elif kind == 5:
+            mask[i] = gen.random(t) < 0.5
+    return mask
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (3000, 41), (30, 4000), (1, 1)])
+@pytest.mark.parametrize("mask_dtype", [np.bool_, np.int8, np.uint8, np.int16, np.int32, np.int64])
+def test_from_padded_of_every_row_shape_matches_numpy(shape, mask_dtype):
+    gen = np.random.default_rng(shape[0] * 31 + shape[1])
+    for dtype in DTYPES:
+        ids = gen.integers(-(2**31), 2**31, size=shape).astype(dtype)
+        mask = mask_of_shapes(gen, *shape)
+        # Non-zero is set, whatever the value (numpy's truth).
+        typed = (mask * gen.integers(1, 3, size=shape)).astype(mask_dtype)
+        if mask_dtype is np.int8:
+            typed = -typed
+        rt = RaggedTokens.from_padded(ids, typed)
+        np.testing.assert_array_equal(rt.values, ids[typed != 0])
+        want_offsets = np.concatenate([[0], np.cumsum((typed != 0).sum(axis=1))])
+        np.testing.assert_array_equal(rt.offsets, want_offsets)
+        assert rt.values.dtype == dtype
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(st.lists(st.integers(-(2**31), 2**31 - 1), max_size=40), max_size=30),
+    st.sampled_from(DTYPES),
+    st.sampled_from(["left", "right"]),
+    st.one_of(st.none(), st.integers(0, 45)),
+    st.sampled_from([0, -1, 7, -(2**31), 2**31 - 1]),
+)
+def test_padding_of_any_rows_matches_numpy(rows, dtype, side, max_len, pad):
+    rt = make(rows, dtype)
+    width = max((len(r) for r in rows), default=0) if max_len is None else max_len
+    ids, mask = rt.to_padded(pad_id=pad, side=side, max_len=max_len)
+    want_ids, want_mask = np_pad(rt.values, rt.offsets, pad, side, width)
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_array_equal(mask, want_mask)
+    # Rows cut at max_len come back cut; the others whole.
+    assert as_lists(RaggedTokens.from_padded(ids, mask)) == [r[:width] for r in rows]
+
+
 def test_getitem_and_repr():
     rt = make([[1, 2], [], [3, 4, 5]], np.int32)
     assert rt[-1].tolist() == [3, 4, 5] and rt[1].tolist() == []

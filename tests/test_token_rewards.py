@@ -164,6 +164,44 @@ def test_repetition_penalty_long_ngrams_match_reference(rows, n):
     np.testing.assert_allclose(got, np.array(want, np.float32), rtol=1e-6, atol=1e-7)
 
 
+# Ids that take every way of counting: a few small ones (rows that repeat), int32
+# extremes, and for int64 ids past 32 bits and negative ones.
+small_ids = st.integers(0, 3)
+int32_ids = st.one_of(small_ids, st.integers(-(2**31), 2**31 - 1))
+int64_ids = st.one_of(small_ids, st.integers(-(2**63), 2**63 - 1), st.just(2**32 + 1))
+
+
+@settings(max_examples=150)
+@given(
+    st.data(),
+    st.sampled_from(DTYPES),
+    st.integers(1, 9),
+)
+def test_repetition_penalty_of_any_ids_matches_reference(data, dtype, n):
+    ids = int32_ids if dtype == np.int32 else int64_ids
+    rows = data.draw(st.lists(st.lists(ids, max_size=60), min_size=1, max_size=12))
+    got = rw.repetition_penalty(make(rows, dtype), n=n, max_penalty=1.0)
+    want = [ref_repetition(r, n, 1.0) for r in rows]
+    np.testing.assert_allclose(got, np.array(want, np.float32), rtol=1e-6, atol=1e-7)
+
+
+def test_repetition_penalty_parallel_path_with_rows_changing_kind():
+    """Above the rayon threshold; runs of repetitive rows (counted in one pass) between
+    rows of mostly distinct ids (counted in two), for each way of keying n-grams."""
+    gen = np.random.default_rng(4)
+    rows = []
+    for i in range(20_000):
+        length = int(gen.integers(0, 50))
+        alphabet = 3 if (i // 40) % 2 else 50_000
+        rows.append(gen.integers(0, alphabet, size=length))
+    for dtype, shift in [(np.int32, 0), (np.int64, 0), (np.int64, 2**40)]:
+        batch = make([(r + shift).astype(dtype) for r in rows], dtype)
+        for n in (1, 2, 3, 4, 6):
+            got = rw.repetition_penalty(batch, n=n, max_penalty=1.0)
+            want = [ref_repetition(r.tolist(), n, 1.0) for r in rows]
+            np.testing.assert_allclose(got, np.array(want, np.float32), rtol=1e-6, atol=1e-7)
+
+
 @given(
     st.lists(st.integers(0, 30), min_size=1, max_size=30),
     st.integers(1, 20),

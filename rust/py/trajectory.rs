@@ -291,8 +291,8 @@ enum PadValues<'py> {
     U8(Bound<'py, PyArray1<u8>>),
 }
 
-fn to_2d<'py, T: Element>(py: Python<'py>, p: ragged::Padded<T>) -> PyResult<Bound<'py, PyAny>> {
-    Array2::from_shape_vec((p.rows, p.width), p.ids)
+fn to_2d<'py, T: Element>(py: Python<'py>, p: ragged::Grid<T>) -> PyResult<Bound<'py, PyAny>> {
+    Array2::from_shape_vec((p.rows, p.width), p.values)
         .map(|a| a.into_pyarray(py).into_any())
         .map_err(|e| PyErr::from(CoreError::value(format!("internal shape error: {e}"))))
 }

@@ -8,18 +8,77 @@ use crate::error::{CoreError, CoreResult};
 use crate::ragged::{Ragged, TokenId};
 use foldhash::fast::RandomState as SeededHash;
 
-/// Open-addressing set of one row's n-grams, stored as (hash, start); equal hashes are
-/// confirmed by comparing the n-grams themselves, so the count is exact.
+/// Counts one row's distinct n-grams at a time, reusing its buffers over the rows a
+/// worker scores.
+///
+/// Two passes over a row. The first puts each token in an open-addressing table and
+/// flags the positions whose token occurs more than once in the row. An n-gram that
+/// starts with a token seen once is distinct without further ado; only the flagged starts
+/// go through the second pass, which puts their n-grams in the same table: packed exactly
+/// into 128 bits (up to four 32-bit ids, or two 64-bit ones) and compared as keys, or for
+/// longer n-grams stored as (hash, start), with equal hashes confirmed by comparing the
+/// n-grams themselves. Either way the count is exact. When most of a row's tokens repeat
+/// the first pass saves nothing, and the worker counts its next rows in one pass over all
+/// their n-grams (trying two passes again every 32 rows); which way
+/// a row is counted never changes its count.
 ///
 /// Written by hand rather than on `hashbrown::HashTable`: measured single-threaded,
 /// hashbrown was 16-20 % faster on rows of mostly distinct n-grams but 30 % slower on
 /// repetitive rows (a 4-token vocabulary), and repetitive rows are what this penalty is for.
 #[derive(Default)]
 pub struct NgramSet {
-    /// `(hash, start + 1)`; start 0 marks an empty slot.
-    slots: Vec<(u64, u32)>,
-    used: Vec<u32>,
+    table: Table,
+    /// Per position of the row: 1 when its token occurs more than once in the row.
+    repeated: Vec<u8>,
+    /// Whether the last row measured was repetitive (most of its tokens repeat), so that
+    /// the next rows go straight to one pass; `rows` counts them to measure again.
+    dense: bool,
+    rows: u32,
     doubling: Doubling,
+}
+
+/// Open-addressing table (linear probing) whose slots belong to the current pass when
+/// their stamp is the pass's: a new pass bumps the stamp instead of clearing the table.
+#[derive(Default)]
+struct Table {
+    slots: Vec<Slot>,
+    /// The current pass's stamp; slots with another stamp are empty.
+    stamp: u32,
+}
+
+/// One slot: a token and its first position, an n-gram packed as `(lo, hi)`, or a long
+/// n-gram's `(hash, start)`.
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    lo: u64,
+    hi: u64,
+    stamp: u32,
+}
+
+/// How the flagged n-grams of a row are keyed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Keying {
+    /// `n` ids of `bits` bits each, packed exactly into 128 bits (`n * bits <= 128`).
+    Packed { bits: u32 },
+    /// A hash of the n-gram and its start, confirmed by comparing the tokens.
+    Hashed,
+}
+
+/// The keying of `n`-grams (`n < DOUBLING_FROM_N`): packed into 32-bit lanes when every
+/// id of the row fits one (`narrow`), into 64-bit lanes for `n <= 2`, else hashed.
+fn keying(n: usize, narrow: bool) -> Keying {
+    match n {
+        1..=4 if narrow => Keying::Packed { bits: 32 },
+        1 | 2 => Keying::Packed { bits: 64 },
+        _ => Keying::Hashed,
+    }
+}
+
+/// wyhash's folded multiply: the 128-bit product's halves xor-ed, well mixed in all bits.
+#[inline(always)]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ ((full >> 64) as u64)
 }
 
 /// From this `n` on, n-grams are counted by rank doubling ([`distinct_by_doubling`]):
@@ -91,48 +150,243 @@ impl NgramSet {
         if n >= DOUBLING_FROM_N {
             return distinct_by_doubling(row, n, &mut self.doubling);
         }
-        let total = row.len() + 1 - n;
-        let want = (total.max(4) * 2).next_power_of_two();
-        if want > self.slots.len() {
-            self.slots = alloc::filled(want, (0, 0))?;
+        if n == 1 {
+            return Ok(self.mark_repeated(row)?.0);
         }
-        let used = self.used.len();
-        self.used
-            .try_reserve_exact(total.saturating_sub(used))
-            .map_err(|_| AllocError::of::<u32>(total))?;
-        let (mask, shift) = (want - 1, 64 - want.trailing_zeros());
+        self.rows = self.rows.wrapping_add(1);
+        if self.dense && self.rows % RECHECK_DENSE_EVERY != 0 {
+            return self.count_all(row, n, keying(n, fits_32_bits(row)));
+        }
+        let (_, narrow) = self.mark_repeated(row)?;
+        let starts = row.len() + 1 - n;
+        let flags = &self.repeated[..starts];
+        let flagged = count_set(flags);
+        // When most starts are flagged the first pass saved nothing: count every n-gram
+        // in one pass instead, for this row and (as rows of a batch look alike) the next.
+        self.dense = flagged * 2 > starts;
+        if self.dense {
+            return self.count_all(row, n, keying(n, narrow));
+        }
+        if flagged == 0 {
+            return Ok(starts);
+        }
+        let mut pass = self.table.begin(flagged)?;
+        let flagged_starts = flags.iter().enumerate().filter(|(_, &f)| f != 0);
         let mut unique = 0usize;
-        let seed = 0x243F_6A88_85A3_08D3u64 ^ crate::hashkey::process_key();
-        for (start, gram) in row.windows(n).enumerate() {
-            let h = gram.iter().fold(seed, |h, t| {
-                (h ^ t.to_i64() as u64)
-                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                    .rotate_left(29)
-            });
-            let mut s = (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize;
-            loop {
-                let (sh, st) = self.slots[s];
-                if st == 0 {
-                    self.slots[s] = (h, start as u32 + 1);
-                    self.used.push(s as u32);
-                    unique += 1;
-                    break;
+        let (s0, s1) = seeds();
+        match keying(n, narrow) {
+            Keying::Packed { bits } => {
+                for (start, _) in flagged_starts {
+                    let key = pack(&row[start..start + n], bits);
+                    let (lo, hi) = (key as u64, (key >> 64) as u64);
+                    let h = folded_multiply(lo ^ s0, hi ^ s1);
+                    let found = pass.insert(h, lo, hi, |s| s.lo == lo && s.hi == hi);
+                    unique += usize::from(found.is_none());
                 }
-                let other = st as usize - 1;
-                if sh == h && row.get(other..other + n) == Some(gram) {
-                    break;
+            }
+            Keying::Hashed => {
+                for (start, _) in flagged_starts {
+                    unique += usize::from(insert_hashed(&mut pass, row, start, n, (s0, s1)));
                 }
-                s = (s + 1) & mask;
             }
         }
-        for &s in &self.used {
-            if let Some(slot) = self.slots.get_mut(s as usize) {
-                slot.1 = 0;
-            }
-        }
-        self.used.clear();
-        Ok(unique)
+        Ok(starts - flagged + unique)
     }
+
+    /// Every `n`-gram of `row` (`n >= 2`) put in the table in one pass; packed keys roll
+    /// along the row, one id in and one out per step.
+    fn count_all<T: TokenId>(
+        &mut self,
+        row: &[T],
+        n: usize,
+        keying: Keying,
+    ) -> Result<usize, AllocError> {
+        let starts = row.len() + 1 - n;
+        let mut pass = self.table.begin(starts)?;
+        let seeds = seeds();
+        Ok(match keying {
+            Keying::Packed { bits: 32 } => count_rolling::<T, 32>(&mut pass, row, n, seeds),
+            Keying::Packed { .. } => count_rolling::<T, 64>(&mut pass, row, n, seeds),
+            Keying::Hashed => (0..starts)
+                .filter(|&start| insert_hashed(&mut pass, row, start, n, seeds))
+                .count(),
+        })
+    }
+
+    /// The first pass: flags in `repeated` every position whose token occurs more than
+    /// once in `row`. Returns the number of distinct tokens, and whether every id fits
+    /// 32 bits (always for int32, whose ids are taken as their 32 bits).
+    fn mark_repeated<T: TokenId>(&mut self, row: &[T]) -> Result<(usize, bool), AllocError> {
+        alloc::refill(&mut self.repeated, row.len(), 0)?;
+        let repeated = &mut self.repeated[..];
+        let mut pass = self.table.begin(row.len())?;
+        let (key, _) = seeds();
+        let mut wide = 0u64;
+        let mut distinct = 0usize;
+        for (j, t) in row.iter().enumerate() {
+            let t = t.to_i64() as u64;
+            wide |= t;
+            // Fibonacci hashing: the top bits of the product are well mixed.
+            let h = (t ^ key).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            match pass.insert(h, t, j as u64, |s| s.lo == t) {
+                None => distinct += 1,
+                Some(first) => {
+                    // `first` is an earlier position of this row, `j` this one.
+                    if let Some(f) = repeated.get_mut(first as usize) {
+                        *f = 1;
+                    }
+                    repeated[j] = 1;
+                }
+            }
+        }
+        let narrow = std::mem::size_of::<T>() <= 4 || wide >> 32 == 0;
+        Ok((distinct, narrow))
+    }
+}
+
+/// How often (in rows) a worker that went to one pass per row for repetitive rows
+/// tries the two passes again, in case its rows changed.
+const RECHECK_DENSE_EVERY: u32 = 32;
+
+/// Whether every id of `row` fits 32 bits (int32 ids always do, taken as their bits).
+fn fits_32_bits<T: TokenId>(row: &[T]) -> bool {
+    std::mem::size_of::<T>() <= 4
+        || row.iter().fold(0u64, |acc, t| acc | t.to_i64() as u64) >> 32 == 0
+}
+
+/// `gram` packed into `bits`-bit lanes (`gram.len() * bits <= 128`), oldest id highest.
+#[inline(always)]
+fn pack<T: TokenId>(gram: &[T], bits: u32) -> u128 {
+    let lane = u64::MAX >> (64 - bits);
+    gram.iter().fold(0u128, |key, t| {
+        (key << bits) | u128::from(t.to_i64() as u64 & lane)
+    })
+}
+
+/// Counts the distinct `n`-grams of `row` packed into `BITS`-bit lanes, the key rolling
+/// along the row.
+fn count_rolling<T: TokenId, const BITS: u32>(
+    pass: &mut Pass<'_>,
+    row: &[T],
+    n: usize,
+    (s0, s1): (u64, u64),
+) -> usize {
+    let width = n as u32 * BITS;
+    let keep = if width >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << width) - 1
+    };
+    let lane = u64::MAX >> (64 - BITS);
+    let mut key = pack(&row[..n - 1], BITS);
+    let mut unique = 0usize;
+    for t in &row[n - 1..] {
+        key = ((key << BITS) | u128::from(t.to_i64() as u64 & lane)) & keep;
+        let (lo, hi) = (key as u64, (key >> 64) as u64);
+        let h = folded_multiply(lo ^ s0, hi ^ s1);
+        let found = pass.insert(h, lo, hi, |s| s.lo == lo && s.hi == hi);
+        unique += usize::from(found.is_none());
+    }
+    unique
+}
+
+/// Inserts the `n`-gram at `start` by its hash and start; equal hashes are confirmed
+/// by comparing the tokens. `true` when it was not there yet.
+#[inline]
+fn insert_hashed<T: TokenId>(
+    pass: &mut Pass<'_>,
+    row: &[T],
+    start: usize,
+    n: usize,
+    (s0, s1): (u64, u64),
+) -> bool {
+    let gram = &row[start..start + n];
+    let h = gram
+        .iter()
+        .fold(s0, |h, t| folded_multiply(h ^ t.to_i64() as u64, s1));
+    let same = |s: &Slot| {
+        let other = s.hi as usize;
+        s.lo == h && row.get(other..other + n) == Some(gram)
+    };
+    pass.insert(h, h, start as u64, same).is_none()
+}
+
+/// The hash keys of this process: two odd words from [`crate::hashkey::process_key`].
+#[inline]
+fn seeds() -> (u64, u64) {
+    let key = crate::hashkey::process_key();
+    (key | 1, folded_multiply(key, 0x9E37_79B9_7F4A_7C15) | 1)
+}
+
+/// One pass over a [`Table`]: its first `2^k` slots, of which those with the pass's
+/// stamp are full.
+struct Pass<'a> {
+    slots: &'a mut [Slot],
+    shift: u32,
+    stamp: u32,
+}
+
+impl Table {
+    /// Starts a pass over `items` keys: at least twice as many slots (a power of two, so
+    /// most probes take one step) under a fresh stamp. Only the table's first slots are
+    /// used, so that small rows stay in a small, hot prefix.
+    fn begin(&mut self, items: usize) -> Result<Pass<'_>, AllocError> {
+        let want = items
+            .max(4)
+            .checked_mul(2)
+            .and_then(usize::checked_next_power_of_two)
+            .ok_or(AllocError::of::<Slot>(usize::MAX))?;
+        if want > self.slots.len() {
+            self.slots = alloc::filled(want, Slot::default())?;
+            self.stamp = 0;
+        }
+        if self.stamp == u32::MAX {
+            // The stamps wrapped around: empty every slot once.
+            self.slots.fill(Slot::default());
+            self.stamp = 0;
+        }
+        self.stamp += 1;
+        Ok(Pass {
+            slots: &mut self.slots[..want],
+            shift: 64 - want.trailing_zeros(),
+            stamp: self.stamp,
+        })
+    }
+}
+
+impl Pass<'_> {
+    /// Inserts the key whose hash is `h`, stored as `(lo, hi)`, where `same` tells
+    /// whether a full slot holds it: `None` when it was not there yet, else the `hi` of
+    /// the slot that holds it.
+    #[inline(always)]
+    fn insert(&mut self, h: u64, lo: u64, hi: u64, same: impl Fn(&Slot) -> bool) -> Option<u64> {
+        let mask = self.slots.len() - 1;
+        let mut s = (h >> self.shift) as usize;
+        loop {
+            let slot = &mut self.slots[s & mask];
+            if slot.stamp != self.stamp {
+                *slot = Slot {
+                    lo,
+                    hi,
+                    stamp: self.stamp,
+                };
+                return None;
+            }
+            if same(slot) {
+                return Some(slot.hi);
+            }
+            s += 1;
+        }
+    }
+}
+
+/// How many bytes of `flags` are non-zero, counted in byte lanes 255 at a time so that
+/// it vectorises.
+fn count_set(flags: &[u8]) -> usize {
+    flags
+        .chunks(u8::MAX as usize)
+        .map(|c| usize::from(c.iter().fold(0u8, |n, &f| n + u8::from(f != 0))))
+        .sum()
 }
 
 /// `max_penalty * (1 - unique / total)` over the row's n-grams (`total = len - n + 1`);
@@ -189,13 +443,7 @@ mod tests {
     #[test]
     fn doubling_counts_the_same_ngrams_as_whole_windows() {
         // rows over small alphabets (many repeats) and n on both sides of the threshold
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = |m: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % m
-        };
+        let mut next = crate::testing::xorshift(0x2545_F491_4F6C_DD1Du64);
         let mut set = NgramSet::default();
         for _ in 0..300 {
             let alphabet = 1 + next(4);
@@ -213,6 +461,87 @@ mod tests {
         assert_eq!(set.distinct(&same, 50_000).unwrap(), 1);
         let ramp: Vec<i64> = (0..200_000).collect();
         assert_eq!(set.distinct(&ramp, 50_000).unwrap(), 150_001);
+    }
+
+    #[test]
+    fn every_keying_counts_the_distinct_ngrams() {
+        let mut next = crate::testing::xorshift(0x9E37_79B9_7F4A_7C15u64);
+        // One set over rows of changing lengths and keyings: a slot left by a longer row
+        // must never count for a later one.
+        let mut set = NgramSet::default();
+        let mut seen = std::collections::HashSet::new();
+        for round in 0..600 {
+            let len = 1 + next(if round % 7 == 0 { 400 } else { 40 }) as usize;
+            let alphabet = [2, 5, 64, 1 << 40][round % 4];
+            // int64 ids: small, beyond 32 bits, or negative (both leave the 32-bit lanes).
+            let offset = [0i64, 0, 1 << 33, -3][(round / 4) % 4];
+            let row: Vec<i64> = (0..len).map(|_| next(alphabet) as i64 + offset).collect();
+            let narrow: Vec<i32> = row.iter().map(|&t| t as i32).collect();
+            // Only int64 rows with an id outside [0, 2^32) leave the 32-bit lanes.
+            let fits = row.iter().all(|&t| (0..1 << 32).contains(&t));
+            assert_eq!(set.mark_repeated(&row).unwrap().1, fits);
+            assert_eq!(fits_32_bits(&row), fits);
+            assert!(set.mark_repeated(&narrow).unwrap().1 && fits_32_bits(&narrow));
+            for n in 1..=9.min(len) {
+                seen.insert(keying(n, fits));
+                let naive: std::collections::HashSet<&[i64]> = row.windows(n).collect();
+                let naive_narrow: std::collections::HashSet<&[i32]> = narrow.windows(n).collect();
+                // Both ways of counting: two passes (which may turn to one), and one pass
+                // straight away, as after a repetitive row.
+                for dense in [false, true] {
+                    (set.dense, set.rows) = (dense, 0);
+                    assert_eq!(set.distinct(&row, n).unwrap(), naive.len(), "n={n} {row:?}");
+                    (set.dense, set.rows) = (dense, 0);
+                    assert_eq!(set.distinct(&narrow, n).unwrap(), naive_narrow.len());
+                }
+                if n >= 2 {
+                    let all = set.count_all(&row, n, keying(n, fits)).unwrap();
+                    assert_eq!(all, naive.len(), "n={n}");
+                }
+            }
+        }
+        assert_eq!(seen.len(), 3);
+        // 64-bit lanes keep ids that differ only above bit 32 apart, and the 32-bit lanes
+        // of int32 keep negative ids apart from large positive ones.
+        assert_eq!(
+            set.distinct(&[1i64, 1 + (1 << 32), 1, 1 + (1 << 32)], 2)
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            set.distinct(&[-1i32, i32::MAX, -1, i32::MIN], 1).unwrap(),
+            3
+        );
+    }
+
+    #[test]
+    fn equal_hashes_of_different_keys_are_both_kept() {
+        let mut table = Table::default();
+        let mut pass = table.begin(8).unwrap();
+        let same = |lo: u64, hi: u64| move |s: &Slot| s.lo == lo && s.hi == hi;
+        // One hash for every key: each probe walks past the others (wrapping around the
+        // end of the table), and only an equal key is found.
+        for k in 0..8 {
+            assert_eq!(pass.insert(u64::MAX, k, k + 1, same(k, k + 1)), None);
+        }
+        for k in 0..8 {
+            assert_eq!(pass.insert(u64::MAX, k, k + 1, same(k, k + 1)), Some(k + 1));
+        }
+        assert_eq!(pass.insert(u64::MAX, 0, 0, same(0, 0)), None);
+    }
+
+    #[test]
+    fn stamps_wrapping_around_empty_the_table() {
+        let mut set = NgramSet::default();
+        let row = [1i32, 2, 3, 4, 5, 6];
+        assert_eq!(set.distinct(&row, 2).unwrap(), 5);
+        set.table.stamp = u32::MAX - 2;
+        for _ in 0..4 {
+            // Every slot written under the old stamps must read as empty after the wrap.
+            assert_eq!(set.distinct(&row, 2).unwrap(), 5);
+            assert_eq!(set.distinct(&[7i32, 7, 7], 2).unwrap(), 1);
+        }
+        assert!(set.table.stamp < 16);
     }
 
     #[test]

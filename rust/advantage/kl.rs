@@ -62,8 +62,12 @@ fn exp_clamped(x: f32) -> f32 {
     let p = p * r + 0.166_666_65;
     let p = p * r + 0.5;
     let e_r = p * (r * r) + r + 1.0;
-    // |n| <= 29, so 2^n is a normal float built from its exponent bits.
-    let two_n = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // |n| <= 29, so 2^n is a normal float built from its exponent bits. `shifted` lies in
+    // [2^23, 2^24), where its mantissa bits count whole units: they hold `ROUND + n`, so n
+    // is read from the bits (integer lanes) instead of by `n as i32`, whose saturating
+    // conversion the compiler cannot vectorise.
+    let n_bits = shifted.to_bits().wrapping_sub(ROUND.to_bits());
+    let two_n = f32::from_bits(n_bits.wrapping_add(127) << 23);
     e_r * two_n
 }
 
@@ -252,6 +256,14 @@ mod tests {
         // Two float32 ulps (2^-23 each, relative).
         assert!(worst < 2.0 * f64::from(f32::EPSILON), "{worst}");
         assert_eq!(exp_clamped(0.0), 1.0);
+        // The exponent read from the bits is the rounded `x / ln 2` at every step.
+        for i in 0..=40_000 {
+            let x = -20.0f32 + 40.0 * (i as f32) / 40_000.0;
+            let n = (x * std::f32::consts::LOG2_E).round_ties_even();
+            let want = f32::from_bits(((n as i32 + 127) as u32) << 23);
+            let got = exp_clamped(x) / want;
+            assert!((0.7..1.42).contains(&got), "{x}: {got}");
+        }
     }
 
     #[test]

@@ -87,6 +87,27 @@ pub fn filled<T: Clone>(n: usize, value: T) -> Result<Vec<T>, AllocError> {
     Ok(out)
 }
 
+/// Sizes a worker's hash table for `items` keys: `slots_per_item * max(items, 4)` rounded up
+/// to a power of two (so a probe masks instead of dividing). `slots` grows to that size
+/// with default slots when it is smaller and is otherwise kept (its first `want` slots
+/// serve, so small rows stay in a small, hot prefix). Returns `(want, grew)`.
+pub fn size_table<T: Clone + Default>(
+    slots: &mut Vec<T>,
+    items: usize,
+    slots_per_item: usize,
+) -> Result<(usize, bool), AllocError> {
+    let want = items
+        .max(4)
+        .checked_mul(slots_per_item)
+        .and_then(usize::checked_next_power_of_two)
+        .ok_or(AllocError::of::<T>(usize::MAX))?;
+    let grew = want > slots.len();
+    if grew {
+        *slots = filled(want, T::default())?;
+    }
+    Ok((want, grew))
+}
+
 /// Makes `v` hold exactly `n` copies of `value`, reusing its memory when it has room
 /// (a worker's scratch table, reused over rows).
 pub fn refill<T: Clone>(v: &mut Vec<T>, n: usize, value: T) -> Result<(), AllocError> {

@@ -383,14 +383,7 @@ struct WordSlot {
 impl WordCounts {
     /// Prepares an empty table for up to `words` distinct words (fallibly).
     fn reset(&mut self, words: usize) -> Result<(), AllocError> {
-        let want = words
-            .max(4)
-            .checked_mul(4)
-            .and_then(usize::checked_next_power_of_two)
-            .ok_or(AllocError::of::<WordSlot>(usize::MAX))?;
-        if want > self.slots.len() {
-            self.slots = alloc::filled(want, WordSlot::default())?;
-        }
+        let (want, _) = alloc::size_table(&mut self.slots, words, 4)?;
         let used = self.used.len();
         self.used
             .try_reserve_exact(words.saturating_sub(used))

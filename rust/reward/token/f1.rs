@@ -32,14 +32,7 @@ impl CountTable {
     /// Prepares an empty table for up to `items` distinct keys (16 slots of 16 bytes a
     /// key at most: the allocation is fallible).
     fn reset(&mut self, items: usize) -> Result<(), AllocError> {
-        let want = items
-            .max(4)
-            .checked_mul(4)
-            .and_then(usize::checked_next_power_of_two)
-            .ok_or(AllocError::of::<Slot>(usize::MAX))?;
-        if want > self.slots.len() {
-            self.slots = alloc::filled(want, Slot::default())?;
-        }
+        let (want, _) = alloc::size_table(&mut self.slots, items, 4)?;
         let used = self.used.len();
         self.used
             .try_reserve_exact(items.saturating_sub(used))

@@ -331,13 +331,8 @@ impl Table {
     /// most probes take one step) under a fresh stamp. Only the table's first slots are
     /// used, so that small rows stay in a small, hot prefix.
     fn begin(&mut self, items: usize) -> Result<Pass<'_>, AllocError> {
-        let want = items
-            .max(4)
-            .checked_mul(2)
-            .and_then(usize::checked_next_power_of_two)
-            .ok_or(AllocError::of::<Slot>(usize::MAX))?;
-        if want > self.slots.len() {
-            self.slots = alloc::filled(want, Slot::default())?;
+        let (want, grew) = alloc::size_table(&mut self.slots, items, 2)?;
+        if grew {
             self.stamp = 0;
         }
         if self.stamp == u32::MAX {

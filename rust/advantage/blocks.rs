@@ -155,6 +155,39 @@ pub(crate) fn zeroed_block(block: &mut [MaybeUninit<f32>]) -> &mut [f32] {
     unsafe { &mut *(std::ptr::from_mut(block) as *mut [f32]) }
 }
 
+/// `dst = src`, initialising `dst`, with streaming (non-temporal) stores where the CPU has
+/// them (SSE2 on x86_64): an output that is not read again before the kernel returns
+/// goes straight to memory, where plain stores would first read each of its lines.
+pub(crate) fn write_streaming(dst: &mut [MaybeUninit<f32>], src: &[f32]) {
+    assert_eq!(dst.len(), src.len(), "write_streaming: lengths differ");
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_loadu_ps, _mm_sfence, _mm_stream_ps};
+        let d = dst.as_mut_ptr().cast::<f32>();
+        // Elements until `d` is 16-byte aligned (streaming stores need it).
+        let head = d.align_offset(16).min(src.len());
+        let body = (src.len() - head) / 4 * 4;
+        for (o, &x) in dst[..head].iter_mut().zip(&src[..head]) {
+            o.write(x);
+        }
+        for i in (head..head + body).step_by(4) {
+            // SAFETY: `i + 4 <= len` for both slices, `d + i` is 16-byte aligned, and
+            // SSE2 is part of the x86_64 baseline.
+            unsafe { _mm_stream_ps(d.add(i), _mm_loadu_ps(src.as_ptr().add(i))) };
+        }
+        for (o, &x) in dst[head + body..].iter_mut().zip(&src[head + body..]) {
+            o.write(x);
+        }
+        // Streaming stores are weakly ordered: fence them before the block is handed on.
+        // SAFETY: SSE2 fence.
+        unsafe { _mm_sfence() };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    for (o, &x) in dst.iter_mut().zip(src) {
+        o.write(x);
+    }
+}
+
 /// The output once every slot was written (by [`zeroed_block`] or directly).
 pub(crate) fn into_initialised(out: Vec<MaybeUninit<f32>>) -> Vec<f32> {
     let mut out = std::mem::ManuallyDrop::new(out);
@@ -232,12 +265,24 @@ pub(crate) unsafe fn fill_blocks(
 
 /// Moments (over the counted positions) and mask validity of every row of a block.
 pub(crate) fn block_moments<M: Mask>(x: &[f32], mask: &[M], cols: usize) -> BlockOut {
+    block_moments_onto(BlockOut::empty(), x, mask, cols)
+}
+
+/// [`block_moments`] continuing from `init` (the rows before these), row by row in the
+/// same order as over all the rows at once, so the moments are bit-identical however the
+/// rows are split.
+pub(crate) fn block_moments_onto<M: Mask>(
+    init: BlockOut,
+    x: &[f32],
+    mask: &[M],
+    cols: usize,
+) -> BlockOut {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 was just detected.
-        return unsafe { block_moments_avx2(x, mask, cols) };
+        return unsafe { block_moments_avx2(init, x, mask, cols) };
     }
-    block_moments_with(x, mask, cols)
+    block_moments_with(init, x, mask, cols)
 }
 
 /// [`block_moments`] compiled for AVX2 (four float64 lanes where baseline x86_64 has
@@ -248,14 +293,24 @@ pub(crate) fn block_moments<M: Mask>(x: &[f32], mask: &[M], cols: usize) -> Bloc
 /// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn block_moments_avx2<M: Mask>(x: &[f32], mask: &[M], cols: usize) -> BlockOut {
-    block_moments_with(x, mask, cols)
+unsafe fn block_moments_avx2<M: Mask>(
+    init: BlockOut,
+    x: &[f32],
+    mask: &[M],
+    cols: usize,
+) -> BlockOut {
+    block_moments_with(init, x, mask, cols)
 }
 
 #[inline(always)]
-fn block_moments_with<M: Mask>(x: &[f32], mask: &[M], cols: usize) -> BlockOut {
+pub(super) fn block_moments_with<M: Mask>(
+    init: BlockOut,
+    x: &[f32],
+    mask: &[M],
+    cols: usize,
+) -> BlockOut {
     let cols = cols.max(1);
-    let mut out = BlockOut::empty();
+    let mut out = init;
     for (xr, mr) in x.chunks(cols).zip(mask.chunks(cols)) {
         out.moments = out.moments.merge(Moments::of_row(xr, mr));
         out.mask_ok &= mr.iter().fold(true, |ok, m| ok & m.is_binary());
@@ -294,7 +349,7 @@ mod tests {
             .collect();
         let m: Vec<f32> = (0..n).map(|i| f32::from(u8::from(i % 7 != 3))).collect();
         let a = block_moments(&x, &m, 1031);
-        let b = block_moments_with(&x, &m, 1031);
+        let b = block_moments_with(BlockOut::empty(), &x, &m, 1031);
         assert_eq!(a.moments, b.moments);
         assert_eq!((a.mask_ok, a.finite), (b.mask_ok, b.finite));
     }

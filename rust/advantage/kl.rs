@@ -5,6 +5,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use super::blocks::write_streaming;
 use super::{
     check_finite_2d, check_grid, check_overflow, check_same_shape, into_initialised, uninit_output,
     Shape,
@@ -81,7 +82,7 @@ fn k3(logp: f32, ref_logp: f32) -> f32 {
 const MAP_CHUNK: usize = 16 * 1024;
 
 /// `f` over one chunk of both arrays into `out` (a plain indexed loop, so `f`
-/// vectorises): whether every output, and whether every input, is finite (branch-free
+/// vectorises, through [`STREAM_CHUNK`] floats on the stack): whether every output, and whether every input, is finite (branch-free
 /// folds in the same loop, so the inputs are checked without a pass of their own).
 #[inline(always)]
 fn map_chunk(
@@ -91,14 +92,27 @@ fn map_chunk(
     f: &impl Fn(f32, f32) -> f32,
 ) -> (bool, bool) {
     let (mut out_ok, mut in_ok) = (true, true);
-    for ((slot, &p), &q) in out.iter_mut().zip(a).zip(b) {
-        let v = f(p, q);
-        out_ok &= v.is_finite();
-        in_ok &= p.is_finite() & q.is_finite();
-        slot.write(v);
+    let mut buf = [0.0f32; STREAM_CHUNK];
+    for ((o, x), y) in out
+        .chunks_mut(STREAM_CHUNK)
+        .zip(a.chunks(STREAM_CHUNK))
+        .zip(b.chunks(STREAM_CHUNK))
+    {
+        let buf = &mut buf[..o.len()];
+        for ((slot, &p), &q) in buf.iter_mut().zip(x).zip(y) {
+            let v = f(p, q);
+            out_ok &= v.is_finite();
+            in_ok &= p.is_finite() & q.is_finite();
+            *slot = v;
+        }
+        write_streaming(o, buf);
     }
     (out_ok, in_ok)
 }
+
+/// Elements computed into a stack buffer (in L1) before they are streamed to the output:
+/// the output is not read again here, and streaming stores skip reading its lines first.
+const STREAM_CHUNK: usize = 1024;
 
 /// [`map_chunk`] compiled for AVX2's eight float lanes (the wheel targets baseline x86_64,
 /// whose SSE2 has four). Without fused multiply-add the operations, and so every result

@@ -1,5 +1,6 @@
 //! Four rows' backward recursions at once, one row per lane of an SSE2 vector (x86_64,
-//! where SSE2 is always present).
+//! where SSE2 is always present): the path of CPUs without AVX2 (see `lanes8`), and of
+//! the four-row groups after a block's eight-row ones.
 //!
 //! GAE and REINFORCE++ scan each row from its end, so a row is a chain of dependent
 //! float operations; four rows side by side make it one chain of vector operations. Rows
@@ -254,8 +255,7 @@ pub(super) fn gae4<M: Mask>(
     v: &[f32],
     m: &[M],
     cols: usize,
-    gamma: f32,
-    gamma_lam: f32,
+    (gamma, gamma_lam): (f32, f32),
     adv: &mut [MaybeUninit<f32>],
     ret: &mut [MaybeUninit<f32>],
 ) -> bool {

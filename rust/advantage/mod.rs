@@ -16,6 +16,7 @@ mod checks;
 pub mod group;
 pub mod kl;
 mod lanes;
+mod lanes8;
 pub mod temporal;
 
 pub use group::{broadcast, grpo, grpo_broadcast, rloo, rloo_broadcast};
@@ -23,8 +24,8 @@ pub use kl::{kl_divergence, KlKind};
 pub use temporal::{discounted_returns, gae, reinforce_pp, whiten};
 
 pub(crate) use blocks::{
-    block_moments, fill_blocks, fill_blocks2, into_initialised, uninit_output, BlockOut, Moments,
-    ROW_BLOCK,
+    block_moments, block_moments_onto, fill_blocks, fill_blocks2, into_initialised, uninit_output,
+    BlockOut, Moments, ROW_BLOCK,
 };
 pub use checks::check_same_shape;
 pub(crate) use checks::{

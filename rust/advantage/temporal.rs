@@ -11,14 +11,14 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::blocks::{assume_written, zeroed_block};
-#[cfg(target_arch = "x86_64")]
-use super::lanes;
+use super::blocks::{assume_written, write_streaming, zeroed_block};
 use super::{
-    block_moments, check_finite_2d, check_grid, check_mask, check_overflow, check_same_shape,
-    check_unit, fill_blocks, fill_blocks2, BlockOut, Moments, Shape, ROW_BLOCK,
+    block_moments, block_moments_onto, check_finite_2d, check_grid, check_mask, check_overflow,
+    check_same_shape, check_unit, fill_blocks, fill_blocks2, into_initialised, uninit_output,
+    BlockOut, Moments, Shape, ROW_BLOCK,
 };
-use crate::alloc;
+#[cfg(target_arch = "x86_64")]
+use super::{lanes, lanes8};
 use crate::batch::PAR_MIN;
 use crate::error::{CoreError, CoreResult};
 use crate::mask::Mask;
@@ -78,6 +78,9 @@ fn mask_status<M: Mask>(status: &BlockOut, mask: &[M], shape: Shape) -> CoreResu
     }
 }
 
+/// One row of [`Whitening::apply`]: output, input and mask.
+type WhitenRow<'a, M> = ((&'a mut [MaybeUninit<f32>], &'a [f32]), &'a [M]);
+
 /// The whitening transform `(x - mean) * rsqrt(var + 1e-8)` of verl's `masked_whiten`, from
 /// the moments over the counted positions (mean, unbiased variance); errors when fewer
 /// than two positions count (verl raises too).
@@ -111,28 +114,40 @@ impl Whitening {
         Ok(Whitening { mean, scale })
     }
 
-    /// `dst = whiten(src)` (`+ mean` unless `shift_mean`), `* mask` when `times_mask`.
+    /// `dst = whiten(src)` (`+ mean` unless `shift_mean`), `* mask` when `times_mask`;
+    /// every slot of `dst` is written, through a stack buffer and streaming stores (the
+    /// output is not read again here).
     fn apply<M: Mask>(
         self,
         src: &[f32],
-        dst: &mut [f32],
+        dst: &mut [MaybeUninit<f32>],
         mask: &[M],
         cols: usize,
         shift_mean: bool,
         times_mask: bool,
     ) {
+        const CHUNK: usize = 512;
         let Whitening { mean, scale } = self;
         let back = if shift_mean { 0.0 } else { mean };
-        let row = |((d, s), m): ((&mut [f32], &[f32]), &[M])| {
-            if times_mask {
-                for ((o, &v), &mv) in d.iter_mut().zip(s).zip(m) {
-                    let w = (v - mean) * scale + back;
-                    *o = if mv.is_set() { w } else { 0.0 };
+        let row = |((d, s), m): WhitenRow<'_, M>| {
+            let mut buf = [0.0f32; CHUNK];
+            for ((d, s), m) in d
+                .chunks_mut(CHUNK)
+                .zip(s.chunks(CHUNK))
+                .zip(m.chunks(CHUNK))
+            {
+                let b = &mut buf[..s.len()];
+                if times_mask {
+                    for ((o, &v), &mv) in b.iter_mut().zip(s).zip(m) {
+                        let w = (v - mean) * scale + back;
+                        *o = if mv.is_set() { w } else { 0.0 };
+                    }
+                } else {
+                    for (o, &v) in b.iter_mut().zip(s) {
+                        *o = (v - mean) * scale + back;
+                    }
                 }
-            } else {
-                for (o, &v) in d.iter_mut().zip(s) {
-                    *o = (v - mean) * scale + back;
-                }
+                write_streaming(d, b);
             }
         };
         let cols = cols.max(1);
@@ -200,9 +215,9 @@ pub fn whiten<M: Mask>(
     }
     mask_status(&status, mask, shape)?;
     let w = Whitening::from_moments(status.moments, "x", "x")?;
-    let mut out = alloc::output_zeros::<f32>("x", x.len())?;
+    let mut out = uninit_output("x", x.len())?;
     w.apply(x, &mut out, mask, cols, shift_mean, false);
-    Ok(out)
+    Ok(into_initialised(out))
 }
 
 /// The backward recursion over `L` interleaved rows (verl 0.9.1's REINFORCE++): where
@@ -263,33 +278,82 @@ fn returns_block<M: Mask>(
             ..BlockOut::empty()
         };
     };
-    let rows = out.len() / cols.max(1);
-    let mut done = 0;
+    let mut acc = BlockOut::empty();
     let mut finite = true;
-    #[cfg(target_arch = "x86_64")]
-    while done + lanes::LANES <= rows {
-        let span = done * cols..(done + lanes::LANES) * cols;
-        finite &= lanes::returns4(
-            &r[span.clone()],
-            &m[span.clone()],
-            cols,
-            gamma,
-            &mut out[span],
-        );
-        done += lanes::LANES;
-    }
-    for k in done..rows {
-        let row = k * cols..(k + 1) * cols;
-        finite &= all_finite(&r[row.clone()]);
-        let o = zeroed_block(&mut out[row.clone()]);
-        returns_rows::<M, 1>(&r[row.clone()], &m[row], cols, gamma, o);
-    }
+    let in_lanes8 = by_lane_width(out.len() / cols.max(1), |first, width| {
+        let span = first * cols..(first + width.rows()) * cols;
+        let (r, m, out) = (&r[span.clone()], &m[span.clone()], &mut out[span]);
+        match width {
+            // SAFETY: `by_lane_width` hands out eight rows only where AVX2 runs.
+            #[cfg(target_arch = "x86_64")]
+            Width::Eight => acc = unsafe { lanes8::returns8(r, m, cols, gamma, out, acc) },
+            #[cfg(target_arch = "x86_64")]
+            Width::Four => finite &= lanes::returns4(r, m, cols, gamma, out),
+            Width::One => {
+                finite &= all_finite(r);
+                returns_rows::<M, 1>(r, m, cols, gamma, zeroed_block(out));
+            }
+        }
+    });
+    // The rows after the eight-lane groups: their moments are taken here, in row order.
+    let rest = in_lanes8 * cols..;
     // SAFETY: the lanes wrote every slot of their rows, the rest was zeroed and written.
-    let out = unsafe { assume_written(out) };
+    let out = unsafe { assume_written(&mut out[rest.clone()]) };
+    let acc = block_moments_onto(acc, out, &m[rest], cols);
     BlockOut {
-        inputs_finite: finite,
-        ..block_moments(out, m, cols)
+        inputs_finite: acc.inputs_finite & finite,
+        ..acc
     }
+}
+
+/// A group of rows scanned together: eight (AVX2 lanes), four (SSE2 lanes) or one.
+#[derive(Clone, Copy)]
+enum Width {
+    #[cfg(target_arch = "x86_64")]
+    Eight,
+    #[cfg(target_arch = "x86_64")]
+    Four,
+    One,
+}
+
+impl Width {
+    fn rows(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Width::Eight => lanes8::LANES,
+            #[cfg(target_arch = "x86_64")]
+            Width::Four => lanes::LANES,
+            Width::One => 1,
+        }
+    }
+}
+
+/// Calls `run(first_row, width)` over `rows` rows in order: groups of eight where AVX2
+/// runs, then of four (x86_64), then single rows. Returns how many rows the groups of
+/// eight covered (they report their moments themselves).
+fn by_lane_width(rows: usize, mut run: impl FnMut(usize, Width)) -> usize {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    let eight = {
+        if lanes8::available() {
+            while done + lanes8::LANES <= rows {
+                run(done, Width::Eight);
+                done += lanes8::LANES;
+            }
+        }
+        let eight = done;
+        while done + lanes::LANES <= rows {
+            run(done, Width::Four);
+            done += lanes::LANES;
+        }
+        eight
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let eight = 0;
+    for k in done..rows {
+        run(k, Width::One);
+    }
+    eight
 }
 
 /// Discounted returns as in verl's REINFORCE++ estimator, per row from the end:
@@ -344,8 +408,9 @@ pub fn reinforce_pp<M: Mask>(
         check_overflow("rewards", &returns, shape, "the discounted return")?;
     }
     let w = Whitening::from_moments(status.moments, "rewards", "the discounted returns")?;
-    let mut advantages = alloc::output_zeros::<f32>("rewards", returns.len())?;
+    let mut advantages = uninit_output("rewards", returns.len())?;
     w.apply(&returns, &mut advantages, mask, shape.cols, true, true);
+    let advantages = into_initialised(advantages);
     // Where the mask is set, |G - mean| <= sqrt(sum of squared deviations) (m2), and the
     // rest is 0: so |advantage| <= sqrt(m2) * scale, and only a bound near float32's
     // limit needs the pass that finds the position.
@@ -440,43 +505,38 @@ fn gae_block<M: Mask>(
             ..BlockOut::empty()
         };
     };
-    let rows = adv.len() / cols.max(1);
-    let mut done = 0;
+    let mut acc = BlockOut::empty();
     let mut finite = true;
-    #[cfg(target_arch = "x86_64")]
-    while done + lanes::LANES <= rows {
-        let span = done * cols..(done + lanes::LANES) * cols;
-        finite &= lanes::gae4(
-            &r[span.clone()],
-            &v[span.clone()],
-            &m[span.clone()],
-            cols,
-            gamma,
-            gamma_lam,
-            &mut adv[span.clone()],
-            &mut ret[span],
-        );
-        done += lanes::LANES;
-    }
-    for k in done..rows {
-        let row = k * cols..(k + 1) * cols;
-        finite &= all_finite(&r[row.clone()]) & all_finite(&v[row.clone()]);
-        gae_rows::<M, 1>(
-            &r[row.clone()],
-            &v[row.clone()],
-            &m[row.clone()],
-            cols,
-            gamma,
-            gamma_lam,
-            zeroed_block(&mut adv[row.clone()]),
-            zeroed_block(&mut ret[row]),
-        );
-    }
+    let in_lanes8 = by_lane_width(adv.len() / cols.max(1), |first, width| {
+        let span = first * cols..(first + width.rows()) * cols;
+        let (r, v, m) = (&r[span.clone()], &v[span.clone()], &m[span.clone()]);
+        let (adv, ret) = (&mut adv[span.clone()], &mut ret[span]);
+        let gl = (gamma, gamma_lam);
+        match width {
+            // SAFETY: `by_lane_width` hands out eight rows only where AVX2 runs.
+            #[cfg(target_arch = "x86_64")]
+            Width::Eight => acc = unsafe { lanes8::gae8(r, v, m, cols, gl, adv, ret, acc) },
+            #[cfg(target_arch = "x86_64")]
+            Width::Four => finite &= lanes::gae4(r, v, m, cols, gl, adv, ret),
+            Width::One => {
+                finite &= all_finite(r) & all_finite(v);
+                let (a, g) = (zeroed_block(adv), zeroed_block(ret));
+                gae_rows::<M, 1>(r, v, m, cols, gl, a, g);
+            }
+        }
+    });
+    // The rows after the eight-lane groups: their moments are taken here, in row order.
+    let rest = in_lanes8 * cols..;
     // SAFETY: the lanes wrote every slot of their rows, the rest was zeroed and written.
-    let (adv, ret) = unsafe { (assume_written(adv), assume_written(ret)) };
-    let out = block_moments(adv, m, cols);
+    let (adv, ret) = unsafe {
+        (
+            assume_written(&mut adv[rest.clone()]),
+            assume_written(&mut ret[rest.clone()]),
+        )
+    };
+    let out = block_moments_onto(acc, adv, &m[rest], cols);
     BlockOut {
-        inputs_finite: finite,
+        inputs_finite: out.inputs_finite & finite,
         finite: out.finite & all_finite(ret),
         ..out
     }
@@ -490,8 +550,7 @@ fn gae_rows<M: Mask, const L: usize>(
     values: &[f32],
     mask: &[M],
     cols: usize,
-    gamma: f32,
-    gamma_lam: f32,
+    (gamma, gamma_lam): (f32, f32),
     adv: &mut [f32],
     ret: &mut [f32],
 ) {
@@ -669,8 +728,12 @@ mod tests {
     /// row alone (the scalar path), bit for bit, for every mask type's path.
     #[test]
     fn lanes_match_single_rows_bit_for_bit() {
-        for cols in [1usize, 3, 4, 7, 16, 18, 37, 64, 1023] {
-            let rows = 11;
+        // 11 rows: a block of eight lanes, then three rows alone; 13: eight lanes, four
+        // SSE2 lanes, one row alone.
+        for (rows, cols) in [1usize, 3, 4, 7, 16, 18, 37, 64, 1023]
+            .into_iter()
+            .flat_map(|c| [(11usize, c), (13, c)])
+        {
             let n = rows * cols;
             let r: Vec<f32> = (0..n)
                 .map(|i| ((i * 7919) % 23) as f32 / 7.0 - 1.5)
@@ -719,50 +782,41 @@ mod tests {
     /// A non-finite reward or value anywhere (any lane, a tile or an end column) is named.
     #[test]
     fn nonfinite_inputs_are_named_from_every_lane() {
-        let (rows, cols) = (9usize, 7usize);
-        let shape = Shape::new(rows, cols);
-        let m = vec![1u8; rows * cols];
-        for (i, bad) in [
-            (0usize, f32::NAN),
-            (13, f32::INFINITY),
-            (27, -f32::INFINITY),
-            (62, f32::NAN),
-        ] {
-            let mut r = vec![0.5f32; rows * cols];
-            r[i] = bad;
-            let want = format!("rewards[{}, {}]", i / cols, i % cols);
-            let e = gae(
-                &r,
-                shape,
-                &vec![0.0; rows * cols],
-                shape,
-                &m,
-                shape,
-                1.0,
-                1.0,
-                true,
-            );
-            assert!(e.unwrap_err().message.starts_with(&want), "gae {i}");
-            let e = reinforce_pp(&r, shape, &m, shape, 1.0).unwrap_err();
-            assert!(
-                e.message.starts_with(&want),
-                "reinforce_pp {i}: {}",
-                e.message
-            );
-            let v = r.clone();
-            let e = gae(
-                &vec![0.0; rows * cols],
-                shape,
-                &v,
-                shape,
-                &m,
-                shape,
-                1.0,
-                1.0,
-                true,
-            );
-            let want = format!("values[{}, {}]", i / cols, i % cols);
-            assert!(e.unwrap_err().message.starts_with(&want), "gae values {i}");
+        // (9, 7): eight rows of end columns only, then one row alone; (13, 37): eight
+        // rows of lines and end columns, four SSE2 lanes, then one row alone.
+        let cases = [
+            (9usize, 7usize, vec![0usize, 13, 27, 62]),
+            (
+                13,
+                37,
+                vec![0, 36, 7 * 37 + 20, 8 * 37 + 3, 11 * 37 + 30, 12 * 37 + 36],
+            ),
+        ];
+        let bads = [f32::NAN, f32::INFINITY, -f32::INFINITY];
+        for (rows, cols, at) in cases {
+            let shape = Shape::new(rows, cols);
+            let m = vec![1u8; rows * cols];
+            for (n, &i) in at.iter().enumerate() {
+                let bad = bads[n % bads.len()];
+                let mut r = vec![0.5f32; rows * cols];
+                r[i] = bad;
+                let zeros = vec![0.0f32; rows * cols];
+                let gae_error = |r: &[f32], v: &[f32]| {
+                    gae(r, shape, v, shape, &m, shape, 1.0, 1.0, true)
+                        .unwrap_err()
+                        .message
+                };
+                let want = format!("rewards[{}, {}]", i / cols, i % cols);
+                assert!(gae_error(&r, &zeros).starts_with(&want), "gae {i}");
+                let e = reinforce_pp(&r, shape, &m, shape, 1.0).unwrap_err();
+                assert!(
+                    e.message.starts_with(&want),
+                    "reinforce_pp {i}: {}",
+                    e.message
+                );
+                let want = format!("values[{}, {}]", i / cols, i % cols);
+                assert!(gae_error(&zeros, &r).starts_with(&want), "gae values {i}");
+            }
         }
     }
 

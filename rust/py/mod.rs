@@ -28,9 +28,17 @@ fn _panic_guard_selftest(py: Python<'_>, detached: bool) -> PyResult<()> {
     }
 }
 
+/// The core allocator's purge delay in milliseconds (-1: freed memory is kept for reuse).
+#[pyfunction]
+fn _allocator_purge_delay_ms() -> i64 {
+    crate::purge_delay_ms()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    crate::keep_freed_memory();
+    m.add_function(wrap_pyfunction!(_allocator_purge_delay_ms, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_guard_selftest, m)?)?;
     lifecycle::register(m)?;
     ragged::register(m)?;

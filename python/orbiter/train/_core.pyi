@@ -55,6 +55,9 @@ class Lifecycle:
     def checks(self) -> list[tuple[str, bool, int, int]]:
         """Check runs as ``(name, passed, duration ns, ns since creation at its end)``."""
 
+def _allocator_purge_delay_ms() -> int:
+    """The core allocator's purge delay in ms (-1: freed memory is kept for reuse)."""
+
 def _panic_guard_selftest(detached: bool) -> None:
     """Panic on purpose inside the panic guard; always raises ``TrainerError``.
 

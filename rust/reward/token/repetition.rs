@@ -35,6 +35,7 @@ pub struct NgramSet {
     dense: bool,
     rows: u32,
     doubling: Doubling,
+    filter: Filter,
 }
 
 /// Open-addressing table (linear probing) whose slots belong to the current pass when
@@ -216,20 +217,33 @@ impl NgramSet {
     /// The first pass: flags in `repeated` every position whose token occurs more than
     /// once in `row`. Returns the number of distinct tokens, and whether every id fits
     /// 32 bits (always for int32, whose ids are taken as their 32 bits).
+    ///
+    /// A filter of 2^[`FILTER_BITS`] hashed buckets flags first every position whose bucket
+    /// is hit twice (all occurrences of a repeated token share one); only those go through
+    /// the exact table, so a row of distinct tokens never touches it.
     fn mark_repeated<T: TokenId>(&mut self, row: &[T]) -> Result<(usize, bool), AllocError> {
         alloc::refill(&mut self.repeated, row.len(), 0)?;
-        let repeated = &mut self.repeated[..];
-        let mut pass = self.table.begin(row.len())?;
         let (key, _) = seeds();
-        let mut wide = 0u64;
-        let mut distinct = 0usize;
+        let (candidates, wide) = self.filter.flag(row, key, &mut self.repeated)?;
+        let narrow = std::mem::size_of::<T>() <= 4 || wide >> 32 == 0;
+        if candidates == 0 {
+            return Ok((row.len(), narrow));
+        }
+        let repeated = &mut self.repeated[..];
+        let mut pass = self.table.begin(candidates)?;
+        let mut distinct = row.len() - candidates;
         for (j, t) in row.iter().enumerate() {
+            if repeated[j] == 0 {
+                continue;
+            }
             let t = t.to_i64() as u64;
-            wide |= t;
-            // Fibonacci hashing: the top bits of the product are well mixed.
-            let h = (t ^ key).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            match pass.insert(h, t, j as u64, |s| s.lo == t) {
-                None => distinct += 1,
+            match pass.insert(bucket_hash(t, key), t, j as u64, |s| s.lo == t) {
+                None => {
+                    // The first occurrence among the candidates: unflagged until another
+                    // one turns up.
+                    repeated[j] = 0;
+                    distinct += 1;
+                }
                 Some(first) => {
                     // `first` is an earlier position of this row, `j` this one.
                     if let Some(f) = repeated.get_mut(first as usize) {
@@ -239,8 +253,61 @@ impl NgramSet {
                 }
             }
         }
-        let narrow = std::mem::size_of::<T>() <= 4 || wide >> 32 == 0;
         Ok((distinct, narrow))
+    }
+}
+
+/// Fibonacci hashing of a token id under the process key: the top bits of the product are
+/// well mixed.
+#[inline(always)]
+fn bucket_hash(t: u64, key: u64) -> u64 {
+    (t ^ key).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Buckets of the first pass's filter: 2^13 (32 KiB of stamps, in L1).
+const FILTER_BITS: u32 = 13;
+
+/// The first pass's filter: per bucket, the stamp of the last row that hit it, times two,
+/// plus one when that row hit it twice or more. A new row takes a new stamp instead of
+/// clearing the buckets.
+#[derive(Default)]
+struct Filter {
+    buckets: Vec<u32>,
+    stamp: u32,
+}
+
+impl Filter {
+    /// Sets `flags[j] = 1` for every position of `row` whose bucket holds two or more of
+    /// the row's tokens (a superset of the repeated tokens' positions; `flags` is all 0
+    /// on entry). Returns how many were flagged and the OR of all ids.
+    fn flag<T: TokenId>(
+        &mut self,
+        row: &[T],
+        key: u64,
+        flags: &mut [u8],
+    ) -> Result<(usize, u64), AllocError> {
+        let size = 1usize << FILTER_BITS;
+        if self.buckets.len() != size || self.stamp >= u32::MAX / 2 - 1 {
+            alloc::refill(&mut self.buckets, size, 0)?;
+            self.stamp = 0;
+        }
+        self.stamp += 1;
+        let (once, twice) = (self.stamp * 2, self.stamp * 2 + 1);
+        let buckets = &mut self.buckets[..size];
+        let at = |t: &T| (bucket_hash(t.to_i64() as u64, key) >> (64 - FILTER_BITS)) as usize;
+        let mut wide = 0u64;
+        for t in row {
+            wide |= t.to_i64() as u64;
+            let b = &mut buckets[at(t)];
+            *b = if *b >> 1 == once >> 1 { twice } else { once };
+        }
+        let mut flagged = 0usize;
+        for (f, t) in flags.iter_mut().zip(row) {
+            let hit = u8::from(buckets[at(t)] == twice);
+            *f = hit;
+            flagged += usize::from(hit);
+        }
+        Ok((flagged, wide))
     }
 }
 
@@ -433,6 +500,38 @@ mod tests {
         let twice: Vec<i64> = row.iter().chain(row.iter()).copied().collect();
         assert_eq!(set.distinct(&twice, 1).unwrap(), 1000);
         assert_eq!(set.distinct(&[5i32], 1).unwrap(), 1);
+    }
+
+    #[test]
+    fn filter_collisions_fall_back_to_exact_counts() {
+        // 30k-token rows over 2^13 buckets: thousands of buckets hold two distinct ids,
+        // which the filter flags and the exact table must clear again. Mostly distinct
+        // ids with some repeats, so that every keying takes the two-pass path.
+        let mut next = crate::testing::xorshift(0x51_7CC1_B727_220Au64);
+        let mut set = NgramSet::default();
+        for round in 0..6 {
+            let len = 30_000usize;
+            let row: Vec<i64> = (0..len)
+                .map(|i| {
+                    if next(10) == 0 {
+                        (i as i64) / 2
+                    } else {
+                        next(1 << 40) as i64
+                    }
+                })
+                .collect();
+            for n in [1usize, 2, 3, 4, 6] {
+                let naive: std::collections::HashSet<&[i64]> = row.windows(n).collect();
+                assert_eq!(
+                    set.distinct(&row, n).unwrap(),
+                    naive.len(),
+                    "round {round} n={n}"
+                );
+                let narrow: Vec<i32> = row.iter().map(|&t| t as i32).collect();
+                let naive: std::collections::HashSet<&[i32]> = narrow.windows(n).collect();
+                assert_eq!(set.distinct(&narrow, n).unwrap(), naive.len(), "i32 n={n}");
+            }
+        }
     }
 
     #[test]

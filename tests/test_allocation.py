@@ -129,7 +129,8 @@ m = np.ones((2048, 1024), dtype=np.float32)
 advantages.gae(r, v, m, gamma=1.0, lam=0.95)  # outputs freed at once
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 advantages.gae(r, v, m, gamma=1.0, lam=0.95)
-print(_core._allocator_purge_delay_ms(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+print(_core._allocator_purge_delay_ms(), after - before)
 """
 
 

@@ -38,10 +38,15 @@ pub(super) const LANES: usize = 8;
 /// Columns per line: one 64-byte cache line of float32.
 const LINE: usize = 16;
 
-/// Whether the CPU runs this module's kernels.
+/// The longest rows these kernels take: their scratch (two outputs of eight rows) is then
+/// at most 4 MiB per thread, kept for the thread's next call. Longer rows would not fit
+/// in cache anyway and go to the SSE2 lanes, which write the outputs directly.
+const MAX_COLS: usize = 64 * 1024;
+
+/// Whether this module's kernels run rows of `cols` columns on this CPU.
 #[cfg(target_arch = "x86_64")]
-pub(super) fn available() -> bool {
-    std::is_x86_feature_detected!("avx2")
+pub(super) fn available(cols: usize) -> bool {
+    cols <= MAX_COLS && std::is_x86_feature_detected!("avx2")
 }
 
 /// The transpose of an 8 x 8 tile held as eight vectors (rows in, columns out, or back).
@@ -253,7 +258,7 @@ unsafe fn select(on: __m256, a: __m256, b: __m256) -> __m256 {
 /// every reward and value was.
 ///
 /// # Safety
-/// The CPU must support AVX2 ([`available`]).
+/// The CPU must support AVX2 (see [`available`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
@@ -297,7 +302,7 @@ pub(super) unsafe fn gae8<M: Mask>(
 /// moments and mask status (as `block_moments`), and whether every reward was finite.
 ///
 /// # Safety
-/// The CPU must support AVX2 ([`available`]).
+/// The CPU must support AVX2 (see [`available`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn returns8<M: Mask>(

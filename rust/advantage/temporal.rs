@@ -280,7 +280,7 @@ fn returns_block<M: Mask>(
     };
     let mut acc = BlockOut::empty();
     let mut finite = true;
-    let in_lanes8 = by_lane_width(out.len() / cols.max(1), |first, width| {
+    let in_lanes8 = by_lane_width(out.len() / cols.max(1), cols, |first, width| {
         let span = first * cols..(first + width.rows()) * cols;
         let (r, m, out) = (&r[span.clone()], &m[span.clone()], &mut out[span]);
         match width {
@@ -328,14 +328,15 @@ impl Width {
     }
 }
 
-/// Calls `run(first_row, width)` over `rows` rows in order: groups of eight where AVX2
-/// runs, then of four (x86_64), then single rows. Returns how many rows the groups of
-/// eight covered (they report their moments themselves).
-fn by_lane_width(rows: usize, mut run: impl FnMut(usize, Width)) -> usize {
+/// Calls `run(first_row, width)` over `rows` rows of `cols` columns in order: groups of
+/// eight where the AVX2 lanes take such rows, then of four (x86_64), then single rows.
+/// Returns how many rows the groups of eight covered (they report their moments
+/// themselves).
+fn by_lane_width(rows: usize, cols: usize, mut run: impl FnMut(usize, Width)) -> usize {
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     let eight = {
-        if lanes8::available() {
+        if lanes8::available(cols) {
             while done + lanes8::LANES <= rows {
                 run(done, Width::Eight);
                 done += lanes8::LANES;
@@ -507,7 +508,7 @@ fn gae_block<M: Mask>(
     };
     let mut acc = BlockOut::empty();
     let mut finite = true;
-    let in_lanes8 = by_lane_width(adv.len() / cols.max(1), |first, width| {
+    let in_lanes8 = by_lane_width(adv.len() / cols.max(1), cols, |first, width| {
         let span = first * cols..(first + width.rows()) * cols;
         let (r, v, m) = (&r[span.clone()], &v[span.clone()], &m[span.clone()]);
         let (adv, ret) = (&mut adv[span.clone()], &mut ret[span]);
@@ -730,9 +731,11 @@ mod tests {
     fn lanes_match_single_rows_bit_for_bit() {
         // 11 rows: a block of eight lanes, then three rows alone; 13: eight lanes, four
         // SSE2 lanes, one row alone.
+        // Rows longer than the eight lanes take go to the SSE2 lanes (9 rows: 4 + 4 + 1).
         for (rows, cols) in [1usize, 3, 4, 7, 16, 18, 37, 64, 1023]
             .into_iter()
             .flat_map(|c| [(11usize, c), (13, c)])
+            .chain([(9, 64 * 1024 + 3)])
         {
             let n = rows * cols;
             let r: Vec<f32> = (0..n)

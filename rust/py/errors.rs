@@ -87,6 +87,7 @@ pub fn run_detached<T: Send>(
     operation: &str,
     kernel: impl FnOnce() -> CoreResult<T> + Send,
 ) -> PyResult<T> {
+    crate::batch::ensure_pool();
     match py.detach(|| catch_unwind(AssertUnwindSafe(kernel))) {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(err)) => Err(core_error(py, err)),

@@ -10,9 +10,8 @@
 //!
 //! Every lane performs exactly the scalar recursion's float32 operations in the same
 //! order (no fused multiply-add), so the results are bit-identical to
-//! `temporal::gae_rows` / `temporal::returns_rows` on one row.
+//! `temporal::gae_row` / `temporal::returns_row`.
 
-#[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::{
     __m128, _mm_add_ps, _mm_and_ps, _mm_andnot_ps, _mm_cmpneq_ps, _mm_loadu_ps, _mm_movehl_ps,
     _mm_movelh_ps, _mm_movemask_ps, _mm_mul_ps, _mm_or_ps, _mm_set1_ps, _mm_setzero_ps,
@@ -27,11 +26,9 @@ use crate::mask::Mask;
 pub(super) const LANES: usize = 4;
 
 /// Floats per cache line.
-#[cfg(target_arch = "x86_64")]
 const LINE: usize = 16;
 
 /// The transpose of a 4 x 4 tile held as four vectors (rows in, columns out, or back).
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn transpose(t: [__m128; 4]) -> [__m128; 4] {
     // SAFETY: SSE2 is part of the x86_64 baseline; these only shuffle registers.
@@ -50,7 +47,6 @@ fn transpose(t: [__m128; 4]) -> [__m128; 4] {
 }
 
 /// The four columns `j..j + 4` of the four rows of `x` (row stride `cols`).
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn load_tile(x: &[f32], cols: usize, j: usize) -> [__m128; 4] {
     let row = |k: usize| -> __m128 {
@@ -62,7 +58,6 @@ fn load_tile(x: &[f32], cols: usize, j: usize) -> [__m128; 4] {
 }
 
 /// The mask's columns `j..j + 4` as lane masks (all bits set where the element is set).
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn load_mask_tile<M: Mask>(m: &[M], cols: usize, j: usize) -> [__m128; 4] {
     let row = |k: usize| -> __m128 {
@@ -77,7 +72,6 @@ fn load_mask_tile<M: Mask>(m: &[M], cols: usize, j: usize) -> [__m128; 4] {
 }
 
 /// Stores the columns `t` (one time step per vector) as columns `j..j + 4` of four rows.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn store_tile(out: &mut [MaybeUninit<f32>], cols: usize, j: usize, t: [__m128; 4]) {
     let rows = transpose(t);
@@ -90,7 +84,6 @@ fn store_tile(out: &mut [MaybeUninit<f32>], cols: usize, j: usize, t: [__m128; 4
 }
 
 /// One column `j` of the four rows as a vector (for the `cols % 4` columns of the row ends).
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn load_column(x: &[f32], cols: usize, j: usize) -> __m128 {
     let c = [x[j], x[cols + j], x[2 * cols + j], x[3 * cols + j]];
@@ -98,7 +91,6 @@ fn load_column(x: &[f32], cols: usize, j: usize) -> __m128 {
     unsafe { _mm_loadu_ps(c.as_ptr()) }
 }
 
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn load_mask_column<M: Mask>(m: &[M], cols: usize, j: usize) -> __m128 {
     let c = [0, 1, 2, 3].map(|k| {
@@ -112,7 +104,6 @@ fn load_mask_column<M: Mask>(m: &[M], cols: usize, j: usize) -> __m128 {
     unsafe { _mm_cmpneq_ps(_mm_loadu_ps(c.as_ptr()), _mm_setzero_ps()) }
 }
 
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn store_column(out: &mut [MaybeUninit<f32>], cols: usize, j: usize, v: __m128) {
     let mut c = [0.0f32; 4];
@@ -124,7 +115,6 @@ fn store_column(out: &mut [MaybeUninit<f32>], cols: usize, j: usize, v: __m128) 
 }
 
 /// `on ? a : b` per lane.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn select(on: __m128, a: __m128, b: __m128) -> __m128 {
     // SAFETY: SSE2 bitwise operations.
@@ -132,7 +122,6 @@ fn select(on: __m128, a: __m128, b: __m128) -> __m128 {
 }
 
 /// Lanes where `x` is NaN or infinite (`x - x` is NaN exactly there).
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn nonfinite(x: __m128) -> __m128 {
     // SAFETY: SSE2 arithmetic and compare (NaN compares not-equal).
@@ -144,7 +133,6 @@ fn nonfinite(x: __m128) -> __m128 {
 /// and `b` stored into `out_b`; without, `v` stands for `r` and `out_b` is not touched.
 /// Every slot of the four rows of `out_a` (and `out_b`) is written. Returns whether every
 /// element read from `r` (and `v`) was finite.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn scan4<M: Mask, const VALUES: bool>(
@@ -248,7 +236,6 @@ fn scan4<M: Mask, const VALUES: bool>(
 /// GAE over four rows (see `temporal::gae`): `adv` gets the advantages and `ret` the
 /// returns `A + V` of rows `0..4` of `r`, `v`, `m` (row stride `cols`), every slot of
 /// their four rows written. Returns whether every reward and value was finite.
-#[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gae4<M: Mask>(
     r: &[f32],
@@ -276,7 +263,6 @@ pub(super) fn gae4<M: Mask>(
 /// Discounted returns over four rows (see `temporal::discounted_returns`) into `out`,
 /// every slot of its four rows written.
 /// Returns whether every reward was finite.
-#[cfg(target_arch = "x86_64")]
 pub(super) fn returns4<M: Mask>(
     r: &[f32],
     m: &[M],

@@ -17,9 +17,8 @@
 //!
 //! Every lane performs exactly the scalar recursion's float32 operations in the same
 //! order (no fused multiply-add), so the results are bit-identical to
-//! `temporal::gae_rows` / `temporal::returns_rows` on one row.
+//! `temporal::gae_row` / `temporal::returns_row`.
 
-#[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::{
     __m256, _mm256_add_ps, _mm256_and_ps, _mm256_blendv_ps, _mm256_cmp_ps, _mm256_loadu_ps,
     _mm256_movemask_ps, _mm256_mul_ps, _mm256_or_ps, _mm256_permute2f128_ps, _mm256_set1_ps,
@@ -44,13 +43,11 @@ const LINE: usize = 16;
 const MAX_COLS: usize = 64 * 1024;
 
 /// Whether this module's kernels run rows of `cols` columns on this CPU.
-#[cfg(target_arch = "x86_64")]
 pub(super) fn available(cols: usize) -> bool {
     cols <= MAX_COLS && std::is_x86_feature_detected!("avx2")
 }
 
 /// The transpose of an 8 x 8 tile held as eight vectors (rows in, columns out, or back).
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn transpose(r: [__m256; 8]) -> [__m256; 8] {
     let t0 = _mm256_unpacklo_ps(r[0], r[1]); // a0 b0 a1 b1 | a4 b4 a5 b5
@@ -83,7 +80,6 @@ unsafe fn transpose(r: [__m256; 8]) -> [__m256; 8] {
 
 /// Columns `j..j + 16` of the eight rows of `x` (row stride `stride`) into `cols`, one
 /// column per vector.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn load_line(x: &[f32], stride: usize, j: usize, cols: &mut [__m256; LINE]) {
     for half in 0..2 {
@@ -97,7 +93,6 @@ unsafe fn load_line(x: &[f32], stride: usize, j: usize, cols: &mut [__m256; LINE
 }
 
 /// The columns in `cols` stored as columns `j..j + 16` of the eight rows of `out`.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn store_line(out: &mut [f32], stride: usize, j: usize, cols: &[__m256; LINE]) {
     for half in 0..2 {
@@ -111,14 +106,12 @@ unsafe fn store_line(out: &mut [f32], stride: usize, j: usize, cols: &[__m256; L
 }
 
 /// Lanes where `x` is NaN or infinite (`x - x` is NaN exactly there).
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn nonfinite(x: __m256) -> __m256 {
     _mm256_cmp_ps::<_CMP_NEQ_UQ>(_mm256_sub_ps(x, x), _mm256_setzero_ps())
 }
 
 /// Lane masks (all bits set where the element is set) from a mask line made 0.0 / 1.0.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn is_on(x: __m256) -> __m256 {
     _mm256_cmp_ps::<_CMP_NEQ_UQ>(x, _mm256_setzero_ps())
@@ -134,7 +127,6 @@ unsafe fn is_on(x: __m256) -> __m256 {
 /// thread usually scans next) are prefetched front to back, a share per line: read from
 /// the end in place, the forty row streams each missed on their own, and the scan waited
 /// on memory half of its time.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn scan8<M: Mask, const VALUES: bool>(
@@ -215,13 +207,11 @@ unsafe fn scan8<M: Mask, const VALUES: bool>(
 }
 
 /// Prefetches of a region of `bytes` spread over `steps` calls, front to back.
-#[cfg(target_arch = "x86_64")]
 struct Prefetch {
     lines: usize,
     per_step: usize,
 }
 
-#[cfg(target_arch = "x86_64")]
 impl Prefetch {
     fn new(steps: usize, bytes: usize) -> Prefetch {
         let lines = bytes.div_ceil(64);
@@ -245,7 +235,6 @@ impl Prefetch {
 }
 
 /// `on ? a : b` per lane.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn select(on: __m256, a: __m256, b: __m256) -> __m256 {
     _mm256_blendv_ps(b, a, on)
@@ -259,7 +248,6 @@ unsafe fn select(on: __m256, a: __m256, b: __m256) -> __m256 {
 ///
 /// # Safety
 /// The CPU must support AVX2 (see [`available`]).
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gae8<M: Mask>(
@@ -303,7 +291,6 @@ pub(super) unsafe fn gae8<M: Mask>(
 ///
 /// # Safety
 /// The CPU must support AVX2 (see [`available`]).
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn returns8<M: Mask>(
     r: &[f32],

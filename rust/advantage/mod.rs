@@ -15,7 +15,9 @@ mod blocks;
 mod checks;
 pub mod group;
 pub mod kl;
+#[cfg(target_arch = "x86_64")]
 mod lanes;
+#[cfg(target_arch = "x86_64")]
 mod lanes8;
 pub mod temporal;
 

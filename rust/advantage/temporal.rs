@@ -26,9 +26,6 @@ use crate::mask::Mask;
 /// verl's `masked_whiten` variance floor: `(x - mean) * rsqrt(var + 1e-8)`.
 const WHITEN_EPS: f32 = 1e-8;
 
-/// Columns per tile of the backward recursions (one 64-byte cache line of float32).
-const COL_TILE: usize = 16;
-
 fn check_mask_grid<M: Mask>(
     mask: &[M],
     mask_shape: Shape,
@@ -220,43 +217,16 @@ pub fn whiten<M: Mask>(
     Ok(into_initialised(out))
 }
 
-/// The backward recursion over `L` interleaved rows (verl 0.9.1's REINFORCE++): where
-/// `m_t = 1`, `G_t = r_t + gamma * G_next` and `G_next = G_t`; where `m_t = 0`, `G_t = 0`
-/// and `G_next` carries over unchanged (rewards there are ignored). `G_next` starts at 0.
-#[inline(always)]
-fn returns_rows<M: Mask, const L: usize>(
-    rewards: &[f32],
-    mask: &[M],
-    cols: usize,
-    gamma: f32,
-    out: &mut [f32],
-) {
-    let (rewards, mask, out) = (
-        &rewards[..L * cols],
-        &mask[..L * cols],
-        &mut out[..L * cols],
-    );
-    let mut running = [0.0f32; L];
-    // Column tiles from the end; within a tile each row runs its own chain. Rows are
-    // 4 KiB apart for T = 1024, so stepping all rows per element would thrash one cache
-    // set; a tile uses each cache line fully, and out-of-order execution overlaps the
-    // independent chains of consecutive rows.
-    let mut end = cols;
-    while end > 0 {
-        let start = end.saturating_sub(COL_TILE);
-        for (k, run) in running.iter_mut().enumerate() {
-            let span = k * cols + start..k * cols + end;
-            let (r, m, o) = (&rewards[span.clone()], &mask[span.clone()], &mut out[span]);
-            let mut acc = *run;
-            for ((o, &r), &m) in o.iter_mut().zip(r).zip(m).rev() {
-                let next = r + gamma * acc;
-                let on = m.is_set();
-                acc = if on { next } else { acc };
-                *o = if on { next } else { 0.0 };
-            }
-            *run = acc;
-        }
-        end = start;
+/// The backward recursion over one row (verl 0.9.1's REINFORCE++): where `m_t = 1`,
+/// `G_t = r_t + gamma * G_next` and `G_next = G_t`; where `m_t = 0`, `G_t = 0` and
+/// `G_next` carries over unchanged (rewards there are ignored). `G_next` starts at 0.
+fn returns_row<M: Mask>(rewards: &[f32], mask: &[M], gamma: f32, out: &mut [f32]) {
+    let mut acc = 0.0f32;
+    for ((o, &r), &m) in out.iter_mut().zip(rewards).zip(mask).rev() {
+        let next = r + gamma * acc;
+        let on = m.is_set();
+        acc = if on { next } else { acc };
+        *o = if on { next } else { 0.0 };
     }
 }
 
@@ -291,7 +261,7 @@ fn returns_block<M: Mask>(
             Width::Four => finite &= lanes::returns4(r, m, cols, gamma, out),
             Width::One => {
                 finite &= all_finite(r);
-                returns_rows::<M, 1>(r, m, cols, gamma, zeroed_block(out));
+                returns_row(r, m, gamma, zeroed_block(out));
             }
         }
     });
@@ -522,7 +492,7 @@ fn gae_block<M: Mask>(
             Width::One => {
                 finite &= all_finite(r) & all_finite(v);
                 let (a, g) = (zeroed_block(adv), zeroed_block(ret));
-                gae_rows::<M, 1>(r, v, m, cols, gl, a, g);
+                gae_row(r, v, m, gl, a, g);
             }
         }
     });
@@ -543,49 +513,31 @@ fn gae_block<M: Mask>(
     }
 }
 
-/// GAE's backward recursion over `L` interleaved rows (see [`gae`]).
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn gae_rows<M: Mask, const L: usize>(
+/// GAE's backward recursion over one row (see [`gae`]).
+fn gae_row<M: Mask>(
     rewards: &[f32],
     values: &[f32],
     mask: &[M],
-    cols: usize,
     (gamma, gamma_lam): (f32, f32),
     adv: &mut [f32],
     ret: &mut [f32],
 ) {
-    let n = L * cols;
-    let (rewards, values, mask) = (&rewards[..n], &values[..n], &mask[..n]);
-    let (adv, ret) = (&mut adv[..n], &mut ret[..n]);
-    let mut state = [(0.0f32, 0.0f32); L]; // (next value, last advantage) per row
-                                           // Column tiles from the end, each row's chain within a tile (see `returns_rows`).
-    let mut end = cols;
-    while end > 0 {
-        let start = end.saturating_sub(COL_TILE);
-        for (k, st) in state.iter_mut().enumerate() {
-            let span = k * cols + start..k * cols + end;
-            let (r, v, m) = (
-                &rewards[span.clone()],
-                &values[span.clone()],
-                &mask[span.clone()],
-            );
-            let (a, g) = (&mut adv[span.clone()], &mut ret[span]);
-            let (mut next_value, mut last) = *st;
-            for ((((a, g), &r), &v), &m) in
-                a.iter_mut().zip(g.iter_mut()).zip(r).zip(v).zip(m).rev()
-            {
-                let delta = (r + gamma * next_value) - v;
-                let candidate = delta + gamma_lam * last;
-                let on = m.is_set();
-                last = if on { candidate } else { last };
-                next_value = if on { v } else { next_value };
-                *a = last;
-                *g = last + v;
-            }
-            *st = (next_value, last);
-        }
-        end = start;
+    let (mut next_value, mut last) = (0.0f32, 0.0f32);
+    for ((((a, g), &r), &v), &m) in adv
+        .iter_mut()
+        .zip(ret.iter_mut())
+        .zip(rewards)
+        .zip(values)
+        .zip(mask)
+        .rev()
+    {
+        let delta = (r + gamma * next_value) - v;
+        let candidate = delta + gamma_lam * last;
+        let on = m.is_set();
+        last = if on { candidate } else { last };
+        next_value = if on { v } else { next_value };
+        *a = last;
+        *g = last + v;
     }
 }
 

@@ -172,10 +172,18 @@ impl<'a, T> Ragged<'a, T> {
     /// Row `i` (empty when `i` is out of range; validated offsets make every row in bounds).
     #[inline]
     pub fn row(&self, i: usize) -> &'a [T] {
-        let (Some(&a), Some(&b)) = (self.offsets.get(i), self.offsets.get(i + 1)) else {
-            return &[];
-        };
-        self.values.get(a as usize..b as usize).unwrap_or(&[])
+        &self.values[self.row_range(i)]
+    }
+
+    /// Where row `i` lies in [`Self::values`] (`0..0` when `i` is out of range).
+    #[inline]
+    pub fn row_range(&self, i: usize) -> std::ops::Range<usize> {
+        match (self.offsets.get(i), self.offsets.get(i + 1)) {
+            (Some(&a), Some(&b)) if 0 <= a && a <= b && b as usize <= self.values.len() => {
+                a as usize..b as usize
+            }
+            _ => 0..0,
+        }
     }
 
     /// Length of row `i`.

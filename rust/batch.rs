@@ -75,7 +75,7 @@ where
     let first_error: Mutex<Option<(usize, CoreError)>> = Mutex::new(None);
     let keep = |i: usize, e: CoreError| {
         let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.as_ref().map_or(true, |(j, _)| i < *j) {
+        if slot.as_ref().is_none_or(|(j, _)| i < *j) {
             *slot = Some((i, e));
         }
     };

@@ -42,7 +42,7 @@ pub fn turn_ends_from_mask<M: Mask>(
     let runs = mask
         .iter()
         .enumerate()
-        .filter(|&(i, m)| m.is_set() && mask.get(i + 1).map_or(true, |n| !n.is_set()))
+        .filter(|&(i, m)| m.is_set() && mask.get(i + 1).is_none_or(|n| !n.is_set()))
         .count();
     let mut ends = alloc::output("trainable_mask", runs + offsets.len())?;
     let mut turn_offsets = alloc::output("trainable_mask", offsets.len())?;
@@ -50,7 +50,7 @@ pub fn turn_ends_from_mask<M: Mask>(
     for w in offsets.windows(2) {
         let row = &mask[w[0] as usize..w[1] as usize];
         for (p, m) in row.iter().enumerate() {
-            let last_of_run = m.is_set() && row.get(p + 1).map_or(true, |n| !n.is_set());
+            let last_of_run = m.is_set() && row.get(p + 1).is_none_or(|n| !n.is_set());
             if last_of_run {
                 ends.push(p as i64 + 1);
             }

@@ -625,7 +625,7 @@ pub fn hedged<'a>(text: &'a str, start: usize, end: usize) -> bool {
         b'\n' => true,
         b'.' | b'!' | b'?' => b
             .get(i + 1)
-            .map_or(true, |&c| c.is_ascii_whitespace() || c == b'$'),
+            .is_none_or(|&c| c.is_ascii_whitespace() || c == b'$'),
         _ => false,
     };
     let sentence_start = memchr::memrchr3_iter(b'\n', b'.', b'?', &b[..start])

@@ -334,7 +334,7 @@ impl<'a> Lexer<'a> {
             self.i += 1;
             frac.push_str(self.digits());
         } else if self.peek() == Some(b'.')
-            && !self.b.get(self.i + 1).is_some_and(|c| *c == b'.')
+            && self.b.get(self.i + 1).is_none_or(|c| *c != b'.')
             && !lead.is_empty()
         {
             self.i += 1; // "5." : a trailing point

@@ -352,7 +352,7 @@ impl<'t> Parser<'t> {
     }
 
     fn at_end(&self, close: &[Tok]) -> bool {
-        !self.peek().is_some_and(|t| !close.contains(t))
+        self.peek().is_none_or(|t| close.contains(t))
     }
 
     /// `item (sep item)*` up to one of `close` (not consumed). A `;` separates groups

@@ -22,10 +22,15 @@ pub trait TokenId:
     ///
     /// Branch-free so that it vectorises: a negative id seen as unsigned is huge.
     fn count_out_of_range(chunk: &[Self], vocab_size: i64) -> usize;
+    /// `chunk` as int32 ids when `Self` is int32 (for kernels written for 32-bit lanes).
+    fn as_i32s(chunk: &[Self]) -> Option<&[i32]>;
 }
 
 impl TokenId for i32 {
     const DTYPE: &'static str = "int32";
+    fn as_i32s(chunk: &[i32]) -> Option<&[i32]> {
+        Some(chunk)
+    }
     #[inline]
     fn to_i64(self) -> i64 {
         i64::from(self)
@@ -45,6 +50,9 @@ impl TokenId for i32 {
 
 impl TokenId for i64 {
     const DTYPE: &'static str = "int64";
+    fn as_i32s(_: &[i64]) -> Option<&[i32]> {
+        None
+    }
     #[inline]
     fn to_i64(self) -> i64 {
         self

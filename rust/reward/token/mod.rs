@@ -6,6 +6,7 @@
 //! [`crate::batch::PAR_MIN`] rows, and per-row scratch buffers (hash tables, index lists)
 //! are allocated once per worker and reused.
 
+mod distinct;
 pub mod f1;
 pub mod length;
 pub mod matching;

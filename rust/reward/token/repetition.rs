@@ -6,6 +6,7 @@ use crate::alloc::{self, AllocError};
 use crate::batch::{check_nonempty, map_rows_with};
 use crate::error::{CoreError, CoreResult};
 use crate::ragged::{Ragged, TokenId};
+use crate::reward::token::distinct::{DistinctCheck, DISTINCT_CHECK_MAX_LEN};
 use foldhash::fast::RandomState as SeededHash;
 
 /// Counts one row's distinct n-grams at a time, reusing its buffers over the rows a
@@ -173,7 +174,7 @@ impl NgramSet {
             return distinct_by_doubling(row, n, &mut self.doubling);
         }
         self.rows = self.rows.wrapping_add(1);
-        let dense_now = self.dense && self.rows % RECHECK_DENSE_EVERY != 0;
+        let dense_now = self.dense && !self.rows.is_multiple_of(RECHECK_DENSE_EVERY);
         // After a repetitive row the check is skipped, also on the rows that measure again.
         if !self.dense
             && row.len() <= DISTINCT_CHECK_MAX_LEN
@@ -342,137 +343,6 @@ impl Filter {
         }
         Ok((flagged, wide))
     }
-}
-
-/// Buckets of [`DistinctCheck`]: 2^14 one-byte stamps (16 KiB, in L1: on this machine a
-/// table in L2 costs a nanosecond more per token). One byte wraps around every 255 rows,
-/// and emptying 16 KiB then costs less per row than a wider stamp's cache misses.
-const DISTINCT_CHECK_BITS: u32 = 14;
-
-/// Rows up to this long try [`DistinctCheck`] first; longer rows go to the exact passes
-/// at once.
-const DISTINCT_CHECK_MAX_LEN: usize = 256;
-
-/// Tokens hashed at a time by [`DistinctCheck`]: the row asked for and the ones after it
-/// in the batch (8 KiB of buckets, in L1 with the stamps).
-const DISTINCT_CHECK_SPAN: usize = 4096;
-
-/// A one-pass test that every token of a short row is distinct.
-///
-/// Per hashed bucket, the stamp of the last row that hit it: a token whose bucket already
-/// holds this row's stamp is a candidate, a repeat or a token sharing its bucket with an
-/// earlier one. Each candidate is then compared with every earlier token of the row (a
-/// vectorised scan), so the answer is exact: a repeated token's second occurrence always
-/// finds its bucket stamped. A new row takes a new stamp instead of clearing the buckets.
-///
-/// The buckets are hashed a span of the batch's tokens at a time, from the row asked for
-/// on: the rows a worker scores follow each other in the batch, so most rows find theirs
-/// hashed already, and the hash runs as one long vectorised loop (AVX2 where the CPU has
-/// it) instead of a short one per row. The stamp loop is left with one load and one store
-/// per token.
-struct DistinctCheck {
-    stamps: Box<[u8; 1 << DISTINCT_CHECK_BITS]>,
-    stamp: u8,
-    /// Buckets of the tokens `span.start..span.end` of the batch at `span_of`.
-    buckets: Box<[u16; DISTINCT_CHECK_SPAN]>,
-    span: std::ops::Range<usize>,
-    /// Address and length of the batch's tokens the span belongs to.
-    span_of: (usize, usize),
-    /// Per token of the row: 1 when its bucket was hit before it.
-    candidates: Box<[u8; DISTINCT_CHECK_MAX_LEN]>,
-}
-
-impl Default for DistinctCheck {
-    fn default() -> Self {
-        Self {
-            stamps: Box::new([0; 1 << DISTINCT_CHECK_BITS]),
-            stamp: 0,
-            buckets: Box::new([0; DISTINCT_CHECK_SPAN]),
-            span: 0..0,
-            span_of: (0, 0),
-            candidates: Box::new([0; DISTINCT_CHECK_MAX_LEN]),
-        }
-    }
-}
-
-impl DistinctCheck {
-    /// Drops the hashed span, so that the next row is hashed anew.
-    fn forget_span(&mut self) {
-        (self.span, self.span_of) = (0..0, (0, 0));
-    }
-
-    /// Whether every token of the row `tokens[row]` (at most [`DISTINCT_CHECK_MAX_LEN`]
-    /// of them) is distinct.
-    fn holds<T: TokenId>(&mut self, tokens: &[T], row: std::ops::Range<usize>) -> bool {
-        debug_assert!(row.len() <= DISTINCT_CHECK_MAX_LEN && row.end <= tokens.len());
-        let batch = (tokens.as_ptr() as usize, tokens.len());
-        if self.span_of != batch || row.start < self.span.start || row.end > self.span.end {
-            let end = tokens.len().min(row.start + DISTINCT_CHECK_SPAN);
-            hash_buckets(
-                &tokens[row.start..end],
-                &mut self.buckets[..end - row.start],
-            );
-            (self.span, self.span_of) = (row.start..end, batch);
-        }
-        self.stamp = match self.stamp.checked_add(1) {
-            Some(s) => s,
-            None => {
-                // The stamps wrapped around: empty every bucket once.
-                self.stamps.fill(0);
-                1
-            }
-        };
-        let (stamps, stamp) = (&mut *self.stamps, self.stamp);
-        let buckets = &self.buckets[row.start - self.span.start..row.end - self.span.start];
-        let candidates = &mut self.candidates[..row.len()];
-        // Flags stored and OR-ed, not appended to a list: an append's index would chain
-        // every token's compare to the next one's store.
-        let mut any = 0u8;
-        for (c, &b) in candidates.iter_mut().zip(buckets) {
-            let slot = &mut stamps[usize::from(b) & ((1 << DISTINCT_CHECK_BITS) - 1)];
-            let hit = u8::from(*slot == stamp);
-            *c = hit;
-            any |= hit;
-            *slot = stamp;
-        }
-        let row = &tokens[row];
-        any == 0
-            || candidates
-                .iter()
-                .enumerate()
-                .filter(|(_, &c)| c != 0)
-                .all(|(j, _)| !row[..j].contains(&row[j]))
-    }
-}
-
-/// `out[j] = ((lo ^ hi ^ k) * 0x9E3779B9) >> (32 - DISTINCT_CHECK_BITS)` in 32-bit
-/// arithmetic, where `lo` and `hi` are the halves of `tokens[j]` as 64 bits and `k` the
-/// process key's low half: Fibonacci hashing.
-#[inline(always)]
-fn hash_buckets_body<T: TokenId>(tokens: &[T], out: &mut [u16]) {
-    let key = seeds().0 as u32;
-    for (o, t) in out.iter_mut().zip(tokens) {
-        let t = t.to_i64();
-        let word = (t as u32) ^ ((t >> 32) as u32) ^ key;
-        *o = (word.wrapping_mul(0x9E37_79B9) >> (32 - DISTINCT_CHECK_BITS)) as u16;
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn hash_buckets_avx2<T: TokenId>(tokens: &[T], out: &mut [u16]) {
-    hash_buckets_body(tokens, out);
-}
-
-/// [`hash_buckets_body`] with AVX2 where the CPU has it (the wheel targets plain x86-64,
-/// whose SSE2 has no 32-bit lane multiply).
-fn hash_buckets<T: TokenId>(tokens: &[T], out: &mut [u16]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { hash_buckets_avx2(tokens, out) };
-    }
-    hash_buckets_body(tokens, out);
 }
 
 /// How often (in rows) a worker that went to one pass per row for repetitive rows
@@ -698,99 +568,6 @@ mod tests {
         }
     }
 
-    /// Distinct i64 ids in groups that share one bucket of the distinct check.
-    fn colliding_ids(groups: usize, per_group: usize) -> Vec<Vec<i64>> {
-        let key = seeds().0 as u32;
-        let bucket = |t: i64| {
-            let word = (t as u32) ^ ((t >> 32) as u32) ^ key;
-            word.wrapping_mul(0x9E37_79B9) >> (32 - DISTINCT_CHECK_BITS)
-        };
-        let mut by_bucket: HashMap<u32, Vec<i64>> = HashMap::new();
-        let mut t = 0i64;
-        loop {
-            // ids on both sides of 2^32 and negative ones, so both halves are hashed
-            for id in [t, t + (1 << 32), -t - 1] {
-                by_bucket.entry(bucket(id)).or_default().push(id);
-            }
-            t += 1;
-            let full: Vec<Vec<i64>> = by_bucket
-                .values()
-                .filter(|v| v.len() >= per_group)
-                .map(|v| v[..per_group].to_vec())
-                .take(groups)
-                .collect();
-            if full.len() == groups {
-                return full;
-            }
-        }
-    }
-
-    #[test]
-    fn distinct_check_is_exact_under_bucket_collisions() {
-        let mut next = crate::testing::xorshift(0x0DD5_EED5_1234_5678u64);
-        let groups = colliding_ids(40, 4);
-        let mut check = DistinctCheck::default();
-        for round in 0..400 {
-            // Distinct ids, most of them sharing a bucket with another.
-            let mut row: Vec<i64> = groups
-                .iter()
-                .take(1 + round % 40)
-                .flatten()
-                .copied()
-                .collect();
-            row.extend((0..next(60)).map(|i| (1 << 40) + i as i64));
-            for i in (1..row.len()).rev() {
-                row.swap(i, next(i as u64 + 1) as usize);
-            }
-            let row = &row[..row.len().min(DISTINCT_CHECK_MAX_LEN)];
-            let holds = |check: &mut DistinctCheck, row: &[i64]| check.holds(row, 0..row.len());
-            assert!(holds(&mut check, row), "round {round}: {row:?}");
-            // One repeat anywhere, of a colliding id or not, is always found.
-            let mut repeated = row.to_vec();
-            let (from, to) = (
-                next(row.len() as u64) as usize,
-                next(row.len() as u64) as usize,
-            );
-            if from != to && row.len() < DISTINCT_CHECK_MAX_LEN {
-                repeated.insert(to, row[from]);
-                assert!(!holds(&mut check, &repeated), "round {round}: {repeated:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn distinct_check_spans_follow_the_batch() {
-        // Rows scored in batch order, in random order and twice over, by one set: every
-        // row's count is its own, whether its tokens were hashed with an earlier row's
-        // span, start a span, or run past one.
-        let mut next = crate::testing::xorshift(0xC0FF_EE00_D15E_A5E5u64);
-        for (alphabet, max_len) in [(1u64 << 20, 300u64), (50, 40), (3000, 120)] {
-            let mut offsets = vec![0i64];
-            for _ in 0..600 {
-                offsets.push(offsets.last().unwrap() + next(max_len) as i64);
-            }
-            let tokens: Vec<i64> = (0..*offsets.last().unwrap())
-                .map(|_| next(alphabet) as i64)
-                .collect();
-            let batch = Ragged::new(&tokens, &offsets, "responses").unwrap();
-            let mut order: Vec<usize> = (0..batch.len()).collect();
-            order.extend((0..batch.len()).map(|_| next(batch.len() as u64) as usize));
-            let mut set = NgramSet::default();
-            for &i in &order {
-                let range = batch.row_range(i);
-                for n in [1, 3] {
-                    if range.len() < n {
-                        continue;
-                    }
-                    let naive: std::collections::HashSet<&[i64]> =
-                        tokens[range.clone()].windows(n).collect();
-                    let got = set.distinct_in(&tokens, range.clone(), n).unwrap();
-                    assert_eq!(got, naive.len(), "row {i} n={n}");
-                }
-            }
-        }
-    }
-
     #[test]
     fn distinct_forgets_a_refilled_buffer() {
         // The same buffer, refilled with a row of one repeated token: no bucket hashed
@@ -802,34 +579,6 @@ mod tests {
         assert_eq!(set.distinct(&buf, 1).unwrap(), 1);
         buf.iter_mut().enumerate().for_each(|(i, t)| *t = i as i32);
         assert_eq!(set.distinct(&buf, 2).unwrap(), 63);
-    }
-
-    #[test]
-    fn both_bucket_hashes_agree() {
-        let mut next = crate::testing::xorshift(0x1234_5678_9ABC_DEF1u64);
-        let tokens: Vec<i64> = (0..1000).map(|_| next(u64::MAX) as i64).collect();
-        let (mut portable, mut dispatched) = (vec![0u16; 1000], vec![0u16; 1000]);
-        hash_buckets_body(&tokens, &mut portable);
-        hash_buckets(&tokens, &mut dispatched);
-        assert_eq!(portable, dispatched);
-        let narrow: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
-        hash_buckets_body(&narrow, &mut portable);
-        hash_buckets(&narrow, &mut dispatched);
-        assert_eq!(portable, dispatched);
-    }
-
-    #[test]
-    fn distinct_check_stamps_wrap_around() {
-        let mut check = DistinctCheck::default();
-        let pair = colliding_ids(1, 2).remove(0);
-        check.stamp = u8::MAX - 3;
-        for _ in 0..8 {
-            // A stamp left by an earlier row must never count for this one.
-            assert!(check.holds(&pair, 0..2));
-            assert!(check.holds(&pair, 1..2));
-            assert!(!check.holds(&[pair[0], pair[1], pair[0]], 0..3));
-        }
-        assert!(check.stamp < 24, "the stamps wrapped around");
     }
 
     #[test]

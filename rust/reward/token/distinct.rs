@@ -9,7 +9,21 @@
 
 use std::ops::Range;
 
+use crate::alloc::{self, AllocError};
 use crate::ragged::TokenId;
+
+/// What [`DistinctCheck::check`] found out about a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// Every token is distinct.
+    Distinct,
+    /// Some tokens repeat: `later` positions hold a token seen earlier in the row (so
+    /// the row has `len - later` distinct tokens), and every occurrence of a repeated
+    /// token is flagged.
+    Repeats { later: usize },
+    /// Some token may repeat (the stamps cannot tell which).
+    Unknown,
+}
 
 /// Buckets of [`DistinctCheck`]: 2^14 one-byte stamps (16 KiB, in L1: on this machine a
 /// table in L2 costs a nanosecond more per token). One byte wraps around every 255 rows,
@@ -68,17 +82,38 @@ impl DistinctCheck {
         (self.span, self.span_of) = (0..0, (0, 0));
     }
 
-    /// Whether every token of the row `tokens[row]` (at most [`DISTINCT_CHECK_MAX_LEN`]
-    /// of them) is distinct.
-    pub(crate) fn holds<T: TokenId>(&mut self, tokens: &[T], row: Range<usize>) -> bool {
+    /// What is known of the row `tokens[row]` (at most [`DISTINCT_CHECK_MAX_LEN`]
+    /// tokens): distinct, or (int32 rows the conflict test takes) which tokens repeat,
+    /// flagged in `repeated` (resized to the row), or only that some may.
+    pub(crate) fn check<T: TokenId>(
+        &mut self,
+        tokens: &[T],
+        row: Range<usize>,
+        repeated: &mut Vec<u8>,
+    ) -> Result<Check, AllocError> {
         debug_assert!(row.len() <= DISTINCT_CHECK_MAX_LEN && row.end <= tokens.len());
         #[cfg(target_arch = "x86_64")]
         if row.len() <= CONFLICT_MAX_LEN && has_avx512cd() {
             if let Some(ids) = T::as_i32s(&tokens[row.clone()]) {
-                // SAFETY: the CPU supports AVX-512 F and CD, checked just above.
-                return unsafe { conflict::distinct(ids) };
+                // SAFETY (both calls): the CPU supports AVX-512 F and CD, checked above.
+                if unsafe { conflict::distinct(ids) } {
+                    return Ok(Check::Distinct);
+                }
+                alloc::refill(repeated, ids.len(), 0)?;
+                let later = unsafe { conflict::repeats(ids, repeated) };
+                return Ok(Check::Repeats { later });
             }
         }
+        Ok(if self.holds(tokens, row) {
+            Check::Distinct
+        } else {
+            Check::Unknown
+        })
+    }
+
+    /// Whether every token of the row `tokens[row]` (at most [`DISTINCT_CHECK_MAX_LEN`])
+    /// is distinct, by the stamps.
+    fn holds<T: TokenId>(&mut self, tokens: &[T], row: Range<usize>) -> bool {
         let batch = (tokens.as_ptr() as usize, tokens.len());
         if self.span_of != batch || row.start < self.span.start || row.end > self.span.end {
             let end = tokens.len().min(row.start + DISTINCT_CHECK_SPAN);
@@ -174,6 +209,28 @@ mod conflict {
 
     use super::CONFLICT_MAX_LEN;
 
+    /// 16-id blocks of a row.
+    const BLOCKS: usize = CONFLICT_MAX_LEN / 16;
+
+    /// `ids` (at most [`CONFLICT_MAX_LEN`]) as 16-lane blocks, lanes past the end 0; the
+    /// live lanes of each block; the number of blocks.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load_blocks(ids: &[i32]) -> ([__m512i; BLOCKS], [u16; BLOCKS], usize) {
+        let mut v = [_mm512_setzero_si512(); BLOCKS];
+        let mut live = [0u16; BLOCKS];
+        for (c, chunk) in ids.chunks(16).enumerate() {
+            let lanes = (u32::MAX >> (32 - chunk.len())) as u16;
+            // SAFETY: the masked load reads `chunk.len()` ids from `chunk`, no further.
+            v[c] = unsafe { _mm512_maskz_loadu_epi32(lanes, chunk.as_ptr()) };
+            live[c] = lanes;
+        }
+        (v, live, ids.len().div_ceil(16))
+    }
+
     /// Whether the `ids` (at most [`CONFLICT_MAX_LEN`]) are pairwise distinct.
     ///
     /// `vpconflictd` gives each lane of a 16-lane vector the bits of the lower lanes
@@ -187,17 +244,8 @@ mod conflict {
     /// The CPU must support AVX-512 F and CD.
     #[target_feature(enable = "avx512f,avx512cd")]
     pub(super) unsafe fn distinct(ids: &[i32]) -> bool {
-        const BLOCKS: usize = CONFLICT_MAX_LEN / 16;
         debug_assert!(ids.len() <= CONFLICT_MAX_LEN);
-        let blocks = ids.len().div_ceil(16);
-        let mut v = [_mm512_setzero_si512(); BLOCKS];
-        let mut live = [0u16; BLOCKS];
-        for (c, chunk) in ids.chunks(16).enumerate() {
-            let lanes = (u32::MAX >> (32 - chunk.len())) as u16;
-            // SAFETY: the masked load reads `chunk.len()` ids from `chunk`, no further.
-            v[c] = unsafe { _mm512_maskz_loadu_epi32(lanes, chunk.as_ptr()) };
-            live[c] = lanes;
-        }
+        let (v, live, blocks) = load_blocks(ids);
         let mut seen = _mm512_setzero_si512();
         for a in 0..blocks {
             seen = _mm512_or_si512(seen, _mm512_maskz_conflict_epi32(live[a], v[a]));
@@ -217,6 +265,53 @@ mod conflict {
             }
         }
         _mm512_test_epi32_mask(seen, seen) == 0
+    }
+
+    /// Sets `flags[j] = 1` for every position of `ids` (at most [`CONFLICT_MAX_LEN`]) whose
+    /// id occurs more than once, 0 elsewhere (`flags.len() == ids.len()`), and returns how
+    /// many positions hold an id seen at an earlier one.
+    ///
+    /// The vectors are those of [`distinct`]: a kept lane with a conflict is a later
+    /// occurrence, and the lanes its bits name are earlier ones.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F and CD.
+    #[target_feature(enable = "avx512f,avx512cd")]
+    pub(super) unsafe fn repeats(ids: &[i32], flags: &mut [u8]) -> usize {
+        debug_assert!(ids.len() <= CONFLICT_MAX_LEN && flags.len() == ids.len());
+        let (v, live, blocks) = load_blocks(ids);
+        // Per block, bit per lane: an id seen at a lower position / at a higher one.
+        let (mut later, mut earlier) = ([0u16; BLOCKS], [0u16; BLOCKS]);
+        for a in 0..blocks {
+            let found = _mm512_maskz_conflict_epi32(live[a], v[a]);
+            later[a] |= _mm512_test_epi32_mask(found, found);
+            earlier[a] |= _mm512_reduce_or_epi32(found) as u16;
+            let a_halves = [v[a], _mm512_shuffle_i64x2::<0b11_10_11_10>(v[a], v[a])];
+            for b in a + 1..blocks {
+                let b_halves = [v[b], _mm512_shuffle_i64x2::<0b11_10_11_10>(v[b], v[b])];
+                let b_live = [(live[b] & 0xFF) << 8, live[b] & 0xFF00];
+                for (hx, x) in a_halves.into_iter().enumerate() {
+                    for (hy, (y, keep)) in b_halves.into_iter().zip(b_live).enumerate() {
+                        let joined = _mm512_shuffle_i64x2::<0b01_00_01_00>(x, y);
+                        let found = _mm512_maskz_conflict_epi32(keep, joined);
+                        // Lanes 8..16 are `b`'s half `hy`; bits 0..8 name `a`'s half `hx`.
+                        let lanes = _mm512_test_epi32_mask(found, found) >> 8;
+                        later[b] |= lanes << (8 * hy);
+                        let named = _mm512_reduce_or_epi32(found) as u16;
+                        earlier[a] |= (named & 0xFF) << (8 * hx);
+                        earlier[b] |= (named >> 8) << (8 * hy);
+                    }
+                }
+            }
+        }
+        for (j, f) in flags.iter_mut().enumerate() {
+            let (c, lane) = (j / 16, j % 16);
+            *f = (((later[c] | earlier[c]) >> lane) & 1) as u8;
+        }
+        later[..blocks]
+            .iter()
+            .map(|l| l.count_ones() as usize)
+            .sum()
     }
 }
 
@@ -373,6 +468,14 @@ mod tests {
                 repeats += usize::from(!naive);
                 // SAFETY: the CPU supports AVX-512 F and CD, checked above.
                 assert_eq!(unsafe { conflict::distinct(&row) }, naive, "{row:?}");
+                let mut counts: HashMap<i32, usize> = HashMap::new();
+                row.iter().for_each(|&t| *counts.entry(t).or_default() += 1);
+                let want: Vec<u8> = row.iter().map(|t| u8::from(counts[t] > 1)).collect();
+                let mut flags = vec![7u8; len];
+                // SAFETY: as above.
+                let later = unsafe { conflict::repeats(&row, &mut flags) };
+                assert_eq!(flags, want, "{row:?}");
+                assert_eq!(later, len - counts.len(), "{row:?}");
             }
             assert!(repeats > 1000, "the rows must exercise both answers");
         }

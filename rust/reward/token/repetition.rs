@@ -6,7 +6,7 @@ use crate::alloc::{self, AllocError};
 use crate::batch::{check_nonempty, map_rows_with};
 use crate::error::{CoreError, CoreResult};
 use crate::ragged::{Ragged, TokenId};
-use crate::reward::token::distinct::{DistinctCheck, DISTINCT_CHECK_MAX_LEN};
+use crate::reward::token::distinct::{Check, DistinctCheck, DISTINCT_CHECK_MAX_LEN};
 use foldhash::fast::RandomState as SeededHash;
 
 /// Counts one row's distinct n-grams at a time, reusing its buffers over the rows a
@@ -176,12 +176,23 @@ impl NgramSet {
         self.rows = self.rows.wrapping_add(1);
         let dense_now = self.dense && !self.rows.is_multiple_of(RECHECK_DENSE_EVERY);
         // After a repetitive row the check is skipped, also on the rows that measure again.
-        if !self.dense
-            && row.len() <= DISTINCT_CHECK_MAX_LEN
-            && self.distinct_check.holds(tokens, range)
-        {
-            // No token repeats, so no n-gram does either.
-            return Ok(row.len() + 1 - n);
+        if !self.dense && row.len() <= DISTINCT_CHECK_MAX_LEN {
+            match self
+                .distinct_check
+                .check(tokens, range, &mut self.repeated)?
+            {
+                // No token repeats, so no n-gram does either.
+                Check::Distinct => return Ok(row.len() + 1 - n),
+                Check::Repeats { later } => {
+                    // `repeated` flags every occurrence of a repeated token already.
+                    if n == 1 {
+                        self.dense = later * 2 > row.len();
+                        return Ok(row.len() - later);
+                    }
+                    return self.count_flagged(row, n, true);
+                }
+                Check::Unknown => {}
+            }
         }
         if n == 1 {
             let distinct = self.mark_repeated(row)?.0;
@@ -193,6 +204,18 @@ impl NgramSet {
             return self.count_all(row, n, keying(n, fits_32_bits(row)));
         }
         let (_, narrow) = self.mark_repeated(row)?;
+        self.count_flagged(row, n, narrow)
+    }
+
+    /// The distinct `n`-grams of `row` (`n >= 2`) once `repeated` flags every position
+    /// whose token occurs more than once: an n-gram starting at an unflagged position is
+    /// distinct, the flagged starts go through the table. `narrow`: every id fits 32 bits.
+    fn count_flagged<T: TokenId>(
+        &mut self,
+        row: &[T],
+        n: usize,
+        narrow: bool,
+    ) -> Result<usize, AllocError> {
         let starts = row.len() + 1 - n;
         let flags = &self.repeated[..starts];
         let flagged = count_set(flags);

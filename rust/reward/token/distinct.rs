@@ -11,6 +11,7 @@ use std::ops::Range;
 
 use crate::alloc::{self, AllocError};
 use crate::ragged::TokenId;
+use crate::reward::token::repetition::seeds;
 
 /// What [`DistinctCheck::check`] found out about a row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,8 +60,6 @@ pub(crate) struct DistinctCheck {
     span: Range<usize>,
     /// Address and length of the batch's tokens the span belongs to.
     span_of: (usize, usize),
-    /// Per token of the row: 1 when its bucket was hit before it.
-    candidates: Box<[u8; DISTINCT_CHECK_MAX_LEN]>,
 }
 
 impl Default for DistinctCheck {
@@ -71,7 +70,6 @@ impl Default for DistinctCheck {
             buckets: Box::new([0; DISTINCT_CHECK_SPAN]),
             span: 0..0,
             span_of: (0, 0),
-            candidates: Box::new([0; DISTINCT_CHECK_MAX_LEN]),
         }
     }
 }
@@ -104,7 +102,7 @@ impl DistinctCheck {
                 return Ok(Check::Repeats { later });
             }
         }
-        Ok(if self.holds(tokens, row) {
+        Ok(if self.holds(tokens, row, repeated)? {
             Check::Distinct
         } else {
             Check::Unknown
@@ -112,8 +110,14 @@ impl DistinctCheck {
     }
 
     /// Whether every token of the row `tokens[row]` (at most [`DISTINCT_CHECK_MAX_LEN`])
-    /// is distinct, by the stamps.
-    fn holds<T: TokenId>(&mut self, tokens: &[T], row: Range<usize>) -> bool {
+    /// is distinct, by the stamps; `candidates` (resized to the row) gets 1 where a
+    /// token's bucket was hit before it.
+    fn holds<T: TokenId>(
+        &mut self,
+        tokens: &[T],
+        row: Range<usize>,
+        candidates: &mut Vec<u8>,
+    ) -> Result<bool, AllocError> {
         let batch = (tokens.as_ptr() as usize, tokens.len());
         if self.span_of != batch || row.start < self.span.start || row.end > self.span.end {
             let end = tokens.len().min(row.start + DISTINCT_CHECK_SPAN);
@@ -133,7 +137,7 @@ impl DistinctCheck {
         };
         let (stamps, stamp) = (&mut *self.stamps, self.stamp);
         let buckets = &self.buckets[row.start - self.span.start..row.end - self.span.start];
-        let candidates = &mut self.candidates[..row.len()];
+        alloc::refill(candidates, row.len(), 0)?;
         // Flags stored and OR-ed, not appended to a list: an append's index would chain
         // every token's compare to the next one's store.
         let mut any = 0u8;
@@ -145,21 +149,21 @@ impl DistinctCheck {
             *slot = stamp;
         }
         let row = &tokens[row];
-        any == 0
+        Ok(any == 0
             || candidates
                 .iter()
                 .enumerate()
                 .filter(|(_, &c)| c != 0)
-                .all(|(j, _)| !row[..j].contains(&row[j]))
+                .all(|(j, _)| !row[..j].contains(&row[j])))
     }
 }
 
 /// `out[j] = ((lo ^ hi ^ k) * 0x9E3779B9) >> (32 - DISTINCT_CHECK_BITS)` in 32-bit
 /// arithmetic, where `lo` and `hi` are the halves of `tokens[j]` as 64 bits and `k` the
-/// process key's low half: Fibonacci hashing.
+/// low half of the n-gram table's first seed: Fibonacci hashing.
 #[inline(always)]
 fn hash_buckets_body<T: TokenId>(tokens: &[T], out: &mut [u16]) {
-    let key = bucket_key();
+    let key = seeds().0 as u32;
     for (o, t) in out.iter_mut().zip(tokens) {
         let t = t.to_i64();
         let word = (t as u32) ^ ((t >> 32) as u32) ^ key;
@@ -182,13 +186,6 @@ fn hash_buckets<T: TokenId>(tokens: &[T], out: &mut [u16]) {
         return unsafe { hash_buckets_avx2(tokens, out) };
     }
     hash_buckets_body(tokens, out);
-}
-
-/// The hash key of this process's buckets: the low half of
-/// [`crate::hashkey::process_key`], odd.
-#[inline]
-fn bucket_key() -> u32 {
-    (crate::hashkey::process_key() | 1) as u32
 }
 
 /// Rows up to this long take the AVX-512 conflict test when the CPU has it. It compares
@@ -327,7 +324,7 @@ mod tests {
 
     /// Distinct i64 ids in groups that share one bucket of the distinct check.
     fn colliding_ids(groups: usize, per_group: usize) -> Vec<Vec<i64>> {
-        let key = bucket_key();
+        let key = seeds().0 as u32;
         let bucket = |t: i64| {
             let word = (t as u32) ^ ((t >> 32) as u32) ^ key;
             word.wrapping_mul(0x9E37_79B9) >> (32 - DISTINCT_CHECK_BITS)
@@ -370,7 +367,10 @@ mod tests {
                 row.swap(i, next(i as u64 + 1) as usize);
             }
             let row = &row[..row.len().min(DISTINCT_CHECK_MAX_LEN)];
-            let holds = |check: &mut DistinctCheck, row: &[i64]| check.holds(row, 0..row.len());
+            let mut flags = Vec::new();
+            let mut holds = |check: &mut DistinctCheck, row: &[i64]| {
+                check.holds(row, 0..row.len(), &mut flags).unwrap()
+            };
             assert!(holds(&mut check, row), "round {round}: {row:?}");
             // One repeat anywhere, of a colliding id or not, is always found.
             let mut repeated = row.to_vec();
@@ -437,11 +437,15 @@ mod tests {
         let mut check = DistinctCheck::default();
         let pair = colliding_ids(1, 2).remove(0);
         check.stamp = u8::MAX - 3;
+        let mut flags = Vec::new();
+        let mut holds = |check: &mut DistinctCheck, row: &[i64], range| {
+            check.holds(row, range, &mut flags).unwrap()
+        };
         for _ in 0..8 {
             // A stamp left by an earlier row must never count for this one.
-            assert!(check.holds(&pair, 0..2));
-            assert!(check.holds(&pair, 1..2));
-            assert!(!check.holds(&[pair[0], pair[1], pair[0]], 0..3));
+            assert!(holds(&mut check, &pair, 0..2));
+            assert!(holds(&mut check, &pair, 1..2));
+            assert!(!holds(&mut check, &[pair[0], pair[1], pair[0]], 0..3));
         }
         assert!(check.stamp < 24, "the stamps wrapped around");
     }

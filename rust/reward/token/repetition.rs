@@ -437,7 +437,7 @@ fn insert_hashed<T: TokenId>(
 
 /// The hash keys of this process: two odd words from [`crate::hashkey::process_key`].
 #[inline]
-fn seeds() -> (u64, u64) {
+pub(super) fn seeds() -> (u64, u64) {
     let key = crate::hashkey::process_key();
     (key | 1, folded_multiply(key, 0x9E37_79B9_7F4A_7C15) | 1)
 }

@@ -17,6 +17,20 @@ pub fn process_key() -> u64 {
     *KEY.get_or_init(|| RandomState::new().hash_one(0u64))
 }
 
+/// wyhash's folded multiply: the 128-bit product's halves xor-ed, well mixed in all bits.
+#[inline(always)]
+pub fn folded_multiply(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
+/// The hash keys of this process: two odd words from [`process_key`].
+#[inline]
+pub fn seeds() -> (u64, u64) {
+    let key = process_key();
+    (key | 1, folded_multiply(key, 0x9E37_79B9_7F4A_7C15) | 1)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

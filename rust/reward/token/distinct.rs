@@ -10,8 +10,8 @@
 use std::ops::Range;
 
 use crate::alloc::{self, AllocError};
+use crate::hashkey::seeds;
 use crate::ragged::TokenId;
-use crate::reward::token::repetition::seeds;
 
 /// What [`DistinctCheck::check`] found out about a row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

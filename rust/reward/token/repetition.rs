@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use crate::alloc::{self, AllocError};
 use crate::batch::{check_nonempty, map_rows_with};
 use crate::error::{CoreError, CoreResult};
+use crate::hashkey::{folded_multiply, seeds};
 use crate::ragged::{Ragged, TokenId};
 use crate::reward::token::distinct::{Check, DistinctCheck, DISTINCT_CHECK_MAX_LEN};
 use foldhash::fast::RandomState as SeededHash;
@@ -78,13 +79,6 @@ fn keying(n: usize, narrow: bool) -> Keying {
         1 | 2 => Keying::Packed { bits: 64 },
         _ => Keying::Hashed,
     }
-}
-
-/// wyhash's folded multiply: the 128-bit product's halves xor-ed, well mixed in all bits.
-#[inline(always)]
-fn folded_multiply(a: u64, b: u64) -> u64 {
-    let full = u128::from(a) * u128::from(b);
-    (full as u64) ^ ((full >> 64) as u64)
 }
 
 /// From this `n` on, n-grams are counted by rank doubling ([`distinct_by_doubling`]):
@@ -433,13 +427,6 @@ fn insert_hashed<T: TokenId>(
         s.lo == h && row.get(other..other + n) == Some(gram)
     };
     pass.insert(h, h, start as u64, same).is_none()
-}
-
-/// The hash keys of this process: two odd words from [`crate::hashkey::process_key`].
-#[inline]
-pub(super) fn seeds() -> (u64, u64) {
-    let key = crate::hashkey::process_key();
-    (key | 1, folded_multiply(key, 0x9E37_79B9_7F4A_7C15) | 1)
 }
 
 /// One pass over a [`Table`]: its first `2^k` slots, of which those with the pass's

@@ -13,6 +13,10 @@ use crate::batch::PAR_MIN;
 use crate::error::CoreResult;
 use crate::mask::Mask;
 
+/// The accumulator lanes of [`Moments::of_row`]: element `i` of a row adds into lane
+/// `i % SUM_LANES`, and every path (portable, AVX2, AVX-512) sums in this order.
+pub(crate) const SUM_LANES: usize = 8;
+
 /// Count, mean and sum of squared deviations of the counted elements of a run of values
 /// (float64), mergeable in a fixed order so results do not depend on the thread count.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -23,11 +27,12 @@ pub(crate) struct Moments {
 }
 
 impl Moments {
-    /// Two passes over one row (it sits in cache): mean, then squared deviations. Sums run
-    /// in 8 fixed lanes (vectorisable, same result on every run).
+    /// Two passes over one row (it sits in cache): mean, then squared deviations. Element
+    /// `i` adds into lane `i % SUM_LANES` (vectorisable, the same result on every run and
+    /// every path), and the lanes are summed in order.
     #[inline(always)]
     pub(crate) fn of_row<M: Mask>(x: &[f32], mask: &[M]) -> Moments {
-        const LANES: usize = 8;
+        const LANES: usize = SUM_LANES;
         let weight = |m: M| if m.is_set() { 1.0f64 } else { 0.0 };
         let (xc, mc) = (x.chunks_exact(LANES), mask.chunks_exact(LANES));
         let (xt, mt) = (xc.remainder(), mc.remainder());
@@ -159,10 +164,19 @@ pub(crate) fn zeroed_block(block: &mut [MaybeUninit<f32>]) -> &mut [f32] {
 /// them (SSE2 on x86_64): an output that is not read again before the kernel returns
 /// goes straight to memory, where plain stores would first read each of its lines.
 pub(crate) fn write_streaming(dst: &mut [MaybeUninit<f32>], src: &[f32]) {
+    write_streaming_unfenced(dst, src);
+    fence_streaming();
+}
+
+/// [`write_streaming`] without the fence: a kernel writing many pieces fences once, with
+/// [`fence_streaming`], after the last and before its output is handed on (a fence waits
+/// until every streaming store has reached memory, and one per piece of a few KiB kept the
+/// stores from overlapping).
+pub(crate) fn write_streaming_unfenced(dst: &mut [MaybeUninit<f32>], src: &[f32]) {
     assert_eq!(dst.len(), src.len(), "write_streaming: lengths differ");
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::x86_64::{_mm_loadu_ps, _mm_sfence, _mm_stream_ps};
+        use std::arch::x86_64::{_mm_loadu_ps, _mm_stream_ps};
         let d = dst.as_mut_ptr().cast::<f32>();
         // Elements until `d` is 16-byte aligned (streaming stores need it).
         let head = d.align_offset(16).min(src.len());
@@ -178,14 +192,21 @@ pub(crate) fn write_streaming(dst: &mut [MaybeUninit<f32>], src: &[f32]) {
         for (o, &x) in dst[head + body..].iter_mut().zip(&src[head + body..]) {
             o.write(x);
         }
-        // Streaming stores are weakly ordered: fence them before the block is handed on.
-        // SAFETY: SSE2 fence.
-        unsafe { _mm_sfence() };
     }
     #[cfg(not(target_arch = "x86_64"))]
     for (o, &x) in dst.iter_mut().zip(src) {
         o.write(x);
     }
+}
+
+/// Orders the streaming stores before this point ahead of every later store: they are
+/// weakly ordered, and a block must be complete before it is handed on.
+pub(crate) fn fence_streaming() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 fence.
+    unsafe {
+        std::arch::x86_64::_mm_sfence()
+    };
 }
 
 /// The output once every slot was written (by [`zeroed_block`] or directly).
@@ -278,9 +299,15 @@ pub(crate) fn block_moments_onto<M: Mask>(
     cols: usize,
 ) -> BlockOut {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 was just detected.
-        return unsafe { block_moments_avx2(init, x, mask, cols) };
+    {
+        if super::moments512::available() {
+            // SAFETY: AVX-512 F, BW, DQ and VL were just detected.
+            return unsafe { super::moments512::block_moments(init, x, mask, cols) };
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 was just detected.
+            return unsafe { block_moments_avx2(init, x, mask, cols) };
+        }
     }
     block_moments_with(init, x, mask, cols)
 }
@@ -309,12 +336,32 @@ pub(super) fn block_moments_with<M: Mask>(
     mask: &[M],
     cols: usize,
 ) -> BlockOut {
+    fold_rows(init, x, mask, cols, |xr, mr| {
+        (
+            Moments::of_row(xr, mr),
+            mr.iter().fold(true, |ok, m| ok & m.is_binary()),
+            xr.iter().fold(true, |ok, v| ok & v.is_finite()),
+        )
+    })
+}
+
+/// `init` continued with `row(x_row, mask_row)` of each row in order: its moments,
+/// whether its mask is binary and whether its values are finite.
+#[inline(always)]
+pub(super) fn fold_rows<M: Mask>(
+    init: BlockOut,
+    x: &[f32],
+    mask: &[M],
+    cols: usize,
+    mut row: impl FnMut(&[f32], &[M]) -> (Moments, bool, bool),
+) -> BlockOut {
     let cols = cols.max(1);
     let mut out = init;
     for (xr, mr) in x.chunks(cols).zip(mask.chunks(cols)) {
-        out.moments = out.moments.merge(Moments::of_row(xr, mr));
-        out.mask_ok &= mr.iter().fold(true, |ok, m| ok & m.is_binary());
-        out.finite &= xr.iter().fold(true, |ok, v| ok & v.is_finite());
+        let (moments, mask_ok, finite) = row(xr, mr);
+        out.moments = out.moments.merge(moments);
+        out.mask_ok &= mask_ok;
+        out.finite &= finite;
     }
     out
 }

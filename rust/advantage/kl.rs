@@ -5,7 +5,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::blocks::write_streaming;
+use super::blocks::{fence_streaming, write_streaming_unfenced};
 use super::{
     check_finite_2d, check_grid, check_overflow, check_same_shape, into_initialised, uninit_output,
     Shape,
@@ -105,8 +105,9 @@ fn map_chunk(
             in_ok &= p.is_finite() & q.is_finite();
             *slot = v;
         }
-        write_streaming(o, buf);
+        write_streaming_unfenced(o, buf);
     }
+    fence_streaming();
     (out_ok, in_ok)
 }
 

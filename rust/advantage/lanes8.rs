@@ -28,7 +28,7 @@ use std::arch::x86_64::{
 
 use std::mem::MaybeUninit;
 
-use super::blocks::{block_moments_with, write_streaming, BlockOut};
+use super::blocks::{block_moments_onto, write_streaming, write_streaming_unfenced, BlockOut};
 use crate::mask::Mask;
 
 /// Rows per call: the lanes of one AVX vector.
@@ -273,9 +273,9 @@ pub(super) unsafe fn gae8<M: Mask>(
         next_value = select(on, v, next_value);
         (last, _mm256_add_ps(last, v))
     });
-    let out = block_moments_with(init, sa, &m[..n], cols);
+    let out = block_moments_onto(init, sa, &m[..n], cols);
     let ret_finite = sb.iter().fold(true, |ok, x| ok & x.is_finite());
-    write_streaming(&mut adv[..n], sa);
+    write_streaming_unfenced(&mut adv[..n], sa);
     write_streaming(&mut ret[..n], sb);
     buf.give_back();
     BlockOut {
@@ -311,7 +311,7 @@ pub(super) unsafe fn returns8<M: Mask>(
         running = select(on, next, running);
         (_mm256_and_ps(on, next), zero)
     });
-    let moments = block_moments_with(init, sa, &m[..n], cols);
+    let moments = block_moments_onto(init, sa, &m[..n], cols);
     write_streaming(&mut out[..n], sa);
     buf.give_back();
     BlockOut {

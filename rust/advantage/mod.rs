@@ -19,6 +19,8 @@ pub mod kl;
 mod lanes;
 #[cfg(target_arch = "x86_64")]
 mod lanes8;
+#[cfg(target_arch = "x86_64")]
+mod moments512;
 pub mod temporal;
 
 pub use group::{broadcast, grpo, grpo_broadcast, rloo, rloo_broadcast};

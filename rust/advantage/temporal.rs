@@ -11,7 +11,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::blocks::{assume_written, write_streaming, zeroed_block};
+use super::blocks::{assume_written, fence_streaming, write_streaming_unfenced, zeroed_block};
 use super::{
     block_moments, block_moments_onto, check_finite_2d, check_grid, check_mask, check_overflow,
     check_same_shape, check_unit, fill_blocks, fill_blocks2, into_initialised, uninit_output,
@@ -75,8 +75,12 @@ fn mask_status<M: Mask>(status: &BlockOut, mask: &[M], shape: Shape) -> CoreResu
     }
 }
 
-/// One row of [`Whitening::apply`]: output, input and mask.
-type WhitenRow<'a, M> = ((&'a mut [MaybeUninit<f32>], &'a [f32]), &'a [M]);
+/// One piece of [`Whitening::apply`]: output, input and mask.
+type WhitenPiece<'a, M> = ((&'a mut [MaybeUninit<f32>], &'a [f32]), &'a [M]);
+
+/// Elements per task of [`Whitening::apply`]: large enough to amortise scheduling and the
+/// streaming fence, small enough to balance two cores.
+const WHITEN_PIECE: usize = 16 * 1024;
 
 /// The whitening transform `(x - mean) * rsqrt(var + 1e-8)` of verl's `masked_whiten`, from
 /// the moments over the counted positions (mean, unbiased variance); errors when fewer
@@ -113,20 +117,20 @@ impl Whitening {
 
     /// `dst = whiten(src)` (`+ mean` unless `shift_mean`), `* mask` when `times_mask`;
     /// every slot of `dst` is written, through a stack buffer and streaming stores (the
-    /// output is not read again here).
+    /// output is not read again here). Element-wise, so the grid is cut into pieces of
+    /// [`WHITEN_PIECE`] elements regardless of rows, one fence each.
     fn apply<M: Mask>(
         self,
         src: &[f32],
         dst: &mut [MaybeUninit<f32>],
         mask: &[M],
-        cols: usize,
         shift_mean: bool,
         times_mask: bool,
     ) {
         const CHUNK: usize = 512;
         let Whitening { mean, scale } = self;
         let back = if shift_mean { 0.0 } else { mean };
-        let row = |((d, s), m): WhitenRow<'_, M>| {
+        let piece = |((d, s), m): WhitenPiece<'_, M>| {
             let mut buf = [0.0f32; CHUNK];
             for ((d, s), m) in d
                 .chunks_mut(CHUNK)
@@ -144,36 +148,32 @@ impl Whitening {
                         *o = (v - mean) * scale + back;
                     }
                 }
-                write_streaming(d, b);
+                write_streaming_unfenced(d, b);
             }
+            fence_streaming();
         };
-        let cols = cols.max(1);
         if dst.len() >= PAR_MIN {
-            dst.par_chunks_mut(cols)
-                .zip(src.par_chunks(cols))
-                .zip(mask.par_chunks(cols))
-                .for_each(row);
+            dst.par_chunks_mut(WHITEN_PIECE)
+                .zip(src.par_chunks(WHITEN_PIECE))
+                .zip(mask.par_chunks(WHITEN_PIECE))
+                .for_each(piece);
         } else {
-            dst.chunks_mut(cols)
-                .zip(src.chunks(cols))
-                .zip(mask.chunks(cols))
-                .for_each(row);
+            piece(((dst, src), mask));
         }
     }
 
-    /// In place: `x = whiten(x)`.
-    fn apply_in_place(self, x: &mut [f32], cols: usize) {
+    /// In place: `x = whiten(x)`, in pieces of [`WHITEN_PIECE`] elements.
+    fn apply_in_place(self, x: &mut [f32]) {
         let Whitening { mean, scale } = self;
-        let cols = cols.max(1);
-        let row = |d: &mut [f32]| {
+        let piece = |d: &mut [f32]| {
             for v in d.iter_mut() {
                 *v = (*v - mean) * scale;
             }
         };
         if x.len() >= PAR_MIN {
-            x.par_chunks_mut(cols).for_each(row);
+            x.par_chunks_mut(WHITEN_PIECE).for_each(piece);
         } else {
-            x.chunks_mut(cols).for_each(row);
+            piece(x);
         }
     }
 }
@@ -213,7 +213,7 @@ pub fn whiten<M: Mask>(
     mask_status(&status, mask, shape)?;
     let w = Whitening::from_moments(status.moments, "x", "x")?;
     let mut out = uninit_output("x", x.len())?;
-    w.apply(x, &mut out, mask, cols, shift_mean, false);
+    w.apply(x, &mut out, mask, shift_mean, false);
     Ok(into_initialised(out))
 }
 
@@ -380,7 +380,7 @@ pub fn reinforce_pp<M: Mask>(
     }
     let w = Whitening::from_moments(status.moments, "rewards", "the discounted returns")?;
     let mut advantages = uninit_output("rewards", returns.len())?;
-    w.apply(&returns, &mut advantages, mask, shape.cols, true, true);
+    w.apply(&returns, &mut advantages, mask, true, true);
     let advantages = into_initialised(advantages);
     // Where the mask is set, |G - mean| <= sqrt(sum of squared deviations) (m2), and the
     // rest is 0: so |advantage| <= sqrt(m2) * scale, and only a bound near float32's
@@ -432,7 +432,7 @@ pub fn gae<M: Mask>(
     let mut advantages_finite = status.finite;
     if whiten_advantages {
         let w = Whitening::from_moments(status.moments, "rewards", "the advantages")?;
-        w.apply_in_place(&mut advantages, cols);
+        w.apply_in_place(&mut advantages);
         // Every advantage is a counted one or carried from one (or the initial 0), so
         // |A - mean| <= max(sqrt(m2), |mean|): only a bound near float32's limit needs the
         // pass that finds the position.

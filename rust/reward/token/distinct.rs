@@ -2,8 +2,9 @@
 //! does, and [`super::repetition`] counts `len - n + 1` without building a table.
 //!
 //! Two exact ways, chosen per row:
-//! - int32 rows of at most [`CONFLICT_MAX_LEN`] tokens, on CPUs with AVX-512 CD: the
-//!   tokens themselves, 16 to a vector, compared by `vpconflictd` (no hashing, no table);
+//! - int32 rows of at most [`CONFLICT_MAX_LEN`] tokens, on CPUs with a fast AVX-512 CD
+//!   (AMD's): the tokens themselves, 16 to a vector, compared by `vpconflictd` (no
+//!   hashing, no table);
 //! - every other row: hashed buckets with per-row stamps, each bucket hit confirmed
 //!   against the row's earlier tokens.
 
@@ -91,7 +92,7 @@ impl DistinctCheck {
     ) -> Result<Check, AllocError> {
         debug_assert!(row.len() <= DISTINCT_CHECK_MAX_LEN && row.end <= tokens.len());
         #[cfg(target_arch = "x86_64")]
-        if row.len() <= CONFLICT_MAX_LEN && has_avx512cd() {
+        if row.len() <= CONFLICT_MAX_LEN && conflict_is_fast() {
             if let Some(ids) = T::as_i32s(&tokens[row.clone()]) {
                 // SAFETY (both calls): the CPU supports AVX-512 F and CD, checked above.
                 if unsafe { conflict::distinct(ids) } {
@@ -200,6 +201,31 @@ const CONFLICT_MAX_LEN: usize = 128;
 fn has_avx512cd() -> bool {
     std::arch::is_x86_feature_detected!("avx512f")
         && std::arch::is_x86_feature_detected!("avx512cd")
+}
+
+/// Whether rows take the conflict test: the CPU has AVX-512 CD and runs `vpconflictd`
+/// fast, which AMD's Zen 4 and later do (a few cycles per vector). Intel's cores
+/// microcode it (tens of micro-ops per vector): on the 2-core Xeon VM the bench's
+/// `repetition_penalty` took 15 ms with it and 7.4 ms with the stamps. Read once: CPUID
+/// traps to the hypervisor in a VM.
+#[cfg(target_arch = "x86_64")]
+fn conflict_is_fast() -> bool {
+    static FAST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FAST.get_or_init(|| has_avx512cd() && cpu_vendor_is_amd())
+}
+
+/// Whether CPUID's vendor string is "AuthenticAMD".
+#[cfg(target_arch = "x86_64")]
+fn cpu_vendor_is_amd() -> bool {
+    // SAFETY: CPUID leaf 0 exists on every x86_64 CPU (newer Rust declares the intrinsic
+    // safe, older Rust back to the MSRV unsafe: hence the allow).
+    #[allow(unused_unsafe)]
+    let id = unsafe { std::arch::x86_64::__cpuid(0) };
+    let mut vendor = [0u8; 12];
+    for (k, word) in [id.ebx, id.edx, id.ecx].into_iter().enumerate() {
+        vendor[4 * k..4 * k + 4].copy_from_slice(&word.to_le_bytes());
+    }
+    &vendor == b"AuthenticAMD"
 }
 
 #[cfg(target_arch = "x86_64")]

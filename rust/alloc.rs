@@ -47,6 +47,7 @@ unsafe impl ZeroBits for bool {}
 unsafe impl ZeroBits for u8 {}
 unsafe impl ZeroBits for i32 {}
 unsafe impl ZeroBits for i64 {}
+unsafe impl ZeroBits for u64 {}
 
 /// `n` zeros from the allocator's zeroed memory: a large block comes as fresh pages that
 /// are zero already (calloc), so nothing is written up front, as `vec![0; n]` does; but a

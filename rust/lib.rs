@@ -10,6 +10,7 @@ pub mod alloc;
 pub mod batch;
 pub mod error;
 pub mod hashkey;
+pub mod lengths;
 pub mod lifecycle;
 pub mod mask;
 pub mod npbool;

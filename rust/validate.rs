@@ -1,12 +1,14 @@
 //! Dataset validation of token buffers: lengths and id range. (Records: `crate::records`.)
 //!
 //! The token check is one vectorisable pass over the id buffer (a branch-free count of
-//! ids outside `[0, vocab_size)`, rayon over chunks) plus one pass over the offsets.
+//! ids outside `[0, vocab_size)`, rayon over chunks) plus the row-length statistics of
+//! `crate::lengths` over the offsets.
 //! Only when something is wrong does it go back to find the first bad rows.
 
 use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
+use crate::lengths::{length_bounds, length_percentiles, OutOfBounds};
 use crate::ragged::{out_of_range, Ragged, TokenId};
 
 /// What is wrong with a row.
@@ -154,25 +156,6 @@ pub fn format_g(x: f64) -> String {
 /// Chunk of ids per rayon task in the range pass.
 const CHUNK: usize = 1 << 16;
 
-/// Linear-interpolated percentile of `lengths` (numpy's default), `q` in [0, 1].
-/// Reorders `lengths`.
-fn percentile(lengths: &mut [i64], q: f64) -> f64 {
-    let n = lengths.len();
-    if n == 0 {
-        return 0.0;
-    }
-    let pos = q * (n - 1) as f64;
-    let lo = (pos.floor() as usize).min(n - 1);
-    let frac = pos - lo as f64;
-    let (_, &mut lo_v, upper) = lengths.select_nth_unstable(lo);
-    let hi_v = if frac > 0.0 {
-        upper.iter().copied().min().unwrap_or(lo_v)
-    } else {
-        lo_v
-    };
-    lo_v as f64 + frac * (hi_v - lo_v) as f64
-}
-
 /// Validates a ragged token batch: every row's length within `[min_len, max_len]` and
 /// every id within `[0, vocab_size)`. Errors only on bad arguments (`vocab_size <= 0`,
 /// `min_len < 0`, `max_len < min_len`, an empty dataset); problems with the data go
@@ -221,31 +204,23 @@ pub fn validate_tokens<T: TokenId>(
     };
 
     // Pass 2: lengths.
-    let mut lengths = tokens.lengths();
     let hi = max_len.unwrap_or(i64::MAX);
-    let mut errors = Vec::new();
-    let (mut too_short, mut too_long) = (0usize, 0usize);
-    let (mut lo_len, mut hi_len) = (i64::MAX, 0i64);
-    for (row, &len) in lengths.iter().enumerate() {
-        lo_len = lo_len.min(len);
-        hi_len = hi_len.max(len);
-        if len < min_len || len > hi {
-            let kind = if len < min_len {
-                too_short += 1;
+    let bounds = length_bounds(tokens.offsets(), min_len, hi, max_errors);
+    let mut errors: Vec<TokenIssue> = bounds
+        .listed
+        .iter()
+        .map(|&OutOfBounds { row, length }| TokenIssue {
+            row,
+            length: length as usize,
+            kind: if length < min_len {
                 TokenIssueKind::TooShort { min_len }
             } else {
-                too_long += 1;
                 TokenIssueKind::TooLong { max_len: hi }
-            };
-            if errors.len() < max_errors {
-                errors.push(TokenIssue {
-                    row,
-                    length: len as usize,
-                    kind,
-                });
-            }
-        }
-    }
+            },
+        })
+        .collect();
+    let (too_short, too_long) = (bounds.too_short, bounds.too_long);
+    let (lo_len, hi_len) = (bounds.shortest, bounds.longest);
 
     // Pass 3 (only with bad ids): the first bad id of the first rows that have one.
     if bad_ids > 0 && max_errors > 0 {
@@ -281,8 +256,9 @@ pub fn validate_tokens<T: TokenId>(
     }
 
     let tokens_total = values.len();
-    let p50 = percentile(&mut lengths, 0.5);
-    let p95 = percentile(&mut lengths, 0.95);
+    let percentiles = length_percentiles(tokens.offsets(), lo_len, hi_len, &[0.5, 0.95])
+        .map_err(|e| e.named("tokens", "a copy of the row lengths"))?;
+    let (p50, p95) = (percentiles[0], percentiles[1]);
     Ok(TokenReport {
         rows,
         tokens: tokens_total,
@@ -395,13 +371,5 @@ mod tests {
         }
         let empty = Ragged::<i32>::new(&[], &[0], "offsets").unwrap();
         assert!(validate_tokens(&empty, 5, 1, None, 20).is_err());
-    }
-
-    #[test]
-    fn percentile_matches_numpy_linear() {
-        let mut v = vec![5, 1, 3, 2, 4];
-        assert_eq!(percentile(&mut v, 0.5), 3.0);
-        assert!((percentile(&mut v, 0.95) - 4.8).abs() < 1e-12);
-        assert_eq!(percentile(&mut [7], 0.95), 7.0);
     }
 }

@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from orbiter.train import TrainConfig, Trainer, TrainerError, TrainerState, TrainMetrics
+
+# Property tests assert results, never timing: hypothesis's default 200 ms deadline per
+# example failed on a first example that paid a lazy import (pyarrow) on a loaded machine.
+settings.register_profile("orbiter", deadline=None)
+settings.load_profile("orbiter")
 
 
 class RecordingTrainer(Trainer):

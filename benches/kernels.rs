@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use _core::advantage::{
-    discounted_returns, gae, grpo_broadcast, kl_divergence, reinforce_pp, KlKind, Shape,
+    discounted_returns, gae, grpo_broadcast, kl_divergence, reinforce_pp, whiten, KlKind, Shape,
 };
 use _core::lifecycle::{Lifecycle, State};
 use _core::ragged::{from_padded, to_padded, Ragged, Side};
@@ -89,6 +89,9 @@ fn advantages(c: &mut Criterion) {
     });
     g.bench_function("reinforce_pp 4096x1024", |b| {
         b.iter(|| reinforce_pp(black_box(&rewards), shape, &mask, shape, 1.0).unwrap())
+    });
+    g.bench_function("whiten 4096x1024", |b| {
+        b.iter(|| whiten(black_box(&values), shape, &mask, shape, true).unwrap())
     });
     let ref_logp: Vec<f32> = values.iter().map(|v| v - 0.25).collect();
     g.bench_function("kl_divergence k3 4096x1024", |b| {

@@ -4,7 +4,7 @@
 //! [`crate::batch::PAR_MIN_SCAN`] rows.
 //!
 //! Percentiles come from a histogram of the lengths when they span at most
-//! [`HISTOGRAM_MAX_SPAN`] values (always, for token rows of bounded length), and from
+//! [`HISTOGRAM_MAX_SPAN`] values (as the rows of a token dataset do), and from
 //! a selection over a copy of the lengths otherwise. Both give the same order statistics.
 //! The selection was serial: at a million rows it was a fifth of `validate_tokens` on two
 //! threads, and kept it from scaling.
@@ -19,8 +19,8 @@ use crate::batch::PAR_MIN_SCAN;
 /// Rows per task of the parallel passes.
 const CHUNK_ROWS: usize = 64 * 1024;
 
-/// Lengths spanning at most this many values are counted in a histogram (one per task:
-/// 256 KiB of `u32` counts at most).
+/// Lengths spanning fewer values than this are counted in a histogram (a few per thread,
+/// 512 KiB of `u64` counts each at most).
 pub const HISTOGRAM_MAX_SPAN: i64 = 64 * 1024;
 
 /// A row outside the bounds: its index and length.
@@ -166,17 +166,19 @@ fn histogram(offsets: &[i64], shortest: i64, span: usize) -> Result<Vec<u64>, Al
     if rows < PAR_MIN_SCAN {
         return Ok(count(zeros()?, 0..rows));
     }
-    // Each task's histogram is allocated up front, so that a failed allocation is an
-    // error here and not inside the pool.
-    let tasks = rows.div_ceil(CHUNK_ROWS);
+    // One histogram per part, a few parts per thread (not one per chunk of rows: a
+    // hundred million rows would hold 1,500 of them), each allocated up front so that a
+    // failed allocation is an error here and not inside the pool.
+    let n_parts = (2 * rayon::current_num_threads()).clamp(1, rows.div_ceil(CHUNK_ROWS));
+    let per_part = rows.div_ceil(n_parts);
     let mut parts: Vec<Vec<u64>> = Vec::new();
-    for _ in 0..tasks {
+    for _ in 0..n_parts {
         parts.push(zeros()?);
     }
     let parts: Vec<Vec<u64>> = parts
         .into_par_iter()
-        .zip(chunks(rows))
-        .map(|(h, r)| count(h, r))
+        .enumerate()
+        .map(|(p, h)| count(h, p * per_part..((p + 1) * per_part).min(rows)))
         .collect();
     let mut total = parts.into_iter();
     let mut sum = total.next().unwrap_or_default();

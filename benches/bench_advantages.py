@@ -291,6 +291,24 @@ def cases(  # noqa: PLR0915 (a flat list of cases)
             nbytes=2 * grid,
         ),
     ]
+    # The other kinds: one NumPy expression each as the baseline.
+    other_kl = {
+        "k1": lambda: rewards - values,
+        "abs": lambda: np.abs(rewards - values),
+        "k2": lambda: 0.5 * np.square(rewards - values),
+    }
+    for kind, np_fn in other_kl.items():
+        out.append(
+            Case(
+                GROUP,
+                f"kl_divergence {kind}",
+                f"({b},{t})",
+                b * t,
+                lambda kind=kind: adv.kl_divergence(rewards, values, kind),
+                [Baseline(f"numpy {kind}", np_fn)],
+                nbytes=2 * grid,
+            )
+        )
     return out, notes
 
 

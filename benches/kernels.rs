@@ -94,9 +94,16 @@ fn advantages(c: &mut Criterion) {
         b.iter(|| whiten(black_box(&values), shape, &mask, shape, true).unwrap())
     });
     let ref_logp: Vec<f32> = values.iter().map(|v| v - 0.25).collect();
-    g.bench_function("kl_divergence k3 4096x1024", |b| {
-        b.iter(|| kl_divergence(black_box(&values), &ref_logp, shape, shape, KlKind::K3).unwrap())
-    });
+    for (name, kind) in [
+        ("kl_divergence k1 4096x1024", KlKind::K1),
+        ("kl_divergence abs 4096x1024", KlKind::Abs),
+        ("kl_divergence k2 4096x1024", KlKind::K2),
+        ("kl_divergence k3 4096x1024", KlKind::K3),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| kl_divergence(black_box(&values), &ref_logp, shape, shape, kind).unwrap())
+        });
+    }
     g.finish();
 }
 
